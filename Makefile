@@ -1,0 +1,35 @@
+# Every target that runs something first makes sure .venv exists and holds the project.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-slow bench lint emulator clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/destination run
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m slow tests/slow
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check destination salesforce_emulator tests
+	$(VENV)/bin/ruff format --check destination salesforce_emulator tests
+
+emulator: $(STAMP)
+	$(PY) -m salesforce_emulator --host 127.0.0.1 --port 8081 --tls-dir .emulator-tls
+
+clean:
+	rm -rf $(VENV) .pytest_cache

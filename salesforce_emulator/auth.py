@@ -1,0 +1,77 @@
+"""Access tokens: issued by the OAuth grants, checked on every data call, expired by lifetime."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .faults import Faults
+from .org import Org
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a valid access token stands for."""
+
+    token: str
+    username: str
+    user_id: str
+    client_id: str
+    issued_at: float
+    expires_at: float
+
+
+class TokenStore:
+    """Issues opaque tokens shaped like Salesforce's (`<orgId15>!<random>`) and validates them."""
+
+    def __init__(self, org: Org, faults: Faults) -> None:
+        self._org = org
+        self._faults = faults
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def lifetime(self) -> float:
+        """Seconds a new token lives: the fault override when set, else the org's setting."""
+        return float(self._faults.token_lifetime_seconds or self._org.token_lifetime_seconds)
+
+    def issue(self, username: str, client_id: str) -> Session:
+        """Mint a session for a user of this org."""
+        user = next(u for u in self._org.users if u.username == username)
+        now = time.time()
+        token = f"{self._org.org_id[:15]}!{secrets.token_urlsafe(40)}"
+        session = Session(token=token, username=username, user_id=user.id, client_id=client_id,
+                          issued_at=now, expires_at=now + self.lifetime())
+        with self._lock:
+            self._sessions[token] = session
+        return session
+
+    def validate(self, token: str) -> Session | None:
+        """The live session for a token, or None when unknown or expired."""
+        with self._lock:
+            session = self._sessions.get(token)
+            if session is None:
+                return None
+            if time.time() >= session.expires_at:
+                del self._sessions[token]
+                return None
+            return session
+
+    def revoke_all(self) -> None:
+        """Invalidate every token (admin reset, or a test forcing re-authentication)."""
+        with self._lock:
+            self._sessions.clear()
+
+    def token_response(self, session: Session, instance_url: str) -> dict[str, Any]:
+        """The JSON body of a successful token request (section 1.5 of the reference)."""
+        return {
+            "access_token": session.token,
+            "instance_url": instance_url,
+            "id": f"https://login.salesforce.com/id/{self._org.org_id}/{session.user_id}",
+            "token_type": "Bearer",
+            "issued_at": str(int(session.issued_at * 1000)),
+            "signature": "",
+            "scope": "api",
+        }

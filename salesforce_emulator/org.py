@@ -1,0 +1,441 @@
+"""The org's schema: objects, fields and rules, loaded from an org YAML on top of the default org.
+
+Everything the emulator validates or describes comes from here. An org YAML may `extends: default`
+(the shipped `default_org.yaml`) and add or override objects, fields, rules, clients and users.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Field types and their describe defaults (soapType, default length).
+_TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "id": {"soapType": "tns:ID", "length": 18},
+    "reference": {"soapType": "tns:ID", "length": 18},
+    "string": {"soapType": "xsd:string", "length": 255},
+    "textarea": {"soapType": "xsd:string", "length": 32000},
+    "email": {"soapType": "xsd:string", "length": 80},
+    "phone": {"soapType": "xsd:string", "length": 40},
+    "url": {"soapType": "xsd:string", "length": 255},
+    "picklist": {"soapType": "xsd:string", "length": 255},
+    "multipicklist": {"soapType": "xsd:string", "length": 4099},
+    "boolean": {"soapType": "xsd:boolean", "length": 0},
+    "double": {"soapType": "xsd:double", "length": 0, "precision": 18, "scale": 0},
+    "currency": {"soapType": "xsd:double", "length": 0, "precision": 18, "scale": 2},
+    "percent": {"soapType": "xsd:double", "length": 0, "precision": 18, "scale": 2},
+    "int": {"soapType": "xsd:int", "length": 0, "digits": 9},
+    "date": {"soapType": "xsd:date", "length": 0},
+    "datetime": {"soapType": "xsd:dateTime", "length": 0},
+}
+STRING_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist"})
+NUMBER_TYPES = frozenset({"double", "currency", "percent", "int"})
+
+# Fields every object has; the emulator maintains them itself.
+_SYSTEM_FIELDS: dict[str, dict[str, Any]] = {
+    "Id": {"type": "id", "label": "Record ID", "createable": False, "updateable": False, "id_lookup": True,
+           "nillable": False, "defaulted_on_create": True},
+    "IsDeleted": {"type": "boolean", "label": "Deleted", "createable": False, "updateable": False},
+    "CreatedDate": {"type": "datetime", "label": "Created Date", "createable": False, "updateable": False,
+                    "nillable": False, "defaulted_on_create": True},
+    "CreatedById": {"type": "reference", "label": "Created By ID", "reference_to": ["User"],
+                    "relationship_name": "CreatedBy", "createable": False, "updateable": False,
+                    "nillable": False, "defaulted_on_create": True},
+    "LastModifiedDate": {"type": "datetime", "label": "Last Modified Date", "createable": False,
+                         "updateable": False, "nillable": False, "defaulted_on_create": True},
+    "LastModifiedById": {"type": "reference", "label": "Last Modified By ID", "reference_to": ["User"],
+                         "relationship_name": "LastModifiedBy", "createable": False, "updateable": False,
+                         "nillable": False, "defaulted_on_create": True},
+    "SystemModstamp": {"type": "datetime", "label": "System Modstamp", "createable": False,
+                       "updateable": False, "nillable": False, "defaulted_on_create": True},
+}
+_OWNER_FIELD = {"type": "reference", "label": "Owner ID", "reference_to": ["User"], "relationship_name": "Owner",
+                "nillable": False, "defaulted_on_create": True}
+
+
+@dataclass
+class PicklistValue:
+    value: str
+    label: str
+    active: bool = True
+    default: bool = False
+
+
+@dataclass
+class FieldDef:
+    """One field as describe reports it, plus what the emulator needs to enforce it."""
+
+    name: str
+    type: str
+    label: str
+    length: int = 0
+    precision: int = 0
+    scale: int = 0
+    digits: int = 0
+    createable: bool = True
+    updateable: bool = True
+    filterable: bool = True
+    nillable: bool = True
+    external_id: bool = False
+    unique: bool = False
+    case_sensitive: bool = False
+    id_lookup: bool = False
+    calculated: bool = False
+    formula: str | None = None
+    custom: bool = False
+    defaulted_on_create: bool = False
+    default_value: Any = None
+    picklist_values: list[PicklistValue] = dc_field(default_factory=list)
+    restricted_picklist: bool = False
+    reference_to: list[str] = dc_field(default_factory=list)
+    relationship_name: str | None = None
+    soap_type: str = "xsd:string"
+
+    @property
+    def required_on_create(self) -> bool:
+        """Salesforce's rule: not nillable, not defaulted, createable, not boolean → required on insert."""
+        return (not self.nillable and not self.defaulted_on_create and self.createable
+                and self.type != "boolean" and not self.calculated)
+
+    def describe(self) -> dict[str, Any]:
+        """This field's entry in `fields[]` of an sObject describe."""
+        byte_length = self.length * 3 if self.type in STRING_TYPES else self.length
+        return {
+            "name": self.name, "label": self.label, "type": self.type, "soapType": self.soap_type,
+            "length": self.length, "byteLength": byte_length, "precision": self.precision,
+            "scale": self.scale, "digits": self.digits,
+            "createable": self.createable, "updateable": self.updateable, "filterable": self.filterable,
+            "sortable": self.type not in ("textarea", "multipicklist"), "groupable": self.filterable,
+            "nillable": self.nillable, "unique": self.unique, "externalId": self.external_id,
+            "idLookup": self.id_lookup, "calculated": self.calculated,
+            "calculatedFormula": self.formula, "caseSensitive": self.case_sensitive,
+            "custom": self.custom, "autoNumber": False, "defaultedOnCreate": self.defaulted_on_create,
+            "defaultValue": self.default_value, "restrictedPicklist": self.restricted_picklist,
+            "picklistValues": [
+                {"value": p.value, "label": p.label, "active": p.active, "defaultValue": p.default,
+                 "validFor": None}
+                for p in self.picklist_values
+            ],
+            "referenceTo": list(self.reference_to), "relationshipName": self.relationship_name,
+            "deprecatedAndHidden": False, "htmlFormatted": False, "nameField": self.name == "Name",
+            "polymorphicForeignKey": len(self.reference_to) > 1,
+        }
+
+
+@dataclass
+class Condition:
+    """A declarative predicate over a record: `field` compared by `op` (eq, ne, blank, not_blank, gt, lt,
+    contains, not_contains) with `value`; or `all` / `any` of nested conditions."""
+
+    field: str | None = None
+    op: str = "eq"
+    value: Any = None
+    all: list[Condition] = dc_field(default_factory=list)
+    any: list[Condition] = dc_field(default_factory=list)
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Condition:
+        return cls(
+            field=raw.get("field"), op=raw.get("op", "eq"), value=raw.get("value"),
+            all=[cls.parse(c) for c in raw.get("all", [])], any=[cls.parse(c) for c in raw.get("any", [])],
+        )
+
+
+@dataclass
+class ValidationRule:
+    """Fails a create or update with FIELD_CUSTOM_VALIDATION_EXCEPTION when `condition` holds."""
+
+    name: str
+    condition: Condition
+    message: str
+    error_field: str | None = None
+    active: bool = True
+
+
+@dataclass
+class DuplicateRule:
+    """Blocks (or only reports) a create/update whose `match_fields` equal an existing record's
+    (case-insensitively) with DUPLICATES_DETECTED; `match_object` may differ (e.g. Lead vs Contact)."""
+
+    name: str
+    match_fields: list[str]
+    match_object: str | None = None
+    allow_save: bool = False
+    message: str = "Use one of these records?"
+    active: bool = True
+
+
+@dataclass
+class RecordType:
+    id: str
+    developer_name: str
+    name: str
+    default: bool = False
+    person: bool = False
+
+
+@dataclass
+class ObjectDef:
+    """One sObject: its fields by API name, rules, record types and key prefix."""
+
+    name: str
+    label: str
+    label_plural: str
+    key_prefix: str
+    custom: bool
+    fields: dict[str, FieldDef]
+    validation_rules: list[ValidationRule] = dc_field(default_factory=list)
+    duplicate_rules: list[DuplicateRule] = dc_field(default_factory=list)
+    record_types: list[RecordType] = dc_field(default_factory=list)
+    createable: bool = True
+    updateable: bool = True
+    deletable: bool = True
+    queryable: bool = True
+
+    def field(self, name: str) -> FieldDef | None:
+        """The field named `name`, matched case-insensitively as Salesforce does."""
+        return self._by_lower().get(name.lower())
+
+    def relationship(self, name: str) -> FieldDef | None:
+        """The reference field whose relationshipName is `name` (case-insensitive)."""
+        lowered = name.lower()
+        for f in self.fields.values():
+            if f.relationship_name and f.relationship_name.lower() == lowered:
+                return f
+        return None
+
+    def _by_lower(self) -> dict[str, FieldDef]:
+        cache = self.__dict__.get("_lower_cache")
+        if cache is None or len(cache) != len(self.fields):
+            cache = {k.lower(): v for k, v in self.fields.items()}
+            self.__dict__["_lower_cache"] = cache
+        return cache
+
+    def urls(self, version: str) -> dict[str, str]:
+        base = f"/services/data/v{version}/sobjects/{self.name}"
+        return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
+
+    def summary(self, version: str) -> dict[str, Any]:
+        """This object's entry in the global describe."""
+        return {
+            "name": self.name, "label": self.label, "labelPlural": self.label_plural, "custom": self.custom,
+            "keyPrefix": self.key_prefix, "createable": self.createable, "updateable": self.updateable,
+            "deletable": self.deletable, "queryable": self.queryable, "retrieveable": True,
+            "searchable": True, "layoutable": True, "triggerable": True, "replicateable": True,
+            "undeletable": True, "mergeable": self.name in ("Account", "Contact", "Lead"),
+            "customSetting": False, "deprecatedAndHidden": False, "feedEnabled": False,
+            "activateable": False, "urls": self.urls(version),
+        }
+
+    def describe(self, version: str, child_relationships: list[dict[str, Any]]) -> dict[str, Any]:
+        """The full sObject describe."""
+        out = self.summary(version)
+        out["urls"] = out["urls"] | {"compactLayouts": f"/services/data/v{version}/sobjects/{self.name}/describe/compactLayouts"}
+        out["fields"] = [f.describe() for f in self.fields.values()]
+        out["childRelationships"] = child_relationships
+        out["recordTypeInfos"] = [
+            {"name": rt.name, "developerName": rt.developer_name, "recordTypeId": rt.id, "available": True,
+             "defaultRecordTypeMapping": rt.default, "master": rt.developer_name == "Master", "active": True,
+             "urls": {"layout": f"/services/data/v{version}/sobjects/{self.name}/describe/layouts/{rt.id}"}}
+            for rt in self.record_types
+        ] or [{"name": "Master", "developerName": "Master", "recordTypeId": "012000000000000AAA",
+               "available": True, "defaultRecordTypeMapping": True, "master": True, "active": True, "urls": {}}]
+        return out
+
+
+@dataclass
+class ClientApp:
+    """A connected app: consumer key and secret, and the certificate or public key JWTs are checked with."""
+
+    client_id: str
+    client_secret: str | None = None
+    jwt_public_key: str | None = None  # PEM: a public key or an X.509 certificate
+    run_as: str | None = None  # username for client_credentials
+
+
+@dataclass
+class User:
+    username: str
+    password: str
+    id: str
+
+
+@dataclass
+class Org:
+    """The whole org definition; runtime state (records, tokens, usage) lives elsewhere."""
+
+    org_id: str
+    name: str
+    objects: dict[str, ObjectDef]
+    clients: list[ClientApp]
+    users: list[User]
+    api_daily_max: int = 100_000
+    token_lifetime_seconds: int = 7200
+    faults: dict[str, Any] = dc_field(default_factory=dict)
+
+    def object(self, name: str) -> ObjectDef | None:
+        """The object named `name`, matched case-insensitively."""
+        lowered = name.lower()
+        for key, obj in self.objects.items():
+            if key.lower() == lowered:
+                return obj
+        return None
+
+    def object_for_id(self, record_id: str) -> ObjectDef | None:
+        """The object whose key prefix starts `record_id`."""
+        prefix = record_id[:3]
+        for obj in self.objects.values():
+            if obj.key_prefix == prefix:
+                return obj
+        return None
+
+    def child_relationships(self, parent: str) -> list[dict[str, Any]]:
+        out = []
+        for obj in self.objects.values():
+            for f in obj.fields.values():
+                if f.type == "reference" and parent in f.reference_to and f.name not in _SYSTEM_FIELDS:
+                    out.append({"field": f.name, "childSObject": obj.name, "cascadeDelete": False,
+                                "deprecatedAndHidden": False, "restrictedDelete": False,
+                                "relationshipName": obj.label_plural.replace(" ", "") if not obj.custom
+                                else obj.name.removesuffix("__c") + "s__r"})
+        return out
+
+
+def _field_from_yaml(name: str, raw: dict[str, Any], custom_object: bool) -> FieldDef:
+    raw = dict(raw)
+    ftype = raw.pop("type", "string")
+    defaults = _TYPE_DEFAULTS[ftype]
+    required = raw.pop("required", False)
+    calculated = raw.pop("calculated", False) or "formula" in raw
+    read_only = raw.pop("read_only", False) or calculated
+    picklist = raw.pop("picklist", None) or []
+    is_custom = name.endswith("__c")
+    fd = FieldDef(
+        name=name,
+        type=ftype,
+        label=raw.pop("label", name.removesuffix("__c").replace("_", " ")),
+        length=raw.pop("length", defaults.get("length", 0)),
+        precision=raw.pop("precision", defaults.get("precision", 0)),
+        scale=raw.pop("scale", defaults.get("scale", 0)),
+        digits=raw.pop("digits", defaults.get("digits", 0)),
+        soap_type=defaults["soapType"],
+        createable=raw.pop("createable", not read_only),
+        updateable=raw.pop("updateable", not read_only),
+        filterable=raw.pop("filterable", ftype not in ("textarea",) or raw.get("length", 255) <= 255),
+        nillable=raw.pop("nillable", not required and ftype != "boolean"),
+        external_id=raw.pop("external_id", False),
+        unique=raw.pop("unique", False),
+        case_sensitive=raw.pop("case_sensitive", False),
+        id_lookup=raw.pop("id_lookup", False),
+        calculated=calculated,
+        formula=raw.pop("formula", None),
+        custom=is_custom,
+        defaulted_on_create=raw.pop("defaulted_on_create", ftype == "boolean" or "default" in raw),
+        default_value=raw.pop("default", False if ftype == "boolean" else None),
+        picklist_values=[
+            PicklistValue(value=str(p), label=str(p), default=False) if not isinstance(p, dict)
+            else PicklistValue(value=p["value"], label=p.get("label", p["value"]), active=p.get("active", True),
+                               default=p.get("default", False))
+            for p in picklist
+        ],
+        restricted_picklist=raw.pop("restricted", False),
+        reference_to=list(raw.pop("reference_to", [])),
+        relationship_name=raw.pop("relationship_name", None),
+    )
+    if fd.external_id or fd.unique:
+        fd.id_lookup = True
+    if fd.type == "reference" and fd.relationship_name is None:
+        fd.relationship_name = name[:-3] + "__r" if is_custom else name.removesuffix("Id")
+    if raw:
+        raise ValueError(f"field {name}: unknown keys {sorted(raw)}")
+    del custom_object
+    return fd
+
+
+def _object_from_yaml(name: str, raw: dict[str, Any]) -> ObjectDef:
+    custom = name.endswith("__c")
+    fields: dict[str, FieldDef] = {}
+    for fname, fraw in _SYSTEM_FIELDS.items():
+        fields[fname] = _field_from_yaml(fname, fraw | {}, custom)
+        fields[fname].custom = False
+    if raw.get("owner", True):
+        fields["OwnerId"] = _field_from_yaml("OwnerId", dict(_OWNER_FIELD), custom)
+    for fname, fraw in (raw.get("fields") or {}).items():
+        fields[fname] = _field_from_yaml(fname, fraw or {}, custom)
+    return ObjectDef(
+        name=name,
+        label=raw.get("label", name.removesuffix("__c").replace("_", " ")),
+        label_plural=raw.get("label_plural", raw.get("label", name.removesuffix("__c").replace("_", " ")) + "s"),
+        key_prefix=raw["key_prefix"],
+        custom=custom,
+        fields=fields,
+        validation_rules=[
+            ValidationRule(name=r["name"], condition=Condition.parse(r["condition"]), message=r["message"],
+                           error_field=r.get("error_field"), active=r.get("active", True))
+            for r in raw.get("validation_rules", [])
+        ],
+        duplicate_rules=[
+            DuplicateRule(name=r["name"], match_fields=list(r["match_fields"]), match_object=r.get("match_object"),
+                          allow_save=r.get("allow_save", False), message=r.get("message", "Use one of these records?"),
+                          active=r.get("active", True))
+            for r in raw.get("duplicate_rules", [])
+        ],
+        record_types=[
+            RecordType(id=rt["id"], developer_name=rt["developer_name"], name=rt.get("name", rt["developer_name"]),
+                       default=rt.get("default", False), person=rt.get("person", False))
+            for rt in raw.get("record_types", [])
+        ],
+    )
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def default_org_yaml() -> dict[str, Any]:
+    """The shipped default org as parsed YAML."""
+    text = resources.files("salesforce_emulator").joinpath("default_org.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_org(path: str | Path | None = None) -> Org:
+    """Load an org YAML (merged over the default org when it says `extends: default`), or the default org."""
+    raw = default_org_yaml()
+    if path is not None:
+        own = yaml.safe_load(Path(path).read_text()) or {}
+        raw = _deep_merge(raw, own) if own.pop("extends", None) == "default" else own
+    return build_org(raw)
+
+
+def build_org(raw: dict[str, Any]) -> Org:
+    """Build an Org from parsed YAML."""
+    meta = raw.get("org", {})
+    objects = {name: _object_from_yaml(name, body or {}) for name, body in (raw.get("objects") or {}).items()}
+    clients = [
+        ClientApp(client_id=c["client_id"], client_secret=c.get("client_secret"),
+                  jwt_public_key=c.get("jwt_public_key"), run_as=c.get("run_as"))
+        for c in raw.get("clients", [])
+    ]
+    users = [User(username=u["username"], password=u["password"], id=u["id"]) for u in raw.get("users", [])]
+    return Org(
+        org_id=meta.get("id", "00D8c0000000001AAA"),
+        name=meta.get("name", "Emulator"),
+        objects=objects,
+        clients=clients,
+        users=users,
+        api_daily_max=meta.get("api_daily_max", 100_000),
+        token_lifetime_seconds=meta.get("token_lifetime_seconds", 7200),
+        faults=raw.get("faults", {}) or {},
+    )
