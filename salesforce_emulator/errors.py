@@ -32,8 +32,9 @@ class SfError:
         return body
 
     def bulk(self) -> str:
-        """The `sf__Error` cell of a Bulk 2.0 failedResults row: CODE:message:fields --."""
-        return f"{self.code}:{self.message}:{','.join(self.fields)} --"
+        """The `sf__Error` cell of a Bulk 2.0 failedResults row: CODE:message:fields -- (`:--` with no fields)."""
+        fields = f"{','.join(self.fields)} --" if self.fields else "--"
+        return f"{self.code}:{self.message}:{fields}"
 
 
 class SfException(Exception):
