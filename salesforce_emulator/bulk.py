@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from . import bulk_csv
@@ -42,7 +42,7 @@ def _invalid_state(message: str) -> SfError:
 
 
 def _sf_time(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
@@ -238,7 +238,8 @@ class BulkJobs:
         if parsed is None:
             return ""
         sep, newline = job.delimiter, job.newline
-        pairs = list(zip(parsed.rows, job.results + [None] * (len(parsed.rows) - len(job.results))))
+        results = job.results + [None] * (len(parsed.rows) - len(job.results))  # none yet: never started
+        pairs = list(zip(parsed.rows, results, strict=True))
         if kind == "unprocessed":
             return bulk_csv.write_raw(parsed.header_raw, [row.raw for row, r in pairs if r is None], newline)
         if kind == "successful":

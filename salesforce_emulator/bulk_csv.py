@@ -64,7 +64,7 @@ def _read_record(text: str, pos: int, delimiter: str) -> tuple[list[str], int, i
         if pos < n and text[pos] == '"':
             m = quoted.match(text, pos)
             if m is None:  # an opening quote that never closes swallows the rest of the file
-                return values + [text[pos + 1:]], n, n, None, "Unterminated quoted value"
+                return [*values, text[pos + 1:]], n, n, None, "Unterminated quoted value"
             values.append(m.group(1).replace('""', '"'))
         else:
             m = unquoted.match(text, pos)

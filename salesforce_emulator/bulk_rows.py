@@ -122,7 +122,7 @@ class RowWriter:
             else:
                 err = SfError("DUPLICATE_VALUE", f"Duplicate id specified: {row_id}")
             return RowResult(target_id, error=err)
-        values = dict(zip(self.header, row.values))
+        values = dict(zip(self.header, row.values, strict=True))
         result = self._call(values, row_id)
         if isinstance(result, SfError):
             return RowResult(target_id, error=result)
