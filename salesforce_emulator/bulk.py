@@ -1,7 +1,8 @@
 """Bulk API 2.0 ingest jobs: creation rules, the state machine, background processing, result files.
 
-Processing runs as an asyncio task on the server's loop, in chunks with a yield between them, so job
-state can be read (and the job aborted) while it runs. All job mutations happen on that loop.
+Processing runs as an asyncio task on the server's loop, in time slices of a few milliseconds with a
+yield between them, so job state can be read (and the job aborted) while it runs. All job mutations
+happen on that loop.
 """
 
 from __future__ import annotations
@@ -128,12 +129,15 @@ class BulkJobs:
     """Ingest jobs by Id, and the rules for creating, uploading to, closing, aborting and deleting them."""
 
     def __init__(self, store: Store, ids: IdFactory, *, start_delay: float = 0.05, min_progress: float = 0.05,
-                 chunk_rows: int = 1000, max_upload_bytes: int = 150_000_000) -> None:
+                 slice_seconds: float = 0.005, max_upload_bytes: int = 150_000_000) -> None:
         self.store = store
         self.ids = ids
         self.start_delay = start_delay  # UploadComplete → InProgress
         self.min_progress = min_progress  # shortest time a job stays InProgress, so pollers can see it
-        self.chunk_rows = chunk_rows
+        self.slice_seconds = slice_seconds  # longest stretch of writing before the loop serves requests
+        # A real pause, not sleep(0): the sync dependencies of a request run in worker threads, which
+        # need the GIL that a busy loop thread would otherwise keep; 1 ms per slice keeps polls ~15 ms.
+        self.pause_seconds = 0.001
         self.max_upload_bytes = max_upload_bytes  # counted after base64, as Salesforce counts it
         self.jobs: dict[str, IngestJob] = {}
 
@@ -280,6 +284,7 @@ class BulkJobs:
 
     async def _run(self, job: IngestJob) -> str | None:
         """Write every row unless the job is aborted; the errorMessage when the whole job fails."""
+        await asyncio.to_thread(self._parsed, job)  # a 100 MB file takes a while; keep serving requests
         problem = self._problem(job)
         if problem is not None:
             return problem
@@ -287,25 +292,27 @@ class BulkJobs:
         assert parsed is not None
         writer = RowWriter(self.store, job.object, job.operation, job.external_id_field, parsed.header)
         job.results = [None] * len(parsed.rows)
-        for start in range(0, len(parsed.rows), self.chunk_rows):
-            if job.state != "InProgress":  # aborted: the rest stays unprocessed
-                return None
-            t0 = time.monotonic()
-            chunk = parsed.rows[start:start + self.chunk_rows]
-            job.results[start:start + len(chunk)] = writer.write(chunk)
-            job.active_ms += (time.monotonic() - t0) * 1000
-            job.touch()
-            await asyncio.sleep(0)
+        slice_start = time.monotonic()
+        for index, result in enumerate(writer.results(parsed.rows)):
+            job.results[index] = result
+            now = time.monotonic()
+            if now - slice_start >= self.slice_seconds:
+                job.active_ms += (now - slice_start) * 1000
+                job.touch()
+                await asyncio.sleep(self.pause_seconds)
+                if job.state != "InProgress":  # aborted: the rest stays unprocessed
+                    return None
+                slice_start = time.monotonic()
+        job.active_ms += (time.monotonic() - slice_start) * 1000
         return None
 
     def _problem(self, job: IngestJob) -> str | None:
         """Why the whole job cannot be processed (its errorMessage), or None."""
         if job.content is None:
             return "InvalidBatch : No data was uploaded for this job"
-        if bulk_csv.decode(job.content) is None:
-            return "InvalidBatch : The data is not valid UTF-8"
         parsed = self._parsed(job)
-        assert parsed is not None
+        if parsed is None:
+            return "InvalidBatch : The data is not valid UTF-8"
         if any(ending != job.line_ending for ending in parsed.line_endings):
             return f"ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is " \
                    f"{job.line_ending}"

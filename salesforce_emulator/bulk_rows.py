@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -79,14 +79,16 @@ class RowWriter:
         self.key_index = lowered.index(key.lower()) if key and key.lower() in lowered else None
 
     def write(self, rows: Sequence[CsvRow]) -> list[RowResult]:
-        """Write `rows` in DML chunks of 200; duplicate keys inside a chunk fail every copy."""
-        out: list[RowResult] = []
+        """Write `rows` and return their results in order."""
+        return list(self.results(rows))
+
+    def results(self, rows: Sequence[CsvRow]) -> Iterator[RowResult]:
+        """Write `rows` one at a time, in DML chunks of 200; duplicate keys inside a chunk fail every copy."""
         for start in range(0, len(rows), DML_CHUNK):
             chunk = rows[start:start + DML_CHUNK]
             duplicates = self._duplicate_keys(chunk)
             for row in chunk:
-                out.append(self._write_one(row, duplicates))
-        return out
+                yield self._write_one(row, duplicates)
 
     def _key(self, row: CsvRow) -> str | None:
         if self.key_index is None or row.error or self.key_index >= len(row.values):
