@@ -1,0 +1,203 @@
+"""The sync log's one interface: a row per (event, action) outcome, and a dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..events import Event
+from ..outcomes import Outcome, Status
+
+#: Columns of a sync-log row, in table order (both stores use the same names).
+COLUMNS = ("source", "message_id", "action", "object", "operation", "record_id", "created", "status",
+           "error_code", "message", "fields", "reason", "attempts", "warnings", "email", "event",
+           "first_seen", "updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLogRow:
+    """One outcome as stored: the latest result of one action on one event."""
+
+    id: int
+    source: str
+    message_id: str
+    action: str
+    object: str | None
+    operation: str | None
+    record_id: str | None
+    created: bool | None
+    status: Status
+    error_code: str | None
+    message: str | None
+    fields: tuple[str, ...]
+    reason: str | None
+    attempts: int
+    warnings: tuple[str, ...]
+    email: str | None
+    event: dict[str, Any]
+    first_seen: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as the /v1/sync-log API returns it."""
+        return {
+            "id": self.id, "source": self.source, "message_id": self.message_id, "action": self.action,
+            "object": self.object, "operation": self.operation, "record_id": self.record_id,
+            "created": self.created, "status": self.status.value, "error_code": self.error_code,
+            "message": self.message, "fields": list(self.fields), "reason": self.reason,
+            "attempts": self.attempts, "warnings": list(self.warnings), "email": self.email,
+            "event": self.event, "first_seen": self.first_seen.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLogFilter:
+    """What to select from the sync log; None means any."""
+
+    status: Status | None = None
+    object: str | None = None
+    source: str | None = None
+    action: str | None = None
+    error_code: str | None = None
+    record_id: str | None = None
+    message_id: str | None = None
+    search: str | None = None          # a record Id, messageId or email (case-insensitive)
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+#: The empty filter: every row.
+ANY = SyncLogFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event that could not be delivered, or an input that never became an event (poison)."""
+
+    id: int
+    source: str
+    reason: str
+    error_code: str | None
+    payload: str                         # the event JSON, or the raw input for poison messages
+    created_at: datetime
+    replayed_at: datetime | None = None
+
+    def event(self) -> Event | None:
+        """The dead-lettered event, when the payload is one."""
+        try:
+            body = json.loads(self.payload)
+        except ValueError:
+            return None
+        return Event(self.source, body) if isinstance(body, dict) else None
+
+
+def outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """Column values for an outcome; `fields`, `warnings` and `event` are JSON text."""
+    event = outcome.event
+    return {
+        "source": event.source,
+        "message_id": event.message_id,
+        "action": outcome.action or "",
+        "object": outcome.object,
+        "operation": outcome.operation,
+        "record_id": outcome.record_id,
+        "created": outcome.created,
+        "status": outcome.status.value,
+        "error_code": outcome.error_code,
+        "message": outcome.message,
+        "fields": json.dumps(list(outcome.fields)),
+        "reason": outcome.reason,
+        "attempts": outcome.attempts,
+        "warnings": json.dumps(list(outcome.warnings)),
+        "email": event_email(event.body),
+        "event": json.dumps(event.body, separators=(",", ":"), default=str),
+        "first_seen": now,
+        "updated_at": now,
+    }
+
+
+def event_email(body: dict[str, Any]) -> str | None:
+    """The email an event is about (traits, properties or context traits), lower-cased for search."""
+    for scope in (body.get("traits"), body.get("properties"), (body.get("context") or {}).get("traits")):
+        if isinstance(scope, dict) and isinstance(scope.get("email"), str) and scope["email"].strip():
+            return scope["email"].strip().lower()
+    return None
+
+
+def row_from_values(values: Sequence[Any]) -> SyncLogRow:
+    """A SyncLogRow from `id` followed by COLUMNS, as either store returns them."""
+    v = dict(zip(("id", *COLUMNS), values, strict=True))
+    return SyncLogRow(
+        id=v["id"], source=v["source"], message_id=v["message_id"], action=v["action"], object=v["object"],
+        operation=v["operation"], record_id=v["record_id"],
+        created=None if v["created"] is None else bool(v["created"]), status=Status(v["status"]),
+        error_code=v["error_code"], message=v["message"], fields=tuple(json.loads(v["fields"])),
+        reason=v["reason"], attempts=v["attempts"], warnings=tuple(json.loads(v["warnings"])),
+        email=v["email"], event=json.loads(v["event"]),
+        first_seen=_dt(v["first_seen"]), updated_at=_dt(v["updated_at"]))
+
+
+def _dt(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncLog(ABC):
+    """Where outcomes are kept. One row per (source, messageId, action): a replay updates the row."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and create the tables when missing."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        """Store outcomes durably (one transaction); attempts add up over replays."""
+
+    @abstractmethod
+    async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
+                   offset: int = 0) -> list[SyncLogRow]:
+        """Rows matching the filter, most recently updated first."""
+
+    @abstractmethod
+    async def row(self, row_id: int) -> SyncLogRow | None:
+        """One row by its id."""
+
+    @abstractmethod
+    async def counts(self, where: SyncLogFilter = ANY) -> dict[Status, int]:
+        """Number of rows per status under the filter (status in the filter is ignored)."""
+
+    @abstractmethod
+    async def created_record(self, source: str, message_id: str, action: str) -> str | None:
+        """The record Id a create already made for this event and action, so it is never re-sent."""
+
+    @abstractmethod
+    async def dead_letter(self, source: str, reason: str, payload: str,
+                          error_code: str | None = None) -> int:
+        """Append to the dead-letter queue; returns the entry's id."""
+
+    @abstractmethod
+    async def dead_letters(self, *, replayed: bool | None = False, limit: int = 1000) -> list[DeadLetter]:
+        """Dead letters, oldest first; by default those not replayed yet."""
+
+    @abstractmethod
+    async def mark_replayed(self, ids: Sequence[int]) -> None:
+        """Mark dead letters as re-driven."""
+
+    async def __aenter__(self) -> SyncLog:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

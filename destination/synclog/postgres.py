@@ -1,0 +1,108 @@
+"""The sync log in PostgreSQL (asyncpg): for several replicas sharing one log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from ..outcomes import Outcome, Status
+from .base import (
+    ANY,
+    COLUMNS,
+    DeadLetter,
+    SyncLog,
+    SyncLogFilter,
+    SyncLogRow,
+    outcome_values,
+    row_from_values,
+    utcnow,
+)
+from .filters import where_sql
+from .schema import create_statements, upsert_statement
+
+_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
+
+
+def _dollar(n: int) -> str:
+    return f"${n}"
+
+
+class PostgresSyncLog(SyncLog):
+    """A sync log in a PostgreSQL database named by a `postgresql://` URL."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4) -> None:
+        self.url = url
+        self._sizes = (min_size, max_size)
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "sync log is not open"
+        return self._pool
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1])
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Several replicas may start at once: serialise the DDL on an advisory lock.
+            await conn.execute("SELECT pg_advisory_xact_lock(7426001)")
+            for statement in create_statements(serial="BIGSERIAL", timestamp="TIMESTAMPTZ", boolean="BOOLEAN"):
+                await conn.execute(statement)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        if not outcomes:
+            return
+        now = utcnow()
+        rows = [[outcome_values(o, now)[c] for c in COLUMNS] for o in outcomes]
+        sql = upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))])
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(sql, rows)
+
+    async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
+                   offset: int = 0) -> list[SyncLogRow]:
+        clause, params = where_sql(where, _dollar)
+        n = len(params)
+        found = await self.pool.fetch(
+            f"{_SELECT} {clause} ORDER BY updated_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+            *params, limit, offset)
+        return [row_from_values(tuple(r)) for r in found]
+
+    async def row(self, row_id: int) -> SyncLogRow | None:
+        found = await self.pool.fetchrow(f"{_SELECT} WHERE id = $1", row_id)
+        return row_from_values(tuple(found)) if found else None
+
+    async def counts(self, where: SyncLogFilter = ANY) -> dict[Status, int]:
+        clause, params = where_sql(where, _dollar, with_status=False)
+        found = await self.pool.fetch(f"SELECT status, COUNT(*) FROM sync_log {clause} GROUP BY status", *params)
+        counts = {status: 0 for status in Status}
+        counts.update({Status(r[0]): int(r[1]) for r in found})
+        return counts
+
+    async def created_record(self, source: str, message_id: str, action: str) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT record_id FROM sync_log WHERE source = $1 AND message_id = $2 AND action = $3 "
+            "AND status = 'succeeded' AND created", source, message_id, action)
+
+    async def dead_letter(self, source: str, reason: str, payload: str, error_code: str | None = None) -> int:
+        return int(await self.pool.fetchval(
+            "INSERT INTO dead_letters (source, reason, error_code, payload, created_at) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id", source, reason, error_code, payload, utcnow()))
+
+    async def dead_letters(self, *, replayed: bool | None = False, limit: int = 1000) -> list[DeadLetter]:
+        clause = {None: "", False: "WHERE replayed_at IS NULL", True: "WHERE replayed_at IS NOT NULL"}[replayed]
+        found = await self.pool.fetch(
+            "SELECT id, source, reason, error_code, payload, created_at, replayed_at FROM dead_letters "
+            f"{clause} ORDER BY id LIMIT $1", limit)
+        return [DeadLetter(*tuple(r)) for r in found]
+
+    async def mark_replayed(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self.pool.execute("UPDATE dead_letters SET replayed_at = $1 WHERE id = ANY($2::bigint[])",
+                                    utcnow(), list(ids))
+
+

@@ -1,0 +1,35 @@
+"""Table definitions shared by the SQLite and PostgreSQL sync logs (portable SQL only)."""
+
+from __future__ import annotations
+
+from .base import COLUMNS
+
+
+def create_statements(*, serial: str, timestamp: str, boolean: str) -> list[str]:
+    """DDL with the dialect's id, timestamp and boolean types filled in."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS sync_log (
+            id {serial} PRIMARY KEY,
+            source TEXT NOT NULL, message_id TEXT NOT NULL, action TEXT NOT NULL,
+            object TEXT, operation TEXT, record_id TEXT, created {boolean}, status TEXT NOT NULL,
+            error_code TEXT, message TEXT, fields TEXT NOT NULL, reason TEXT,
+            attempts INTEGER NOT NULL, warnings TEXT NOT NULL, email TEXT, event TEXT NOT NULL,
+            first_seen {timestamp} NOT NULL, updated_at {timestamp} NOT NULL,
+            UNIQUE (source, message_id, action))""",
+        "CREATE INDEX IF NOT EXISTS sync_log_status ON sync_log (status, updated_at)",
+        "CREATE INDEX IF NOT EXISTS sync_log_record ON sync_log (record_id)",
+        "CREATE INDEX IF NOT EXISTS sync_log_email ON sync_log (email)",
+        "CREATE INDEX IF NOT EXISTS sync_log_updated ON sync_log (updated_at)",
+        f"""CREATE TABLE IF NOT EXISTS dead_letters (
+            id {serial} PRIMARY KEY, source TEXT NOT NULL, reason TEXT NOT NULL, error_code TEXT,
+            payload TEXT NOT NULL, created_at {timestamp} NOT NULL, replayed_at {timestamp})""",
+    ]
+
+
+def upsert_statement(placeholder: list[str]) -> str:
+    """INSERT of one outcome that updates the existing row of a replayed (event, action)."""
+    updated = [c for c in COLUMNS if c not in ("source", "message_id", "action", "first_seen", "attempts")]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
+    return (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) VALUES ({', '.join(placeholder)}) "
+            f"ON CONFLICT (source, message_id, action) DO UPDATE SET {sets}, "
+            "attempts = sync_log.attempts + excluded.attempts")

@@ -1,0 +1,128 @@
+"""The sync log in SQLite (embedded default): one file, WAL, every record() one durable transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..outcomes import Outcome, Status
+from .base import (
+    ANY,
+    COLUMNS,
+    DeadLetter,
+    SyncLog,
+    SyncLogFilter,
+    SyncLogRow,
+    outcome_values,
+    row_from_values,
+    utcnow,
+)
+from .filters import where_sql
+from .schema import create_statements, upsert_statement
+
+_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
+
+
+def _param(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class SqliteSyncLog(SyncLog):
+    """A sync log in one SQLite file; calls run in a worker thread so the event loop never blocks."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")   # an outcome must survive a crash before its offset commits
+        for statement in create_statements(serial="INTEGER", timestamp="TEXT", boolean="INTEGER"):
+            db.execute(statement)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def _run(self, sql: str, params: Sequence[Any] = (), *, many: Sequence[Sequence[Any]] | None = None,
+                   fetch: bool = True) -> list[tuple[Any, ...]]:
+        def work() -> list[tuple[Any, ...]]:
+            assert self._db is not None, "sync log is not open"
+            with self._lock:
+                if many is not None:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._db.executemany(sql, many)
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+                    self._db.execute("COMMIT")
+                    return []
+                cursor = self._db.execute(sql, [_param(p) for p in params])
+                return cursor.fetchall() if fetch else []
+        return await asyncio.to_thread(work)
+
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        if not outcomes:
+            return
+        now = utcnow()
+        rows = []
+        for outcome in outcomes:
+            values = outcome_values(outcome, now)
+            rows.append([_param(values[c]) for c in COLUMNS])
+        await self._run(upsert_statement(["?"] * len(COLUMNS)), many=rows)
+
+    async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
+                   offset: int = 0) -> list[SyncLogRow]:
+        clause, params = where_sql(where, lambda _: "?")
+        found = await self._run(f"{_SELECT} {clause} ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
+                                [*params, limit, offset])
+        return [row_from_values(r) for r in found]
+
+    async def row(self, row_id: int) -> SyncLogRow | None:
+        found = await self._run(f"{_SELECT} WHERE id = ?", [row_id])
+        return row_from_values(found[0]) if found else None
+
+    async def counts(self, where: SyncLogFilter = ANY) -> dict[Status, int]:
+        clause, params = where_sql(where, lambda _: "?", with_status=False)
+        found = await self._run(f"SELECT status, COUNT(*) FROM sync_log {clause} GROUP BY status", params)
+        counts = {status: 0 for status in Status}
+        counts.update({Status(s): n for s, n in found})
+        return counts
+
+    async def created_record(self, source: str, message_id: str, action: str) -> str | None:
+        found = await self._run(
+            "SELECT record_id FROM sync_log WHERE source = ? AND message_id = ? AND action = ? "
+            "AND status = 'succeeded' AND created = 1", [source, message_id, action])
+        return found[0][0] if found else None
+
+    async def dead_letter(self, source: str, reason: str, payload: str, error_code: str | None = None) -> int:
+        found = await self._run(
+            "INSERT INTO dead_letters (source, reason, error_code, payload, created_at) "
+            "VALUES (?, ?, ?, ?, ?) RETURNING id", [source, reason, error_code, payload, utcnow()])
+        return int(found[0][0])
+
+    async def dead_letters(self, *, replayed: bool | None = False, limit: int = 1000) -> list[DeadLetter]:
+        clause = {None: "", False: "WHERE replayed_at IS NULL", True: "WHERE replayed_at IS NOT NULL"}[replayed]
+        found = await self._run(
+            "SELECT id, source, reason, error_code, payload, created_at, replayed_at FROM dead_letters "
+            f"{clause} ORDER BY id LIMIT ?", [limit])
+        return [DeadLetter(id=r[0], source=r[1], reason=r[2], error_code=r[3], payload=r[4],
+                           created_at=datetime.fromisoformat(r[5]),
+                           replayed_at=datetime.fromisoformat(r[6]) if r[6] else None) for r in found]
+
+    async def mark_replayed(self, ids: Sequence[int]) -> None:
+        if ids:
+            now = utcnow().isoformat()
+            await self._run("UPDATE dead_letters SET replayed_at = ? WHERE id = ?", many=[[now, i] for i in ids])
+

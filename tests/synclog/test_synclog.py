@@ -1,0 +1,116 @@
+"""Both sync-log stores (SQLite and a real PostgreSQL) behave the same through the one interface."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from destination.events import Event
+from destination.outcomes import Outcome, Status
+from destination.synclog import SyncLog, SyncLogFilter, open_sync_log
+from destination.synclog.base import utcnow
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sync.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def log(log_url: str) -> AsyncIterator[SyncLog]:
+    store = open_sync_log(log_url)
+    async with store:
+        yield store
+
+
+def event(n: int, email: str | None = None, source: str = "web") -> Event:
+    body = {"type": "identify", "messageId": f"m-{n}", "userId": f"u{n}",
+            "traits": {"email": email or f"user{n}@example.com"}}
+    return Event(source, body)
+
+
+async def test_every_outcome_is_stored_with_its_event_and_salesforce_error(log: SyncLog) -> None:
+    ok = Outcome.succeeded(event(1), record_id="00Q8c0000000001AAA", created=True, action="leads",
+                           object="Lead", operation="upsert")
+    bad = Outcome.failed(event(2), "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]",
+                         ("LastName",), action="leads", object="Lead", operation="upsert")
+    skip = Outcome.skipped(event(3), "NO_ACTION_MATCHED")
+    await log.record([ok, bad, skip])
+
+    rows = {r.message_id: r for r in await log.rows()}
+    assert rows["m-1"].status is Status.SUCCEEDED and rows["m-1"].record_id == "00Q8c0000000001AAA"
+    assert rows["m-1"].created is True and rows["m-1"].event["traits"]["email"] == "user1@example.com"
+    assert rows["m-2"].error_code == "REQUIRED_FIELD_MISSING" and rows["m-2"].fields == ("LastName",)
+    assert rows["m-2"].message == "Required fields are missing: [LastName]"
+    assert rows["m-3"].status is Status.SKIPPED and rows["m-3"].reason == "NO_ACTION_MATCHED"
+    assert rows["m-3"].action == ""
+    assert await log.counts() == {Status.SUCCEEDED: 1, Status.FAILED: 1, Status.SKIPPED: 1}
+
+
+async def test_a_replayed_event_updates_its_row_and_adds_attempts(log: SyncLog) -> None:
+    e = event(1)
+    await log.record([Outcome.failed(e, "UNABLE_TO_LOCK_ROW", "locked", action="leads", attempts=3)])
+    await log.record([Outcome.succeeded(e, record_id="00Q8c0000000001AAA", created=False, action="leads")])
+    rows = await log.rows()
+    assert len(rows) == 1
+    assert rows[0].status is Status.SUCCEEDED and rows[0].attempts == 4 and rows[0].error_code is None
+    assert rows[0].first_seen <= rows[0].updated_at
+
+
+async def test_filters_select_by_status_object_source_error_and_search(log: SyncLog) -> None:
+    await log.record([
+        Outcome.succeeded(event(1, "Ann@Example.com"), record_id="001A", created=True, object="Account",
+                          action="accounts"),
+        Outcome.failed(event(2), "STRING_TOO_LONG", "too long", object="Lead", action="leads"),
+        Outcome.failed(event(3, source="app"), "INVALID_EMAIL_ADDRESS", "bad", object="Lead", action="leads"),
+    ])
+    assert [r.message_id for r in await log.rows(SyncLogFilter(status=Status.FAILED, source="app"))] == ["m-3"]
+    assert [r.message_id for r in await log.rows(SyncLogFilter(error_code="STRING_TOO_LONG"))] == ["m-2"]
+    assert [r.message_id for r in await log.rows(SyncLogFilter(object="Account"))] == ["m-1"]
+    assert [r.message_id for r in await log.rows(SyncLogFilter(search="ann@example.com"))] == ["m-1"]
+    assert [r.message_id for r in await log.rows(SyncLogFilter(search="001A"))] == ["m-1"]
+    assert await log.counts(SyncLogFilter(object="Lead")) == {Status.SUCCEEDED: 0, Status.FAILED: 2,
+                                                               Status.SKIPPED: 0}
+    later = utcnow() + timedelta(minutes=1)
+    assert await log.rows(SyncLogFilter(since=later)) == []
+    assert len(await log.rows(SyncLogFilter(until=later))) == 3
+    assert len(await log.rows(limit=2)) == 2 and len(await log.rows(limit=2, offset=2)) == 1
+    first = (await log.rows(SyncLogFilter(search="m-2")))[0]
+    assert (await log.row(first.id)) == first and await log.row(10**9) is None
+
+
+async def test_a_create_that_succeeded_is_found_by_message_id_so_it_is_not_sent_again(log: SyncLog) -> None:
+    await log.record([Outcome.succeeded(event(1), record_id="a008c0000000001AAA", created=True, action="survey"),
+                      Outcome.succeeded(event(2), record_id="a008c0000000002AAA", created=False, action="survey"),
+                      Outcome.failed(event(3), "DUPLICATE_VALUE", "dup", action="survey")])
+    assert await log.created_record("web", "m-1", "survey") == "a008c0000000001AAA"
+    assert await log.created_record("web", "m-2", "survey") is None
+    assert await log.created_record("web", "m-3", "survey") is None
+    assert await log.created_record("other", "m-1", "survey") is None
+
+
+async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
+    first = await log.dead_letter("web", "REQUIRED_FIELD_MISSING: LastName", '{"type":"identify","messageId":"m-1"}',
+                                  "REQUIRED_FIELD_MISSING")
+    poison = await log.dead_letter("kafka:events", "invalid JSON", "{not json")
+    pending = await log.dead_letters()
+    assert [d.id for d in pending] == [first, poison]
+    assert pending[0].event() == Event("web", {"type": "identify", "messageId": "m-1"})
+    assert pending[1].event() is None and pending[1].reason == "invalid JSON"
+    await log.mark_replayed([first])
+    assert [d.id for d in await log.dead_letters()] == [poison]
+    assert [d.id for d in await log.dead_letters(replayed=True)] == [first]
+    assert len(await log.dead_letters(replayed=None)) == 2
+
+
+async def test_the_sqlite_log_survives_reopening(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sync.db'}"
+    async with open_sync_log(url) as log:
+        await log.record([Outcome.skipped(event(1), "INTEGRATION_DISABLED")])
+    async with open_sync_log(url) as log:
+        assert [r.reason for r in await log.rows()] == ["INTEGRATION_DISABLED"]
