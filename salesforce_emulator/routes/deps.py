@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from .. import versions
 from ..auth import Session
 from ..errors import INVALID_SESSION, NOT_FOUND, SfException
 from ..state import EmulatorState
-from .. import versions
 
 
 def get_state(request: Request) -> EmulatorState:

@@ -10,11 +10,6 @@ import pytest
 from bulk_api import BulkApi
 
 from salesforce_emulator.state import EmulatorState
-from salesforce_emulator.store import Store
-
-# Guard while the Store (written by another helper) is still the placeholder; remove once store.py lands.
-if not hasattr(Store, "insert"):
-    pytest.skip("salesforce_emulator.store.Store has no record writes yet", allow_module_level=True)
 
 
 @pytest.fixture
