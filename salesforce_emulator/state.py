@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ class EmulatorState:
     cursors: QueryCursors
     org_path: Path | None = None
     db_path: Path | None = None
+    org_loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def build_state(org_path: str | Path | None = None, db_path: str | Path | None = None,
