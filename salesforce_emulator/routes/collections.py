@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -175,6 +176,6 @@ async def delete_records(request: Request, state: State) -> JSONResponse:
         if not is_well_formed(record_id) or state.org.object_for_id(record_id) is None:
             writes.append(WriteResult(None, errors=[SfError("MALFORMED_ID", f"malformed id {record_id}")]))
         else:
-            writes.append(lambda i=to18(record_id): state.store.delete(None, i))
+            writes.append(partial(state.store.delete, None, to18(record_id)))
     results = _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r) for r in results])
