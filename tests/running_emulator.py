@@ -1,0 +1,90 @@
+"""A real emulator on a loopback socket (HTTP, or HTTPS with its own CA), for tests and benchmarks."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from salesforce_emulator.app import create_app
+from salesforce_emulator.state import EmulatorState, build_state
+
+CLIENT_ID = "emulator-client"
+CLIENT_SECRET = "emulator-secret"
+USERNAME = "admin@emulator.test"
+PASSWORD = "emulator"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningEmulator:
+    """An emulator served by uvicorn in a background thread."""
+
+    state: EmulatorState
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    ca_pem: Path | None = None
+
+    def token(self) -> str:
+        """A fresh access token through the client_credentials grant."""
+        r = httpx.post(f"{self.url}/services/oauth2/token",
+                       data={"grant_type": "client_credentials", "client_id": CLIENT_ID,
+                             "client_secret": CLIENT_SECRET},
+                       verify=str(self.ca_pem) if self.ca_pem else True)
+        r.raise_for_status()
+        return r.json()["access_token"]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_emulator(state: EmulatorState | None = None, *, tls_dir: Path | None = None) -> RunningEmulator:
+    """Start an emulator on a free port; HTTPS with a generated CA when tls_dir is given."""
+    state = state or build_state()
+    port = free_port()
+    ssl_kwargs: dict[str, str] = {}
+    ca_pem = None
+    if tls_dir is not None:
+        from salesforce_emulator.tls import ensure_certificates
+
+        paths = ensure_certificates(tls_dir)
+        ssl_kwargs = {"ssl_certfile": str(paths.cert_pem), "ssl_keyfile": str(paths.key_pem)}
+        ca_pem = paths.ca_pem
+    config = uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off", **ssl_kwargs)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("emulator did not start")
+        time.sleep(0.01)
+    scheme = "https" if tls_dir is not None else "http"
+    return RunningEmulator(state=state, url=f"{scheme}://127.0.0.1:{port}", server=server, thread=thread,
+                           ca_pem=ca_pem)
+
+
+@contextmanager
+def started(state: EmulatorState | None = None, *, tls_dir: Path | None = None) -> Iterator[RunningEmulator]:
+    """Run an emulator for the duration of a `with` block."""
+    running = start_emulator(state, tls_dir=tls_dir)
+    try:
+        yield running
+    finally:
+        running.stop()
