@@ -23,6 +23,7 @@ class RecordFile:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, object TEXT NOT NULL, "
                          "data TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         self._lock = threading.Lock()
 
     def load(self) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -36,6 +37,17 @@ class RecordFile:
         with self._lock:
             self._db.execute("INSERT INTO records (id, object, data) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE "
                              "SET data = excluded.data", (record["Id"], obj, json.dumps(record)))
+
+    def note_new_id(self, record_id: str) -> None:
+        """Remember the newest Id minted, so a restart never hands out an Id again (even a hard-deleted one)."""
+        with self._lock:
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('newest_id', ?) ON CONFLICT(key) DO UPDATE "
+                             "SET value = excluded.value", (record_id,))
+
+    def newest_id(self) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'newest_id'").fetchone()
+        return row[0] if row else None
 
     def remove(self, record_id: str) -> None:
         with self._lock:

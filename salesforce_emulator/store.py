@@ -68,7 +68,9 @@ class Store:
                 obj = org.object(obj_name)
                 if obj is not None:
                     self._put(obj, record, persist=False)
-                    self.ids.advance_past(record["Id"])
+            newest = self._file.newest_id()
+            if newest:
+                self.ids.advance_past(newest)
 
     # ----- reads -----------------------------------------------------------------------------------
 
@@ -294,7 +296,7 @@ class Store:
             errors += rule_errors(od, record)
         if errors:
             return WriteResult(rid, errors=_first_per_kind(errors))
-        record["Id"] = rid or self.ids.new(od.key_prefix)
+        record["Id"] = rid or self._new_id(od)
         apply_derived(od, record)
         duplicate = self._unique_error(od, record) or duplicate_rule_error(od, record, self.records(od.name))
         if duplicate:
@@ -312,7 +314,7 @@ class Store:
         if contact_obj is None:
             return
         now = now_wire()
-        contact = new_record(contact_obj, self.ids.new(contact_obj.key_prefix), self.default_user_id, now)
+        contact = new_record(contact_obj, self._new_id(contact_obj), self.default_user_id, now)
         contact.update(FirstName=account.get("FirstName"), LastName=account.get("LastName"),
                        Email=account.get("PersonEmail"), AccountId=account["Id"])
         if "IsPersonAccount" in contact:
@@ -321,6 +323,12 @@ class Store:
         self._remember(contact_obj, contact["Id"])
         self._put(contact_obj, contact)
         self._put(account_obj, dict(account, PersonContactId=contact["Id"]))
+
+    def _new_id(self, od: ObjectDef) -> str:
+        rid = self.ids.new(od.key_prefix)
+        if self._file:
+            self._file.note_new_id(rid)
+        return rid
 
     def _reference_errors(self, od: ObjectDef, name: str, value: Any) -> list[SfError]:
         fd = od.fields[name]
