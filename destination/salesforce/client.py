@@ -1,0 +1,154 @@
+"""The async Salesforce client: one httpx pool per connection, token handling, retries, usage tracking.
+
+Knows nothing about events. Request-level failures come back as SalesforceApiError with a kind from the
+error taxonomy; per-record results are values (see records.py and bulk.py).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from .auth import Token, TokenManager
+from .bulk import BulkIngest
+from .connection import Connection
+from .describe import DescribeCache
+from .errors import ErrorKind, SalesforceApiError, SalesforceError, uncertain
+from .hosts import check_url
+from .records import RecordsApi
+from .usage import ApiUsage
+
+# Errors raised before the request could have reached Salesforce: always safe to resend.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, SalesforceApiError) and exc.kind is ErrorKind.TRANSIENT
+
+
+def ssl_context(connection: Connection) -> ssl.SSLContext:
+    """Verification always on; a connection may add one CA bundle (the emulator's ca.pem)."""
+    context = ssl.create_default_context()
+    if connection.ca_bundle is not None:
+        context.load_verify_locations(cafile=str(connection.ca_bundle))
+    return context
+
+
+class SalesforceClient:
+    """One org. Use as `async with SalesforceClient(conn) as sf:`."""
+
+    def __init__(self, connection: Connection, *, http: httpx.AsyncClient | None = None,
+                 backoff_initial: float = 0.2, backoff_max: float = 10.0) -> None:
+        self.connection = connection
+        self.http = http or httpx.AsyncClient(verify=ssl_context(connection),
+                                              timeout=httpx.Timeout(connection.timeout_seconds, connect=10.0),
+                                              limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+        self.tokens = TokenManager(connection, self.http)
+        self.usage = ApiUsage()
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.describe = DescribeCache(self)
+        self.records = RecordsApi(self)
+        self.bulk = BulkIngest(self)
+
+    async def __aenter__(self) -> SalesforceClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    @property
+    def base_path(self) -> str:
+        return f"/services/data/v{self.connection.api_version}"
+
+    def _url(self, token: Token, path: str) -> str:
+        if path.startswith("http"):
+            url = path
+        elif path.startswith("/services/"):
+            url = token.instance_url + path
+        else:
+            url = token.instance_url + self.base_path + "/" + path.lstrip("/")
+        return check_url(url, self.connection.allowed_hosts)
+
+    async def request(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+        """Send with retries for transient failures (bounded, exponential with jitter), one token refresh on
+        401, and usage tracking. `idempotent=False` turns a post-send network failure into UNCERTAIN_WRITE."""
+        retrying = AsyncRetrying(retry=retry_if_exception(_retryable), reraise=True,
+                                 stop=stop_after_attempt(self.connection.max_attempts),
+                                 wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max))
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(method, path, idempotent=idempotent, **kwargs)
+        raise AssertionError("unreachable")
+
+    async def _send_once(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        token = await self.tokens.token()
+        response = await self._transport(method, self._url(token, path), token, idempotent=idempotent, **kwargs)
+        if response.status_code == 401:
+            token = await self.tokens.refresh(token)
+            response = await self._transport(method, self._url(token, path), token, idempotent=idempotent,
+                                             **kwargs)
+        if response.status_code >= 400:
+            raise SalesforceApiError(parse_errors(response), response.status_code)
+        return response
+
+    async def _transport(self, method: str, url: str, token: Token, *, idempotent: bool,
+                         headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+        all_headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json",
+                       **self.connection.extra_headers, **(headers or {})}
+        try:
+            response = await self.http.request(method, url, headers=all_headers, **kwargs)
+        except _NOT_SENT as exc:
+            raise SalesforceApiError([SalesforceError("NETWORK_ERROR", repr(exc), status=503)]) from exc
+        except httpx.TransportError as exc:
+            if not idempotent:
+                raise SalesforceApiError([uncertain(f"{method} {url} may have been applied: {exc!r}")]) from exc
+            raise SalesforceApiError([SalesforceError("NETWORK_ERROR", repr(exc), status=503)]) from exc
+        self.usage.calls += 1
+        self.usage.observe(response.headers.get("sforce-limit-info"))
+        return response
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Request and decode the JSON body (None for 204)."""
+        response = await self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    async def query(self, soql: str, *, include_deleted: bool = False, batch_size: int | None = None) -> list[dict[str, Any]]:
+        """Every record of a query, following nextRecordsUrl."""
+        return [r async for r in self.query_iter(soql, include_deleted=include_deleted, batch_size=batch_size)]
+
+    async def query_iter(self, soql: str, *, include_deleted: bool = False,
+                         batch_size: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else None
+        body = await self.json("GET", "queryAll" if include_deleted else "query", params={"q": soql},
+                               headers=headers)
+        while True:
+            for record in body.get("records", []):
+                yield record
+            next_url = body.get("nextRecordsUrl")
+            if body.get("done", True) or not next_url:
+                return
+            body = await self.json("GET", next_url, headers=headers)
+
+    async def limits(self) -> dict[str, Any]:
+        """GET /limits: the org's allocations and what remains."""
+        return await self.json("GET", "limits")
+
+
+def parse_errors(response: httpx.Response) -> list[SalesforceError]:
+    """The error array of a failed response (REST array, a bare object, OAuth JSON, or HTML from the edge)."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        return [SalesforceError(f"HTTP_{status}", response.text[:500], status=status)]
+    items = body if isinstance(body, list) else [body] if isinstance(body, dict) else []
+    errors = [SalesforceError.from_item(i, status) for i in items if isinstance(i, dict)]
+    return errors or [SalesforceError(f"HTTP_{status}", str(body)[:500], status=status)]

@@ -1,0 +1,76 @@
+"""The SOQL builder: escaping per reference §3.2, typed literals, validated names, IN chunking."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from urllib.parse import quote_plus
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from destination.salesforce import soql
+
+
+def test_quote_escapes_backslash_quotes_and_control_characters() -> None:
+    assert soql.quote("O'Brien") == r"'O\'Brien'"
+    assert soql.quote('a"b\\c') == "'a\\\"b\\\\c'"
+    assert soql.quote("line1\nline2\r\t\b\f") == r"'line1\nline2\r\t\b\f'"
+    assert soql.quote("\x00") == r"'\u0000'"
+
+
+def test_like_escapes_wildcards_only_in_like_context() -> None:
+    assert soql.quote("50%_off", like=True) == r"'50\%\_off'"
+    assert soql.quote("50%_off") == "'50%_off'"
+
+
+def test_literals_are_typed_from_describe() -> None:
+    assert soql.literal("42", "double") == "42"
+    assert soql.literal(1.5) == "1.5"
+    assert soql.literal("true", "boolean") == "true"
+    assert soql.literal(None, "string") == "null"
+    assert soql.literal("2024-01-02", "date") == "2024-01-02"
+    assert soql.literal(date(2024, 1, 2)) == "2024-01-02"
+    assert soql.literal(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2024-01-02T03:04:05Z"
+    assert soql.literal("2024-01-02T05:04:05+02:00", "datetime") == "2024-01-02T03:04:05Z"
+    assert soql.literal(42, "string") == "'42'"
+    for bad, kind in (("abc", "double"), ("maybe", "boolean"), ("soon", "date"), ("1e999999", "int")):
+        with pytest.raises(soql.SoqlValueError):
+            soql.literal(bad, kind)
+
+
+@pytest.mark.parametrize("bad", ["Name FROM Account", "Name--", "Id,Name", "1Name", "", "Name'", "a.b.", "A B"])
+def test_names_that_could_carry_soql_are_refused(bad: str) -> None:
+    with pytest.raises(soql.SoqlValueError):
+        soql.name(bad)
+
+
+def test_select_renders_conditions_with_and_or_grouping() -> None:
+    query = soql.Select("Contact", ("Id", "Email", "Account.Name"), soql.any_of(
+        soql.eq("Email", "a@b.c"), soql.all_of(soql.eq("LastName", "O'Neil"), soql.in_("Id", ["003A", "003B"]))),
+        order_by=("LastModifiedDate DESC",), limit=10)
+    assert query.render() == ("SELECT Id, Email, Account.Name FROM Contact WHERE (Email = 'a@b.c' OR "
+                              "(LastName = 'O\\'Neil' AND Id IN ('003A', '003B'))) ORDER BY LastModifiedDate DESC "
+                              "LIMIT 10")
+
+
+def test_in_lists_are_chunked_under_the_url_limit() -> None:
+    values = [f"user{i}@example.com" for i in range(2000)]
+    chunks = list(soql.chunk_in(soql.Select("Lead", ("Id", "Email")), "Email", values, max_url_bytes=8000))
+    assert len(chunks) > 1
+    assert [v for _, chunk in chunks for v in chunk] == values
+    assert all(len(quote_plus(q.render())) <= 8000 for q, _ in chunks)
+
+
+@given(st.text(max_size=200))
+def test_any_string_escapes_to_a_single_literal_without_bare_quotes(text: str) -> None:
+    quoted = soql.quote(text)
+    body = quoted[1:-1]
+    i = 0
+    while i < len(body):  # every quote or backslash in the body is part of an escape pair
+        if body[i] == "\\":
+            assert i + 1 < len(body)
+            i += 2 if body[i + 1] != "u" else 6
+            continue
+        assert body[i] not in "'\n\r"
+        i += 1
