@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import uvicorn
+import yaml
 
 from .app import create_app
 from .state import build_state
+from .tls import ensure_certificates
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,9 +20,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--org", default=None, help="org YAML (default: the shipped default org)")
     parser.add_argument("--db", default=None, help="SQLite file that keeps the org's records across restarts")
+    parser.add_argument("--tls-dir", default=None,
+                        help="serve HTTPS with a local CA kept in DIR (clients trust DIR/ca.pem)")
+    parser.add_argument("--faults", default=None, help="YAML or JSON file of fault settings")
     args = parser.parse_args(argv)
-    state = build_state(args.org, args.db)
-    uvicorn.run(create_app(state), host=args.host, port=args.port, log_level="info")
+    faults = None
+    if args.faults:
+        text = Path(args.faults).read_text()
+        faults = json.loads(text) if args.faults.endswith(".json") else yaml.safe_load(text)
+    state = build_state(args.org, args.db, faults)
+    ssl: dict[str, str] = {}
+    if args.tls_dir:
+        paths = ensure_certificates(args.tls_dir)
+        ssl = {"ssl_certfile": str(paths.cert_pem), "ssl_keyfile": str(paths.key_pem)}
+        print(f"emulator CA: {paths.ca_pem}")
+    uvicorn.run(create_app(state), host=args.host, port=args.port, log_level="info", **ssl)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

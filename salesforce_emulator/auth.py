@@ -31,6 +31,7 @@ class TokenStore:
         self._org = org
         self._faults = faults
         self._sessions: dict[str, Session] = {}
+        self._refresh: dict[str, tuple[str, str]] = {}  # refresh token → (username, client_id)
         self._lock = threading.Lock()
 
     def lifetime(self) -> float:
@@ -48,6 +49,26 @@ class TokenStore:
             self._sessions[token] = session
         return session
 
+    def issue_refresh_token(self, username: str, client_id: str) -> str:
+        """A long-lived refresh token (password flow), valid until revoked."""
+        token = f"5Aep{secrets.token_urlsafe(60)}"
+        with self._lock:
+            self._refresh[token] = (username, client_id)
+        return token
+
+    def redeem_refresh_token(self, token: str, client_id: str) -> Session | None:
+        """A new session for a refresh token issued to this client, or None."""
+        with self._lock:
+            owner = self._refresh.get(token)
+        if owner is None or owner[1] != client_id:
+            return None
+        return self.issue(owner[0], client_id)
+
+    def revoke(self, token: str) -> bool:
+        """Revoke one access or refresh token."""
+        with self._lock:
+            return self._sessions.pop(token, None) is not None or self._refresh.pop(token, None) is not None
+
     def validate(self, token: str) -> Session | None:
         """The live session for a token, or None when unknown or expired."""
         with self._lock:
@@ -60,7 +81,7 @@ class TokenStore:
             return session
 
     def revoke_all(self) -> None:
-        """Invalidate every token (admin reset, or a test forcing re-authentication)."""
+        """Invalidate every access token (a test forcing re-authentication); refresh tokens stay valid."""
         with self._lock:
             self._sessions.clear()
 

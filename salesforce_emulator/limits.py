@@ -1,11 +1,22 @@
-"""API usage: every data call counted as Salesforce counts it, reported in Sforce-Limit-Info."""
+"""API usage: every data call counted as Salesforce counts it, reported in Sforce-Limit-Info; request-level
+faults (latency, 503, a REQUEST_LIMIT_EXCEEDED window) and Salesforce's URI / header size limits."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import threading
 from collections import Counter
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from .errors import SfError, SfException
+
+MAX_URI_BYTES = 16_384
+MAX_URI_AND_HEADERS_BYTES = 16_384
+_DATA_PATH = re.compile(r"^/services/data/v\d+\.\d+(/.*)?$")
 
 
 class ApiUsage:
@@ -32,7 +43,60 @@ class ApiUsage:
     def header(self) -> str:
         return f"api-usage={self.total}/{self.daily_max}"
 
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"total": self.total, "daily_max": self.daily_max, "by_endpoint": dict(self.by_endpoint)}
 
-def install_limits(app: FastAPI, state: object) -> None:
-    """Install the middleware that counts calls, adds Sforce-Limit-Info and injects request faults."""
-    del app, state  # filled in by the limits/faults work
+
+def endpoint_kind(path: str) -> str:
+    """The endpoint family a data path belongs to, for the stats (e.g. `composite/sobjects`, `query`)."""
+    rest = path.split("/", 4)[4] if path.count("/") >= 4 else ""
+    parts = [p for p in rest.split("/") if p]
+    if not parts:
+        return "resources"
+    if parts[0] == "composite":
+        return "composite/sobjects" if len(parts) > 1 and parts[1] == "sobjects" else "composite"
+    if parts[0] == "jobs":
+        return "jobs/" + (parts[1] if len(parts) > 1 else "")
+    if parts[0] == "sobjects" and len(parts) >= 3 and parts[2] == "describe":
+        return "sobjects/describe"
+    if parts[0] in ("query", "queryAll"):
+        return parts[0]
+    return parts[0]
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return SfException(status, SfError(code, message)).response()
+
+
+def install_limits(app: FastAPI, state: Any) -> None:
+    """Install the middleware that enforces size limits, injects faults, counts calls and adds the header."""
+
+    @app.middleware("http")
+    async def limits(request: Request, call_next: Any) -> Response:
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        uri_bytes = len(raw_path) + len(request.scope.get("query_string") or b"") + 1
+        header_bytes = sum(len(k) + len(v) + 4 for k, v in request.scope.get("headers", []))
+        if uri_bytes > MAX_URI_BYTES:
+            return JSONResponse([{"message": "URI Too Long", "errorCode": "URI_TOO_LONG"}], status_code=414)
+        if uri_bytes + header_bytes > MAX_URI_AND_HEADERS_BYTES:
+            return JSONResponse([{"message": "Request Header Fields Too Large",
+                                  "errorCode": "REQUEST_HEADER_FIELDS_TOO_LARGE"}], status_code=431)
+        path = request.url.path
+        if not _DATA_PATH.match(path):
+            return await call_next(request)
+        faults = state.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        usage: ApiUsage = state.usage
+        if usage.total >= usage.daily_max or faults.limit_window_open():
+            response = _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        elif faults.roll(faults.error_503_rate):
+            response = _error(503, "SERVER_UNAVAILABLE", "server too busy")
+        else:
+            response = await call_next(request)
+            if response.status_code != 401:  # a refused session never reached the API
+                usage.count(endpoint_kind(path))
+        response.headers["Sforce-Limit-Info"] = usage.header()
+        return response
+

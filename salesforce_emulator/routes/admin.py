@@ -1,7 +1,82 @@
-"""Routes: admin."""
+"""Routes under /__admin (no auth): records, reset, faults, stats, usage, lead conversion."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ..errors import SfError, SfException
+from .deps import State
+from .records import json_body, known_object
 
 router = APIRouter()
+
+
+@router.get("/records/{obj}")
+async def records(obj: str, state: State, include_deleted: bool = False) -> JSONResponse:
+    od = known_object(state.org, obj)
+    return JSONResponse(state.store.records(od.name, include_deleted=include_deleted))
+
+
+@router.post("/reset")
+async def reset(state: State) -> JSONResponse:
+    """Empty the org, the Bulk jobs, the query cursors and the usage counters (tokens stay valid)."""
+    state.store.reset()
+    state.bulk.reset()
+    reset_cursors = getattr(state.cursors, "reset", None)
+    if callable(reset_cursors):
+        reset_cursors()
+    state.usage.reset()
+    return JSONResponse({"reset": True})
+
+
+@router.get("/faults")
+async def get_faults(state: State) -> JSONResponse:
+    return JSONResponse(state.faults.as_dict())
+
+
+@router.post("/faults")
+async def set_faults(request: Request, state: State) -> JSONResponse:
+    """Change faults at run time: latency_ms, error_503_rate, lock_error_rate, token_lifetime_seconds, seed,
+    limit_exceeded_for_seconds, api_daily_max."""
+    body: Any = await json_body(request)
+    if not isinstance(body, dict):
+        raise SfException(400, SfError("JSON_PARSER_ERROR", "expected a JSON object"))
+    body = dict(body)
+    if "api_daily_max" in body:
+        state.usage.daily_max = int(body.pop("api_daily_max"))
+    try:
+        state.faults.update(body)
+    except ValueError as exc:
+        raise SfException(400, SfError("INVALID_FIELD", str(exc))) from None
+    return JSONResponse(state.faults.as_dict() | {"api_daily_max": state.usage.daily_max})
+
+
+@router.get("/stats")
+async def stats(state: State) -> JSONResponse:
+    """API calls by endpoint and in total, as Salesforce counts them; records per object; Bulk jobs."""
+    counts = {name: len(state.store.records(name)) for name in state.org.objects}
+    return JSONResponse({"api_calls": state.usage.snapshot(), "records": counts, "bulk_jobs": len(state.bulk.jobs)})
+
+
+@router.post("/usage")
+async def set_usage(request: Request, state: State) -> JSONResponse:
+    """Set the calls used today (to test the daily limit without making them)."""
+    body: Any = await json_body(request)
+    state.usage.total = int(body.get("total", 0)) if isinstance(body, dict) else 0
+    return JSONResponse(state.usage.snapshot())
+
+
+@router.post("/convert-lead/{lead_id}")
+async def convert_lead(lead_id: str, state: State) -> JSONResponse:
+    """Convert a Lead (Account + Contact), as a user would in Salesforce."""
+    result = state.store.convert_lead(lead_id)
+    if not result.success:
+        raise SfException(400, *result.errors)
+    found = state.store.get(lead_id)
+    assert found is not None
+    lead = found[1]
+    return JSONResponse({"leadId": lead["Id"], "accountId": lead["ConvertedAccountId"],
+                         "contactId": lead["ConvertedContactId"]})
