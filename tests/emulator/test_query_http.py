@@ -15,8 +15,8 @@ def test_4500_rows_come_back_in_three_pages(rest: httpx.Client, emulator) -> Non
     first = rest.get("/query", params={"q": "SELECT Id, LastName FROM Lead ORDER BY LastName"}).json()
     assert (first["totalSize"], first["done"], len(first["records"])) == (4500, False, 2000)
     assert first["nextRecordsUrl"].startswith("/services/data/v62.0/query/01g")
-    second = rest.get(first["nextRecordsUrl"]).json()
-    third = rest.get(second["nextRecordsUrl"]).json()
+    second = rest.get(emulator.url + first["nextRecordsUrl"]).json()
+    third = rest.get(emulator.url + second["nextRecordsUrl"]).json()
     assert (len(second["records"]), second["done"]) == (2000, False)
     assert (len(third["records"]), third["done"], "nextRecordsUrl" in third) == (500, True, False)
     names = [r["LastName"] for page in (first, second, third) for r in page["records"]]
