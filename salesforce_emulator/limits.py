@@ -86,8 +86,6 @@ def install_limits(app: FastAPI, state: Any) -> None:
         if not _DATA_PATH.match(path):
             return await call_next(request)
         faults = state.faults
-        if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
         usage: ApiUsage = state.usage
         if usage.total >= usage.daily_max or faults.limit_window_open():
             response = _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
@@ -95,6 +93,8 @@ def install_limits(app: FastAPI, state: Any) -> None:
             response = _error(503, "SERVER_UNAVAILABLE", "server too busy")
         else:
             response = await call_next(request)
+            if faults.latency_ms:  # after the work is done: a client that times out cannot know whether it was
+                await asyncio.sleep(faults.latency_ms / 1000)
             if response.status_code != 401:  # a refused session never reached the API
                 usage.count(endpoint_kind(path))
         response.headers["Sforce-Limit-Info"] = usage.header()

@@ -82,7 +82,8 @@ class SalesforceClient:
         401, and usage tracking. `idempotent=False` turns a post-send network failure into UNCERTAIN_WRITE."""
         retrying = AsyncRetrying(retry=retry_if_exception(_retryable), reraise=True,
                                  stop=stop_after_attempt(self.connection.max_attempts),
-                                 wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max))
+                                 wait=wait_exponential_jitter(multiplier=self.backoff_initial, max=self.backoff_max,
+                                                                    jitter=self.backoff_initial))
         async for attempt in retrying:
             with attempt:
                 return await self._send_once(method, path, idempotent=idempotent, **kwargs)

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import rest_client
+from emulator_rest import rest_client
 from running_emulator import started
 
 from salesforce_emulator.state import build_state

@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import format_datetime
 
 import httpx
-from conftest import rest_client
+from emulator_rest import rest_client
 
 from salesforce_emulator.ids import checksum, is_well_formed
 
