@@ -46,7 +46,7 @@ async def test_expired_session_refreshes_once_and_concurrent_callers_share_the_r
         sf: SalesforceClient, tls_emulator) -> None:  # type: ignore[no-untyped-def]
     await sf.json("GET", "limits")
     tls_emulator.state.tokens.revoke_all()
-    await asyncio.gather(*(sf.json("GET", "limits") for _ in range(20)))
+    await asyncio.gather(*(sf.json("GET", "limits") for _ in range(50)))
     assert sf.tokens.fetches == 2
 
 
