@@ -26,7 +26,6 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check destination salesforce_emulator tests
-	$(VENV)/bin/ruff format --check destination salesforce_emulator tests
 
 emulator: $(STAMP)
 	$(PY) -m salesforce_emulator --host 127.0.0.1 --port 8081 --tls-dir .emulator-tls
