@@ -1,0 +1,136 @@
+"""Load action files: `${VAR}` substitution, YAML parsing with positions, pydantic validation whose errors
+name the file, line, column and YAML path."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .model import ActionFile
+
+_SCALAR_BRANCHES = {"string_type", "int_type", "float_type", "bool_type", "int_parsing", "float_parsing",
+                    "bool_parsing"}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One error or warning about a file, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    column: int | None
+    path: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        at = f" at {self.path}" if self.path else ""
+        return f"{where}: {self.severity}{at}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Raised when files do not load; carries every problem found."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def substitute(text: str, env: Mapping[str, str] | None = None) -> str:
+    """Replace `${VAR}` (and `${VAR:-default}`) from the environment; an unset variable without default is ""."""
+    environ = os.environ if env is None else env
+    return _VAR.sub(lambda m: environ.get(m.group(1), m.group(2) if m.group(2) is not None else ""), text)
+
+
+def _positions(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """Every YAML path → (line, column), 1-based, from the composed node tree."""
+    out = {path: (node.start_mark.line + 1, node.start_mark.column + 1)}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            out.update(_positions(value, (*path, key.value)))
+            out[(*path, key.value, "<key>")] = (key.start_mark.line + 1, key.start_mark.column + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            out.update(_positions(item, (*path, index)))
+    return out
+
+
+def _locate(positions: dict[tuple[Any, ...], tuple[int, int]], loc: tuple[Any, ...]) -> tuple[int | None, int | None, str]:
+    """The deepest YAML position along a pydantic error location (which may include union branch names)."""
+    keys = [k for k in loc if isinstance(k, int) or not str(k).startswith(("function-", "tagged-union"))]
+    best: tuple[int, int] | None = None
+    path: list[Any] = []
+    candidate: list[Any] = []
+    for key in keys:
+        candidate = [*candidate, key]
+        if tuple(candidate) in positions:
+            path = list(candidate)
+            best = positions[tuple(candidate)]
+        else:
+            candidate = candidate[:-1]
+    text = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[")
+    return (best[0], best[1], text) if best else (None, None, text)
+
+
+def load_text(text: str, file: str, env: Mapping[str, str] | None = None) -> ActionFile:
+    """Parse and validate one action file's text; ConfigError with located problems."""
+    text = substitute(text, env)
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError([ConfigProblem(file, mark.line + 1 if mark else None, mark.column + 1 if mark else None,
+                                         "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    if node is None or not isinstance(data, dict):
+        raise ConfigError([ConfigProblem(file, 1, 1, "", "an action file is a mapping with `source` and `actions`")])
+    positions = _positions(node)
+    try:
+        return ActionFile.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        seen: set[tuple[Any, ...]] = set()
+        for error in exc.errors():
+            if error["type"] in _SCALAR_BRANCHES and isinstance(error.get("input"), dict):
+                continue  # a mapping was given: the scalar branches of a `str | FieldSpec` union do not apply
+            line, column, path = _locate(positions, tuple(error["loc"]))
+            key = (line, column, path, error["msg"])
+            if key in seen:
+                continue
+            seen.add(key)
+            problems.append(ConfigProblem(file, line, column, path, error["msg"].removeprefix("Value error, ")))
+        raise ConfigError(problems) from None
+
+
+def load_file(path: Path, env: Mapping[str, str] | None = None) -> ActionFile:
+    return load_text(path.read_text(), str(path), env)
+
+
+def load_dir(folder: Path, env: Mapping[str, str] | None = None) -> dict[str, ActionFile]:
+    """Every `*.yaml` / `*.yml` in a folder, by source; all problems of all files at once."""
+    sources: dict[str, ActionFile] = {}
+    problems: list[ConfigProblem] = []
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    if not files:
+        raise ConfigError([ConfigProblem(str(folder), None, None, "", "no action files (*.yaml) in this folder")])
+    for path in files:
+        try:
+            loaded = load_file(path, env)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if loaded.source in sources:
+            problems.append(ConfigProblem(str(path), 1, 1, "source", f"source {loaded.source!r} is defined twice"))
+        sources[loaded.source] = loaded
+    if problems:
+        raise ConfigError(problems)
+    return sources

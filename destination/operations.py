@@ -1,0 +1,86 @@
+"""What mapping produces and planning consumes: record operations with their matchers and field values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .actions.model import Compare, Mode, OnManyMatches, Operation, Policy
+from .events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """One field condition: `field` equals `value` (exactly, or by normalised domain)."""
+
+    field: str
+    value: Any
+    compare: Compare = Compare.EXACT
+
+
+@dataclass(frozen=True, slots=True)
+class MatchTree:
+    """`any` (OR) or `all` (AND) of matchers and nested trees."""
+
+    kind: str
+    items: tuple[Matcher | MatchTree, ...]
+
+    def matchers(self) -> list[Matcher]:
+        out: list[Matcher] = []
+        for item in self.items:
+            out.extend(item.matchers() if isinstance(item, MatchTree) else [item])
+        return out
+
+    def shape(self) -> str:
+        """The structure without values: operations of one shape share a lookup query."""
+        parts = [i.shape() if isinstance(i, MatchTree) else f"{i.field}:{i.compare.value}" for i in self.items]
+        return f"{self.kind}({','.join(parts)})"
+
+    def single(self) -> Matcher | None:
+        """The only matcher, when the tree is exactly one exact-compare field."""
+        found = self.matchers()
+        return found[0] if len(found) == 1 and found[0].compare is Compare.EXACT else None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValue:
+    value: Any
+    policy: Policy = Policy.SKIP_BLANK
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A reference field filled from a parent record found by its own matchers."""
+
+    field: str
+    object: str
+    match: MatchTree
+    on_many_matches: OnManyMatches = OnManyMatches.NEWEST
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class RecordOp:
+    """One event's intended write to one object."""
+
+    event: Event
+    action: str
+    object: str
+    operation: Operation
+    match: MatchTree | None
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+    lookups: tuple[Lookup, ...] = ()
+    on_many_matches: OnManyMatches = OnManyMatches.FAIL
+    mode: Mode = Mode.REST
+    connection: str = "default"
+    retry_without_failing_fields: bool = False
+    follow_converted_leads: bool = False
+
+    @property
+    def source(self) -> str:
+        return self.event.source
+
+    def batch_key(self) -> tuple[str, str, str, str, str]:
+        """Operations with the same key are written together (connection, object, operation, shape, mode)."""
+        shape = self.match.shape() if self.match else "-"
+        return (self.connection, self.object.lower(), self.operation.value, shape, self.mode.value)

@@ -1,0 +1,43 @@
+"""Route: which actions of the event's own source run for it. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .actions.model import ActionFile
+from .actions.trigger import matches, parse
+from .events import Event
+from .mapping import map_event
+from .operations import RecordOp
+from .outcomes import Outcome
+
+DESTINATION_NAMES = ("Salesforce", "salesforce", "Salesforce (Actions)")
+
+
+def opted_out(event: Event) -> bool:
+    """Segment's `integrations` opt-out: `{"Salesforce": false}`, or `{"All": false}` without opting back in."""
+    integrations = event.body.get("integrations")
+    if not isinstance(integrations, dict):
+        return False
+    for name in DESTINATION_NAMES:
+        if name in integrations:
+            return integrations[name] is False
+    return integrations.get("All") is False
+
+
+def route(sources: Mapping[str, ActionFile], event: Event) -> list[RecordOp | Outcome]:
+    """One RecordOp (or failed Outcome) per matching action; one skipped Outcome when none applies.
+
+    A source only ever reaches its own actions: the event's source name selects the file."""
+    source = sources.get(event.source)
+    if source is None:
+        return [Outcome.failed(event, "UNKNOWN_SOURCE", f"no action file for source {event.source!r}")]
+    if opted_out(event):
+        return [Outcome.skipped(event, "integrations opt-out: Salesforce is disabled for this event")]
+    results: list[RecordOp | Outcome] = []
+    for action in source.actions:
+        if matches(parse(action.when), event.body):
+            results.append(map_event(source, action, event))
+    if not results:
+        return [Outcome.skipped(event, f"no action of source {source.source} matches this {event.type or 'event'}")]
+    return results
