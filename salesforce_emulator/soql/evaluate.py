@@ -5,61 +5,70 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..coercion import datetime_wire, parse_datetime
-from ..errors import SfError, SfException
-from ..ids import is_well_formed, to18
-from ..org import NUMBER_TYPES, FieldDef, ObjectDef, Org
-from .parser import Aggregate, BoolOp, Comparison, Literal, Query
+from ..org import STRING_TYPES, FieldDef, ObjectDef, Org
+from .dates import date_literal_predicate
+from .errors import bad_relationship, invalid_field, invalid_type, malformed, no_such_column
+from .nodes import Aggregate, BoolOp, Comparison, Literal, Query
+from .values import ID_TYPES, compare, like_regex, literal_value, normalize, picklist_set, soap_name, sort_key
 
-_STRINGY = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist"})
-_SOAP = {"double": "double", "currency": "double", "percent": "double", "int": "int", "boolean": "boolean",
-         "date": "date", "datetime": "dateTime", "id": "id", "reference": "reference"}
-Predicate = Callable[[dict[str, Any]], bool]
-
-
-def invalid_type(name: str) -> SfException:
-    return SfException(400, SfError("INVALID_TYPE", f"sObject type '{name}' is not supported. If you are attempting "
-                                    "to use a custom object, be sure to append the '__c' after the entity name. "
-                                    "Please reference your WSDL or the describe call for the appropriate names."))
+MAX_PARENT_LEVELS = 5  # Contact.Account.Owner.Manager... at most five relationships up
+Record = dict[str, Any]
+Predicate = Callable[[Record], bool]
+Getter = Callable[[Record], Any]
 
 
-def invalid_field(message: str) -> SfException:
-    return SfException(400, SfError("INVALID_FIELD", message))
+@dataclass(frozen=True)
+class FieldPath:
+    """A resolved dotted path: the reference fields to follow, then the field to read."""
+
+    hops: tuple[FieldDef, ...]
+    last: FieldDef
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (*(h.name for h in self.hops), self.last.name)
 
 
-def no_such_column(path: str, obj: ObjectDef) -> SfException:
-    return invalid_field(f"No such column '{path}' on entity '{obj.name}'. If you are attempting to use a custom "
-                         "field, be sure to append the '__c' after the custom field name. Please reference your WSDL "
-                         "or the describe call for the appropriate names.")
+@dataclass
+class Plan:
+    """A query checked against the org: everything needed to select, order and render rows."""
+
+    obj: ObjectDef
+    query: Query
+    items: list[FieldPath | tuple[str, Plan, FieldDef]]  # paths, or (relationship, child plan, link field)
+    aggregates: list[tuple[Aggregate, FieldPath | None]]
+    predicate: Predicate | None
+    order: list[tuple[Getter, FieldDef, bool, bool]] = field(default_factory=list)
 
 
 class Evaluator:
     """Evaluates queries for one org and store."""
 
-    def __init__(self, org: Org, store: Any, version: str) -> None:
+    def __init__(self, org: Org, store: Any, version: str, include_deleted: bool = False) -> None:
         self.org = org
         self.store = store
         self.version = version
+        self.include_deleted = include_deleted
 
-    # ----- paths ---------------------------------------------------------------------------------------
+    # ----- checking ------------------------------------------------------------------------------------
 
-    def path(self, obj: ObjectDef, path: str) -> tuple[list[FieldDef], FieldDef]:
-        """The reference fields to follow and the final field of a dotted path."""
+    def path(self, obj: ObjectDef, path: str) -> FieldPath:
+        """Resolve a dotted path (case-insensitive) from `obj`; INVALID_FIELD when any part is unknown."""
         parts = path.split(".")
-        if len(parts) > 1 and parts[0].lower() == obj.name.lower() and obj.field(parts[1]) is not None:
+        if len(parts) > 1 and parts[0].lower() == obj.name.lower() and obj.relationship(parts[0]) is None:
             parts = parts[1:]  # `Account.Name` on Account itself
+        if len(parts) - 1 > MAX_PARENT_LEVELS:
+            raise malformed(f"SOQL statements cannot query more than {MAX_PARENT_LEVELS} levels of relationships "
+                            f"from the root entity object: {path}")
         hops: list[FieldDef] = []
         current = obj
         for part in parts[:-1]:
             ref = current.relationship(part)
             if ref is None or not ref.reference_to:
-                raise invalid_field(f"Didn't understand relationship '{part}' in field path. If you are attempting "
-                                    "to use a custom relationship, be sure to append the '__r' after the custom "
-                                    "relationship name. Please reference your WSDL or the describe call for the "
-                                    "appropriate names.")
+                raise bad_relationship(part)
             target = self.org.object(ref.reference_to[0])
             if target is None:
                 raise invalid_type(ref.reference_to[0])
@@ -68,26 +77,74 @@ class Evaluator:
         last = current.field(parts[-1])
         if last is None:
             raise no_such_column(parts[-1], current)
-        return hops, last
+        return FieldPath(tuple(hops), last)
 
-    def getter(self, obj: ObjectDef, path: str) -> tuple[Callable[[dict[str, Any]], Any], FieldDef]:
-        hops, last = self.path(obj, path)
+    def plan(self, query: Query, obj: ObjectDef) -> Plan:
+        """Check every name in `query` against the org and compile its clauses."""
+        items: list[FieldPath | tuple[str, Plan, FieldDef]] = []
+        aggregates: list[tuple[Aggregate, FieldPath | None]] = []
+        seen: set[tuple[str, ...]] = set()
+        for item in query.fields:
+            if isinstance(item, Aggregate):
+                aggregates.append((item, self.path(obj, item.field) if item.field else None))
+            elif isinstance(item, Query):
+                name, child, link = self.child(obj, item)
+                if ("(", name) in seen:
+                    raise invalid_field(f"duplicate field selected: {name}")
+                seen.add(("(", name))
+                items.append((name, child, link))
+            else:
+                resolved = self.path(obj, item)
+                if resolved.key in seen:
+                    raise invalid_field(f"duplicate field selected: {resolved.last.name}")
+                seen.add(resolved.key)
+                items.append(resolved)
+        if aggregates and items:
+            first = items[0]
+            shown = first.last.name if isinstance(first, FieldPath) else first[0]
+            raise malformed(f"Field must be grouped or aggregated: {shown}")
+        if any(a.field is None for a, _ in aggregates) and len(aggregates) > 1:
+            raise malformed("COUNT() must be the only element in the SELECT list")
+        predicate = self.compile(obj, query.where) if query.where is not None else None
+        plan = Plan(obj, query, items, aggregates, predicate)
+        for path, descending, nulls_last in query.order_by:
+            resolved = self.path(obj, path)
+            if resolved.last.type in ("textarea", "multipicklist"):
+                raise invalid_field(f"field '{resolved.last.name}' can not be sorted in a query call")
+            plan.order.append((self.getter(resolved), resolved.last, descending, nulls_last))
+        return plan
 
-        def get(record: dict[str, Any]) -> Any:
-            current: dict[str, Any] | None = record
+    def child(self, parent: ObjectDef, sub: Query) -> tuple[str, Plan, FieldDef]:
+        """The relationship name, plan and link field of a parent-to-child subquery."""
+        for rel in self.org.child_relationships(parent.name):
+            if rel["relationshipName"].lower() == sub.object.lower():
+                child_obj = self.org.object(rel["childSObject"])
+                if child_obj is None:
+                    raise invalid_type(rel["childSObject"])
+                return rel["relationshipName"], self.plan(sub, child_obj), child_obj.fields[rel["field"]]
+        raise bad_relationship(sub.object, "FROM part of query call")
+
+    def getter(self, path: FieldPath) -> Getter:
+        """Reads the path's value from a record, following references through the store."""
+        hops, last = path.hops, path.last.name
+
+        def get(record: Record) -> Any:
+            current: Record | None = record
             for hop in hops:
-                ref_id = current.get(hop.name) if current else None
-                found = self.store.get(ref_id) if ref_id else None
+                found = self.parent(current, hop) if current else None
                 current = found[1] if found else None
-                if current is None:
-                    return None
-            return current.get(last.name) if current else None
+            return current.get(last) if current else None
 
-        return get, last
+        return get
+
+    def parent(self, record: Record, hop: FieldDef) -> tuple[ObjectDef, Record] | None:
+        ref_id = record.get(hop.name)
+        return self.store.get(ref_id, include_deleted=self.include_deleted) if ref_id else None
 
     # ----- WHERE ---------------------------------------------------------------------------------------
 
     def compile(self, obj: ObjectDef, node: Any) -> Predicate:
+        """A WHERE condition as a predicate over records of `obj`."""
         if isinstance(node, BoolOp):
             parts = [self.compile(obj, n) for n in node.items]
             if node.op == "AND":
@@ -96,31 +153,21 @@ class Evaluator:
                 return lambda r: any(p(r) for p in parts)
             return lambda r: not parts[0](r)
         assert isinstance(node, Comparison)
-        get, fd = self.getter(obj, node.field)
+        resolved = self.path(obj, node.field)
+        get, fd = self.getter(resolved), resolved.last
         if not fd.filterable:
             raise invalid_field(f"field '{fd.name}' can not be filtered in a query call")
-        if node.op in ("IN", "NOT IN"):
-            assert isinstance(node.value, tuple)
-            values = {normalize(fd, literal_value(fd, v)) for v in node.value}
-            include_null = None in values
-            negate = node.op == "NOT IN"
-
-            def member(r: dict[str, Any]) -> bool:
-                v = normalize(fd, get(r))
-                found = (v in values) if v is not None else include_null
-                return not found if negate else found
-
-            return member
-        assert isinstance(node.value, Literal)
-        if node.op in ("INCLUDES", "EXCLUDES"):
-            raise invalid_field("INCLUDES and EXCLUDES need a multi-select picklist")
+        if isinstance(node.value, tuple):
+            return self.membership(get, fd, node.op, node.value)
         if node.op == "LIKE":
-            if fd.type not in _STRINGY and fd.type not in ("id", "reference"):
-                raise invalid_field(f"invalid operator on {_SOAP.get(fd.type, fd.type)} field: LIKE")
+            if fd.type not in STRING_TYPES and fd.type not in ID_TYPES:
+                raise invalid_field(f"invalid operator on {soap_name(fd)} field: LIKE")
             pattern = re.compile(like_regex(node.value.like_raw), re.IGNORECASE | re.DOTALL)
             return lambda r: (v := get(r)) is not None and pattern.fullmatch(str(v)) is not None
         if node.value.kind == "date_literal":
-            return date_range_predicate(get, fd, node.op, str(node.value.value))
+            return date_literal_predicate(get, fd, node.op, str(node.value.value))
+        if node.op not in ("=", "!=") and fd.type in ("boolean", "multipicklist", *ID_TYPES):
+            raise invalid_field(f"invalid operator on {soap_name(fd)} field: {node.op}")
         target = normalize(fd, literal_value(fd, node.value))
         op = node.op
         if target is None:
@@ -131,210 +178,125 @@ class Evaluator:
             return lambda r: False
         return lambda r: compare(normalize(fd, get(r)), op, target)
 
+    def membership(self, get: Getter, fd: FieldDef, op: str, literals: tuple[Literal, ...]) -> Predicate:
+        """IN / NOT IN over a value list; INCLUDES / EXCLUDES over a multi-select picklist."""
+        if op in ("INCLUDES", "EXCLUDES"):
+            if fd.type != "multipicklist":
+                raise invalid_field(f"invalid operator on {soap_name(fd)} field: {op}")
+            wanted = [picklist_set(literal_value(fd, v) or "") for v in literals]
+            exclude = op == "EXCLUDES"
+
+            def includes(r: Record) -> bool:
+                v = get(r)
+                chosen = picklist_set(v) if v is not None else frozenset()
+                hit = any(w and w <= chosen for w in wanted)
+                return not hit if exclude else hit
+
+            return includes
+        values = {normalize(fd, literal_value(fd, v)) for v in literals}
+        include_null = None in values
+        negate = op == "NOT IN"
+
+        def member(r: Record) -> bool:
+            v = normalize(fd, get(r))
+            found = (v in values) if v is not None else include_null
+            return not found if negate else found
+
+        return member
+
     # ----- execution ------------------------------------------------------------------------------------
 
-    def run(self, query: Query, *, include_deleted: bool,
-            parent: tuple[FieldDef, str] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    def run(self, query: Query) -> tuple[int, list[Record]]:
+        """(totalSize, records) of a top-level query."""
         obj = self.org.object(query.object)
         if obj is None:
             raise invalid_type(query.object)
-        plain = [f for f in query.fields if isinstance(f, str)]
-        getters = {p: self.path(obj, p) for p in plain}
-        children = [self.child(obj, q) for q in query.fields if isinstance(q, Query)]
-        aggregates = [a for a in query.fields if isinstance(a, Aggregate)]
-        for agg in aggregates:
-            if agg.field:
-                self.path(obj, agg.field)
-        predicate = self.compile(obj, query.where) if query.where is not None else None
-        rows = self.store.records(obj.name, include_deleted=include_deleted)
-        if parent is not None:
-            link, parent_id = parent
-            rows = [r for r in rows if r.get(link.name) == parent_id]
-        if predicate is not None:
-            rows = [r for r in rows if predicate(r)]
-        if query.count_only:
-            return len(rows), []
-        if aggregates:
-            row: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
-            for n, agg in enumerate(aggregates):
-                count = len(rows) if agg.field is None else sum(
-                    1 for r in rows if self.getter(obj, agg.field)[0](r) is not None)
-                row[agg.alias or f"expr{n}"] = count
-            return 1, [row]
-        for path, descending, nulls_last in reversed(query.order_by):
-            get, fd = self.getter(obj, path)
+        plan = self.plan(query, obj)
+        rows = self.store.records(obj.name, include_deleted=self.include_deleted)
+        if plan.predicate is not None:
+            rows = [r for r in rows if plan.predicate(r)]
+        if plan.aggregates:
+            if query.count_only:
+                return len(self.arrange(plan, rows)), []
+            return 1, [self.aggregate_row(plan, rows)]
+        rows = self.arrange(plan, rows)
+        return len(rows), self.render_all(plan, rows)
+
+    def aggregate_row(self, plan: Plan, rows: list[Record]) -> Record:
+        # Unaliased aggregates are named expr0, expr1, ... counting only the unaliased ones.
+        out: Record = {"attributes": {"type": "AggregateResult"}}
+        unnamed = 0
+        for agg, path in plan.aggregates:
+            if agg.alias:
+                name = agg.alias
+            else:
+                name, unnamed = f"expr{unnamed}", unnamed + 1
+            get = self.getter(path) if path else None
+            out[name] = len(rows) if get is None else sum(1 for r in rows if get(r) is not None)
+        return out
+
+    def arrange(self, plan: Plan, rows: list[Record]) -> list[Record]:
+        """ORDER BY (stable, key by key from the last), then OFFSET and LIMIT."""
+        for get, fd, descending, nulls_last in reversed(plan.order):
             present = [r for r in rows if get(r) is not None]
             missing = [r for r in rows if get(r) is None]
             present.sort(key=lambda r, g=get, f=fd: sort_key(f, g(r)), reverse=descending)
             rows = present + missing if nulls_last else missing + present
-        start = query.offset or 0
-        rows = rows[start:start + query.limit] if query.limit is not None else rows[start:]
-        out = [self.render(obj, r, plain, getters, children, include_deleted) for r in rows]
-        return len(out), out
+        start = plan.query.offset or 0
+        limit = plan.query.limit
+        return rows[start:start + limit] if limit is not None else rows[start:]
 
-    def child(self, parent: ObjectDef, sub: Query) -> tuple[str, Query, FieldDef]:
-        for rel in self.org.child_relationships(parent.name):
-            if rel["relationshipName"].lower() == sub.object.lower():
-                child_obj = self.org.object(rel["childSObject"])
-                assert child_obj is not None
-                sub.object = child_obj.name
-                return rel["relationshipName"], sub, child_obj.fields[rel["field"]]
-        raise invalid_field(f"Didn't understand relationship '{sub.object}' in FROM part of query call. If you are "
-                            "attempting to use a custom relationship, be sure to append the '__r' after the custom "
-                            "relationship name. Please reference your WSDL or the describe call for the appropriate "
-                            "names.")
-
-    def render(self, obj: ObjectDef, record: dict[str, Any], paths: list[str], getters: dict[str, Any],
-               children: list[tuple[str, Query, FieldDef]], include_deleted: bool) -> dict[str, Any]:
-        out = attributes(obj, record["Id"], self.version)
-        for path in paths:
-            hops, last = getters[path]
-            if not hops:
-                out[last.name] = record.get(last.name)
+    def render_all(self, plan: Plan, rows: list[Record]) -> list[Record]:
+        """Render rows, fetching each child subquery's rows once for all of them."""
+        ids = {r["Id"] for r in rows}
+        groups: list[dict[str, list[Record]]] = []
+        for item in plan.items:
+            if isinstance(item, FieldPath):
                 continue
-            node, current, current_obj = out, record, obj
-            for hop in hops:
-                target_obj = self.org.object(hop.reference_to[0])
-                assert target_obj is not None
-                rel = hop.relationship_name or hop.name
-                ref_id = current.get(hop.name) if current else None
-                found = self.store.get(ref_id) if ref_id else None
-                if found is None:
-                    node.setdefault(rel, None)
-                    break
-                current, current_obj = found[1], found[0]
-                existing = node.get(rel)
-                if not isinstance(existing, dict):
-                    existing = attributes(current_obj, current["Id"], self.version)
-                    node[rel] = existing
-                node = existing
-            else:
-                node[last.name] = current.get(last.name)
-        for name, sub, link in children:
-            total, rows = self.run(sub, include_deleted=include_deleted, parent=(link, record["Id"]))
-            out[name] = {"totalSize": total, "done": True, "records": rows} if rows else None
+            _, child, link = item
+            grouped: dict[str, list[Record]] = {}
+            for r in self.store.records(child.obj.name, include_deleted=self.include_deleted):
+                if r.get(link.name) in ids and (child.predicate is None or child.predicate(r)):
+                    grouped.setdefault(r[link.name], []).append(r)
+            groups.append(grouped)
+        return [self.render(plan, r, groups) for r in rows]
+
+    def render(self, plan: Plan, record: Record, groups: list[dict[str, list[Record]]]) -> Record:
+        out = attributes(plan.obj, record["Id"], self.version)
+        children = iter(groups)
+        for item in plan.items:
+            if isinstance(item, FieldPath):
+                self.put(out, record, item)
+                continue
+            name, child, _ = item
+            rows = self.arrange(child, next(children).get(record["Id"], []))
+            out[name] = {"totalSize": len(rows), "done": True, "records": self.render_all(child, rows)} if rows else None
         return out
 
+    def put(self, out: Record, record: Record, path: FieldPath) -> None:
+        """Write a path's value into `out`, nesting parents as objects with attributes (null when empty)."""
+        node, current = out, record
+        for hop in path.hops:
+            rel = hop.relationship_name or hop.name
+            found = self.parent(current, hop)
+            if found is None:
+                node.setdefault(rel, None)
+                return
+            parent_obj, current = found
+            existing = node.get(rel)
+            if not isinstance(existing, dict):
+                existing = attributes(parent_obj, current["Id"], self.version)
+                node[rel] = existing
+            node = existing
+        node[path.last.name] = current.get(path.last.name)
 
-def attributes(obj: ObjectDef, record_id: str, version: str) -> dict[str, Any]:
+
+def attributes(obj: ObjectDef, record_id: str, version: str) -> Record:
+    """The `attributes` head of a rendered record."""
     return {"attributes": {"type": obj.name, "url": f"/services/data/v{version}/sobjects/{obj.name}/{record_id}"}}
 
 
-def literal_value(fd: FieldDef, lit: Literal) -> Any:
-    """A literal checked against the field's type, as Salesforce rejects quoted numbers and the like."""
-    soap = _SOAP.get(fd.type, "string")
-    if lit.kind == "null":
-        return None
-    if fd.type in _STRINGY:
-        if lit.kind != "string":
-            raise invalid_field(f"value of filter criterion for field '{fd.name}' must be of type string and "
-                                "should be enclosed in quotes")
-        return lit.value
-    if fd.type in ("id", "reference"):
-        if lit.kind != "string":
-            raise invalid_field(f"value of filter criterion for field '{fd.name}' must be of type id and should "
-                                "be enclosed in quotes")
-        if not is_well_formed(lit.value):
-            raise SfException(400, SfError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {lit.value}"))
-        return lit.value
-    expected = {"boolean": "boolean", "date": "date", "datetime": "datetime"}.get(fd.type, "number")
-    if lit.kind != expected:
-        raise invalid_field(f"value of filter criterion for field '{fd.name}' must be of type {soap} and should "
-                            "not be enclosed in quotes")
-    if fd.type == "datetime":
-        moment = parse_datetime(lit.value)
-        if moment is None:
-            raise invalid_field(f"invalid datetime literal {lit.value}")
-        return datetime_wire(moment)
-    return lit.value
-
-
-def normalize(fd: FieldDef, value: Any) -> Any:
-    """The comparable form of a value: case-folded text, 18-character Ids, floats."""
-    if value is None:
-        return None
-    if fd.type in ("id", "reference"):
-        return to18(value) if is_well_formed(value) else value
-    if fd.type in _STRINGY:
-        return str(value).lower()
-    if fd.type in NUMBER_TYPES:
-        return float(value)
-    return value
-
-
-def compare(value: Any, op: str, target: Any) -> bool:
-    if op == "=":
-        return value == target
-    if op == "!=":
-        return value != target
-    if value is None:
-        return False
-    if op == "<":
-        return value < target
-    if op == "<=":
-        return value <= target
-    if op == ">":
-        return value > target
-    return value >= target
-
-
-def sort_key(fd: FieldDef, value: Any) -> Any:
-    return str(value).lower() if fd.type in _STRINGY else value
-
-
-def like_regex(raw: str) -> str:
-    """A LIKE pattern (escaped wildcards marked with a backslash) as an anchored regex."""
-    out = []
-    i = 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch == "\\" and i + 1 < len(raw):
-            out.append(re.escape(raw[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    return "".join(out)
-
-
-def date_range(word: str, today: date) -> tuple[date, date]:
-    """[start, end) of a date literal such as TODAY or LAST_N_DAYS:7."""
-    name, _, n_text = word.partition(":")
-    n = int(n_text or 0)
-    ranges = {
-        "TODAY": (today, today + timedelta(1)), "YESTERDAY": (today - timedelta(1), today),
-        "TOMORROW": (today + timedelta(1), today + timedelta(2)),
-        "LAST_N_DAYS": (today - timedelta(n), today + timedelta(1)),
-        "NEXT_N_DAYS": (today + timedelta(1), today + timedelta(n + 1)),
-        "LAST_90_DAYS": (today - timedelta(90), today + timedelta(1)),
-        "NEXT_90_DAYS": (today + timedelta(1), today + timedelta(91)),
-        "THIS_YEAR": (date(today.year, 1, 1), date(today.year + 1, 1, 1)),
-        "LAST_YEAR": (date(today.year - 1, 1, 1), date(today.year, 1, 1)),
-        "THIS_MONTH": (today.replace(day=1), (today.replace(day=28) + timedelta(4)).replace(day=1)),
-    }
-    if name not in ranges:
-        raise SfException(400, SfError("MALFORMED_QUERY", f"date literal {word} is not supported by the emulator"))
-    return ranges[name]
-
-
-def date_range_predicate(get: Callable[[dict[str, Any]], Any], fd: FieldDef, op: str, word: str) -> Predicate:
-    if fd.type not in ("date", "datetime"):
-        raise invalid_field(f"value of filter criterion for field '{fd.name}' must be of type "
-                            f"{_SOAP.get(fd.type, 'string')}")
-    start, end = date_range(word, datetime.now(UTC).date())
-
-    def day(r: dict[str, Any]) -> date | None:
-        v = get(r)
-        return None if v is None else date.fromisoformat(str(v)[:10])
-
-    checks: dict[str, Callable[[date], bool]] = {
-        "=": lambda d: start <= d < end, "!=": lambda d: not start <= d < end, "<": lambda d: d < start,
-        "<=": lambda d: d < end, ">": lambda d: d >= end, ">=": lambda d: d >= start}
-    check = checks[op]
-    return lambda r: (d := day(r)) is not None and check(d)
-
-
 def execute(query: Query, org: Org, store: Any, *, include_deleted: bool = False,
-            version: str = "62.0") -> tuple[int, list[dict[str, Any]]]:
-    """(totalSize, records) of a parsed query."""
-    return Evaluator(org, store, version).run(query, include_deleted=include_deleted)
+            version: str = "62.0") -> tuple[int, list[Record]]:
+    """(totalSize, records) of a parsed query; COUNT() gives (count, [])."""
+    return Evaluator(org, store, version, include_deleted).run(query)

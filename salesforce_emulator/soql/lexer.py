@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import SfError, SfException
+from .errors import malformed
 
 MAX_STATEMENT_CHARS = 100_000
 MAX_LITERAL_CHARS = 4_000
@@ -29,25 +29,18 @@ class Token:
     text: str  # the source text (for strings: the unescaped value)
     pos: int
     like_raw: str = ""  # strings: the value with LIKE escapes kept as \% \_ markers
+    like_only: str = ""  # strings: the first \% or \_ used (only a LIKE pattern may use them)
 
     @property
     def upper(self) -> str:
         return self.text.upper() if self.kind == "ident" else self.text
 
 
-def malformed(message: str) -> SfException:
-    return SfException(400, SfError("MALFORMED_QUERY", message))
-
-
-def unexpected(token: Token) -> SfException:
-    shown = "<EOF>" if token.kind == "end" else token.text
-    return malformed(f"unexpected token: '{shown}'\nposition {token.pos}")
-
-
 def _string(text: str, start: int) -> tuple[Token, int]:
     """Read a '...' literal starting at `start` (the opening quote)."""
     out: list[str] = []
     like: list[str] = []
+    like_only = ""
     i = start + 1
     while i < len(text):
         ch = text[i]
@@ -55,7 +48,7 @@ def _string(text: str, start: int) -> tuple[Token, int]:
             value = "".join(out)
             if len(value) > MAX_LITERAL_CHARS:
                 raise malformed(f"String literal exceeds the maximum length of {MAX_LITERAL_CHARS} characters")
-            return Token("string", value, start, "".join(like)), i + 1
+            return Token("string", value, start, "".join(like), like_only), i + 1
         if ch == "\\":
             nxt = text[i + 1] if i + 1 < len(text) else ""
             if nxt in _ESCAPES:
@@ -64,6 +57,7 @@ def _string(text: str, start: int) -> tuple[Token, int]:
                 i += 2
                 continue
             if nxt in LIKE_ESCAPES:
+                like_only = like_only or "\\" + nxt
                 out.append(nxt)
                 like.append("\\" + nxt)
                 i += 2

@@ -1,62 +1,32 @@
-"""Recursive-descent SOQL parser: SELECT ... FROM ... [WHERE] [ORDER BY] [LIMIT] [OFFSET] into an AST."""
+"""Recursive-descent SOQL parser: SELECT ... FROM ... [WHERE] [ORDER BY] [LIMIT] [OFFSET] into a syntax tree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from .lexer import Token, malformed, tokenize, unexpected
+from ..errors import SfException
+from .errors import malformed, out_of_range
+from .errors import unexpected as _unexpected
+from .lexer import Token, tokenize
+from .nodes import Aggregate, BoolOp, Comparison, Literal, Query
+
+__all__ = ["Aggregate", "BoolOp", "Comparison", "Literal", "Query", "parse"]
 
 MAX_OFFSET = 2000
-
-
-@dataclass(frozen=True)
-class Literal:
-    kind: str  # string, number, date, datetime, null, boolean, date_literal
-    value: Any
-    like_raw: str = ""
-
-
-@dataclass(frozen=True)
-class Comparison:
-    field: str
-    op: str  # = != < <= > >= LIKE IN NOT IN INCLUDES EXCLUDES
-    value: Literal | tuple[Literal, ...]
-
-
-@dataclass(frozen=True)
-class BoolOp:
-    op: str  # AND, OR, NOT
-    items: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    function: str  # COUNT
-    field: str | None
-    alias: str | None
-
-
-@dataclass
-class Query:
-    fields: list[Any]  # str paths, Aggregate, or Query (child subquery)
-    object: str
-    where: Any = None
-    order_by: list[tuple[str, bool, bool]] = field(default_factory=list)  # (path, descending, nulls_last)
-    limit: int | None = None
-    offset: int | None = None
-
-    @property
-    def count_only(self) -> bool:
-        """SELECT COUNT() FROM ...: only totalSize is returned."""
-        return len(self.fields) == 1 and isinstance(self.fields[0], Aggregate) and self.fields[0].field is None
-
-
+MAX_INT = 2**31 - 1  # LIMIT, OFFSET and LAST_N_DAYS:n are 32-bit integers
+MAX_DEPTH = 5  # a root and up to four levels of child subqueries (API v58+)
 _DATE_LITERALS = {"TODAY", "YESTERDAY", "TOMORROW", "LAST_WEEK", "THIS_WEEK", "NEXT_WEEK", "LAST_MONTH",
-                  "THIS_MONTH", "NEXT_MONTH", "LAST_90_DAYS", "NEXT_90_DAYS", "THIS_YEAR", "LAST_YEAR"}
-_DATE_N = ("LAST_N_DAYS", "NEXT_N_DAYS")
+                  "THIS_MONTH", "NEXT_MONTH", "LAST_90_DAYS", "NEXT_90_DAYS", "THIS_YEAR", "LAST_YEAR", "NEXT_YEAR"}
+_DATE_N = ("LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO", "LAST_N_WEEKS", "NEXT_N_WEEKS", "LAST_N_MONTHS",
+           "NEXT_N_MONTHS", "LAST_N_YEARS", "NEXT_N_YEARS")
 _KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "ORDER", "BY", "LIMIT", "OFFSET", "IN", "LIKE",
-             "ASC", "DESC", "NULLS", "FIRST", "LAST", "NULL", "TRUE", "FALSE", "INCLUDES", "EXCLUDES"}
+             "ASC", "DESC", "NULLS", "FIRST", "LAST", "NULL", "TRUE", "FALSE", "INCLUDES", "EXCLUDES", "GROUP",
+             "HAVING"}
+
+
+def unexpected(token: Token) -> SfException:
+    """MALFORMED_QUERY naming `token` and where it starts."""
+    return _unexpected("<EOF>" if token.kind == "end" else token.text, token.pos)
 
 
 class _Parser:
@@ -76,13 +46,16 @@ class _Parser:
     def at(self, *words: str) -> bool:
         return self.tok.kind == "ident" and self.tok.upper in words
 
+    def at_punct(self, ch: str) -> bool:
+        return self.tok.kind == "punct" and self.tok.text == ch
+
     def expect_word(self, word: str) -> None:
         if not self.at(word):
             raise unexpected(self.tok)
         self.take()
 
     def expect_punct(self, ch: str) -> None:
-        if self.tok.kind != "punct" or self.tok.text != ch:
+        if not self.at_punct(ch):
             raise unexpected(self.tok)
         self.take()
 
@@ -91,12 +64,12 @@ class _Parser:
             raise unexpected(self.tok)
         return self.take().text
 
-    def query(self, *, nested: bool = False) -> Query:
+    def query(self, depth: int = 1) -> Query:
         self.expect_word("SELECT")
-        fields = [self.select_item(nested)]
-        while self.tok.kind == "punct" and self.tok.text == ",":
+        fields = [self.select_item(depth)]
+        while self.at_punct(","):
             self.take()
-            fields.append(self.select_item(nested))
+            fields.append(self.select_item(depth))
         self.expect_word("FROM")
         query = Query(fields, self.name())
         if self.at("WHERE"):
@@ -106,7 +79,7 @@ class _Parser:
             self.take()
             self.expect_word("BY")
             query.order_by.append(self.order_item())
-            while self.tok.kind == "punct" and self.tok.text == ",":
+            while self.at_punct(","):
                 self.take()
                 query.order_by.append(self.order_item())
         if self.at("LIMIT"):
@@ -116,27 +89,30 @@ class _Parser:
             self.take()
             query.offset = self.integer()
             if query.offset > MAX_OFFSET:
-                from ..errors import SfError, SfException
-
-                raise SfException(400, SfError("NUMBER_OUTSIDE_VALID_RANGE",
-                                               f"Maximum SOQL offset allowed is {MAX_OFFSET}"))
+                raise out_of_range(f"Maximum SOQL offset allowed is {MAX_OFFSET}")
         return query
 
     def integer(self) -> int:
-        if self.tok.kind != "number" or not self.tok.text.lstrip("+").isdigit():
+        if self.tok.kind != "number" or not self.tok.text.isdigit():
             raise unexpected(self.tok)
-        return int(self.take().text)
+        value = int(self.tok.text)
+        if value > MAX_INT:
+            raise malformed(f"numeric value out of range: {self.tok.text}")
+        self.take()
+        return value
 
-    def select_item(self, nested: bool) -> Any:
-        if self.tok.kind == "punct" and self.tok.text == "(" and not nested:
+    def select_item(self, depth: int) -> Any:
+        if self.at_punct("("):
+            if depth >= MAX_DEPTH:
+                raise unexpected(self.tok)
             self.take()
-            sub = self.query(nested=True)
+            sub = self.query(depth + 1)
             self.expect_punct(")")
             return sub
         if self.at("COUNT") and self.tokens[self.i + 1].text == "(":
             self.take()
             self.take()
-            inner = None if self.tok.text == ")" else self.name()
+            inner = None if self.at_punct(")") else self.name()
             self.expect_punct(")")
             alias = self.name() if self.tok.kind == "ident" and not self.at("FROM") else None
             return Aggregate("COUNT", inner, alias)
@@ -147,7 +123,7 @@ class _Parser:
         descending = False
         if self.at("ASC", "DESC"):
             descending = self.take().upper == "DESC"
-        nulls_last = descending
+        nulls_last = descending  # Salesforce's default: nulls first ascending, last descending
         if self.at("NULLS"):
             self.take()
             if not self.at("FIRST", "LAST"):
@@ -173,7 +149,7 @@ class _Parser:
         if self.at("NOT"):
             self.take()
             return BoolOp("NOT", (self.not_expr(),))
-        if self.tok.kind == "punct" and self.tok.text == "(":
+        if self.at_punct("("):
             self.take()
             inner = self.or_expr()
             self.expect_punct(")")
@@ -187,10 +163,9 @@ class _Parser:
             return Comparison(path, "!=" if op == "<>" else op, self.literal())
         if self.at("LIKE"):
             self.take()
-            value = self.literal()
-            if value.kind != "string":
-                raise unexpected(self.tokens[self.i - 1])
-            return Comparison(path, "LIKE", value)
+            if self.tok.kind != "string":
+                raise unexpected(self.tok)
+            return Comparison(path, "LIKE", self.literal(like=True))
         negated = False
         if self.at("NOT"):
             self.take()
@@ -207,15 +182,18 @@ class _Parser:
         if self.at("SELECT"):
             raise malformed("Semi-join subqueries are not supported by the emulator")
         values = [self.literal()]
-        while self.tok.kind == "punct" and self.tok.text == ",":
+        while self.at_punct(","):
             self.take()
             values.append(self.literal())
         self.expect_punct(")")
         return tuple(values)
 
-    def literal(self) -> Literal:
+    def literal(self, *, like: bool = False) -> Literal:
         token = self.tok
         if token.kind == "string":
+            if token.like_only and not like:
+                raise malformed(f"Invalid string literal. Illegal character sequence '{token.like_only}' in string "
+                                f"literal at position {token.pos}: only a LIKE pattern may escape % and _.")
             self.take()
             return Literal("string", token.text, token.like_raw)
         if token.kind == "number":
@@ -233,7 +211,13 @@ class _Parser:
             if word in ("TRUE", "FALSE"):
                 self.take()
                 return Literal("boolean", word == "TRUE")
-            if word in _DATE_LITERALS or word.split(":")[0] in _DATE_N:
+            if word in _DATE_LITERALS:
+                self.take()
+                return Literal("date_literal", word)
+            name, _, n = word.partition(":")
+            if name in _DATE_N and n.isdigit():
+                if int(n) > MAX_INT:
+                    raise malformed(f"numeric value out of range: {n}")
                 self.take()
                 return Literal("date_literal", word)
         raise unexpected(token)

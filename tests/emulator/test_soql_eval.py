@@ -91,7 +91,7 @@ def test_count_and_aggregate_rows(org: EmulatorState) -> None:
     total, rows = execute(parse("SELECT COUNT() FROM Contact"), org.org, org.store)
     assert (total, rows) == (3, [])
     rows = q(org, "SELECT COUNT(Id) n, COUNT(Email) FROM Contact")
-    assert rows == [{"attributes": {"type": "AggregateResult"}, "n": 3, "expr1": 2}]
+    assert rows == [{"attributes": {"type": "AggregateResult"}, "n": 3, "expr0": 2}]  # exprN counts unaliased only
 
 
 def test_query_all_includes_deleted_rows(org: EmulatorState) -> None:
