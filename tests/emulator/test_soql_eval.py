@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from salesforce_emulator.errors import SfException
 from salesforce_emulator.soql import execute, parse
+from salesforce_emulator.soql.dates import date_range
 from salesforce_emulator.state import EmulatorState, build_state
 
 
@@ -122,3 +125,103 @@ def test_statement_and_literal_size_limits(org: EmulatorState) -> None:
     assert error(org, long_literal)["errorCode"] == "MALFORMED_QUERY"
     huge = "SELECT Id FROM Account WHERE " + " OR ".join(["Name = 'x'"] * 9000)
     assert error(org, huge)["errorCode"] == "MALFORMED_QUERY"
+
+
+def test_ids_match_in_15_or_18_character_form(org: EmulatorState) -> None:
+    acme = org.store.records("Account")[0]["Id"]
+    for given in (acme, acme[:15]):
+        assert [r["Id"] for r in q(org, f"SELECT Id FROM Account WHERE Id = '{given}'")] == [acme]
+        assert len(q(org, f"SELECT Id FROM Contact WHERE AccountId IN ('{given}')")) == 1
+
+
+def test_names_are_case_insensitive_and_output_uses_api_names(org: EmulatorState) -> None:
+    rows = q(org, "select lastname, account.NAME from CONTACT where ACCOUNT.name = 'acme'")
+    assert list(rows[0]) == ["attributes", "LastName", "Account"]
+    assert rows[0]["attributes"]["type"] == "Contact" and rows[0]["Account"]["Name"] == "Acme"
+
+
+def test_not_equal_and_not_in_keep_null_values_as_salesforce_does(org: EmulatorState) -> None:
+    assert len(q(org, "SELECT Id FROM Contact WHERE Email != 'ob@acme.example'")) == 2
+    assert len(q(org, "SELECT Id FROM Contact WHERE Birthdate != TODAY")) == 3
+
+
+def test_parent_paths_go_up_five_levels_and_no_further(org: EmulatorState) -> None:
+    top = org.store.insert("Account", {"Name": "Top"}).id
+    parent = top
+    for level in range(4):
+        parent = org.store.insert("Account", {"Name": f"L{level}", "ParentId": parent}).id
+    org.store.insert("Contact", {"LastName": "Deep", "AccountId": parent})
+    rows = q(org, "SELECT Account.Parent.Parent.Parent.Parent.Name FROM Contact WHERE LastName = 'Deep'")
+    assert rows[0]["Account"]["Parent"]["Parent"]["Parent"]["Parent"]["Name"] == "Top"
+    body = error(org, "SELECT Account.Parent.Parent.Parent.Parent.Parent.Name FROM Contact")
+    assert body["errorCode"] == "MALFORMED_QUERY" and "5 levels" in body["message"]
+
+
+def test_child_subqueries_nest_filter_order_and_limit(org: EmulatorState) -> None:
+    acme = org.store.records("Account")[0]["Id"]
+    contact = org.store.insert("Contact", {"LastName": "Zed", "AccountId": acme}).id
+    for subject in ("b", "a", "c"):
+        org.store.insert("Case", {"Subject": subject, "ContactId": contact})
+    rows = q(org, "SELECT Name, (SELECT LastName, (SELECT Subject FROM Cases ORDER BY Subject LIMIT 2) FROM Contacts "
+                  "WHERE LastName = 'Zed') FROM Account WHERE Name = 'Acme'")
+    contacts = rows[0]["Contacts"]
+    assert (contacts["totalSize"], contacts["done"]) == (1, True)
+    cases = contacts["records"][0]["Cases"]
+    assert [c["Subject"] for c in cases["records"]] == ["a", "b"] and cases["records"][0]["attributes"]["type"] == "Case"
+
+
+def test_count_respects_limit_and_rejects_other_select_items(org: EmulatorState) -> None:
+    assert execute(parse("SELECT COUNT() FROM Contact LIMIT 2"), org.org, org.store) == (2, [])
+    assert error(org, "SELECT Name, COUNT(Id) FROM Account")["message"] == "Field must be grouped or aggregated: Name"
+    assert error(org, "SELECT COUNT(), COUNT(Id) FROM Account")["errorCode"] == "MALFORMED_QUERY"
+
+
+@pytest.mark.parametrize(("text", "code", "message"), [
+    ("SELECT Id, Name, id FROM Account", "INVALID_FIELD", "duplicate field selected: Id"),
+    ("SELECT Name, Account.Name FROM Account", "INVALID_FIELD", "duplicate field selected: Name"),
+    ("SELECT Id FROM Account ORDER BY Description", "INVALID_FIELD",
+     "field 'Description' can not be sorted in a query call"),
+    ("SELECT Id FROM Account WHERE IsDeleted > true", "INVALID_FIELD", "invalid operator on boolean field: >"),
+    ("SELECT Id FROM Account WHERE NumberOfEmployees LIKE '5'", "INVALID_FIELD", "invalid operator on int field"),
+    ("SELECT Id FROM Account WHERE Name INCLUDES ('a')", "INVALID_FIELD", "invalid operator on string field"),
+    ("SELECT Id, (SELECT Id FROM Nopes) FROM Account", "INVALID_FIELD", "Didn't understand relationship 'Nopes'"),
+    ("SELECT Id FROM Account WHERE CreatedDate > 2020-01-01", "INVALID_FIELD", "must be of type dateTime"),
+    ("SELECT Id FROM Account WHERE Name = TODAY", "INVALID_FIELD", "must be of type string"),
+])
+def test_checks_against_the_schema(org: EmulatorState, text: str, code: str, message: str) -> None:
+    body = error(org, text)
+    assert body["errorCode"] == code and message in body["message"]
+
+
+def test_includes_and_excludes_match_multi_select_picklist_values(tmp_path: Path) -> None:
+    org_yaml = tmp_path / "org.yaml"
+    org_yaml.write_text("extends: default\nobjects:\n  Account:\n    fields:\n"
+                        "      Tags__c: {type: multipicklist, picklist: [a, b, c]}\n")
+    state = build_state(org_yaml)
+    for name, tags in (("AB", "a;b"), ("C", "c"), ("None", None)):
+        assert state.store.insert("Account", {"Name": name, "Tags__c": tags}).success
+    names = lambda text: sorted(r["Name"] for r in q(state, text))  # noqa: E731
+    assert names("SELECT Name FROM Account WHERE Tags__c INCLUDES ('a')") == ["AB"]
+    assert names("SELECT Name FROM Account WHERE Tags__c INCLUDES ('b;a', 'c')") == ["AB", "C"]
+    assert names("SELECT Name FROM Account WHERE Tags__c INCLUDES ('a;c')") == []
+    assert names("SELECT Name FROM Account WHERE Tags__c EXCLUDES ('a')") == ["C", "None"]
+    assert names("SELECT Name FROM Account WHERE Tags__c = 'B;A'") == ["AB"]
+
+
+def test_date_literal_ranges() -> None:
+    today = date(2024, 3, 13)  # a Wednesday
+    assert date_range("TODAY", today) == (today, date(2024, 3, 14))
+    assert date_range("LAST_N_DAYS:7", today) == (date(2024, 3, 6), date(2024, 3, 14))
+    assert date_range("N_DAYS_AGO:3", today) == (date(2024, 3, 10), date(2024, 3, 11))
+    assert date_range("THIS_WEEK", today) == (date(2024, 3, 10), date(2024, 3, 17))
+    assert date_range("LAST_MONTH", today) == (date(2024, 2, 1), date(2024, 3, 1))
+    assert date_range("NEXT_N_MONTHS:10", today) == (date(2024, 4, 1), date(2025, 2, 1))
+    assert date_range("LAST_N_YEARS:2", today) == (date(2022, 1, 1), date(2024, 1, 1))
+
+
+def test_date_literals_filter_date_fields(org: EmulatorState) -> None:
+    today = datetime.now(UTC).date()
+    org.store.insert("Contact", {"LastName": "Recent", "Birthdate": (today - timedelta(3)).isoformat()})
+    assert [r["LastName"] for r in q(org, "SELECT LastName FROM Contact WHERE Birthdate = LAST_N_DAYS:5")] == ["Recent"]
+    assert len(q(org, "SELECT Id FROM Contact WHERE Birthdate < LAST_N_DAYS:5")) == 1
+    assert len(q(org, "SELECT Id FROM Contact WHERE Birthdate = YESTERDAY")) == 0

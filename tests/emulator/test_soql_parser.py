@@ -114,3 +114,23 @@ def test_offset_over_2000_is_out_of_range() -> None:
         parse("SELECT Id FROM Account OFFSET 2001")
     assert caught.value.errors[0].code == "NUMBER_OUTSIDE_VALID_RANGE"
     assert parse("SELECT Id FROM Account OFFSET 2000").offset == 2000
+
+
+def test_like_wildcard_escapes_are_malformed_outside_a_like_pattern() -> None:
+    assert "'\\%'" in malformed(r"SELECT Id FROM Account WHERE Name = '50\%'")
+    assert "'\\_'" in malformed(r"SELECT Id FROM Account WHERE Name IN ('a', 'b\_c')")
+    assert where_of(r"SELECT Id FROM Account WHERE Name LIKE '50\%'").value.value == "50%"  # type: ignore[union-attr]
+
+
+def test_child_subqueries_nest_at_most_five_levels_deep() -> None:
+    inner = "SELECT Id FROM E"
+    for name in ("D", "C", "B"):
+        inner = f"SELECT Id, ({inner}) FROM {name}"
+    query = parse(f"SELECT Id, ({inner}) FROM A")
+    assert query.fields[1].fields[1].fields[1].fields[1].object == "E"
+    assert malformed(f"SELECT Id, (SELECT Id, ({inner}) FROM Z) FROM A").startswith("unexpected token: '('")
+
+
+def test_limits_beyond_32_bits_are_out_of_range() -> None:
+    assert malformed("SELECT Id FROM Account LIMIT 2147483648") == "numeric value out of range: 2147483648"
+    assert parse("SELECT Id FROM Account LIMIT 2147483647").limit == 2147483647
