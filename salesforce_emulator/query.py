@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 import threading
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ DEFAULT_BATCH = 2000
 MIN_BATCH = 200
 MAX_BATCH = 2000
 LOCATOR_TTL_SECONDS = 2 * 24 * 3600  # a query locator stays valid for 2 days
+_ALPHANUMERIC = string.ascii_letters + string.digits
 
 
 @dataclass
@@ -32,6 +34,11 @@ def batch_size(header: str | None) -> int:
     return DEFAULT_BATCH
 
 
+def new_locator() -> str:
+    """A locator shaped like Salesforce's: `01g` and 15 more alphanumerics (18 in all, like an Id)."""
+    return "01g" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(15))
+
+
 class QueryCursors:
     """Open query locators: `01g` + 15 characters; a page is addressed as `{locator}-{offset}`."""
 
@@ -43,7 +50,7 @@ class QueryCursors:
         """The first page of a result, opening a cursor when more remain."""
         if len(rows) <= batch:
             return {"totalSize": len(rows), "done": True, "records": rows}
-        locator = "01g8c" + secrets.token_hex(5)
+        locator = new_locator()
         with self._lock:
             self._expire()
             self.open[locator] = Cursor(rows, len(rows), batch, time.monotonic())
@@ -79,5 +86,6 @@ class QueryCursors:
             del self.open[key]
 
     def reset(self) -> None:
+        """Drop every open locator (admin reset)."""
         with self._lock:
             self.open.clear()

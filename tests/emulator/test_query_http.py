@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
+import pytest
 
 
 def _seed(emulator, n: int) -> None:  # type: ignore[no-untyped-def]
@@ -47,5 +50,67 @@ def test_errors_are_400_arrays(rest: httpx.Client) -> None:
     assert r.status_code == 400 and r.json()[0]["errorCode"] == "INVALID_FIELD"
     r = rest.get("/query", params={"q": "SELECT Id FROM Nope"})
     assert r.status_code == 400 and r.json()[0]["errorCode"] == "INVALID_TYPE"
-    r = rest.get("/query/01g8cdeadbeef00-2000")
+    r = rest.get("/query/01g000000000000AAA-2000")
     assert r.status_code == 400 and r.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_locators_look_like_salesforce_ids_and_query_all_pages_keep_deleted_rows(  # type: ignore[no-untyped-def]
+        rest: httpx.Client, emulator) -> None:
+    _seed(emulator, 2300)
+    victim = emulator.state.store.records("Lead")[0]["Id"]
+    assert rest.delete(f"/sobjects/Lead/{victim}").status_code == 204
+    first = rest.get("/queryAll", params={"q": "SELECT Id, IsDeleted FROM Lead"}).json()
+    locator = first["nextRecordsUrl"].rsplit("/", 1)[1]
+    assert re.fullmatch(r"01g[0-9A-Za-z]{15}-2000", locator)
+    assert first["nextRecordsUrl"] == f"/services/data/v62.0/queryAll/{locator}"
+    rest_page = rest.get(f"/queryAll/{locator}").json()
+    rows = first["records"] + rest_page["records"]
+    assert (first["totalSize"], len(rows), rest_page["done"]) == (2300, 2300, True)
+    assert [r["Id"] for r in rows if r["IsDeleted"]] == [victim]
+
+
+def test_admin_reset_drops_open_locators(rest: httpx.Client, emulator) -> None:  # type: ignore[no-untyped-def]
+    _seed(emulator, 2001)
+    first = rest.get("/query", params={"q": "SELECT Id FROM Lead"}).json()
+    emulator.state.cursors.reset()
+    r = rest.get(emulator.url + first["nextRecordsUrl"])
+    assert r.status_code == 400 and r.json()[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_relationships_render_as_nested_records(rest: httpx.Client) -> None:
+    account = rest.post("/sobjects/Account", json={"Name": "Acme"}).json()["id"]
+    kim_id = rest.post("/sobjects/Contact", json={"LastName": "Kim", "AccountId": account}).json()["id"]
+    rest.post("/sobjects/Contact", json={"LastName": "Lone"})
+    body = rest.get("/query", params={"q": "SELECT LastName, Account.Name FROM Contact ORDER BY LastName"}).json()
+    kim, lone = body["records"]
+    assert kim["Account"] == {"attributes": {"type": "Account", "url": f"/services/data/v62.0/sobjects/Account/{account}"},
+                              "Name": "Acme"}
+    assert lone["Account"] is None
+    body = rest.get("/query", params={"q": "SELECT Name, (SELECT LastName FROM Contacts) FROM Account"}).json()
+    assert body["records"][0]["Contacts"] == {"totalSize": 1, "done": True, "records": [
+        {"attributes": {"type": "Contact", "url": f"/services/data/v62.0/sobjects/Contact/{kim_id}"},
+         "LastName": "Kim"}]}
+
+
+@pytest.mark.parametrize(("q", "code", "message"), [
+    ("SELECT Id FRM Account", "MALFORMED_QUERY", "unexpected token: 'FRM'\nposition 10"),
+    ("SELECT Naem FROM Account", "INVALID_FIELD",
+     "No such column 'Naem' on entity 'Account'. If you are attempting to use a custom field, be sure to append the "
+     "'__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."),
+    ("SELECT Id FROM Contact123", "INVALID_TYPE",
+     "sObject type 'Contact123' is not supported. If you are attempting to use a custom object, be sure to append "
+     "the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."),
+    ("SELECT Id FROM Account WHERE Description = 'x'", "INVALID_FIELD",
+     "field 'Description' can not be filtered in a query call"),
+    ("SELECT Id FROM Account OFFSET 2001", "NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000"),
+])
+def test_error_bodies_are_salesforce_arrays(rest: httpx.Client, q: str, code: str, message: str) -> None:
+    r = rest.get("/query", params={"q": q})
+    assert r.status_code == 400 and r.json() == [{"message": message, "errorCode": code}]
+
+
+def test_a_query_needs_q_and_a_session(rest: httpx.Client, emulator) -> None:  # type: ignore[no-untyped-def]
+    r = rest.get("/query")
+    assert r.status_code == 400 and r.json()[0]["errorCode"] == "MALFORMED_QUERY"
+    r = httpx.get(f"{emulator.url}/services/data/v62.0/query", params={"q": "SELECT Id FROM Account"})
+    assert r.status_code == 401 and r.json()[0]["errorCode"] == "INVALID_SESSION_ID"
