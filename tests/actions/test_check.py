@@ -1,0 +1,124 @@
+"""`destination check`: one failing config per error kind, located by file, line, column and YAML path;
+the shipped actions pass against the emulator's default org."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from destination.actions.loader import ConfigError, load_dir, load_text
+from destination.cli import main
+from destination.commands.check import check
+from destination.config import load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = """source: app
+actions:
+  - name: a
+    when: type = "identify"
+    object: {object}
+    operation: {operation}
+{rest}"""
+
+
+def _settings_for(emulator: Any, tmp_path: Path) -> Path:
+    config = tmp_path / "destination.yaml"
+    config.write_text(f"""connections:
+  default:
+    login_url: {emulator.url}
+    auth: {{method: client_credentials, client_id: emulator-client, client_secret: emulator-secret}}
+    ca_bundle: {emulator.ca_pem}
+    allowed_hosts: [127.0.0.1]
+""")
+    return config
+
+
+async def _problems(emulator: Any, tmp_path: Path, text: str) -> list[Any]:
+    folder = tmp_path / "actions"
+    folder.mkdir(exist_ok=True)
+    (folder / "app.yaml").write_text(text)
+    return await check(load_settings(_settings_for(emulator, tmp_path)), folder)
+
+
+def _action(object: str = "Lead", operation: str = "upsert", rest: str = "") -> str:
+    return BASE.format(object=object, operation=operation, rest=rest)
+
+
+MATCH = "    match: {any: {Email: $.traits.email}}\n"
+LEAD_OK = "      LastName: $.traits.last_name\n      Company: $.traits.company\n"
+
+
+@pytest.mark.parametrize(("text", "path", "snippet"), [
+    (_action("Leed", rest=MATCH + "    fields: {LastName: x}\n"), "actions[0].object", "does not exist"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      Nope__c: $.x\n"), "actions[0].fields.Nope__c",
+     "has no field Nope__c"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      IsConverted: true\n"), "actions[0].fields.IsConverted",
+     "not createable"),
+    (_action(operation="update", rest=MATCH + "    fields: {Name: $.x}\n"), "actions[0].fields.Name",
+     "not updateable"),
+    (_action(rest="    match: {any: {Description: $.x}}\n    fields:\n" + LEAD_OK), "actions[0].match",
+     "not filterable"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      NumberOfEmployees: many\n"),
+     "actions[0].fields.NumberOfEmployees", "not a number"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      Status: Sleeping\n"), "actions[0].fields.Status",
+     "restricted picklist"),
+    (_action(operation="create", rest="    fields: {LastName: $.x}\n"), "actions[0].fields", "needs Company"),
+    (_action("Contact", rest=MATCH + "    fields: {LastName: $.x}\n    lookups:\n      AccountId:\n"
+             "        object: Lead\n        match: {any: {Email: $.y}}\n"), "actions[0].lookups.AccountId.object",
+     "refers to"),
+    (_action("Account", rest="    match: {any: {Name: $.x}}\n    fields: {Name: $.x}\n    record_type: 0120000000000AAAAA\n"),
+     "actions[0].record_type", "not one of Account's"),
+])
+async def test_each_describe_error_kind_is_reported_at_its_yaml_path(tls_emulator: Any, tmp_path: Path, text: str,
+                                                                     path: str, snippet: str) -> None:
+    problems = [p for p in await _problems(tls_emulator, tmp_path, text) if p.severity == "error"]
+    assert any(p.path == path and snippet in p.message and p.line for p in problems), problems
+
+
+@pytest.mark.parametrize(("text", "line", "column", "path", "snippet"), [
+    ("source: app\nactions:\n  - name: a\n    when: type = = 'x'\n    object: Lead\n    operation: create\n",
+     4, 11, "actions[0].when", "cannot parse trigger"),
+    ("source: app\nactions:\n  - name: a\n    when: type = 'x'\n    object: Lead\n    operation: merge\n",
+     6, 16, "actions[0].operation", "'create', 'update', 'upsert' or 'delete'"),
+    ("source: app\nactions:\n  - name: a\n    when: type = 'x'\n    object: Lead\n    operation: update\n",
+     3, 5, "actions[0]", "needs `match`"),
+    ("source: app\nactions:\n  - name: a\n    when: type = 'x'\n    object: Lead\n    operation: create\n"
+     "    fields: {Phone: {path: $.p, policy: sometimes}}\n", 7, 41, "actions[0].fields.Phone.policy", "always"),
+    ("source: app\nactions:\n  - name: a\n    when: x exists\n    object: Lead\n    operation: create\n    colour: red\n",
+     7, 13, "actions[0].colour", "Extra inputs are not permitted"),
+    ("source: app\nactions: [\n", 3, 1, "", "not valid YAML"),
+])
+def test_structural_errors_name_file_line_column_and_path(text: str, line: int, column: int, path: str,
+                                                          snippet: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "app.yaml")
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.line, problem.column, problem.path) == ("app.yaml", line, column, path)
+    assert snippet in problem.message
+
+
+async def test_risky_choices_are_warnings(tls_emulator: Any, tmp_path: Path) -> None:
+    text = _action("Contact", "delete", "    match: {any: {Email: $.x}}\n    on_many_matches: all\n    mode: bulk\n")
+    problems = await _problems(tls_emulator, tmp_path, text)
+    assert {p.severity for p in problems} == {"warning"}
+    assert {p.path for p in problems} == {"actions[0].on_many_matches", "actions[0].mode", "actions[0].match"}
+
+
+async def test_the_shipped_actions_pass_check_against_the_emulator(tls_emulator: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "actions"
+    shutil.copytree(REPO / "actions", folder)
+    problems = await check(load_settings(_settings_for(tls_emulator, tmp_path)), folder)
+    assert [p for p in problems if p.severity == "error"] == []
+    assert {s for s in load_dir(folder)} == {"web-app", "product", "shop"}
+
+
+def test_the_command_exits_non_zero_on_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "actions"
+    folder.mkdir()
+    (folder / "bad.yaml").write_text("source: app\nactions:\n  - name: a\n")
+    assert main(["--config", str(tmp_path / "none.yaml"), "--actions", str(folder), "check", "--offline"]) == 1
+    assert "bad.yaml:3:5" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "none.yaml"), "--actions", str(REPO / "actions"), "check"]) == 0
