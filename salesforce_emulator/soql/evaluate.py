@@ -10,7 +10,7 @@ from typing import Any
 
 from ..org import STRING_TYPES, FieldDef, ObjectDef, Org
 from .dates import date_literal_predicate
-from .errors import bad_relationship, invalid_field, invalid_type, malformed, no_such_column
+from .errors import bad_relationship, caret, invalid_field, invalid_type, malformed, no_such_column
 from .nodes import Aggregate, BoolOp, Comparison, Literal, Query
 from .values import ID_TYPES, compare, like_regex, literal_value, normalize, picklist_set, soap_name, sort_key
 
@@ -52,6 +52,11 @@ class Evaluator:
         self.store = store
         self.version = version
         self.include_deleted = include_deleted
+        self.source = ""
+
+    def at(self, name: str) -> str:
+        """The caret diagram pointing at `name` in the statement (empty when its place is unknown)."""
+        return caret(self.source, getattr(name, "pos", -1))
 
     # ----- checking ------------------------------------------------------------------------------------
 
@@ -68,7 +73,7 @@ class Evaluator:
         for part in parts[:-1]:
             ref = current.relationship(part)
             if ref is None or not ref.reference_to:
-                raise bad_relationship(part)
+                raise bad_relationship(part, self.at(path))
             target = self.org.object(ref.reference_to[0])
             if target is None:
                 raise invalid_type(ref.reference_to[0])
@@ -76,7 +81,7 @@ class Evaluator:
             current = target
         last = current.field(parts[-1])
         if last is None:
-            raise no_such_column(parts[-1], current)
+            raise no_such_column(parts[-1], current, self.at(path))
         return FieldPath(tuple(hops), last)
 
     def plan(self, query: Query, obj: ObjectDef) -> Plan:
@@ -90,13 +95,13 @@ class Evaluator:
             elif isinstance(item, Query):
                 name, child, link = self.child(obj, item)
                 if ("(", name) in seen:
-                    raise invalid_field(f"duplicate field selected: {name}")
+                    raise invalid_field(f"duplicate field selected: {name}", self.at(item.object))
                 seen.add(("(", name))
                 items.append((name, child, link))
             else:
                 resolved = self.path(obj, item)
                 if resolved.key in seen:
-                    raise invalid_field(f"duplicate field selected: {resolved.last.name}")
+                    raise invalid_field(f"duplicate field selected: {resolved.last.name}", self.at(item))
                 seen.add(resolved.key)
                 items.append(resolved)
         if aggregates and items:
@@ -110,7 +115,7 @@ class Evaluator:
         for path, descending, nulls_last in query.order_by:
             resolved = self.path(obj, path)
             if resolved.last.type in ("textarea", "multipicklist"):
-                raise invalid_field(f"field '{resolved.last.name}' can not be sorted in a query call")
+                raise invalid_field(f"field '{resolved.last.name}' can not be sorted in a query call", self.at(path))
             plan.order.append((self.getter(resolved), resolved.last, descending, nulls_last))
         return plan
 
@@ -122,7 +127,7 @@ class Evaluator:
                 if child_obj is None:
                     raise invalid_type(rel["childSObject"])
                 return rel["relationshipName"], self.plan(sub, child_obj), child_obj.fields[rel["field"]]
-        raise bad_relationship(sub.object, "FROM part of query call")
+        raise bad_relationship(sub.object, self.at(sub.object), "FROM part of query call")
 
     def getter(self, path: FieldPath) -> Getter:
         """Reads the path's value from a record, following references through the store."""
@@ -156,7 +161,7 @@ class Evaluator:
         resolved = self.path(obj, node.field)
         get, fd = self.getter(resolved), resolved.last
         if not fd.filterable:
-            raise invalid_field(f"field '{fd.name}' can not be filtered in a query call")
+            raise invalid_field(f"field '{fd.name}' can not be filtered in a query call", self.at(node.field))
         if isinstance(node.value, tuple):
             return self.membership(get, fd, node.op, node.value)
         if node.op == "LIKE":
@@ -208,9 +213,10 @@ class Evaluator:
 
     def run(self, query: Query) -> tuple[int, list[Record]]:
         """(totalSize, records) of a top-level query."""
+        self.source = query.source
         obj = self.org.object(query.object)
         if obj is None:
-            raise invalid_type(query.object)
+            raise invalid_type(query.object, self.at(query.object))
         plan = self.plan(query, obj)
         rows = self.store.records(obj.name, include_deleted=self.include_deleted)
         if plan.predicate is not None:

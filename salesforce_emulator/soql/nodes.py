@@ -6,6 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class Name(str):
+    """A field path or object name as written, remembering where it starts in the statement."""
+
+    pos: int
+
+    def __new__(cls, text: str, pos: int = -1) -> Name:
+        name = super().__new__(cls, text)
+        name.pos = pos
+        return name
+
+
 @dataclass(frozen=True)
 class Literal:
     """A value in a WHERE clause; `like_raw` keeps LIKE escapes (`\\%`, `\\_`) as backslash markers."""
@@ -51,6 +62,7 @@ class Query:
     order_by: list[tuple[str, bool, bool]] = field(default_factory=list)  # (path, descending, nulls_last)
     limit: int | None = None
     offset: int | None = None
+    source: str = ""  # the whole statement, for Salesforce's caret diagram in errors
 
     @property
     def count_only(self) -> bool:

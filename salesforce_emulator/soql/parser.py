@@ -8,9 +8,9 @@ from ..errors import SfException
 from .errors import malformed, out_of_range
 from .errors import unexpected as _unexpected
 from .lexer import Token, tokenize
-from .nodes import Aggregate, BoolOp, Comparison, Literal, Query
+from .nodes import Aggregate, BoolOp, Comparison, Literal, Name, Query
 
-__all__ = ["Aggregate", "BoolOp", "Comparison", "Literal", "Query", "parse"]
+__all__ = ["Aggregate", "BoolOp", "Comparison", "Literal", "Name", "Query", "parse"]
 
 MAX_OFFSET = 2000
 MAX_INT = 2**31 - 1  # LIMIT, OFFSET and LAST_N_DAYS:n are 32-bit integers
@@ -31,6 +31,7 @@ def unexpected(token: Token) -> SfException:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        self.text = text
         self.tokens = tokenize(text)
         self.i = 0
 
@@ -59,10 +60,11 @@ class _Parser:
             raise unexpected(self.tok)
         self.take()
 
-    def name(self) -> str:
+    def name(self) -> Name:
         if self.tok.kind != "ident" or self.tok.upper in _KEYWORDS or ":" in self.tok.text:
             raise unexpected(self.tok)
-        return self.take().text
+        token = self.take()
+        return Name(token.text, token.pos)
 
     def query(self, depth: int = 1) -> Query:
         self.expect_word("SELECT")
@@ -71,7 +73,7 @@ class _Parser:
             self.take()
             fields.append(self.select_item(depth))
         self.expect_word("FROM")
-        query = Query(fields, self.name())
+        query = Query(fields, self.name(), source=self.text)
         if self.at("WHERE"):
             self.take()
             query.where = self.or_expr()
@@ -118,7 +120,7 @@ class _Parser:
             return Aggregate("COUNT", inner, alias)
         return self.name()
 
-    def order_item(self) -> tuple[str, bool, bool]:
+    def order_item(self) -> tuple[Name, bool, bool]:
         path = self.name()
         descending = False
         if self.at("ASC", "DESC"):

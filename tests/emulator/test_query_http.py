@@ -92,15 +92,25 @@ def test_relationships_render_as_nested_records(rest: httpx.Client) -> None:
          "LastName": "Kim"}]}
 
 
+_NO_COLUMN = ("No such column 'Naem' on entity 'Account'. If you are attempting to use a custom field, be sure to "
+              "append the '__c' after the custom field name. Please reference your WSDL or the describe call for the "
+              "appropriate names.")
+_NO_TYPE = ("sObject type 'Contact123' is not supported. If you are attempting to use a custom object, be sure to "
+            "append the '__c' after the entity name. Please reference your WSDL or the describe call for the "
+            "appropriate names.")
+
+
 @pytest.mark.parametrize(("q", "code", "message"), [
     ("SELECT Id FRM Account", "MALFORMED_QUERY", "unexpected token: 'FRM'\nposition 10"),
+    # §3.3: schema errors point at the name with Salesforce's caret diagram.
     ("SELECT Naem FROM Account", "INVALID_FIELD",
-     "No such column 'Naem' on entity 'Account'. If you are attempting to use a custom field, be sure to append the "
-     "'__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."),
+     "\nSELECT Naem FROM Account\n       ^\nERROR at Row:1:Column:8\n" + _NO_COLUMN),
+    ("SELECT Id\nFROM Account\nWHERE Naem = 'x'", "INVALID_FIELD",
+     "\nWHERE Naem = 'x'\n      ^\nERROR at Row:3:Column:7\n" + _NO_COLUMN),
     ("SELECT Id FROM Contact123", "INVALID_TYPE",
-     "sObject type 'Contact123' is not supported. If you are attempting to use a custom object, be sure to append "
-     "the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."),
+     "\nSELECT Id FROM Contact123\n               ^\nERROR at Row:1:Column:16\n" + _NO_TYPE),
     ("SELECT Id FROM Account WHERE Description = 'x'", "INVALID_FIELD",
+     "\nSELECT Id FROM Account WHERE Description = 'x'\n                             ^\nERROR at Row:1:Column:30\n"
      "field 'Description' can not be filtered in a query call"),
     ("SELECT Id FROM Account OFFSET 2001", "NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000"),
 ])
