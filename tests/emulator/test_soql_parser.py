@@ -134,3 +134,11 @@ def test_child_subqueries_nest_at_most_five_levels_deep() -> None:
 def test_limits_beyond_32_bits_are_out_of_range() -> None:
     assert malformed("SELECT Id FROM Account LIMIT 2147483648") == "numeric value out of range: 2147483648"
     assert parse("SELECT Id FROM Account LIMIT 2147483647").limit == 2147483647
+
+
+def test_names_remember_where_they_start_for_error_diagrams() -> None:
+    text = "SELECT Id, Account.Name\nFROM Contact WHERE Email = 'x' ORDER BY LastName"
+    query = parse(text)
+    assert query.source == text
+    assert [f.pos for f in query.fields] == [7, 11] and query.object.pos == 29
+    assert query.where.field.pos == 43 and query.order_by[0][0].pos == 64
