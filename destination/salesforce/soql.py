@@ -139,8 +139,10 @@ class Cond:
             if not values:
                 raise SoqlValueError("IN needs at least one value")
             return f"{column} {self.op} (" + ", ".join(literal(v, self.field_type) for v in values) + ")"
-        if self.op == "LIKE":
+        if self.op == "LIKE":  # the value is literal text: matches exactly (wildcards escaped)
             return f"{column} LIKE {quote(str(self.value), like=True)}"
+        if self.op == "CONTAINS":  # LIKE '%text%' with the text's own wildcards escaped
+            return f"{column} LIKE '%{escape(str(self.value), like=True)}%'"
         if self.op not in ("=", "!=", "<", "<=", ">", ">="):
             raise SoqlValueError(f"unknown operator {self.op!r}")
         return f"{column} {self.op} {literal(self.value, self.field_type)}"

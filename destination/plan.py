@@ -1,0 +1,258 @@
+"""Plan: a batch of RecordOps + the records its lookup query found → concrete writes, or outcomes without a
+write (not found, several matches, nothing to change). Pure: the queries are run by the caller.
+
+Operations aimed at the same record merge in event order (last value per field wins, policies
+respected): one record, one write, no duplicate creates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .actions.model import Compare, OnManyMatches, Operation, Policy
+from .actions.values import domain_of
+from .operations import Matcher, MatchTree, RecordOp
+from .outcomes import Outcome
+
+SYSTEM_FIELDS = ("Id", "LastModifiedDate")
+
+
+@dataclass
+class Write:
+    """One record write serving one or more events (`ops`, in event order)."""
+
+    kind: str  # create | update | delete | upsert
+    object: str
+    ops: list[RecordOp]
+    values: dict[str, Any] = field(default_factory=dict)
+    record_id: str | None = None
+    ext_field: str | None = None
+    ext_value: Any = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    writes: list[Write] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def native_upsert_field(op: RecordOp, external_ids: set[str]) -> str | None:
+    """The external-ID field of an upsert that needs no lookup query (one exact matcher, no read policies)."""
+    if op.operation is not Operation.UPSERT or op.match is None or op.follow_converted_leads:
+        return None
+    single = op.match.single()
+    if single is None or single.field.lower() not in external_ids:
+        return None
+    if any(v.policy in (Policy.SET_IF_EMPTY, Policy.MOST_RECENT) for v in op.fields.values()):
+        return None
+    return single.field
+
+
+def id_matcher(op: RecordOp) -> Matcher | None:
+    """The Id matcher of an update/delete that needs no lookup query."""
+    if op.match is None or op.operation not in (Operation.UPDATE, Operation.DELETE) or op.follow_converted_leads:
+        return None
+    single = op.match.single()
+    if single is None or single.field.lower() != "id":
+        return None
+    if any(v.policy in (Policy.SET_IF_EMPTY, Policy.MOST_RECENT) for v in op.fields.values()):
+        return None
+    return single
+
+
+def select_fields(ops: Sequence[RecordOp], extra: Sequence[str] = ()) -> list[str]:
+    """Fields the lookup query reads: Id, LastModifiedDate, matchers, and every mapped field (for policies
+    and to skip unchanged values)."""
+    names: dict[str, None] = dict.fromkeys(SYSTEM_FIELDS)
+    for op in ops:
+        for m in op.match.matchers() if op.match else []:
+            names.setdefault(m.field)
+        for name in op.fields:
+            names.setdefault(name)
+    for name in extra:
+        names.setdefault(name)
+    return list(names)
+
+
+def lookup_values(ops: Sequence[RecordOp]) -> dict[str, list[Any]]:
+    """Per matcher field, the distinct values the batch looks for (exact compare) — one IN query each."""
+    out: dict[str, dict[Any, None]] = {}
+    for op in ops:
+        for m in op.match.matchers() if op.match else []:
+            key = m.value.lower() if isinstance(m.value, str) else m.value
+            out.setdefault(m.field, {}).setdefault(key if m.compare is Compare.EXACT else m.value, None)
+    return {f: list(v) for f, v in out.items()}
+
+
+def _norm(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def matcher_holds(m: Matcher, record: dict[str, Any]) -> bool:
+    value = _field(record, m.field)
+    if value is None:
+        return False
+    if m.compare is Compare.DOMAIN:
+        return domain_of(str(value)) == m.value
+    if m.field.lower() == "id" and isinstance(value, str) and isinstance(m.value, str):
+        return value[:15] == m.value[:15]
+    if isinstance(m.value, (int, float)) and not isinstance(m.value, bool):
+        try:
+            return float(value) == float(m.value)
+        except (TypeError, ValueError):
+            return False
+    return _norm(value) == _norm(m.value)
+
+
+def tree_holds(tree: MatchTree, record: dict[str, Any]) -> bool:
+    checks = (tree_holds(i, record) if isinstance(i, MatchTree) else matcher_holds(i, record) for i in tree.items)
+    return any(checks) if tree.kind == "any" else all(checks)
+
+
+def _field(record: dict[str, Any], name: str) -> Any:
+    if name in record:
+        return record[name]
+    lowered = name.lower()
+    return next((v for k, v in record.items() if k.lower() == lowered), None)
+
+
+def _moment(value: Any) -> datetime | None:
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _failed(op: RecordOp, code: str, message: str, **kw: Any) -> Outcome:
+    return Outcome.failed(op.event, code, message, action=op.action, object=op.object,
+                          operation=op.operation.value, **kw)
+
+
+def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """Field values of ops aimed at one record, in event order, with policies applied against `current`.
+    Unchanged values are dropped. Returns (values, warnings)."""
+    values: dict[str, Any] = {}
+    written_at: dict[str, datetime | None] = {}
+    record_changed = _moment(current.get("LastModifiedDate")) if current else None
+    for op in ops:
+        event_time = _moment(op.event.timestamp)
+        for name, fv in op.fields.items():
+            existing = _field(current, name) if current else None
+            if fv.policy is Policy.SET_IF_EMPTY:
+                if existing not in (None, "") or name in values:
+                    continue
+            elif fv.policy is Policy.MOST_RECENT and current is not None:
+                if event_time is None or (record_changed and event_time <= record_changed):
+                    continue
+                earlier = written_at.get(name)
+                if earlier and event_time < earlier:
+                    continue
+            values[name] = fv.value
+            written_at[name] = event_time
+    if current is not None:
+        values = {k: v for k, v in values.items() if not _same(_field(current, k), v)}
+    return values, []
+
+
+def _same(current: Any, new: Any) -> bool:
+    if current is None or new is None:
+        return current is None and new is None
+    if isinstance(new, bool) or isinstance(current, bool):
+        return current == new
+    if isinstance(new, (int, float)) and isinstance(current, (int, float)):
+        return float(current) == float(new)
+    return str(current) == str(new)
+
+
+def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]]) -> Plan:
+    """Decide every op of a looked-up batch (same object, operation and matcher shape)."""
+    plan = Plan()
+    by_record: dict[str, list[RecordOp]] = {}
+    creates: dict[tuple[Any, ...], list[RecordOp]] = {}
+    records = {r["Id"]: r for r in found}
+    for op in ops:
+        matches = [r for r in found if op.match is not None and tree_holds(op.match, r)]
+        if op.operation is Operation.CREATE:
+            plan.writes.append(Write("create", op.object, [op], merge_values([op], None)[0]))
+            continue
+        if not matches:
+            if op.operation is Operation.UPSERT:
+                key = tuple(sorted((m.field.lower(), str(_norm(m.value))) for m in op.match.matchers()))  # type: ignore[union-attr]
+                creates.setdefault(key, []).append(op)
+            else:
+                plan.outcomes.append(_failed(op, "NOT_FOUND", f"no {op.object} matches {_describe(op.match)}"))
+            continue
+        targets = matches
+        if len(matches) > 1:
+            if op.on_many_matches is OnManyMatches.FAIL:
+                ids = ", ".join(sorted(r["Id"] for r in matches))
+                plan.outcomes.append(_failed(op, "MULTIPLE_MATCHES", f"{len(matches)} {op.object} records match "
+                                             f"{_describe(op.match)}: {ids}"))
+                continue
+            if op.on_many_matches is OnManyMatches.NEWEST:
+                targets = [max(matches, key=lambda r: (str(r.get("LastModifiedDate") or ""), r["Id"]))]
+        for record in targets:
+            by_record.setdefault(record["Id"], []).append(op)
+    for group in creates.values():
+        values, warnings = merge_values(group, None)
+        plan.writes.append(Write("create", group[0].object, group, values, warnings=warnings))
+    for record_id, group in by_record.items():
+        kind = "delete" if group[-1].operation is Operation.DELETE else "update"
+        if kind == "delete":
+            plan.writes.append(Write("delete", group[0].object, group, record_id=record_id))
+            continue
+        values, warnings = merge_values(group, records[record_id])
+        plan.writes.append(Write("update", group[0].object, group, values, record_id=record_id, warnings=warnings))
+    return plan
+
+
+def plan_native(ops: Sequence[RecordOp], ext_field: str) -> Plan:
+    """Native upserts: ops with the same external-ID value (case-insensitive) merge into one write."""
+    groups: dict[Any, list[RecordOp]] = {}
+    for op in ops:
+        value = next(m.value for m in op.match.matchers() if m.field == ext_field)  # type: ignore[union-attr]
+        groups.setdefault(_norm(value), []).append(op)
+    plan = Plan()
+    for group in groups.values():
+        value = next(m.value for m in group[0].match.matchers() if m.field == ext_field)  # type: ignore[union-attr]
+        values, warnings = merge_values(group, None)
+        values = {k: v for k, v in values.items() if k.lower() != ext_field.lower()}
+        plan.writes.append(Write("upsert", group[0].object, group, values, ext_field=ext_field, ext_value=value,
+                                 warnings=warnings))
+    return plan
+
+
+def plan_by_id(ops: Sequence[RecordOp]) -> Plan:
+    """Updates and deletes addressed by Salesforce Id: no query; ops on one Id merge."""
+    groups: dict[str, list[RecordOp]] = {}
+    for op in ops:
+        matcher = op.match.single() if op.match else None
+        assert matcher is not None
+        groups.setdefault(str(matcher.value)[:15], []).append(op)
+    plan = Plan()
+    for group in groups.values():
+        record_id = str(group[0].match.single().value)  # type: ignore[union-attr]
+        if group[-1].operation is Operation.DELETE:
+            plan.writes.append(Write("delete", group[0].object, group, record_id=record_id))
+        else:
+            values, warnings = merge_values(group, None)
+            plan.writes.append(Write("update", group[0].object, group, values, record_id=record_id,
+                                     warnings=warnings))
+    return plan
+
+
+def _describe(tree: MatchTree | None) -> str:
+    if tree is None:
+        return "-"
+    joiner = " or " if tree.kind == "any" else " and "
+    return joiner.join(f"{m.field} = {m.value!r}" for m in tree.matchers())
