@@ -1,0 +1,37 @@
+"""Prometheus metrics of one running destination (a registry per instance, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .outcomes import Outcome
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_in = Counter("destination_events_in_total", "Events accepted, by source", ["source"], registry=r)
+        self.outcomes = Counter("destination_outcomes_total", "Terminal outcomes", ["status", "object", "error_code"],
+                                registry=r)
+        self.api_calls = Counter("destination_salesforce_calls_total", "Write calls by kind (mode:operation)",
+                                 ["kind"], registry=r)
+        self.batch_sizes = Histogram("destination_batch_size", "Records per write call", ["kind"], registry=r,
+                                     buckets=(1, 5, 10, 25, 50, 100, 200, 500, 1000, 5000, 10000))
+        self.latency = Histogram("destination_event_latency_seconds", "Event received → outcome recorded",
+                                 registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+        self.budget_used = Gauge("destination_api_usage_ratio", "Share of the daily API allocation used",
+                                 ["connection"], registry=r)
+        self.paused = Gauge("destination_delivery_paused", "1 while delivery is paused by the API budget",
+                            registry=r)
+        self.pending = Gauge("destination_pending_operations", "Operations waiting to be written", registry=r)
+
+    def batch(self, kind: str, size: int) -> None:
+        self.api_calls.labels(kind).inc()
+        self.batch_sizes.labels(kind).observe(size)
+
+    def outcome(self, outcome: Outcome) -> None:
+        self.outcomes.labels(outcome.status.value, outcome.object or "", outcome.error_code or "").inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
