@@ -1,0 +1,70 @@
+"""`destination run`: ingest + consumer + delivery in one process (or one of them for split deployments).
+With no configuration it starts on embedded defaults: SQLite event log and sync log, the shipped
+actions, and the bundled Salesforce emulator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import uvicorn
+
+from ..config import load_settings
+from ..service import build
+
+NAME = "run"
+HELP = "serve the ingest API and deliver events to Salesforce"
+log = logging.getLogger("destination")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--ingest-only", action="store_true", help="serve the ingest API only (no delivery)")
+    only.add_argument("--consumer-only", action="store_true", help="consume and deliver only (no ingest API)")
+    parser.add_argument("--host", default=None, help="HTTP host (default from settings: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="HTTP port (default from settings: 8080)")
+
+
+async def serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    host = args.host or settings.http.host
+    port = args.port or settings.http.port
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        service = await build(settings, stack, actions_dir=Path(args.actions) if args.actions else None,
+                              consume=not args.ingest_only)
+        tasks: list[asyncio.Task[object]] = []
+        server = None
+        if not args.consumer_only:
+            config = uvicorn.Config(service.app(), host=host, port=port, log_level="info", lifespan="off")
+            server = uvicorn.Server(config)
+            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            tasks.append(asyncio.create_task(server.serve()))
+            log.warning("ingest API on http://%s:%s (Segment paths under /v1/, sync log at /v1/sync-log)", host, port)
+        if service.consumer is not None:
+            tasks.append(asyncio.create_task(service.consumer.run()))
+        stop_wait = asyncio.create_task(stop.wait())
+        await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        log.warning("shutting down: draining what is in flight")
+        if server is not None:
+            server.should_exit = True
+        if service.consumer is not None:
+            service.consumer.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if service.consumer is not None:
+            await service.consumer.drain()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return asyncio.run(serve(args))

@@ -1,0 +1,74 @@
+"""Consume: read the event log in order, hand each event to the pipeline, and commit a partition's offset
+only up to the last event whose outcomes are recorded (data path step 8). Undecodable records are
+dead-lettered with a reason and acknowledged, so one poison message never blocks its partition."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .acks import OffsetTracker
+from .eventlog.base import LogConsumer, LogRecord
+from .pipeline import Pipeline
+
+log = logging.getLogger("destination.consume")
+
+
+class Consumer:
+    """The loop between a LogConsumer and the Pipeline."""
+
+    def __init__(self, source: LogConsumer, pipeline: Pipeline, *, commit_interval: float = 0.5,
+                 fetch_size: int = 500) -> None:
+        self.source = source
+        self.pipeline = pipeline
+        self.tracker = OffsetTracker()
+        self.commit_interval = commit_interval
+        self.fetch_size = fetch_size
+        self._stopping = asyncio.Event()
+        self.consumed = 0
+
+    async def run(self) -> None:
+        """Until stop(): fetch, submit, commit what is safe."""
+        last_commit = time.monotonic()
+        while not self._stopping.is_set():
+            records = await self.source.fetch(self.fetch_size, wait_seconds=0.2)
+            for record in records:
+                await self._submit(record)
+            if time.monotonic() - last_commit >= self.commit_interval:
+                await self.commit()
+                last_commit = time.monotonic()
+        await self.commit()
+
+    async def _submit(self, record: LogRecord) -> None:
+        self.tracker.started(record.partition, record.offset)
+        self.consumed += 1
+        if record.event is None:
+            await self._poison(record, record.problem or "undecodable record")
+            return
+
+        def done(partition: int = record.partition, offset: int = record.offset) -> None:
+            self.tracker.finished(partition, offset)
+
+        await self.pipeline.submit(record.event, done)
+
+    async def _poison(self, record: LogRecord, reason: str) -> None:
+        log.warning("dead-lettering record %s/%s: %s", record.partition, record.offset, reason)
+        await self.source.dead_letter(record, reason)
+        await self.pipeline.sync_log.dead_letter("", reason, record.raw.decode("utf-8", "replace"),
+                                                 error_code="POISON_MESSAGE")
+        self.tracker.finished(record.partition, record.offset)
+
+    async def commit(self) -> None:
+        offsets = self.tracker.committable()
+        if offsets:
+            await self.source.commit(dict(offsets))  # type: ignore[arg-type]
+            self.tracker.committed(offsets)
+
+    async def drain(self) -> None:
+        """Finish what is in flight and commit it."""
+        await self.pipeline.drain()
+        await self.commit()
+
+    def stop(self) -> None:
+        self._stopping.set()

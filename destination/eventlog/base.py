@@ -1,0 +1,72 @@
+"""The event log: one interface, two implementations (Kafka, embedded SQLite). An append returns only once
+the events are durable; a consumer reads per partition in order and commits offsets explicitly."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """An event as read back: where it sits in the log, and the event (None when it could not be decoded)."""
+
+    partition: int
+    offset: int
+    event: Event | None
+    raw: bytes = b""
+    problem: str | None = None  # why `event` is None (invalid JSON, unknown source, ...)
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Stable partition of an ordering key (same key → same partition → same order)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
+class EventLog(ABC):
+    """Where ingested events are made durable before the 200 goes out."""
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def append(self, events: Sequence[Event]) -> None:
+        """Durably append; returns only when every event is stored (raises otherwise)."""
+
+    async def __aenter__(self) -> EventLog:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class LogConsumer(ABC):
+    """Reads the log in order per partition; offsets are committed by the caller, only up to what has
+    outcomes recorded."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @abstractmethod
+    async def fetch(self, max_records: int = 500, wait_seconds: float = 0.5) -> list[LogRecord]:
+        """The next records (possibly none after `wait_seconds`)."""
+
+    @abstractmethod
+    async def commit(self, offsets: dict[int, int]) -> None:
+        """Commit: for each partition, the offset of the next record to read after a restart."""
+
+    async def dead_letter(self, record: LogRecord, reason: str) -> None:
+        """Park a record that cannot be processed (a Kafka topic in Kafka mode; the caller's table otherwise)."""
+        del record, reason

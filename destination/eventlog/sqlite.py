@@ -1,0 +1,191 @@
+"""Embedded event log: one SQLite file in WAL mode, synchronous=FULL, with group commit — concurrent
+appends share one transaction, so many small requests cost one fsync."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..events import Event
+from .base import EventLog, LogConsumer, LogRecord, partition_for
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    offset INTEGER PRIMARY KEY AUTOINCREMENT,
+    partition INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    body TEXT NOT NULL,
+    appended_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_partition ON events (partition, offset);
+CREATE TABLE IF NOT EXISTS commits (
+    consumer TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (consumer, partition)
+);
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(_SCHEMA)
+    return db
+
+
+class SqliteEventLog(EventLog):
+    """Appends with group commit; the partition comes from the event's ordering key."""
+
+    def __init__(self, path: Path, partitions: int = 8, max_group: int = 20_000) -> None:
+        self.path = path
+        self.partitions = partitions
+        self.max_group = max_group
+        self._db: sqlite3.Connection | None = None
+        self._queue: asyncio.Queue[tuple[list[tuple[int, str, str, float]], asyncio.Future[None]]] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+
+    async def open(self) -> None:
+        self._db = await asyncio.to_thread(_connect, self.path)
+        self._queue = asyncio.Queue()
+        self._writer = asyncio.create_task(self._write_loop())
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+        if self._db is not None:
+            self._db.close()
+
+    @property
+    def backlog(self) -> int:
+        """Appends waiting for the next group commit (for overload answers)."""
+        return self._queue.qsize() if self._queue is not None else 0
+
+    async def append(self, events: Sequence[Event]) -> None:
+        assert self._queue is not None, "open() first"
+        now = time.time()
+        rows = [(partition_for(e.partition_key, self.partitions), e.source, json.dumps(e.body, separators=(",", ":")),
+                 now) for e in events]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((rows, done))
+        await done
+
+    async def _write_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            group = [first]
+            size = len(first[0])
+            while not self._queue.empty() and size < self.max_group:
+                item = self._queue.get_nowait()
+                group.append(item)
+                size += len(item[0])
+            rows = [row for batch, _ in group for row in batch]
+            try:
+                await asyncio.to_thread(self._insert, rows)
+            except Exception as exc:
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for _, done in group:
+                if not done.done():
+                    done.set_result(None)
+
+    def _insert(self, rows: list[tuple[int, str, str, float]]) -> None:
+        assert self._db is not None
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT INTO events (partition, source, body, appended_at) VALUES (?, ?, ?, ?)",
+                                     rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+
+class SqliteLogConsumer(LogConsumer):
+    """Reads from the committed positions; one consumer name = one independent reader."""
+
+    def __init__(self, path: Path, consumer: str = "destination") -> None:
+        self.path = path
+        self.consumer = consumer
+        self._db: sqlite3.Connection | None = None
+        self._position: int = 0  # highest offset handed out so far
+
+    async def start(self) -> None:
+        self._db = await asyncio.to_thread(_connect, self.path)
+        committed = self._committed()
+        partitions = [p for (p,) in self._db.execute("SELECT DISTINCT partition FROM events")]
+        # resume from the least advanced partition; records below a partition's own commit are skipped
+        self._position = min((committed.get(p, 0) for p in partitions), default=1) - 1
+
+    def _committed(self) -> dict[int, int]:
+        assert self._db is not None
+        return {p: o for p, o in self._db.execute("SELECT partition, next_offset FROM commits WHERE consumer = ?",
+                                                  (self.consumer,))}
+
+    async def stop(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def fetch(self, max_records: int = 500, wait_seconds: float = 0.5) -> list[LogRecord]:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            records = await asyncio.to_thread(self._read, max_records)
+            if records or time.monotonic() >= deadline:
+                return records
+            await asyncio.sleep(min(0.02, max(deadline - time.monotonic(), 0)))
+
+    def _read(self, max_records: int) -> list[LogRecord]:
+        assert self._db is not None
+        committed = self._committed()
+        rows = self._db.execute("SELECT offset, partition, source, body FROM events WHERE offset > ? ORDER BY offset "
+                                "LIMIT ?", (self._position, max_records)).fetchall()
+        out = []
+        for offset, partition, source, body in rows:
+            self._position = offset
+            if offset < committed.get(partition, 0):
+                continue
+            try:
+                event = Event(source, json.loads(body))
+            except ValueError as exc:
+                out.append(LogRecord(partition, offset, None, body.encode(), f"invalid JSON: {exc}"))
+                continue
+            out.append(LogRecord(partition, offset, event, b""))
+        return out
+
+    async def commit(self, offsets: dict[int, int]) -> None:
+        if not offsets:
+            return
+        await asyncio.to_thread(self._commit, offsets)
+
+    def _commit(self, offsets: dict[int, int]) -> None:
+        assert self._db is not None
+        self._db.executemany("INSERT INTO commits (consumer, partition, next_offset) VALUES (?, ?, ?) "
+                             "ON CONFLICT(consumer, partition) DO UPDATE SET next_offset = "
+                             "MAX(next_offset, excluded.next_offset)",
+                             [(self.consumer, p, o) for p, o in offsets.items()])
+
+    async def lag(self) -> int:
+        """Records not committed yet, over all partitions."""
+        assert self._db is not None
+        committed = self._committed()
+        total = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        done = sum(self._db.execute("SELECT COUNT(*) FROM events WHERE partition = ? AND offset < ?",
+                                    (p, o)).fetchone()[0] for p, o in committed.items())
+        return int(total - done)

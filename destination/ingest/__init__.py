@@ -1,0 +1,1 @@
+"""Ingest: Segment's Tracking API in front of the event log."""

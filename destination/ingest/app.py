@@ -1,0 +1,71 @@
+"""The Segment-compatible HTTP API: /v1/{identify,track,group,page,screen,alias,batch} and the browser
+short paths /v1/{i,t,g,p,s,a,b}. The 200 goes out only after the events are durable in the event log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ..eventlog.base import EventLog
+from ..events import Event
+from .dedup import RecentMessages
+from .keys import WriteKeys, key_from
+from .segment import SHORT_PATHS, TYPES, BadRequest, decode, events_of
+
+OVERLOAD_BACKLOG = 5_000  # appends waiting for a group commit before new requests get 429
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+class Ingest:
+    """Accepts events for the sources whose write keys it knows and appends them to the log."""
+
+    def __init__(self, keys: WriteKeys, log: EventLog, recent: RecentMessages | None = None,
+                 on_accept: Any = None) -> None:
+        self.keys = keys
+        self.log = log
+        self.recent = recent or RecentMessages()
+        self.on_accept = on_accept or (lambda source, n: None)
+        self.router = APIRouter()
+        for kind in (*TYPES, "batch"):
+            self.router.add_api_route(f"/v1/{kind}", self._endpoint(kind), methods=["POST"], name=kind)
+        for short, kind in SHORT_PATHS.items():
+            self.router.add_api_route(f"/v1/{short}", self._endpoint(kind), methods=["POST"], name=f"short-{short}",
+                                      include_in_schema=False)
+
+    def _endpoint(self, kind: str) -> Any:
+        async def endpoint(request: Request) -> JSONResponse:
+            return await self.handle(kind, request)
+
+        endpoint.__name__ = f"ingest_{kind}"
+        endpoint.__doc__ = f"Segment `{kind}` call: 200 once durable in the event log."
+        return endpoint
+
+    async def handle(self, kind: str, request: Request) -> JSONResponse:
+        backlog = getattr(self.log, "backlog", 0)
+        if backlog > OVERLOAD_BACKLOG:
+            return _error(429, "overloaded", "the event log is behind; retry shortly", {"Retry-After": "1"})
+        raw = await request.body()
+        try:
+            data = decode(raw, request.headers.get("content-encoding"))
+            source = self.keys.source_for(key_from(request.headers, data))
+            if source is None:
+                return _error(401, "invalid_write_key", "missing or unknown write key")
+            bodies = events_of(kind, data, datetime.now(UTC))
+        except BadRequest as exc:
+            return _error(400, exc.code, str(exc))
+        fresh = [b for b in bodies if self.recent.first_time(source, b["messageId"])]
+        if fresh:
+            try:
+                await self.log.append([Event(source, b) for b in fresh])
+            except Exception:
+                for b in fresh:
+                    self.recent.forget(source, b["messageId"])
+                return _error(503, "log_unavailable", "the event could not be stored; retry", {"Retry-After": "1"})
+            self.on_accept(source, len(fresh))
+        return JSONResponse({"success": True})

@@ -1,0 +1,117 @@
+"""Segment Tracking API payloads: decoding, size limits, batch merging, messageId, receivedAt and clock-skew
+correction — as Segment's own API does (field_survey.md §3)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+MAX_BATCH_EVENTS = 2500
+SHORT_PATHS = {"i": "identify", "t": "track", "g": "group", "p": "page", "s": "screen", "a": "alias", "b": "batch"}
+TYPES = ("identify", "track", "group", "page", "screen", "alias")
+
+
+class BadRequest(ValueError):
+    """A payload Segment's API would refuse with 400 {code, message}."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def decode(body: bytes, content_encoding: str | None) -> dict[str, Any]:
+    """The JSON object of a request body (gzip or deflate when the header says so; JSON or text/plain)."""
+    encoding = (content_encoding or "").lower().strip()
+    try:
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        elif encoding == "deflate":
+            body = zlib.decompress(body)
+    except (OSError, zlib.error, EOFError):
+        raise BadRequest("invalid_encoding", f"the body is not valid {encoding}") from None
+    if len(body) > MAX_BATCH_BYTES:
+        raise BadRequest("payload_too_large", f"the request is larger than {MAX_BATCH_BYTES} bytes")
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("invalid_json", "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("invalid_json", "the body must be a JSON object")
+    return data
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any = None) -> dict[str, Any]:
+    """One event ready for the log: type, messageId, receivedAt, skew-corrected timestamp."""
+    out = dict(event)
+    out["type"] = kind if kind != "batch" else str(out.get("type", ""))
+    if out["type"] not in TYPES:
+        raise BadRequest("invalid_type", f"unknown event type {out['type']!r}")
+    if not out.get("userId") and not out.get("anonymousId") and out["type"] != "alias":
+        raise BadRequest("missing_id", "an event needs userId or anonymousId")
+    if out["type"] == "track" and not out.get("event"):
+        raise BadRequest("missing_event", "a track call needs `event`")
+    if out["type"] == "group" and not out.get("groupId"):
+        raise BadRequest("missing_group", "a group call needs `groupId`")
+    if not out.get("messageId"):
+        out["messageId"] = f"ajs-{uuid.uuid4()}"
+    out["receivedAt"] = _iso(received)
+    timestamp = _parse_time(out.get("timestamp"))
+    sent = _parse_time(out.get("sentAt") or sent_at)
+    if timestamp is not None and sent is not None:
+        # the device clock is off by (sentAt - receivedAt); move timestamp by the same amount
+        skew = sent - received
+        if abs(skew) > timedelta(seconds=1):
+            out["originalTimestamp"] = out.get("timestamp")
+            timestamp = timestamp - skew
+        out["timestamp"] = _iso(timestamp)
+    elif timestamp is None:
+        out["timestamp"] = _iso(received)
+    else:
+        out["timestamp"] = _iso(timestamp)
+    if len(json.dumps(out, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
+        raise BadRequest("event_too_large", f"an event is larger than {MAX_EVENT_BYTES} bytes")
+    return out
+
+
+def events_of(kind: str, data: dict[str, Any], received: datetime) -> list[dict[str, Any]]:
+    """The events of one request; batch-level context and integrations are merged into each event."""
+    if kind != "batch":
+        return [normalise(data, kind, received)]
+    batch = data.get("batch")
+    if not isinstance(batch, list):
+        raise BadRequest("invalid_batch", "`batch` must be an array of events")
+    if len(batch) > MAX_BATCH_EVENTS:
+        raise BadRequest("batch_too_large", f"a batch holds at most {MAX_BATCH_EVENTS} events")
+    shared_context = data.get("context") if isinstance(data.get("context"), dict) else {}
+    shared_integrations = data.get("integrations") if isinstance(data.get("integrations"), dict) else {}
+    out = []
+    for item in batch:
+        if not isinstance(item, dict):
+            raise BadRequest("invalid_batch", "every batch item must be an object")
+        merged = dict(item)
+        if shared_context:
+            merged["context"] = {**shared_context, **(item.get("context") or {})}
+        if shared_integrations:
+            merged["integrations"] = {**shared_integrations, **(item.get("integrations") or {})}
+        out.append(normalise(merged, "batch", received, data.get("sentAt")))
+    return out
