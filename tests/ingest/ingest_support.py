@@ -1,0 +1,58 @@
+"""An ingest server for tests: the real HTTP API on a loopback port, in front of a real embedded event log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from running_emulator import free_port
+
+from destination.actions.loader import load_text
+from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
+from destination.ingest.app import Ingest
+from destination.ingest.keys import WriteKeys
+
+SOURCES = {name: load_text(f"source: {name}\nwrite_keys: [{key}]\nactions:\n  - name: a\n    when: type exists\n"
+                           "    object: Lead\n    operation: create\n", f"{name}.yaml")
+           for name, key in (("web", "web-key"), ("app", "app-key"))}
+
+
+@dataclass
+class IngestServer:
+    url: str
+    log: SqliteEventLog
+    path: Path
+
+    async def logged(self) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+        consumer = SqliteLogConsumer(self.path, consumer="test-reader")
+        await consumer.start()
+        records = await consumer.fetch(10_000, wait_seconds=0.05)
+        await consumer.stop()
+        return [(r.event.source, r.event.body) for r in records if r.event]
+
+
+
+
+@asynccontextmanager
+async def serve_ingest(tmp_path: Path) -> AsyncIterator[IngestServer]:
+    """Serve the ingest API on a free port for the duration of the block."""
+    path = tmp_path / "events.db"
+    async with SqliteEventLog(path) as log:
+        app = FastAPI()
+        app.include_router(Ingest(WriteKeys(SOURCES), log).router)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            yield IngestServer(f"http://127.0.0.1:{port}", log, path)
+        finally:
+            server.should_exit = True
+            await task
