@@ -49,7 +49,7 @@ async def serve_ingest(tmp_path: Path) -> AsyncIterator[IngestServer]:
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                lifespan="off"))
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
             await asyncio.sleep(0.01)
         try:
             yield IngestServer(f"http://127.0.0.1:{port}", log, path)
