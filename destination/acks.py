@@ -32,8 +32,10 @@ class OffsetTracker:
         state.pending.add(offset)
 
     def finished(self, partition: object, offset: int) -> None:
-        """The event at this offset has its outcome recorded."""
-        state = self._partitions[partition]
+        """The event at this offset has its outcome recorded (ignored for a partition revoked since)."""
+        state = self._partitions.get(partition)
+        if state is None:
+            return
         state.pending.discard(offset)
         state.highest_done = max(state.highest_done, offset)
 

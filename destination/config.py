@@ -58,6 +58,8 @@ class KafkaConfig(BaseModel):
     topic: str = "segment-events"
     group_id: str = "salesforce-destination"
     dead_letter_topic: str = "segment-events-dlq"
+    idempotent: bool = Field(True, description="idempotent producer (needs a broker with InitProducerId; the "
+                             "tansu test broker's memory storage lacks it)")
     topic_sources: dict[str, str] = Field(default_factory=dict, description="topic → source for plain Segment JSON")
 
 

@@ -27,6 +27,27 @@ class Consumer:
         self.fetch_size = fetch_size
         self._stopping = asyncio.Event()
         self.consumed = 0
+        self.revoke_timeout = 30.0
+        if hasattr(source, "on_revoked"):
+            source.on_revoked = self.on_revoked
+
+    async def on_revoked(self, partitions: object) -> None:
+        """A rebalance takes partitions away: finish their in-flight events (bounded), commit, forget them.
+        Events still unfinished at the deadline are abandoned; their new owner re-reads them."""
+        revoked = list(partitions)  # type: ignore[call-overload]
+        try:
+            await asyncio.wait_for(self._settle(revoked), self.revoke_timeout)
+        except TimeoutError:
+            log.warning("rebalance: abandoning %d in-flight events of %s", sum(self.tracker.in_flight(p)
+                                                                              for p in revoked), revoked)
+        await self.commit()
+        for partition in revoked:
+            self.tracker.forget(partition)
+
+    async def _settle(self, partitions: list[object]) -> None:
+        await self.pipeline.drain()
+        while any(self.tracker.in_flight(p) for p in partitions):
+            await asyncio.sleep(0.05)
 
     async def run(self) -> None:
         """Until stop(): fetch, submit, commit what is safe."""

@@ -1,0 +1,149 @@
+"""Kafka event log: an idempotent producer with acks=all (key = userId / anonymousId / groupId, source in a
+header), and a consumer group with manual commits and a rebalance listener."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Collection, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
+
+from ..config import KafkaConfig
+from ..events import Event
+from .base import EventLog, LogConsumer, LogRecord
+
+log = logging.getLogger("destination.kafka")
+SOURCE_HEADER = "source"
+MAX_MESSAGE_BYTES = 1_000_000
+
+
+async def ensure_topics(config: KafkaConfig, partitions: int = 8) -> None:
+    """Create the event and dead-letter topics when they do not exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap_servers)
+    await admin.start()
+    try:
+        for topic in (config.topic, config.dead_letter_topic):
+            try:
+                await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+class KafkaEventLog(EventLog):
+    """Appends are acknowledged by all in-sync replicas before the ingest API answers 200."""
+
+    def __init__(self, config: KafkaConfig, partitions: int = 8) -> None:
+        self.config = config
+        self.partitions = partitions
+        self._producer: AIOKafkaProducer | None = None
+
+    async def open(self) -> None:
+        await ensure_topics(self.config, self.partitions)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap_servers, acks="all",
+                                          enable_idempotence=self.config.idempotent, linger_ms=2,
+                                          max_batch_size=1_000_000)
+        await self._producer.start()
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def append(self, events: Sequence[Event]) -> None:
+        assert self._producer is not None, "open() first"
+        futures = []
+        for event in events:
+            value = json.dumps(event.body, separators=(",", ":")).encode()
+            futures.append(await self._producer.send(self.config.topic, value=value,
+                                                     key=event.partition_key.encode() or None,
+                                                     headers=[(SOURCE_HEADER, event.source.encode())]))
+        await asyncio.gather(*futures)
+
+
+Revoked = Callable[[Collection[TopicPartition]], Awaitable[None]]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: KafkaLogConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        if self.owner.on_revoked is not None and revoked:
+            await self.owner.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+
+
+class KafkaLogConsumer(LogConsumer):
+    """A member of the consumer group; plain Segment JSON from any producer is accepted (source from the
+    `source` header, else from the topic → source map)."""
+
+    def __init__(self, config: KafkaConfig, known_sources: Collection[str]) -> None:
+        self.config = config
+        self.known_sources = set(known_sources)
+        self.on_revoked: Revoked | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        await ensure_topics(self.config)
+        topics = [self.config.topic, *[t for t in self.config.topic_sources if t != self.config.topic]]
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap_servers,
+                                          group_id=self.config.group_id, enable_auto_commit=False,
+                                          auto_offset_reset="earliest", max_poll_records=1000)
+        self._consumer.subscribe(topics, listener=_Listener(self))
+        await self._consumer.start()
+        self._dlq = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap_servers, acks="all",
+                                     enable_idempotence=self.config.idempotent)
+        await self._dlq.start()
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._dlq is not None:
+            await self._dlq.stop()
+
+    async def fetch(self, max_records: int = 500, wait_seconds: float = 0.5) -> list[LogRecord]:
+        assert self._consumer is not None
+        batches = await self._consumer.getmany(timeout_ms=int(wait_seconds * 1000), max_records=max_records)
+        out = []
+        for tp, messages in batches.items():
+            for message in messages:
+                out.append(self._decode(tp, message))
+        return out
+
+    def _decode(self, tp: TopicPartition, message: object) -> LogRecord:
+        raw = getattr(message, "value", b"") or b""
+        offset = int(getattr(message, "offset", 0))
+        headers = dict(getattr(message, "headers", ()) or ())
+        source = (headers.get(SOURCE_HEADER) or b"").decode() or self.config.topic_sources.get(tp.topic, "")
+        if len(raw) > MAX_MESSAGE_BYTES:
+            return LogRecord(tp, offset, None, raw[:1000], f"message larger than {MAX_MESSAGE_BYTES} bytes")  # type: ignore[arg-type]
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return LogRecord(tp, offset, None, raw, f"invalid JSON: {exc}")  # type: ignore[arg-type]
+        if not isinstance(body, dict):
+            return LogRecord(tp, offset, None, raw, "an event must be a JSON object")  # type: ignore[arg-type]
+        if source not in self.known_sources:
+            return LogRecord(tp, offset, None, raw, f"unknown source {source!r}")  # type: ignore[arg-type]
+        return LogRecord(tp, offset, Event(source, body), raw)  # type: ignore[arg-type]
+
+    async def commit(self, offsets: dict[int, int]) -> None:
+        assert self._consumer is not None
+        await self._consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})  # type: ignore[misc]
+
+    async def dead_letter(self, record: LogRecord, reason: str) -> None:
+        assert self._dlq is not None
+        topic = record.partition.topic if isinstance(record.partition, TopicPartition) else self.config.topic
+        await self._dlq.send_and_wait(self.config.dead_letter_topic, value=record.raw,
+                                      headers=[("reason", reason.encode()[:1000]),
+                                               ("origin", f"{topic}/{getattr(record.partition, 'partition', '')}/"
+                                                          f"{record.offset}".encode())])
