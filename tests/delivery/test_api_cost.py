@@ -59,8 +59,8 @@ async def test_ten_thousand_upserts_by_email_cost_at_most_1_1_times_the_floor(de
 async def test_the_budget_ceiling_pauses_then_resumes(delivery: Delivery, tls_emulator: Any) -> None:
     admin = f"{tls_emulator.url}/__admin"
     verify = str(tls_emulator.ca_pem)
-    httpx.post(f"{admin}/faults", json={"api_daily_max": 100}, verify=verify)
-    httpx.post(f"{admin}/usage", json={"total": 79}, verify=verify)
+    await asyncio.to_thread(httpx.post, f"{admin}/faults", json={"api_daily_max": 100}, verify=verify)
+    await asyncio.to_thread(httpx.post, f"{admin}/usage", json={"total": 79}, verify=verify)
     action = """    object: Lead
     operation: upsert
     match: {any: {Email: $.traits.email}}

@@ -1,4 +1,4 @@
-"""Every operation × matcher kind (Id, external ID, field AND, field OR, domain) × mode (rest, bulk)
+"""Every operation, matcher kind (Id, external ID, field AND, field OR, domain) and mode (rest, bulk)
 against the emulator: the records end as the events say, and every event has its outcome."""
 
 from __future__ import annotations
