@@ -25,7 +25,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check destination salesforce_emulator tests
+	$(VENV)/bin/ruff check destination salesforce_emulator tests bench
 
 emulator: $(STAMP)
 	$(PY) -m salesforce_emulator --host 127.0.0.1 --port 8081 --tls-dir .emulator-tls

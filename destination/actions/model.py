@@ -126,7 +126,13 @@ class MatchGroup(BaseModel):
         return "any" if self.any is not None else "all"
 
     def members(self) -> list[tuple[str, FieldSpec] | MatchGroup]:
-        """Field matchers as (field, spec) and nested groups, in order."""
+        """Field matchers as (field, spec) and nested groups, in order (computed once per model)."""
+        cached = self.__dict__.get("_members")
+        if cached is None:
+            cached = self.__dict__["_members"] = self._members()
+        return cached
+
+    def _members(self) -> list[tuple[str, FieldSpec] | MatchGroup]:
         raw = self.any if self.any is not None else self.all
         items: list[tuple[str, FieldSpec] | MatchGroup] = []
         entries = [raw] if isinstance(raw, dict) else list(raw or [])
@@ -192,7 +198,11 @@ class Action(BaseModel):
         return self
 
     def field_specs(self) -> dict[str, FieldSpec]:
-        return {name: spec_of(raw) for name, raw in self.fields.items()}
+        """Every field entry as a FieldSpec (computed once per model: mapping calls this per event)."""
+        cached = self.__dict__.get("_specs")
+        if cached is None:
+            cached = self.__dict__["_specs"] = {name: spec_of(raw) for name, raw in self.fields.items()}
+        return cached
 
 
 class ActionFile(BaseModel):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def steps(path: str) -> list[str | int]:
-    """The keys and list indexes of a path (the leading `$.` is optional)."""
+@lru_cache(maxsize=4096)
+def steps(path: str) -> tuple[str | int, ...]:
+    """The keys and list indexes of a path (the leading `$.` is optional); cached, paths come from config."""
     text = path.strip()
     if text.startswith("$"):
         text = text[1:]
@@ -18,7 +20,7 @@ def steps(path: str) -> list[str | int]:
     out: list[str | int] = []
     for key, index in _STEP.findall(text):
         out.append(int(index) if index else key)
-    return out
+    return tuple(out)
 
 
 def is_path(text: str) -> bool:

@@ -225,6 +225,8 @@ def _number(value: Any) -> float | None:
 
 
 def _equal(left: Any, right: Any) -> bool:
+    if type(left) is str and type(right) is str:
+        return left == right
     if isinstance(left, bool) or isinstance(right, bool) or left is None or right is None:
         return left == right
     a, b = _number(left), _number(right)
