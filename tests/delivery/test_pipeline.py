@@ -79,3 +79,28 @@ async def test_a_full_batcher_makes_the_producer_wait(delivery: Delivery, tmp_pa
         await pipeline.batcher.drain()
         await asyncio.wait_for(blocked, 5)
         await pipeline.drain()
+
+
+async def test_bulk_row_failures_reach_the_sync_log_with_their_codes(delivery: Delivery, tmp_path: Path) -> None:
+    from destination.config import BatchingConfig
+
+    source = load_text("""source: app
+actions:
+  - name: surveys
+    when: type = "track"
+    object: Survey_Response__c
+    operation: create
+    mode: bulk
+    fields: {Sentiment__c: $.properties.s, Score__c: {path: $.properties.score, transform: to_number}}
+""", "app.yaml")
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        pipeline = Pipeline({"app": source}, delivery, log, batching=BatchingConfig(linger_ms=50))
+        for i, sentiment in enumerate(["Positive", "Furious", "Neutral", "Bad"]):
+            await pipeline.submit(Event("app", {"type": "track", "event": "S", "messageId": f"s{i}",
+                                                "properties": {"s": sentiment, "score": i}}))
+        await pipeline.drain()
+        failed = await log.rows(SyncLogFilter(status=Status.FAILED))
+        assert sorted(r.message_id for r in failed) == ["s1", "s3"]
+        assert {r.error_code for r in failed} == {"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"}
+        assert all(r.fields == ["Sentiment__c"] or r.fields == ("Sentiment__c",) for r in failed)
+        assert (await log.counts())[Status.SUCCEEDED] == 2
