@@ -92,17 +92,38 @@ class Delivery:
         outcomes.extend(await writer.execute(plan.writes, ops[0].mode))
         return outcomes
 
+    async def prepare(self, ops: Sequence[RecordOp]) -> tuple[Plan, list[Outcome]]:
+        """Everything but the write (for previews): describe, parent lookups, record lookups, plan.
+        Read-only: every upsert is looked up so the plan can say create or update."""
+        ops = list(ops)
+        client = self.clients.get(ops[0].connection)
+        if client is None:
+            return Plan(), [_fail(op, "CONFIG_ERROR", f"no connection named {op.connection!r}") for op in ops]
+        try:
+            describe = await client.describe.get(ops[0].object)
+        except SalesforceApiError as exc:
+            if exc.status == 404:
+                return Plan(), [_fail(op, "CONFIG_ERROR", f"object {op.object} does not exist in the org")
+                                for op in ops]
+            raise
+        ops, outcomes = await self._resolve_parents(client, ops)
+        if not ops:
+            return Plan(), outcomes
+        plan = await self._plan(client, describe, ops, read_only=True)
+        return plan, outcomes + plan.outcomes
+
     def _count_call(self, kind: str, size: int) -> None:
         if self.metrics is not None:
             self.metrics.batch(kind, size)
 
-    async def _plan(self, client: SalesforceClient, describe: ObjectDescribe, ops: list[RecordOp]) -> Plan:
+    async def _plan(self, client: SalesforceClient, describe: ObjectDescribe, ops: list[RecordOp], *,
+                    read_only: bool = False) -> Plan:
         external_ids = {f["name"].lower() for f in describe.fields if f.get("externalId") or
                         (f.get("idLookup") and f.get("unique"))}
         native = native_upsert_field(ops[0], external_ids)
-        if native:
+        if native and not read_only:
             return plan_native(ops, native)
-        if id_matcher(ops[0]) is not None:
+        if id_matcher(ops[0]) is not None and not read_only:
             return plan_by_id(ops)
         if ops[0].operation is Operation.CREATE:
             return plan_batch(ops, [])

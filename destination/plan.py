@@ -38,6 +38,7 @@ class Write:
 class Plan:
     writes: list[Write] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    current: dict[str, dict[str, Any]] = field(default_factory=dict)  # looked-up records by Id (for previews)
 
 
 def native_upsert_field(op: RecordOp, external_ids: set[str]) -> str | None:
@@ -206,6 +207,7 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]]) -> Plan
     for group in creates.values():
         values, warnings = merge_values(group, None)
         plan.writes.append(Write("create", group[0].object, group, values, warnings=warnings))
+    plan.current = records
     for record_id, group in by_record.items():
         kind = "delete" if group[-1].operation is Operation.DELETE else "update"
         if kind == "delete":

@@ -81,6 +81,24 @@ class Service:
             return JSONResponse({"counts": {k.value: v for k, v in counts.items()},
                                  "rows": [r.to_json() for r in rows]})
 
+        @app.post("/v1/preview")
+        async def preview_events(body: dict[str, Any]) -> JSONResponse:
+            """Dry run: `{"source": "...", "events": [...]}` → would create / update / skip / fail; no writes."""
+            from .events import Event
+            from .preview import preview
+
+            if self.pipeline is None:
+                return JSONResponse({"code": "unavailable", "message": "no delivery in this process"}, 503)
+            source = body.get("source")
+            events = body.get("events")
+            if source not in self.sources or not isinstance(events, list):
+                return JSONResponse({"code": "invalid_request", "message": "give a known `source` and `events`"},
+                                    400)
+            report = await preview(self.sources, self.pipeline.delivery,
+                                   [Event(source, e) for e in events if isinstance(e, dict)],
+                                   samples=int(body.get("samples", 5)))
+            return JSONResponse(report.to_json())
+
         @app.get("/metrics")
         async def metrics() -> Response:
             for name, client in self.clients.items():
