@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from .actions.model import ActionFile
@@ -47,10 +47,12 @@ class Pipeline:
                                linger_ms=batching.linger_ms, max_pending=batching.max_pending)
         self._tickets: dict[int, _Ticket] = {}
 
-    async def submit(self, event: Event, done: Callable[[], None] = lambda: None) -> None:
-        """Route and map an event; operations go to the batcher (may wait: backpressure)."""
+    async def submit(self, event: Event, done: Callable[[], None] = lambda: None, *,
+                     only: Collection[str] | None = None) -> None:
+        """Route and map an event (to the actions in `only`, when given: a replay of failed actions);
+        operations go to the batcher (may wait: backpressure)."""
         self.metrics.events_in.labels(event.source).inc()
-        results = route(self.sources, event)
+        results = route(self.sources, event, only)
         ops = [r for r in results if isinstance(r, RecordOp)]
         immediate = [r for r in results if isinstance(r, Outcome)]
         ticket = _Ticket(event, len(ops), done, time.monotonic(), list(immediate))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from .actions.model import ActionFile
 from .actions.trigger import matches, parse
@@ -25,7 +25,8 @@ def opted_out(event: Event) -> bool:
     return integrations.get("All") is False
 
 
-def route(sources: Mapping[str, ActionFile], event: Event) -> list[RecordOp | Outcome]:
+def route(sources: Mapping[str, ActionFile], event: Event,
+          only: Collection[str] | None = None) -> list[RecordOp | Outcome]:
     """One RecordOp (or failed Outcome) per matching action; one skipped Outcome when none applies.
 
     A source only ever reaches its own actions: the event's source name selects the file."""
@@ -36,6 +37,8 @@ def route(sources: Mapping[str, ActionFile], event: Event) -> list[RecordOp | Ou
         return [Outcome.skipped(event, "integrations opt-out: Salesforce is disabled for this event")]
     results: list[RecordOp | Outcome] = []
     for action in source.actions:
+        if only is not None and action.name not in only:
+            continue
         if matches(parse(action.when), event.body):
             results.append(map_event(source, action, event))
     if not results:

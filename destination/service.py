@@ -7,6 +7,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,13 @@ from .synclog import open_sync_log
 from .synclog.base import SyncLog, SyncLogFilter
 
 log = logging.getLogger("destination")
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def start_bundled_emulator(settings: Settings) -> tuple[Any, ConnectionConfig]:
@@ -75,7 +83,7 @@ class Service:
                                 since: str | None = None, until: str | None = None,
                                 limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
             where = SyncLogFilter(status=status, object=object, source=source, record_id=record_id,
-                                  error_code=error_code, search=search, since=since, until=until)
+                                  error_code=error_code, search=search, since=_time(since), until=_time(until))
             rows = await sync_log.rows(where, limit=limit)
             counts = await sync_log.counts(where)
             return JSONResponse({"counts": {k.value: v for k, v in counts.items()},
