@@ -114,6 +114,18 @@ class Service:
                     self.metrics.budget_used.labels(name).set(client.usage.fraction)
             return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
+        from .web.pages import router as pages
+
+        def instance_url() -> str:
+            client = next(iter(self.clients.values()), None)
+            token = getattr(client.tokens, "_token", None) if client else None
+            if token is not None:
+                return token.instance_url
+            conn = next(iter(self.settings.connections.values()), None)
+            return conn.login_url if conn else (self.emulator.url if self.emulator else "")
+
+        app.include_router(pages(sync_log, self.sources, instance_url))
+
         @app.get("/healthz")
         async def healthz() -> dict[str, str]:
             return {"status": "ok"}

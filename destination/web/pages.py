@@ -1,0 +1,76 @@
+"""Routes of the sync-log page: the filtered table with counts, and one outcome in detail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ..actions.model import ActionFile
+from ..actions.values import ValueProblem, field_value
+from ..outcomes import Status
+from ..synclog.base import SyncLog, SyncLogFilter, SyncLogRow
+
+_ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def mapped_fields(sources: Mapping[str, ActionFile], row: SyncLogRow) -> dict[str, Any]:
+    """The field values the row's action maps from its event (recomputed: mapping is pure)."""
+    source = sources.get(row.source)
+    action = next((a for a in source.actions if a.name == row.action), None) if source else None
+    if action is None:
+        return {}
+    out: dict[str, Any] = {}
+    for name, spec in action.field_specs().items():
+        try:
+            value = field_value(spec, row.event)
+        except ValueProblem as exc:
+            value = f"<failed: {exc}>"
+        out[name] = None if repr(value) == "MISSING" else value
+    return out
+
+
+def router(sync_log: SyncLog, sources: Mapping[str, ActionFile], instance_url: Callable[[], str]) -> APIRouter:
+    """Pages for one sync log; `instance_url()` gives the org's URL for record links."""
+    pages = APIRouter()
+
+    def record_url(row: SyncLogRow) -> str:
+        return f"{instance_url()}/lightning/r/{row.object or 'sObject'}/{row.record_id}/view"
+
+    @pages.get("/sync-log", response_class=HTMLResponse)
+    async def sync_log_page(request: Request) -> HTMLResponse:
+        q = request.query_params
+        filters = SyncLogFilter(status=Status(q["status"]) if q.get("status") else None,
+                                object=q.get("object") or None, source=q.get("source") or None,
+                                error_code=q.get("error_code") or None, search=q.get("search") or None,
+                                since=_time(q.get("since")), until=_time(q.get("until")))
+        rows = await sync_log.rows(filters, limit=int(q.get("limit", 200)))
+        counts = await sync_log.counts(filters)
+        html = _ENV.get_template("sync_log.html").render(rows=rows, filters=filters, record_url=record_url,
+                                                         counts={s.value: counts.get(s, 0) for s in Status})
+        return HTMLResponse(html)
+
+    @pages.get("/sync-log/{row_id}", response_class=HTMLResponse)
+    async def detail(row_id: int) -> HTMLResponse:
+        row = await sync_log.row(row_id)
+        if row is None:
+            return HTMLResponse("<p>No such outcome.</p>", status_code=404)
+        html = _ENV.get_template("detail.html").render(
+            row=row, record_url=record_url, event=json.dumps(row.event, indent=2, sort_keys=True),
+            mapped=json.dumps(mapped_fields(sources, row), indent=2, default=str))
+        return HTMLResponse(html)
+
+    return pages
