@@ -67,6 +67,7 @@ class Service:
     pipeline: Pipeline | None = None
     consumer: Consumer | None = None
     emulator: Any = None
+    outbound: Any = None
 
     def app(self) -> FastAPI:
         """The HTTP app: Segment ingest, /v1/sync-log, /metrics, /healthz, /readyz, /docs."""
@@ -74,6 +75,10 @@ class Service:
         ingest = Ingest(WriteKeys(self.sources), self.event_log,
                         on_accept=lambda source, n: None)
         app.include_router(ingest.router)
+        from .ingest.outbound import Outbound
+
+        self.outbound = Outbound(WriteKeys(self.sources), self.event_log, self.sync_log)
+        app.include_router(self.outbound.router)
         sync_log = self.sync_log
 
         @app.get("/v1/sync-log")

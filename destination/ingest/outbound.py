@@ -1,0 +1,116 @@
+"""Salesforce Outbound Messages: `POST /v1/salesforce/outbound?key=WRITE_KEY` takes the SOAP
+notifications() call of workflow rules, turns each notification into a `track` event ("Salesforce Outbound
+Message", properties = the sObject's fields), appends them durably, and answers the Ack Salesforce expects.
+
+Loops are prevented: a notification about a record that an outbound-message event made us write within
+the loop window is acknowledged and dropped (the sync log says which writes those were)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..eventlog.base import EventLog
+from ..events import Event
+from ..synclog.base import SyncLog, SyncLogFilter
+from .dedup import RecentMessages
+from .keys import WriteKeys
+
+EVENT_NAME = "Salesforce Outbound Message"
+OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
+XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+ACK = ('<?xml version="1.0" encoding="UTF-8"?>'
+       '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+       f'<notificationsResponse xmlns="{OUTBOUND_NS}"><Ack>true</Ack></notificationsResponse>'
+       '</soapenv:Body></soapenv:Envelope>')
+MAX_BYTES = 2_000_000
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_notifications(xml: bytes) -> list[dict[str, Any]]:
+    """Each Notification as {"notification_id", "sobject_type", "fields", "organization_id", "action_id"}."""
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise ValueError("DTDs and entities are not accepted")
+    root = ET.fromstring(xml)
+    notifications = next((e for e in root.iter() if _local(e.tag) == "notifications"), None)
+    if notifications is None:
+        raise ValueError("no notifications element")
+    header = {_local(c.tag): (c.text or "") for c in notifications if _local(c.tag) != "Notification"}
+    out = []
+    for note in notifications:
+        if _local(note.tag) != "Notification":
+            continue
+        note_id = next((c.text or "" for c in note if _local(c.tag) == "Id"), "")
+        sobject = next((c for c in note if _local(c.tag) == "sObject"), None)
+        if sobject is None:
+            continue
+        kind = (sobject.get(f"{XSI}type") or "").split(":")[-1]
+        fields: dict[str, Any] = {}
+        for child in sobject:
+            nil = child.get(f"{XSI}nil") == "true"
+            fields[_local(child.tag)] = None if nil else (child.text or "")
+        out.append({"notification_id": note_id, "sobject_type": kind, "fields": fields,
+                    "organization_id": header.get("OrganizationId"), "action_id": header.get("ActionId")})
+    return out
+
+
+class Outbound:
+    def __init__(self, keys: WriteKeys, log: EventLog, sync_log: SyncLog | None,
+                 loop_window: timedelta = timedelta(minutes=5), recent: RecentMessages | None = None) -> None:
+        self.keys = keys
+        self.log = log
+        self.sync_log = sync_log
+        self.loop_window = loop_window
+        self.recent = recent or RecentMessages()
+        self.dropped_as_loops = 0
+        self.router = APIRouter()
+        self.router.add_api_route("/v1/salesforce/outbound", self.handle, methods=["POST"],
+                                  summary="Salesforce Outbound Message listener (SOAP)")
+
+    async def handle(self, request: Request) -> Response:
+        """Acknowledge with Ack=true once the notifications are durable (or recognised as loops/repeats)."""
+        source = self.keys.source_for(request.query_params.get("key"))
+        if source is None:
+            return Response("unknown or missing key", status_code=401)
+        raw = await request.body()
+        if len(raw) > MAX_BYTES:
+            return Response("too large", status_code=413)
+        try:
+            notifications = parse_notifications(raw)
+        except (ValueError, ET.ParseError) as exc:
+            return Response(f"not an outbound message: {exc}", status_code=400)
+        events = []
+        for note in notifications:
+            record_id = note["fields"].get("Id") or ""
+            if not self.recent.first_time(source, note["notification_id"]):
+                continue  # Salesforce resends notifications; one event each
+            if record_id and await self._written_by_outbound(record_id):
+                self.dropped_as_loops += 1
+                continue
+            body = {"type": "track", "event": EVENT_NAME, "userId": record_id or note["notification_id"],
+                    "messageId": f"om-{note['notification_id']}", "timestamp": datetime.now(UTC).isoformat(),
+                    "properties": {**note["fields"], "sobject_type": note["sobject_type"]},
+                    "context": {"salesforce": {"organization_id": note["organization_id"],
+                                               "action_id": note["action_id"]}}}
+            events.append(Event(source, body))
+        if events:
+            await self.log.append(events)
+        return Response(ACK, media_type="text/xml")
+
+    async def _written_by_outbound(self, record_id: str) -> bool:
+        """Whether an outbound-message event made us write this record within the loop window."""
+        if self.sync_log is None:
+            return False
+        since = datetime.now(UTC) - self.loop_window
+        for candidate in {record_id, record_id[:15]}:
+            rows = await self.sync_log.rows(SyncLogFilter(record_id=candidate, since=since), limit=50)
+            if any(r.event.get("event") == EVENT_NAME and r.status.value == "succeeded" for r in rows):
+                return True
+        return False
