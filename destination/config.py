@@ -82,6 +82,7 @@ class BatchingConfig(BaseModel):
 class BudgetConfig(BaseModel):
     model_config = _STRICT
     ceiling: float = Field(0.8, gt=0, le=1, description="share of the daily API allocation delivery may use")
+    recheck_seconds: float = Field(30.0, gt=0, description="while paused: how often to re-read /limits")
 
 
 class HttpConfig(BaseModel):

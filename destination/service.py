@@ -174,7 +174,7 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
             client = SalesforceClient(conn.connection(name))
             service.clients[name] = client
             stack.push_async_callback(client.aclose)
-        delivery = Delivery(service.clients, sync_log=sync_log, budget=Budget(settings.budget.ceiling),
+        delivery = Delivery(service.clients, sync_log=sync_log, budget=Budget(settings.budget.ceiling, settings.budget.recheck_seconds),
                             max_attempts=settings.batching.max_attempts)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)
         await consumer_source.start()

@@ -117,7 +117,7 @@ async def backfill(args: argparse.Namespace) -> dict[str, int]:
         sync_log = await stack.enter_async_context(open_sync_log(settings.sync_log_url))
         clients = {name: await stack.enter_async_context(SalesforceClient(conn.connection(name)))
                    for name, conn in settings.connections.items()}
-        pipeline = Pipeline(sources, Delivery(clients, sync_log=sync_log, budget=Budget(settings.budget.ceiling)),
+        pipeline = Pipeline(sources, Delivery(clients, sync_log=sync_log, budget=Budget(settings.budget.ceiling, settings.budget.recheck_seconds)),
                             sync_log, batching=settings.batching)
         columns = (TextColumn("[bold]backfill"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]:.0f} events/s"), TimeRemainingColumn())
