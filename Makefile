@@ -22,10 +22,10 @@ browser:
 	  || echo "chromium could not be installed: the sync-log page test will be skipped"; }
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m slow tests/slow
+	$(PY) -m pytest -q -p no:cacheprovider -s -m slow tests/slow
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -58,6 +58,7 @@ class KafkaConfig(BaseModel):
     topic: str = "segment-events"
     group_id: str = "salesforce-destination"
     dead_letter_topic: str = "segment-events-dlq"
+    max_event_bytes: int = Field(1_000_000, ge=1, description="larger messages are dead-lettered")
     idempotent: bool = Field(True, description="idempotent producer (needs a broker with InitProducerId; the "
                              "tansu test broker's memory storage lacks it)")
     topic_sources: dict[str, str] = Field(default_factory=dict, description="topic → source for plain Segment JSON")

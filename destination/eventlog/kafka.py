@@ -19,7 +19,6 @@ from .base import EventLog, LogConsumer, LogRecord
 
 log = logging.getLogger("destination.kafka")
 SOURCE_HEADER = "source"
-MAX_MESSAGE_BYTES = 1_000_000
 
 
 async def ensure_topics(config: KafkaConfig, partitions: int = 8) -> None:
@@ -124,8 +123,8 @@ class KafkaLogConsumer(LogConsumer):
         offset = int(getattr(message, "offset", 0))
         headers = dict(getattr(message, "headers", ()) or ())
         source = (headers.get(SOURCE_HEADER) or b"").decode() or self.config.topic_sources.get(tp.topic, "")
-        if len(raw) > MAX_MESSAGE_BYTES:
-            return LogRecord(tp, offset, None, raw[:1000], f"message larger than {MAX_MESSAGE_BYTES} bytes")  # type: ignore[arg-type]
+        if len(raw) > self.config.max_event_bytes:
+            return LogRecord(tp, offset, None, raw[:1000], f"message larger than {self.config.max_event_bytes} bytes")  # type: ignore[arg-type]
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:

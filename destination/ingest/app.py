@@ -15,7 +15,20 @@ from .dedup import RecentMessages
 from .keys import WriteKeys, key_from
 from .segment import SHORT_PATHS, TYPES, BadRequest, decode, events_of
 
-OVERLOAD_BACKLOG = 5_000  # appends waiting for a group commit before new requests get 429
+OVERLOAD_BACKLOG = 5_000
+_EVENT_SCHEMA = {"type": "object", "properties": {
+    "writeKey": {"type": "string"}, "userId": {"type": "string"}, "anonymousId": {"type": "string"},
+    "groupId": {"type": "string"}, "event": {"type": "string"}, "messageId": {"type": "string"},
+    "timestamp": {"type": "string", "format": "date-time"}, "sentAt": {"type": "string", "format": "date-time"},
+    "traits": {"type": "object"}, "properties": {"type": "object"}, "context": {"type": "object"},
+    "integrations": {"type": "object"},
+    "batch": {"type": "array", "items": {"type": "object"}}}}
+_OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {"schema": _EVENT_SCHEMA},
+                                                          "text/plain": {"schema": {"type": "string"}}}},
+            "responses": {"200": {"description": "durable in the event log"},
+                          "400": {"description": "refused: {code, message}"},
+                          "401": {"description": "missing or unknown write key"},
+                          "429": {"description": "overloaded; Retry-After"}}}  # appends waiting for a group commit before new requests get 429
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -33,7 +46,8 @@ class Ingest:
         self.on_accept = on_accept or (lambda source, n: None)
         self.router = APIRouter()
         for kind in (*TYPES, "batch"):
-            self.router.add_api_route(f"/v1/{kind}", self._endpoint(kind), methods=["POST"], name=kind)
+            self.router.add_api_route(f"/v1/{kind}", self._endpoint(kind), methods=["POST"], name=kind,
+                                      openapi_extra=_OPENAPI)
         for short, kind in SHORT_PATHS.items():
             self.router.add_api_route(f"/v1/{short}", self._endpoint(kind), methods=["POST"], name=f"short-{short}",
                                       include_in_schema=False)

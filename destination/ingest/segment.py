@@ -75,6 +75,17 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
     if not out.get("messageId"):
         out["messageId"] = f"ajs-{uuid.uuid4()}"
     out["receivedAt"] = _iso(received)
+    try:
+        _correct_time(out, received, sent_at)
+    except (OverflowError, ValueError):
+        raise BadRequest("invalid_timestamp", "timestamp or sentAt is out of range") from None
+    if len(json.dumps(out, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
+        raise BadRequest("event_too_large", f"an event is larger than {MAX_EVENT_BYTES} bytes")
+    return out
+
+
+def _correct_time(out: dict[str, Any], received: datetime, sent_at: Any) -> None:
+    """Set `timestamp`, moved by the device's clock skew (sentAt vs receivedAt) when both are known."""
     timestamp = _parse_time(out.get("timestamp"))
     sent = _parse_time(out.get("sentAt") or sent_at)
     if timestamp is not None and sent is not None:
@@ -88,9 +99,6 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
         out["timestamp"] = _iso(received)
     else:
         out["timestamp"] = _iso(timestamp)
-    if len(json.dumps(out, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
-        raise BadRequest("event_too_large", f"an event is larger than {MAX_EVENT_BYTES} bytes")
-    return out
 
 
 def events_of(kind: str, data: dict[str, Any], received: datetime) -> list[dict[str, Any]]:

@@ -134,3 +134,10 @@ async def test_segment_analytics_python_posts_unchanged(ingest: IngestServer) ->
     assert [b["type"] for _, b in logged] == ["identify", "track", "group"]
     assert {s for s, _ in logged} == {"web"}
     assert logged[1][1]["properties"]["total"] == 99.5 and logged[0][1]["context"]["library"]["name"]
+
+
+async def test_out_of_range_timestamps_are_a_400_not_a_crash(ingest: IngestServer) -> None:
+    # found by schemathesis: skew correction of year-1 timestamps overflowed
+    event = {"userId": "u1", "event": "E", "timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T23:59:59Z"}
+    r = await _post(ingest, "/v1/track", event, headers=_basic("web-key"))
+    assert r.status_code == 400 and r.json()["code"] == "invalid_timestamp"
