@@ -143,6 +143,20 @@ class Service:
         return app
 
 
+async def open_pipeline(settings: Settings, sources: dict[str, ActionFile], stack: AsyncExitStack,
+                        purpose: str) -> Pipeline:
+    """A pipeline writing to the configured connections, for commands that deliver without the event log
+    (backfill, replay); its sync log and clients close with the stack."""
+    if not settings.connections:
+        raise SystemExit(f"{purpose} writes to Salesforce: configure a connection in destination.yaml")
+    sync_log = await stack.enter_async_context(open_sync_log(settings.sync_log_url))
+    clients = {name: await stack.enter_async_context(SalesforceClient(conn.connection(name)))
+               for name, conn in settings.connections.items()}
+    budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
+    return Pipeline(sources, Delivery(clients, sync_log=sync_log, budget=budget), sync_log,
+                    batching=settings.batching)
+
+
 async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path | None = None,
                 consume: bool = True) -> Service:
     """Open everything the settings name; the stack closes it all in reverse order."""
@@ -174,7 +188,8 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
             client = SalesforceClient(conn.connection(name))
             service.clients[name] = client
             stack.push_async_callback(client.aclose)
-        delivery = Delivery(service.clients, sync_log=sync_log, budget=Budget(settings.budget.ceiling, settings.budget.recheck_seconds),
+        budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
+        delivery = Delivery(service.clients, sync_log=sync_log, budget=budget,
                             max_attempts=settings.batching.max_attempts)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)
         await consumer_source.start()

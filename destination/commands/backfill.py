@@ -18,13 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..actions.loader import load_dir
 from ..actions.model import ActionFile
-from ..budget import Budget
 from ..config import load_settings
-from ..deliver import Delivery
 from ..events import Event
-from ..pipeline import Pipeline
-from ..salesforce.client import SalesforceClient
-from ..synclog import open_sync_log
+from ..service import open_pipeline
 
 NAME = "backfill"
 HELP = "send NDJSON events or CSV rows (with a column map) through the actions, resumably"
@@ -110,15 +106,9 @@ async def backfill(args: argparse.Namespace) -> dict[str, int]:
     else:
         sources = load_dir(Path(args.actions) if args.actions else settings.actions_dir)
         source = args.source
-    if not settings.connections:
-        raise SystemExit("backfill writes to Salesforce: configure a connection in destination.yaml")
     total = _count(path)
     async with AsyncExitStack() as stack:
-        sync_log = await stack.enter_async_context(open_sync_log(settings.sync_log_url))
-        clients = {name: await stack.enter_async_context(SalesforceClient(conn.connection(name)))
-                   for name, conn in settings.connections.items()}
-        pipeline = Pipeline(sources, Delivery(clients, sync_log=sync_log, budget=Budget(settings.budget.ceiling, settings.budget.recheck_seconds)),
-                            sync_log, batching=settings.batching)
+        pipeline = await open_pipeline(settings, sources, stack, "backfill")
         columns = (TextColumn("[bold]backfill"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]:.0f} events/s"), TimeRemainingColumn())
         with Progress(*columns) as progress:

@@ -10,14 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..actions.loader import load_dir
-from ..budget import Budget
 from ..config import load_settings
-from ..deliver import Delivery
 from ..events import Event
 from ..outcomes import Status
-from ..pipeline import Pipeline
-from ..salesforce.client import SalesforceClient
-from ..synclog import open_sync_log
+from ..service import open_pipeline
 from ..synclog.base import SyncLogFilter
 
 NAME = "replay"
@@ -39,14 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 async def replay(args: argparse.Namespace) -> dict[str, int]:
     settings = load_settings(args.config)
     sources = load_dir(Path(args.actions) if args.actions else settings.actions_dir)
-    if not settings.connections:
-        raise SystemExit("replay writes to Salesforce: configure a connection in destination.yaml")
     async with AsyncExitStack() as stack:
-        sync_log = await stack.enter_async_context(open_sync_log(settings.sync_log_url))
-        clients = {name: await stack.enter_async_context(SalesforceClient(conn.connection(name)))
-                   for name, conn in settings.connections.items()}
-        pipeline = Pipeline(sources, Delivery(clients, sync_log=sync_log, budget=Budget(settings.budget.ceiling, settings.budget.recheck_seconds)),
-                            sync_log, batching=settings.batching)
+        pipeline = await open_pipeline(settings, sources, stack, "replay")
+        sync_log = pipeline.sync_log
         replayed = 0
         if args.dead_letters:
             letters = [d for d in await sync_log.dead_letters(limit=args.limit)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from settings_support import settings_file
 
 from destination.actions.loader import ConfigError, load_dir, load_text
 from destination.cli import main
@@ -25,15 +26,7 @@ actions:
 
 
 def _settings_for(emulator: Any, tmp_path: Path) -> Path:
-    config = tmp_path / "destination.yaml"
-    config.write_text(f"""connections:
-  default:
-    login_url: {emulator.url}
-    auth: {{method: client_credentials, client_id: emulator-client, client_secret: emulator-secret}}
-    ca_bundle: {emulator.ca_pem}
-    allowed_hosts: [127.0.0.1]
-""")
-    return config
+    return settings_file(tmp_path, emulator)
 
 
 async def _problems(emulator: Any, tmp_path: Path, text: str) -> list[Any]:

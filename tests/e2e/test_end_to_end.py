@@ -13,6 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from running_emulator import free_port
+from settings_support import settings_file
 
 from destination.config import load_settings
 from destination.service import Service, build
@@ -21,22 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _settings(tmp_path: Path, emulator: Any, kafka: str | None = None, group: str | None = None) -> Path:
-    config = tmp_path / "destination.yaml"
-    event_log = "event_log: {kind: kafka}\n" if kafka else f"event_log: {{path: {tmp_path / 'events.db'}}}\n"
+    if not kafka:
+        return settings_file(tmp_path, emulator)
     topic = group or "e2e"
-    kafka_block = (f"kafka: {{bootstrap_servers: '{kafka}', topic: t-{topic}, group_id: g-{topic}, "
-                   f"dead_letter_topic: d-{topic}, idempotent: false}}\n") if kafka else ""
-    config.write_text(f"""connections:
-  default:
-    login_url: {emulator.url}
-    auth: {{method: client_credentials, client_id: emulator-client, client_secret: emulator-secret}}
-    ca_bundle: {emulator.ca_pem}
-    allowed_hosts: [127.0.0.1]
-actions_dir: {REPO / 'actions'}
-sync_log_url: sqlite:///{tmp_path / 'sync.db'}
-batching: {{linger_ms: 100}}
-{event_log}{kafka_block}""")
-    return config
+    return settings_file(tmp_path, emulator, f"kafka: {{bootstrap_servers: '{kafka}', topic: t-{topic}, "
+                         f"group_id: g-{topic}, dead_letter_topic: d-{topic}, idempotent: false}}\n",
+                         event_log="{kind: kafka}")
 
 
 async def _serve(service: Service, stack: AsyncExitStack) -> str:

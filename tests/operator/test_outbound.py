@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from operator_support import REPO, settings_file
+from settings_support import REPO, settings_file
 
 from destination.config import load_settings
 from destination.service import build

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_support import settings_file
+from settings_support import settings_file
 
 from destination.cli import main
 

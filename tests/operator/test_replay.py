@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from operator_support import settings_file
+from settings_support import settings_file
 
 from destination.cli import main
 from destination.config import load_settings

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import uvicorn
-from operator_support import REPO, settings_file
 from running_emulator import free_port
+from settings_support import REPO, settings_file
 
 from destination.config import load_settings
 from destination.events import Event
