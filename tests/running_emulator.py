@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from salesforce_emulator.app import create_app
+from salesforce_emulator.server import serve_in_thread
 from salesforce_emulator.state import EmulatorState, build_state
 
 CLIENT_ID = "emulator-client"
@@ -55,29 +54,9 @@ class RunningEmulator:
 
 def start_emulator(state: EmulatorState | None = None, *, tls_dir: Path | None = None) -> RunningEmulator:
     """Start an emulator on a free port; HTTPS with a generated CA when tls_dir is given."""
-    state = state or build_state()
-    port = free_port()
-    ssl_kwargs: dict[str, str] = {}
-    ca_pem = None
-    if tls_dir is not None:
-        from salesforce_emulator.tls import ensure_certificates
-
-        paths = ensure_certificates(tls_dir)
-        ssl_kwargs = {"ssl_certfile": str(paths.cert_pem), "ssl_keyfile": str(paths.key_pem)}
-        ca_pem = paths.ca_pem
-    config = uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", **ssl_kwargs)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("emulator did not start")
-        time.sleep(0.01)
-    scheme = "https" if tls_dir is not None else "http"
-    return RunningEmulator(state=state, url=f"{scheme}://127.0.0.1:{port}", server=server, thread=thread,
-                           ca_pem=ca_pem)
+    running = serve_in_thread(state or build_state(), port=free_port(), tls_dir=tls_dir)
+    return RunningEmulator(state=running.state, url=running.url, server=running.server, thread=running.thread,
+                           ca_pem=running.ca_pem)
 
 
 @contextmanager
