@@ -4,10 +4,10 @@ header), and a consumer group with manual commits and a rebalance listener."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -58,7 +58,7 @@ class KafkaEventLog(EventLog):
         assert self._producer is not None, "open() first"
         futures = []
         for event in events:
-            value = json.dumps(event.body, separators=(",", ":")).encode()
+            value = orjson.dumps(event.body)
             futures.append(await self._producer.send(self.config.topic, value=value,
                                                      key=event.partition_key.encode() or None,
                                                      headers=[(SOURCE_HEADER, event.source.encode())]))
@@ -126,8 +126,8 @@ class KafkaLogConsumer(LogConsumer):
         if len(raw) > self.config.max_event_bytes:
             return LogRecord(tp, offset, None, raw[:1000], f"message larger than {self.config.max_event_bytes} bytes")  # type: ignore[arg-type]
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
             return LogRecord(tp, offset, None, raw, f"invalid JSON: {exc}")  # type: ignore[arg-type]
         if not isinstance(body, dict):
             return LogRecord(tp, offset, None, raw, "an event must be a JSON object")  # type: ignore[arg-type]

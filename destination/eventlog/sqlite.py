@@ -4,12 +4,13 @@ appends share one transaction, so many small requests cost one fsync."""
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import orjson
 
 from ..events import Event
 from .base import EventLog, LogConsumer, LogRecord, partition_for
@@ -76,8 +77,8 @@ class SqliteEventLog(EventLog):
     async def append(self, events: Sequence[Event]) -> None:
         assert self._queue is not None, "open() first"
         now = time.time()
-        rows = [(partition_for(e.partition_key, self.partitions), e.source, json.dumps(e.body, separators=(",", ":")),
-                 now) for e in events]
+        rows = [(partition_for(e.partition_key, self.partitions), e.source, orjson.dumps(e.body).decode(), now)
+                for e in events]
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._queue.put((rows, done))
         await done
@@ -162,8 +163,8 @@ class SqliteLogConsumer(LogConsumer):
             if offset < committed.get(partition, 0):
                 continue
             try:
-                event = Event(source, json.loads(body))
-            except ValueError as exc:
+                event = Event(source, orjson.loads(body))
+            except orjson.JSONDecodeError as exc:
                 out.append(LogRecord(partition, offset, None, body.encode(), f"invalid JSON: {exc}"))
                 continue
             out.append(LogRecord(partition, offset, event, b""))

@@ -4,11 +4,12 @@ correction — as Segment's own API does (field_survey.md §3)."""
 from __future__ import annotations
 
 import gzip
-import json
 import uuid
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -38,8 +39,8 @@ def decode(body: bytes, content_encoding: str | None) -> dict[str, Any]:
     if len(body) > MAX_BATCH_BYTES:
         raise BadRequest("payload_too_large", f"the request is larger than {MAX_BATCH_BYTES} bytes")
     try:
-        data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        data = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError:
         raise BadRequest("invalid_json", "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("invalid_json", "the body must be a JSON object")
@@ -79,7 +80,7 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
         _correct_time(out, received, sent_at)
     except (OverflowError, ValueError):
         raise BadRequest("invalid_timestamp", "timestamp or sentAt is out of range") from None
-    if len(json.dumps(out, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
+    if len(orjson.dumps(out)) > MAX_EVENT_BYTES:
         raise BadRequest("event_too_large", f"an event is larger than {MAX_EVENT_BYTES} bytes")
     return out
 
