@@ -1,30 +1,45 @@
-"""Run the benchmarks and print JSON lines, then a short table."""
+"""Run the benchmarks and print JSON lines, then a short table (`make bench`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 
-from . import api_cost, mapping
+from . import delivery_run, ingest, mapping
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--events", type=int, default=20_000, help="events for the end-to-end runs")
+    parser.add_argument("--events", type=int, default=20_000, help="events for the delivery runs")
+    parser.add_argument("--backlog", type=int, default=1_000_000, help="events in the memory benchmark's backlog")
+    parser.add_argument("--only", help="run only benchmarks whose name contains this")
     args = parser.parse_args()
-    import os
-
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
-    results = [mapping.run(), api_cost.run(args.events, "rest"), api_cost.run(args.events // 4, "bulk")]
-    for result in results:
-        print(json.dumps({**result, "machine": machine}))
+    plan = [
+        ("mapping", lambda: mapping.run()),
+        ("ingest_embedded", lambda: ingest.run("embedded")),
+        ("ingest_kafka", lambda: ingest.run("kafka")),
+        ("backlog_kafka_rest", lambda: delivery_run.run(args.events, args.events // 2, "rest", "kafka")),
+        ("backlog_kafka_bulk", lambda: delivery_run.run(args.events, args.events // 2, "bulk", "kafka")),
+        ("memory", lambda: delivery_run.run(args.backlog, args.backlog // 2, "rest", "embedded", stop_after=45)),
+    ]
+    results = []
+    for name, bench in plan:
+        if args.only and args.only not in name:
+            continue
+        result = bench()
+        results.append(result)
+        print(json.dumps({**result, "machine": machine}), flush=True)
     print()
-    print(f"{'benchmark':<20} {'events':>8} {'events/s':>10} {'API calls':>10} {'floor':>7}")
+    print(f"{'benchmark':<30} {'events':>9} {'events/s':>9} {'p99 ms':>7} {'API calls':>9} {'floor':>6} "
+          f"{'CPU µs/ev':>9} {'RSS MB':>7}")
     for r in results:
         rate = r.get("events_per_second") or r.get("events_per_second_per_core")
-        print(f"{r['benchmark']:<20} {r['events']:>8} {rate:>10} {r.get('api_calls', '-')!s:>10} "
-              f"{r.get('floor') or '-'!s:>7}")
+        print(f"{r['benchmark']:<30} {r['events']:>9} {rate!s:>9} {r.get('p99_ms', '-')!s:>7} "
+              f"{r.get('api_calls', '-')!s:>9} {r.get('floor') or '-'!s:>6} "
+              f"{r.get('destination_cpu_us_per_event', '-')!s:>9} {r.get('destination_peak_rss_mb', '-')!s:>7}")
 
 
 if __name__ == "__main__":
