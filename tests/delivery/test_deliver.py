@@ -170,6 +170,6 @@ async def test_bulk_mode_maps_every_row_back_to_its_event(delivery: Delivery, tl
 
 
 async def test_request_limit_exceeded_pauses_and_nothing_is_dropped(delivery: Delivery, tls_emulator: Any) -> None:
-    tls_emulator.state.faults.update({"limit_exceeded_for_seconds": 0.5})
+    tls_emulator.state.faults.update({"limit_exceeded_for_seconds": 2})
     outcomes = await delivery.deliver(ops_for(LEADS, [{"traits": {"email": "r@x.example"}}]))
     assert outcomes[0].status is Status.SUCCEEDED and delivery.budget.pauses >= 1

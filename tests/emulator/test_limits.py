@@ -36,9 +36,9 @@ def test_over_the_daily_maximum_calls_get_403_request_limit_exceeded(rest: httpx
 
 
 def test_a_limit_window_fault_refuses_calls_until_it_closes(rest: httpx.Client, emulator) -> None:  # type: ignore[no-untyped-def]
-    httpx.post(f"{emulator.url}/__admin/faults", json={"limit_exceeded_for_seconds": 0.3})
+    httpx.post(f"{emulator.url}/__admin/faults", json={"limit_exceeded_for_seconds": 1.5})
     assert rest.get("/sobjects").status_code == 403
-    __import__("time").sleep(0.35)
+    __import__("time").sleep(1.6)
     assert rest.get("/sobjects").status_code == 200
 
 
