@@ -110,6 +110,27 @@ class Store:
             return sorted(index.get(key, ()))
         return [r["Id"] for r in self.records(obj.name) if self._key(obj, fd.name, r[fd.name]) == key]
 
+    def lookup(self, obj: str, field_name: str, values: list[Any]) -> list[dict[str, Any]]:
+        """Live records whose field equals one of `values` (as `find` compares). The field's index is built
+        on first use and kept up to date by every write, so repeated lookups (SOQL `IN`) do not scan."""
+        od = self.org.object(obj)
+        fd = od.field(field_name) if od else None
+        if od is None or fd is None:
+            return []
+        key = (od.name, fd.name)
+        with self._lock:
+            index = self._index.get(key)
+            if index is None:
+                index = self._index[key] = {}
+                for record in self._tables[od.name].values():
+                    if not record["IsDeleted"] and record[fd.name] is not None:
+                        index.setdefault(self._key(od, fd.name, record[fd.name]), set()).add(record["Id"])
+            ids: set[str] = set()
+            for value in values:
+                ids.update(index.get(self._key(od, fd.name, value), ()))
+            table = self._tables[od.name]
+            return [table[i] for i in sorted(ids)]
+
     # ----- writes ----------------------------------------------------------------------------------
 
     def insert(self, obj: str, values: dict[str, Any], *, text: bool = False) -> WriteResult:

@@ -218,7 +218,9 @@ class Evaluator:
         if obj is None:
             raise invalid_type(query.object, self.at(query.object))
         plan = self.plan(query, obj)
-        rows = self.store.records(obj.name, include_deleted=self.include_deleted)
+        rows = self._indexed(obj, query.where) if not self.include_deleted else None
+        if rows is None:
+            rows = self.store.records(obj.name, include_deleted=self.include_deleted)
         if plan.predicate is not None:
             rows = [r for r in rows if plan.predicate(r)]
         if plan.aggregates:
@@ -227,6 +229,27 @@ class Evaluator:
             return 1, [self.aggregate_row(plan, rows)]
         rows = self.arrange(plan, rows)
         return len(rows), self.render_all(plan, rows)
+
+    def _indexed(self, obj: ObjectDef, where: Any) -> list[Record] | None:
+        """Candidate rows from the store's field index for `field = 'x'` / `field IN (...)` on a text or Id
+        field (alone, in an AND, or in every branch of an OR); None means scan. The full predicate still
+        runs on the candidates, so this only saves time."""
+        if isinstance(where, BoolOp) and where.op == "AND":
+            return next((rows for item in where.items if (rows := self._indexed(obj, item)) is not None), None)
+        if isinstance(where, BoolOp) and where.op == "OR":
+            parts = [self._indexed(obj, item) for item in where.items]
+            if any(p is None for p in parts):
+                return None
+            merged = {r["Id"]: r for part in parts for r in part or []}
+            return list(merged.values())
+        if not isinstance(where, Comparison) or where.op not in ("=", "IN") or "." in str(where.field):
+            return None
+        fd = obj.field(str(where.field))
+        literals = where.value if isinstance(where.value, tuple) else (where.value,)
+        if fd is None or fd.type not in (STRING_TYPES - {"multipicklist"}) | {"id", "reference"} or \
+                any(lit.kind != "string" for lit in literals):
+            return None
+        return self.store.lookup(obj.name, fd.name, [lit.value for lit in literals])
 
     def aggregate_row(self, plan: Plan, rows: list[Record]) -> Record:
         # Unaliased aggregates are named expr0, expr1, ... counting only the unaliased ones.
