@@ -319,7 +319,8 @@ class Store:
             return WriteResult(rid, errors=_first_per_kind(errors))
         record["Id"] = rid or self._new_id(od)
         apply_derived(od, record)
-        duplicate = self._unique_error(od, record) or duplicate_rule_error(od, record, self.records(od.name))
+        duplicate = self._unique_error(od, record) or (
+            duplicate_rule_error(od, record, self.records(od.name)) if od.duplicate_rules else None)
         if duplicate:
             return WriteResult(rid, errors=[duplicate])
         self._remember(od, record["Id"])
