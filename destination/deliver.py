@@ -199,14 +199,18 @@ class Delivery:
         return kept, failed
 
     async def _already_created(self, ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
-        """A create (or upsert) already confirmed for this messageId and action is not sent again."""
+        """A create (or upsert) already confirmed for this messageId and action is not sent again
+        (one sync-log query per batch and action)."""
         if self.sync_log is None:
             return ops, []
+        checked = [op for op in ops if op.operation in (Operation.CREATE, Operation.UPSERT) and op.event.message_id]
+        known: dict[tuple[str, str], dict[str, str]] = {}
+        for source, action in {(op.source, op.action) for op in checked}:
+            ids = [op.event.message_id for op in checked if (op.source, op.action) == (source, action)]
+            known[(source, action)] = await self.sync_log.created_records(source, action, ids)
         kept, done = [], []
         for op in ops:
-            record_id = None
-            if op.operation in (Operation.CREATE, Operation.UPSERT) and op.event.message_id:
-                record_id = await self.sync_log.created_record(op.source, op.event.message_id, op.action)
+            record_id = known.get((op.source, op.action), {}).get(op.event.message_id)
             if record_id:
                 done.append(Outcome.succeeded(op.event, record_id=record_id, created=True, action=op.action,
                                               object=op.object, operation=op.operation.value,

@@ -183,6 +183,10 @@ class SyncLog(ABC):
         """The record Id a create already made for this event and action, so it is never re-sent."""
 
     @abstractmethod
+    async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:
+        """`created_record` for many events of one source and action at once: messageId → record Id."""
+
+    @abstractmethod
     async def dead_letter(self, source: str, reason: str, payload: str,
                           error_code: str | None = None) -> int:
         """Append to the dead-letter queue; returns the entry's id."""

@@ -88,6 +88,12 @@ class PostgresSyncLog(SyncLog):
             "SELECT record_id FROM sync_log WHERE source = $1 AND message_id = $2 AND action = $3 "
             "AND status = 'succeeded' AND created", source, message_id, action)
 
+    async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:
+        rows = await self.pool.fetch(
+            "SELECT message_id, record_id FROM sync_log WHERE source = $1 AND action = $2 "
+            "AND message_id = ANY($3::text[]) AND status = 'succeeded' AND created", source, action, list(message_ids))
+        return {r["message_id"]: r["record_id"] for r in rows if r["record_id"]}
+
     async def dead_letter(self, source: str, reason: str, payload: str, error_code: str | None = None) -> int:
         return int(await self.pool.fetchval(
             "INSERT INTO dead_letters (source, reason, error_code, payload, created_at) "

@@ -106,6 +106,16 @@ class SqliteSyncLog(SyncLog):
             "AND status = 'succeeded' AND created = 1", [source, message_id, action])
         return found[0][0] if found else None
 
+    async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for start in range(0, len(message_ids), 500):
+            chunk = list(message_ids[start:start + 500])
+            found = await self._run(
+                f"SELECT message_id, record_id FROM sync_log WHERE source = ? AND action = ? AND message_id IN "
+                f"({', '.join('?' * len(chunk))}) AND status = 'succeeded' AND created = 1", [source, action, *chunk])
+            out.update({m: r for m, r in found if r})
+        return out
+
     async def dead_letter(self, source: str, reason: str, payload: str, error_code: str | None = None) -> int:
         found = await self._run(
             "INSERT INTO dead_letters (source, reason, error_code, payload, created_at) "

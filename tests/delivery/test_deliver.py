@@ -173,3 +173,22 @@ async def test_request_limit_exceeded_pauses_and_nothing_is_dropped(delivery: De
     tls_emulator.state.faults.update({"limit_exceeded_for_seconds": 2})
     outcomes = await delivery.deliver(ops_for(LEADS, [{"traits": {"email": "r@x.example"}}]))
     assert outcomes[0].status is Status.SUCCEEDED and delivery.budget.pauses >= 1
+
+
+async def test_a_create_already_confirmed_for_a_message_id_is_not_sent_again(tls_emulator: Any, tmp_path: Any) -> None:
+    from sf_support import connection_for
+
+    from destination.salesforce.client import SalesforceClient
+    from destination.synclog import open_sync_log
+
+    action = "    object: Case\n    operation: create\n    fields: {Subject: $.properties.s}\n"
+    async with SalesforceClient(connection_for(tls_emulator)) as client, \
+            open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
+        delivery = Delivery({"default": client}, sync_log=log)
+        ops = ops_for(action, [{"properties": {"s": "once"}}])
+        first = await delivery.deliver(ops)
+        await log.record(first)
+        again = await delivery.deliver(ops)  # the same event, redelivered after a crash
+    assert again[0].status is Status.SUCCEEDED and again[0].record_id == first[0].record_id
+    assert "not sent again" in again[0].warnings[0]
+    assert len(tls_emulator.state.store.records("Case")) == 1

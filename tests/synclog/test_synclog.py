@@ -92,6 +92,7 @@ async def test_a_create_that_succeeded_is_found_by_message_id_so_it_is_not_sent_
     assert await log.created_record("web", "m-2", "survey") is None
     assert await log.created_record("web", "m-3", "survey") is None
     assert await log.created_record("other", "m-1", "survey") is None
+    assert await log.created_records("web", "survey", ["m-1", "m-2", "m-3", "m-9"]) == {"m-1": "a008c0000000001AAA"}
 
 
 async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
