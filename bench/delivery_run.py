@@ -76,6 +76,15 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _outcomes(db: Path) -> int:
     if not db.exists():
         return 0
@@ -137,10 +146,15 @@ batching: {{linger_ms: 200}}
         started = time.monotonic()
         peak = 0.0
         done = 0
+        cpu_at_first = None
+        done_at_first = 0
         try:
             while True:
                 peak = max(peak, _rss_mb(destination.pid))
                 done = _outcomes(folder / "sync.db")
+                if cpu_at_first is None and done:
+                    cpu_at_first, done_at_first = _cpu_seconds(destination.pid), done
+                cpu_now = _cpu_seconds(destination.pid)
                 elapsed = time.monotonic() - started
                 if done >= n or (stop_after and elapsed >= stop_after) or elapsed > 1800:
                     break
@@ -172,6 +186,7 @@ batching: {{linger_ms: 200}}
             "ratio_to_floor": round(total / floor, 3) if floor else None, "bulk_jobs": stats.get("bulk_jobs"),
             "destination_cpu_seconds": round(cpu, 1),
             "destination_cpu_us_per_event": round(cpu / done * 1e6) if done else None,
+            "steady_cpu_us_per_event": round((cpu_now - (cpu_at_first or 0)) / max(done - done_at_first, 1) * 1e6),
             "destination_peak_rss_mb": round(peak)}
 
 
