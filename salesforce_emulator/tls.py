@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +30,21 @@ def ensure_certificates(directory: str | Path) -> TlsPaths:
         return paths
     ca = trustme.CA(organization_name="Salesforce emulator local CA")
     server = ca.issue_cert(*SERVER_NAMES)
-    ca.cert_pem.write_to_path(str(paths.ca_pem))
-    server.private_key_pem.write_to_path(str(paths.key_pem))
-    server.cert_chain_pems[0].write_to_path(str(paths.cert_pem))
-    for extra in server.cert_chain_pems[1:]:
-        extra.write_to_path(str(paths.cert_pem), append=True)
-    paths.key_pem.chmod(0o600)
+    # The key is written first and the CA last, so a reader that sees ca.pem sees a complete set.
+    _write(paths.key_pem, server.private_key_pem.bytes(), mode=0o600)
+    _write(paths.cert_pem, b"".join(blob.bytes() for blob in server.cert_chain_pems), mode=0o644)
+    _write(paths.ca_pem, ca.cert_pem.bytes(), mode=0o644)
     return paths
+
+
+def _write(path: Path, data: bytes, *, mode: int) -> None:
+    """Write through a temporary file and rename, so two emulators starting at once never read half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)  # mkstemp creates it 0600: the private key is never readable by others
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

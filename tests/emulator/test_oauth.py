@@ -110,20 +110,3 @@ def test_jwt_bearer_verifies_rs256_audience_and_expiry(tmp_path: Path) -> None:
         for description, assertion in cases.items():
             r = _token(emulator.url, grant_type=grant, assertion=assertion)
             assert r.status_code == 400 and r.json() == {"error": "invalid_grant", "error_description": description}
-
-
-def test_https_with_the_emulator_ca_and_refusal_without_it(tls_emulator) -> None:  # type: ignore[no-untyped-def]
-    assert tls_emulator.url.startswith("https://127.0.0.1:")
-    r = _token(tls_emulator.url, verify=str(tls_emulator.ca_pem), grant_type="client_credentials",
-               client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-    assert r.status_code == 200 and r.json()["instance_url"] == tls_emulator.url
-    with pytest.raises(httpx.ConnectError):
-        _token(tls_emulator.url, grant_type="client_credentials", client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
-
-
-def test_certificates_are_reused_from_the_tls_dir(tmp_path: Path) -> None:
-    from salesforce_emulator.tls import ensure_certificates
-
-    first = ensure_certificates(tmp_path)
-    before = first.ca_pem.read_bytes()
-    assert ensure_certificates(tmp_path).ca_pem.read_bytes() == before
