@@ -1,10 +1,12 @@
-"""Injected faults: latency, 503 SERVER_UNAVAILABLE, per-record UNABLE_TO_LOCK_ROW, token lifetime."""
+"""Injected faults: latency, 503 SERVER_UNAVAILABLE, per-record UNABLE_TO_LOCK_ROW, token lifetime, and a
+REQUEST_LIMIT_EXCEEDED window."""
 
 from __future__ import annotations
 
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,15 +33,17 @@ class Faults:
         return faults
 
     def update(self, raw: dict[str, Any]) -> None:
-        """Change some settings at run time; a new seed restarts the random sequence."""
-        known = {"latency_ms", "error_503_rate", "lock_error_rate", "token_lifetime_seconds", "seed",
-                 "limit_exceeded_for_seconds"}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"unknown fault settings: {sorted(unknown)}")
+        """Change some settings at run time (all or none); a new seed restarts the random sequence.
+
+        Raises ValueError naming every unknown key or bad value, before changing anything."""
+        problems = [f"unknown fault setting: {key}" for key in sorted(set(raw) - set(_CHECKS))]
+        problems += [f"{key}: {_CHECKS[key][1]}, not {value!r}" for key, value in raw.items()
+                     if key in _CHECKS and not _CHECKS[key][0](value)]
+        if problems:
+            raise ValueError("; ".join(problems))
         for key, value in raw.items():
             setattr(self, key, value)
-        if raw.get("limit_exceeded_for_seconds"):
+        if "limit_exceeded_for_seconds" in raw:  # 0 closes a window that is still open
             self._limit_until = time.monotonic() + float(raw["limit_exceeded_for_seconds"])
         if "seed" in raw:
             self._rng = random.Random(self.seed)
@@ -60,7 +64,23 @@ class Faults:
         return self.roll(self.lock_error_rate)
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings, and whether a REQUEST_LIMIT_EXCEEDED window is open now (admin GET /faults)."""
         return {"latency_ms": self.latency_ms, "error_503_rate": self.error_503_rate,
                 "lock_error_rate": self.lock_error_rate, "token_lifetime_seconds": self.token_lifetime_seconds,
                 "seed": self.seed, "limit_exceeded_for_seconds": self.limit_exceeded_for_seconds,
                 "limit_window_open": self.limit_window_open()}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# Each setting: the check its value must pass, and what that check asks for (in the error message).
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "latency_ms": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+    "error_503_rate": (lambda v: _number(v) and 0 <= v <= 1, "a rate between 0 and 1"),
+    "lock_error_rate": (lambda v: _number(v) and 0 <= v <= 1, "a rate between 0 and 1"),
+    "token_lifetime_seconds": (lambda v: v is None or (_number(v) and v > 0), "a number > 0 or null"),
+    "seed": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer or null"),
+    "limit_exceeded_for_seconds": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+}

@@ -1,0 +1,71 @@
+"""Fault settings: validation, the seeded random source, the limit window, and where settings come from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from salesforce_emulator import __main__ as emulator_main
+from salesforce_emulator.faults import Faults
+from salesforce_emulator.state import build_state
+
+
+def test_unknown_keys_and_bad_values_are_refused_and_nothing_is_changed() -> None:
+    faults = Faults()
+    with pytest.raises(ValueError, match="unknown fault setting: chaos") as refused:
+        faults.update({"chaos": 1, "error_503_rate": 1.5, "latency_ms": 10})
+    assert "error_503_rate: a rate between 0 and 1, not 1.5" in str(refused.value)
+    for bad in ({"lock_error_rate": "0.1"}, {"seed": True}, {"token_lifetime_seconds": 0}, {"latency_ms": -1}):
+        with pytest.raises(ValueError):
+            faults.update(bad)
+    assert faults.as_dict() == Faults().as_dict()
+
+
+def test_the_same_seed_gives_the_same_injections() -> None:
+    def draws(seed: int) -> list[bool]:
+        faults = Faults.from_config({"lock_error_rate": 0.3, "seed": seed})
+        return [faults.lock_error() for _ in range(200)]
+
+    assert draws(1) == draws(1) != draws(2)
+    assert 20 < sum(draws(1)) < 100
+    assert not any(Faults().roll(0.0) for _ in range(100)) and all(Faults().roll(1.0) for _ in range(100))
+
+
+def test_a_limit_window_opens_from_now_and_zero_closes_it() -> None:
+    faults = Faults()
+    assert not faults.limit_window_open()
+    faults.update({"limit_exceeded_for_seconds": 60})
+    assert faults.limit_window_open() and faults.as_dict()["limit_window_open"]
+    faults.update({"limit_exceeded_for_seconds": 0})
+    assert not faults.limit_window_open()
+
+
+def test_token_lifetime_fault_overrides_the_org_setting_for_new_tokens() -> None:
+    state = build_state()
+    assert state.tokens.lifetime() == state.org.token_lifetime_seconds
+    state.faults.update({"token_lifetime_seconds": 5})
+    session = state.tokens.issue("admin@emulator.test", "emulator-client")
+    assert session.expires_at - session.issued_at == 5
+
+
+def test_org_yaml_faults_are_applied_and_explicit_settings_win(tmp_path: Path) -> None:
+    org = tmp_path / "org.yaml"
+    org.write_text("extends: default\nfaults: {lock_error_rate: 0.2, latency_ms: 3}\n")
+    state = build_state(org, faults={"latency_ms": 9})
+    assert state.faults.lock_error_rate == 0.2 and state.faults.latency_ms == 9
+
+
+@pytest.mark.parametrize("name", ["faults.json", "faults.yaml"])
+def test_command_line_reads_faults_from_json_or_yaml_and_serves_plain_http_by_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    settings = {"error_503_rate": 0.05, "seed": 3}
+    path = tmp_path / name
+    path.write_text(json.dumps(settings) if name.endswith(".json") else "error_503_rate: 0.05\nseed: 3\n")
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(emulator_main.uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    emulator_main.main(["--port", "9999", "--faults", str(path)])
+    assert served["app"].state.emulator.faults.error_503_rate == 0.05
+    assert served["port"] == 9999 and "ssl_certfile" not in served
