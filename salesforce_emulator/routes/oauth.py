@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
 import jwt
@@ -51,6 +50,7 @@ def _public_key(app: ClientApp) -> Any:
 
 @router.post("/services/oauth2/token")
 async def token(request: Request, state: State) -> JSONResponse:
+    """Issue a session for a form-encoded grant; failures are 400 with Salesforce's OAuth error JSON."""
     if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
         return _fail("unsupported_grant_type", "grant type not supported")
     form = {k: str(v) for k, v in (await request.form()).items()}
@@ -82,13 +82,12 @@ async def token(request: Request, state: State) -> JSONResponse:
     user = next((u for u in org.users if u.username == form.get("username")), None)
     if user is None or user.password != form.get("password"):
         return _fail("invalid_grant", "authentication failure")
-    session = state.tokens.issue(user.username, client_id)
-    body = state.tokens.token_response(session, base)
-    body["refresh_token"] = state.tokens.issue_refresh_token(user.username, client_id)
-    return JSONResponse(body)
+    session, refresh = state.tokens.issue_with_refresh_token(user.username, client_id)
+    return JSONResponse(state.tokens.token_response(session, base) | {"refresh_token": refresh})
 
 
 def _jwt_grant(assertion: str, base: str, state: Any) -> JSONResponse:
+    """RS256 assertion signed by the key registered for the app named in `iss`; no refresh token."""
     try:
         unverified = jwt.decode(assertion, options={"verify_signature": False})
         header = jwt.get_unverified_header(assertion)
@@ -114,16 +113,16 @@ def _jwt_grant(assertion: str, base: str, state: Any) -> JSONResponse:
     username = claims.get("prn") or claims.get("sub")
     if not any(u.username == username for u in state.org.users):
         return _fail("invalid_grant", "user hasn't approved this consumer")
-    if float(claims["exp"]) < time.time() - _CLOCK_SKEW_SECONDS:
-        return _fail("invalid_grant", "expired authorization code")
     session = state.tokens.issue(username, app.client_id)
     return JSONResponse(state.tokens.token_response(session, base))
 
 
 @router.post("/services/oauth2/revoke")
+@router.get("/services/oauth2/revoke")
 async def revoke(request: Request, state: State) -> Response:
-    form = await request.form()
+    """Revoke an access token, or a refresh token with its access tokens (POST form or GET ?token=)."""
+    form = await request.form() if request.method == "POST" else {}
     token_value = str(form.get("token") or request.query_params.get("token") or "")
     if not state.tokens.revoke(token_value):
-        return _fail("unsupported_token_type", "this token type is not supported")
+        return _fail("invalid_token", "invalid token")
     return Response(status_code=200)
