@@ -9,8 +9,10 @@ import threading
 from collections import Counter
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import SfError, SfException
 
@@ -69,34 +71,63 @@ def _error(status: int, code: str, message: str) -> Response:
     return SfException(status, SfError(code, message)).response()
 
 
+def _size_error(scope: Scope) -> Response | None:
+    """414 / 431 when the request is over Salesforce's 16,384-byte limits (§2.2), else None."""
+    query = scope.get("query_string") or b""
+    uri_bytes = len(scope.get("raw_path") or scope["path"].encode()) + (len(query) + 1 if query else 0)
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in scope.get("headers", []))  # "k: v\r\n"
+    if uri_bytes > MAX_URI_BYTES:
+        return JSONResponse([{"message": "URI Too Long", "errorCode": "URI_TOO_LONG"}], status_code=414)
+    if uri_bytes + header_bytes > MAX_URI_AND_HEADERS_BYTES:
+        return JSONResponse([{"message": "Request Header Fields Too Large",
+                              "errorCode": "REQUEST_HEADER_FIELDS_TOO_LARGE"}], status_code=431)
+    return None
+
+
+class LimitsMiddleware:
+    """Size limits on every request; on data calls: faults, the daily maximum, counting, Sforce-Limit-Info.
+
+    A call is counted when the API handled it, whatever its status, except 401: a request whose session
+    is refused never reached the API. Calls refused by the limit or by an injected 503 are not counted.
+    Pure ASGI (not BaseHTTPMiddleware) so streamed responses pass through untouched and cheaply."""
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = _size_error(scope)
+        if refused is None and not _DATA_PATH.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        faults = self.state.faults
+        usage: ApiUsage = self.state.usage
+        if refused is None and (usage.total >= usage.daily_max or faults.limit_window_open()):
+            refused = _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        elif refused is None and faults.roll(faults.error_503_rate):
+            refused = _error(503, "SERVER_UNAVAILABLE", "server too busy")
+        if refused is not None:
+            if _DATA_PATH.match(scope["path"]):
+                refused.headers["Sforce-Limit-Info"] = usage.header()
+            await refused(scope, receive, send)
+            return
+        endpoint = endpoint_kind(scope["path"])
+
+        async def send_counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if faults.latency_ms:  # after the work is done: a client that times out cannot know whether it was
+                    await asyncio.sleep(faults.latency_ms / 1000)
+                if message["status"] != 401:
+                    usage.count(endpoint)
+                MutableHeaders(scope=message).append("Sforce-Limit-Info", usage.header())
+            await send(message)
+
+        await self.app(scope, receive, send_counted)
+
+
 def install_limits(app: FastAPI, state: Any) -> None:
     """Install the middleware that enforces size limits, injects faults, counts calls and adds the header."""
-
-    @app.middleware("http")
-    async def limits(request: Request, call_next: Any) -> Response:
-        raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        uri_bytes = len(raw_path) + len(request.scope.get("query_string") or b"") + 1
-        header_bytes = sum(len(k) + len(v) + 4 for k, v in request.scope.get("headers", []))
-        if uri_bytes > MAX_URI_BYTES:
-            return JSONResponse([{"message": "URI Too Long", "errorCode": "URI_TOO_LONG"}], status_code=414)
-        if uri_bytes + header_bytes > MAX_URI_AND_HEADERS_BYTES:
-            return JSONResponse([{"message": "Request Header Fields Too Large",
-                                  "errorCode": "REQUEST_HEADER_FIELDS_TOO_LARGE"}], status_code=431)
-        path = request.url.path
-        if not _DATA_PATH.match(path):
-            return await call_next(request)
-        faults = state.faults
-        usage: ApiUsage = state.usage
-        if usage.total >= usage.daily_max or faults.limit_window_open():
-            response = _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
-        elif faults.roll(faults.error_503_rate):
-            response = _error(503, "SERVER_UNAVAILABLE", "server too busy")
-        else:
-            response = await call_next(request)
-            if faults.latency_ms:  # after the work is done: a client that times out cannot know whether it was
-                await asyncio.sleep(faults.latency_ms / 1000)
-            if response.status_code != 401:  # a refused session never reached the API
-                usage.count(endpoint_kind(path))
-        response.headers["Sforce-Limit-Info"] = usage.header()
-        return response
-
+    app.add_middleware(LimitsMiddleware, state=state)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 
@@ -38,7 +40,7 @@ def test_over_the_daily_maximum_calls_get_403_request_limit_exceeded(rest: httpx
 def test_a_limit_window_fault_refuses_calls_until_it_closes(rest: httpx.Client, emulator) -> None:  # type: ignore[no-untyped-def]
     httpx.post(f"{emulator.url}/__admin/faults", json={"limit_exceeded_for_seconds": 1.5})
     assert rest.get("/sobjects").status_code == 403
-    __import__("time").sleep(1.6)
+    time.sleep(1.6)
     assert rest.get("/sobjects").status_code == 200
 
 
@@ -55,9 +57,9 @@ def test_503_rate_is_seeded_and_reproducible(rest: httpx.Client, emulator) -> No
 
 def test_latency_fault_delays_data_calls(rest: httpx.Client, emulator) -> None:  # type: ignore[no-untyped-def]
     emulator.state.faults.update({"latency_ms": 150})
-    started = __import__("time").monotonic()
-    rest.get("/sobjects")
-    assert __import__("time").monotonic() - started >= 0.15
+    started = time.monotonic()
+    assert rest.get("/sobjects").status_code == 200
+    assert time.monotonic() - started >= 0.15
 
 
 def test_uri_over_16384_bytes_is_414_and_headers_push_it_to_431(rest: httpx.Client) -> None:
@@ -68,3 +70,41 @@ def test_uri_over_16384_bytes_is_414_and_headers_push_it_to_431(rest: httpx.Clie
 def test_unknown_fault_settings_are_refused(emulator) -> None:  # type: ignore[no-untyped-def]
     r = httpx.post(f"{emulator.url}/__admin/faults", json={"chaos": 1})
     assert r.status_code == 400
+
+
+def test_refused_sessions_oauth_and_admin_calls_are_not_counted(emulator) -> None:  # type: ignore[no-untyped-def]
+    refused = httpx.get(f"{emulator.url}/services/data/v62.0/sobjects", headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 401 and refused.headers["Sforce-Limit-Info"] == "api-usage=0/100000"
+    emulator.token()
+    httpx.get(f"{emulator.url}/__admin/stats")
+    assert "Sforce-Limit-Info" not in httpx.get(f"{emulator.url}/__admin/faults").headers
+    assert emulator.state.usage.total == 0
+
+
+def test_calls_are_counted_by_endpoint_kind(rest: httpx.Client, emulator) -> None:  # type: ignore[no-untyped-def]
+    rest.get("/sobjects/Account/describe")
+    rest.get("/query", params={"q": "SELECT Id FROM Account"})
+    rest.get("/jobs/ingest")
+    rest.get("/limits")
+    rest.get("/sobjects/Account/001000000000000AAA")  # a 404 reached the API: it counts
+    by_endpoint = httpx.get(f"{emulator.url}/__admin/stats").json()["api_calls"]["by_endpoint"]
+    assert by_endpoint == {"sobjects/describe": 1, "query": 1, "jobs/ingest": 1, "limits": 1, "sobjects": 1}
+
+
+def test_bulk_batches_key_depends_on_the_api_version_and_counts_uploaded_jobs(rest: httpx.Client,  # type: ignore[no-untyped-def]
+                                                                              emulator) -> None:
+    old = httpx.get(f"{emulator.url}/services/data/v48.0/limits", headers=rest.headers).json()
+    assert old["DailyBulkApiRequests"] == {"Max": 15000, "Remaining": 15000} and "DailyBulkApiBatches" not in old
+    job = rest.post("/jobs/ingest", json={"object": "Account", "operation": "insert"}).json()
+    rest.put(f"/jobs/ingest/{job['id']}/batches", content=b"Name\nA\n", headers={"Content-Type": "text/csv"})
+    body = rest.get("/limits").json()
+    assert body["DailyBulkApiBatches"] == {"Max": 15000, "Remaining": 14999}
+    assert {"DailyBulkV2QueryJobs", "DailyBulkV2QueryFileStorageMB", "DataStorageMB"} <= set(body)
+    assert all(set(v) == {"Max", "Remaining"} for v in body.values())
+
+
+def test_admin_usage_sets_the_count_reported_and_enforced(rest: httpx.Client, emulator) -> None:  # type: ignore[no-untyped-def]
+    httpx.post(f"{emulator.url}/__admin/usage", json={"total": 99_999})
+    ok = rest.get("/sobjects")
+    assert ok.status_code == 200 and ok.headers["Sforce-Limit-Info"] == "api-usage=100000/100000"
+    assert rest.get("/limits").status_code == 403
