@@ -16,6 +16,7 @@ router = APIRouter()
 
 @router.get("/records/{obj}")
 async def records(obj: str, state: State, include_deleted: bool = False) -> JSONResponse:
+    """Every record of an object as the store holds it (wire format); ?include_deleted=true adds deleted ones."""
     od = known_object(state.org, obj)
     return JSONResponse(state.store.records(od.name, include_deleted=include_deleted))
 
@@ -34,23 +35,40 @@ async def reset(state: State) -> JSONResponse:
 
 @router.get("/faults")
 async def get_faults(state: State) -> JSONResponse:
-    return JSONResponse(state.faults.as_dict())
+    """The fault settings in force, the daily API maximum, and whether a limit window is open."""
+    return JSONResponse(state.faults.as_dict() | {"api_daily_max": state.usage.daily_max})
+
+
+def _count(body: dict[str, Any], key: str, *, minimum: int) -> int | None:
+    """An integer setting from an admin body (None when absent); 400 when it is not an integer >= minimum."""
+    if key not in body:
+        return None
+    value = body[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SfException(400, SfError("INVALID_FIELD", f"{key}: an integer >= {minimum}, not {value!r}"))
+    return value
+
+
+async def _object_body(request: Request) -> dict[str, Any]:
+    body: Any = await json_body(request)
+    if not isinstance(body, dict):
+        raise SfException(400, SfError("JSON_PARSER_ERROR", "expected a JSON object"))
+    return dict(body)
 
 
 @router.post("/faults")
 async def set_faults(request: Request, state: State) -> JSONResponse:
     """Change faults at run time: latency_ms, error_503_rate, lock_error_rate, token_lifetime_seconds, seed,
-    limit_exceeded_for_seconds, api_daily_max."""
-    body: Any = await json_body(request)
-    if not isinstance(body, dict):
-        raise SfException(400, SfError("JSON_PARSER_ERROR", "expected a JSON object"))
-    body = dict(body)
-    if "api_daily_max" in body:
-        state.usage.daily_max = int(body.pop("api_daily_max"))
+    limit_exceeded_for_seconds, api_daily_max. All or nothing: a bad key or value changes none (400)."""
+    body = await _object_body(request)
+    daily_max = _count(body, "api_daily_max", minimum=1)
+    body.pop("api_daily_max", None)
     try:
         state.faults.update(body)
     except ValueError as exc:
         raise SfException(400, SfError("INVALID_FIELD", str(exc))) from None
+    if daily_max is not None:
+        state.usage.daily_max = daily_max
     return JSONResponse(state.faults.as_dict() | {"api_daily_max": state.usage.daily_max})
 
 
@@ -63,9 +81,11 @@ async def stats(state: State) -> JSONResponse:
 
 @router.post("/usage")
 async def set_usage(request: Request, state: State) -> JSONResponse:
-    """Set the calls used today (to test the daily limit without making them)."""
-    body: Any = await json_body(request)
-    state.usage.total = int(body.get("total", 0)) if isinstance(body, dict) else 0
+    """Set the calls used today, {"total": N} (to test the daily limit without making them)."""
+    total = _count(await _object_body(request), "total", minimum=0)
+    if total is None:
+        raise SfException(400, SfError("REQUIRED_FIELD_MISSING", "total is required", ("total",)))
+    state.usage.total = total
     return JSONResponse(state.usage.snapshot())
 
 
