@@ -10,11 +10,13 @@ import uvicorn
 import yaml
 
 from .app import create_app
+from .faults import Faults
 from .state import build_state
 from .tls import ensure_certificates
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the options, build the org state and serve it with uvicorn until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m salesforce_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
@@ -27,7 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     faults = None
     if args.faults:
         text = Path(args.faults).read_text()
-        faults = json.loads(text) if args.faults.endswith(".json") else yaml.safe_load(text)
+        faults = (json.loads(text) if args.faults.endswith(".json") else yaml.safe_load(text)) or {}
+        if not isinstance(faults, dict):
+            parser.error(f"--faults {args.faults}: expected a mapping of fault settings")
+        try:
+            Faults.from_config(faults)
+        except ValueError as exc:  # every bad setting, named by Faults.update
+            parser.error(f"--faults {args.faults}: {exc}")
     state = build_state(args.org, args.db, faults)
     ssl: dict[str, str] = {}
     if args.tls_dir:

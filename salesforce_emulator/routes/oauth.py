@@ -75,7 +75,7 @@ async def token(request: Request, state: State) -> JSONResponse:
     if secret != app.client_secret:
         return _fail("invalid_client", "invalid client credentials")
     if grant == "client_credentials":
-        if not app.run_as:
+        if not any(u.username == app.run_as for u in org.users):
             return _fail("invalid_grant", "no client credentials user enabled")
         session = state.tokens.issue(app.run_as, client_id)
         return JSONResponse(state.tokens.token_response(session, base))

@@ -69,3 +69,16 @@ def test_command_line_reads_faults_from_json_or_yaml_and_serves_plain_http_by_de
     emulator_main.main(["--port", "9999", "--faults", str(path)])
     assert served["app"].state.emulator.faults.error_503_rate == 0.05
     assert served["port"] == 9999 and "ssl_certfile" not in served
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("- latency_ms\n", "expected a mapping of fault settings"),
+    ("error_503_rate: 3\n", "error_503_rate: a rate between 0 and 1, not 3"),
+])
+def test_command_line_refuses_a_bad_faults_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                content: str, message: str) -> None:
+    path = tmp_path / "faults.yaml"
+    path.write_text(content)
+    with pytest.raises(SystemExit) as exited:
+        emulator_main.main(["--faults", str(path)])
+    assert exited.value.code == 2 and message in capsys.readouterr().err

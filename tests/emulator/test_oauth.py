@@ -217,3 +217,14 @@ def test_signature_is_hmac_sha256_of_id_and_issued_at_with_the_client_secret(emu
     body = _password_login(emulator.url)
     digest = hmac.new(CLIENT_SECRET.encode(), (body["id"] + body["issued_at"]).encode(), hashlib.sha256).digest()
     assert body["signature"] == base64.b64encode(digest).decode()
+
+
+def test_client_credentials_needs_a_run_as_user_that_exists(tmp_path: Path) -> None:
+    org = tmp_path / "org.yaml"
+    org.write_text("extends: default\nclients:\n  - {client_id: no-user, client_secret: s}\n"
+                   "  - {client_id: ghost-user, client_secret: s, run_as: ghost@x}\n")
+    with started(build_state(org)) as emulator:
+        for client_id in ("no-user", "ghost-user"):
+            r = _token(emulator.url, grant_type="client_credentials", client_id=client_id, client_secret="s")
+            assert r.status_code == 400
+            assert r.json() == {"error": "invalid_grant", "error_description": "no client credentials user enabled"}
