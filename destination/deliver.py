@@ -29,6 +29,7 @@ from .salesforce import soql
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
 from .salesforce.errors import ErrorKind, SalesforceApiError
+from .salesforce.ids import looks_like_id
 from .synclog.base import SyncLog
 from .write import Writer
 
@@ -144,8 +145,8 @@ class Delivery:
         for tree in trees:
             for m in tree.matchers():
                 target = domains if m.compare is Compare.DOMAIN else exact
-                target.setdefault(describe.field(m.field)["name"] if describe.field(m.field) else m.field,
-                                  {})[m.value] = None
+                known = describe.field(m.field)
+                target.setdefault(known["name"] if known else m.field, {})[m.value] = None
         select = soql.Select(describe.name, tuple(fields))
         found: dict[str, dict[str, Any]] = {}
         for name, values in exact.items():
@@ -250,8 +251,6 @@ def _literal_ok(value: Any, kind: str | None) -> bool:
     except soql.SoqlValueError:
         return False
     if kind in ("id", "reference"):
-        from .salesforce.ids import looks_like_id
-
         return looks_like_id(str(value))
     return True
 

@@ -79,16 +79,6 @@ def select_fields(ops: Sequence[RecordOp], extra: Sequence[str] = ()) -> list[st
     return list(names)
 
 
-def lookup_values(ops: Sequence[RecordOp]) -> dict[str, list[Any]]:
-    """Per matcher field, the distinct values the batch looks for (exact compare) — one IN query each."""
-    out: dict[str, dict[Any, None]] = {}
-    for op in ops:
-        for m in op.match.matchers() if op.match else []:
-            key = m.value.lower() if isinstance(m.value, str) else m.value
-            out.setdefault(m.field, {}).setdefault(key if m.compare is Compare.EXACT else m.value, None)
-    return {f: list(v) for f, v in out.items()}
-
-
 def _norm(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 

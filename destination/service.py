@@ -7,7 +7,6 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,9 @@ from .pipeline import Pipeline
 from .salesforce.client import SalesforceClient
 from .synclog import open_sync_log
 from .synclog.base import SyncLog, SyncLogFilter
+from .synclog.filters import parse_time
 
 log = logging.getLogger("destination")
-
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def start_bundled_emulator(settings: Settings) -> tuple[Any, ConnectionConfig]:
@@ -72,8 +65,7 @@ class Service:
     def app(self) -> FastAPI:
         """The HTTP app: Segment ingest, /v1/sync-log, /metrics, /healthz, /readyz, /docs."""
         app = FastAPI(title="Salesforce event destination", docs_url="/docs")
-        ingest = Ingest(WriteKeys(self.sources), self.event_log,
-                        on_accept=lambda source, n: None)
+        ingest = Ingest(WriteKeys(self.sources), self.event_log)
         app.include_router(ingest.router)
         from .ingest.outbound import Outbound
 
@@ -88,7 +80,7 @@ class Service:
                                 since: str | None = None, until: str | None = None,
                                 limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
             where = SyncLogFilter(status=status, object=object, source=source, record_id=record_id,
-                                  error_code=error_code, search=search, since=_time(since), until=_time(until))
+                                  error_code=error_code, search=search, since=parse_time(since), until=parse_time(until))
             rows = await sync_log.rows(where, limit=limit)
             counts = await sync_log.counts(where)
             return JSONResponse({"counts": {k.value: v for k, v in counts.items()},

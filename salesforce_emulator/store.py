@@ -97,18 +97,14 @@ class Store:
         return obj, record
 
     def find(self, obj: ObjectDef, field_name: str, value: Any) -> list[str]:
-        """Ids of live records whose indexed (or any) field equals `value`, compared as Salesforce does."""
+        """Ids of live records whose field equals `value`, compared as Salesforce does (through `lookup`)."""
         fd = obj.field(field_name)
         if fd is None:
             return []
         if fd.name == "Id":
             found = self.get(str(value)) if isinstance(value, str) else None
             return [found[1]["Id"]] if found and found[0] is obj else []
-        index = self._index.get((obj.name, fd.name))
-        key = self._key(obj, fd.name, value)
-        if index is not None:
-            return sorted(index.get(key, ()))
-        return [r["Id"] for r in self.records(obj.name) if self._key(obj, fd.name, r[fd.name]) == key]
+        return [r["Id"] for r in self.lookup(obj.name, fd.name, [value])]
 
     def lookup(self, obj: str, field_name: str, values: list[Any]) -> list[dict[str, Any]]:
         """Live records whose field equals one of `values` (as `find` compares). The field's index is built

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 from running_emulator import free_port
@@ -64,3 +66,28 @@ def kafka_bootstrap() -> Iterator[str]:
     broker.start()
     yield broker.bootstrap
     broker.stop()
+
+
+async def consume_until(config: Any, sources: Mapping[str, Any], delivery: Any, sync_log: Any, until: int, *,
+                        seconds: float = 15) -> Any:
+    """Run a Kafka consumer with the real pipeline until `until` records are consumed and settled (or the
+    time is up), then drain and stop it; returns the Consumer for its counters."""
+    from destination.config import BatchingConfig
+    from destination.consume import Consumer
+    from destination.eventlog.kafka import KafkaLogConsumer
+    from destination.pipeline import Pipeline
+
+    source = KafkaLogConsumer(config, set(sources))
+    await source.start()
+    pipeline = Pipeline(sources, delivery, sync_log, batching=BatchingConfig(linger_ms=50))
+    consumer = Consumer(source, pipeline, commit_interval=0.1)
+    task = asyncio.create_task(consumer.run())
+    for _ in range(int(seconds / 0.05)):
+        if consumer.consumed >= until and consumer.tracker.in_flight() == 0:
+            break
+        await asyncio.sleep(0.05)
+    consumer.stop()
+    await task
+    await consumer.drain()
+    await source.stop()
+    return consumer

@@ -117,7 +117,12 @@ def load_file(path: Path, env: Mapping[str, str] | None = None) -> ActionFile:
 
 def load_dir(folder: Path, env: Mapping[str, str] | None = None) -> dict[str, ActionFile]:
     """Every `*.yaml` / `*.yml` in a folder, by source; all problems of all files at once."""
-    sources: dict[str, ActionFile] = {}
+    return {name: loaded for name, (loaded, _) in load_sources(folder, env).items()}
+
+
+def load_sources(folder: Path, env: Mapping[str, str] | None = None) -> dict[str, tuple[ActionFile, Path]]:
+    """`load_dir`, keeping the file each source came from (for located problems)."""
+    sources: dict[str, tuple[ActionFile, Path]] = {}
     problems: list[ConfigProblem] = []
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
     if not files:
@@ -130,7 +135,7 @@ def load_dir(folder: Path, env: Mapping[str, str] | None = None) -> dict[str, Ac
             continue
         if loaded.source in sources:
             problems.append(ConfigProblem(str(path), 1, 1, "source", f"source {loaded.source!r} is defined twice"))
-        sources[loaded.source] = loaded
+        sources[loaded.source] = (loaded, path)
     if problems:
         raise ConfigError(problems)
     return sources

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..actions.check import Locator, against_describe, risky_choices
-from ..actions.loader import ConfigError, ConfigProblem, load_dir
+from ..actions.loader import ConfigError, ConfigProblem, load_sources
 from ..config import Settings, load_settings
 from ..salesforce.client import SalesforceClient
 from ..salesforce.errors import HostNotAllowed, SalesforceApiError
@@ -29,11 +29,12 @@ def actions_dir(args: argparse.Namespace, settings: Settings) -> Path:
 async def check(settings: Settings, folder: Path, *, offline: bool = False) -> list[ConfigProblem]:
     """Every problem found, errors and warnings."""
     try:
-        sources = load_dir(folder)
+        loaded = load_sources(folder)
     except ConfigError as exc:
         return exc.problems
+    sources = {name: source for name, (source, _) in loaded.items()}
+    files = {name: str(path) for name, (_, path) in loaded.items()}
     problems: list[ConfigProblem] = []
-    files = {s: _file_of(folder, s) for s in sources}
     for name, source in sources.items():
         problems.extend(risky_choices(source, Locator(files[name])))
     if offline:
@@ -63,15 +64,6 @@ async def check(settings: Settings, folder: Path, *, offline: bool = False) -> l
                 problems.append(ConfigProblem(files[name], None, None, "", f"describe checks skipped: cannot reach "
                                               f"Salesforce ({exc})", "warning"))
     return problems
-
-
-def _file_of(folder: Path, source: str) -> str:
-    from ..actions.loader import load_file
-
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        if load_file(path).source == source:
-            return str(path)
-    return str(folder)
 
 
 def run(args: argparse.Namespace) -> int:

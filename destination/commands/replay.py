@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ..actions.loader import load_dir
@@ -15,6 +14,7 @@ from ..events import Event
 from ..outcomes import Status
 from ..service import open_pipeline
 from ..synclog.base import SyncLogFilter
+from ..synclog.filters import parse_time
 
 NAME = "replay"
 HELP = "re-drive failed or dead-lettered events (filter by error code, object, source, time)"
@@ -52,7 +52,7 @@ async def replay(args: argparse.Namespace) -> dict[str, int]:
             await sync_log.mark_replayed([d.id for d in letters])
         else:
             where = SyncLogFilter(status=Status(args.status), error_code=args.error_code, object=args.object,
-                                  source=args.source, since=_time(args.since), until=_time(args.until))
+                                  source=args.source, since=parse_time(args.since), until=parse_time(args.until))
             rows = await sync_log.rows(where, limit=args.limit)
             for row in sorted(rows, key=lambda r: r.id):
                 await pipeline.submit(Event(row.source, row.event), only={row.action})
@@ -60,13 +60,6 @@ async def replay(args: argparse.Namespace) -> dict[str, int]:
             await pipeline.drain()
         counts = await sync_log.counts()
     return {"replayed": replayed, **{k.value: v for k, v in counts.items()}}
-
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -126,10 +126,12 @@ class SqliteLogConsumer(LogConsumer):
         self.consumer = consumer
         self._db: sqlite3.Connection | None = None
         self._position: int = 0  # highest offset handed out so far
+        self._commits: dict[int, int] = {}  # partition → next offset, as stored (read once at start)
 
     async def start(self) -> None:
         self._db = await asyncio.to_thread(_connect, self.path)
-        committed = self._committed()
+        self._commits = self._committed()
+        committed = self._commits
         partitions = [p for (p,) in self._db.execute("SELECT DISTINCT partition FROM events")]
         # resume from the least advanced partition; records below a partition's own commit are skipped
         self._position = min((committed.get(p, 0) for p in partitions), default=1) - 1
@@ -154,7 +156,7 @@ class SqliteLogConsumer(LogConsumer):
 
     def _read(self, max_records: int) -> list[LogRecord]:
         assert self._db is not None
-        committed = self._committed()
+        committed = self._commits
         rows = self._db.execute("SELECT offset, partition, source, body FROM events WHERE offset > ? ORDER BY offset "
                                 "LIMIT ?", (self._position, max_records)).fetchall()
         out = []
@@ -181,12 +183,5 @@ class SqliteLogConsumer(LogConsumer):
                              "ON CONFLICT(consumer, partition) DO UPDATE SET next_offset = "
                              "MAX(next_offset, excluded.next_offset)",
                              [(self.consumer, p, o) for p, o in offsets.items()])
-
-    async def lag(self) -> int:
-        """Records not committed yet, over all partitions."""
-        assert self._db is not None
-        committed = self._committed()
-        total = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        done = sum(self._db.execute("SELECT COUNT(*) FROM events WHERE partition = ? AND offset < ?",
-                                    (p, o)).fetchone()[0] for p, o in committed.items())
-        return int(total - done)
+        for partition, offset in offsets.items():
+            self._commits[partition] = max(offset, self._commits.get(partition, 0))

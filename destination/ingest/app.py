@@ -38,12 +38,10 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 class Ingest:
     """Accepts events for the sources whose write keys it knows and appends them to the log."""
 
-    def __init__(self, keys: WriteKeys, log: EventLog, recent: RecentMessages | None = None,
-                 on_accept: Any = None) -> None:
+    def __init__(self, keys: WriteKeys, log: EventLog, recent: RecentMessages | None = None) -> None:
         self.keys = keys
         self.log = log
         self.recent = recent or RecentMessages()
-        self.on_accept = on_accept or (lambda source, n: None)
         self.router = APIRouter()
         for kind in (*TYPES, "batch"):
             self.router.add_api_route(f"/v1/{kind}", self._endpoint(kind), methods=["POST"], name=kind,
@@ -81,5 +79,4 @@ class Ingest:
                 for b in fresh:
                     self.recent.forget(source, b["messageId"])
                 return _error(503, "log_unavailable", "the event could not be stored; retry", {"Retry-After": "1"})
-            self.on_accept(source, len(fresh))
         return JSONResponse({"success": True})

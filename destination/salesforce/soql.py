@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -173,7 +173,6 @@ class Select:
     where: Cond | None = None
     order_by: tuple[str, ...] = ()
     limit: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def render(self) -> str:
         text = f"SELECT {', '.join(name(f) for f in dict.fromkeys(self.fields))} FROM {name(self.object)}"

@@ -31,8 +31,3 @@ class ApiUsage:
         if match:
             self.used, self.max = int(match.group(1)), int(match.group(2))
 
-
-def parse_limit_info(header: str) -> tuple[int, int] | None:
-    """(used, max) from a Sforce-Limit-Info value, or None."""
-    match = _USAGE.search(header)
-    return (int(match.group(1)), int(match.group(2))) if match else None

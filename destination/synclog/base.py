@@ -178,9 +178,9 @@ class SyncLog(ABC):
     async def counts(self, where: SyncLogFilter = ANY) -> dict[Status, int]:
         """Number of rows per status under the filter (status in the filter is ignored)."""
 
-    @abstractmethod
     async def created_record(self, source: str, message_id: str, action: str) -> str | None:
         """The record Id a create already made for this event and action, so it is never re-sent."""
+        return (await self.created_records(source, action, [message_id])).get(message_id)
 
     @abstractmethod
     async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from .base import SyncLogFilter
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A `since` / `until` bound from an ISO 8601 string (`Z` allowed; no zone means UTC)."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def where_sql(where: SyncLogFilter, placeholder: Callable[[int], str], *,

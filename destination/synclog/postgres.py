@@ -83,11 +83,6 @@ class PostgresSyncLog(SyncLog):
         counts.update({Status(r[0]): int(r[1]) for r in found})
         return counts
 
-    async def created_record(self, source: str, message_id: str, action: str) -> str | None:
-        return await self.pool.fetchval(
-            "SELECT record_id FROM sync_log WHERE source = $1 AND message_id = $2 AND action = $3 "
-            "AND status = 'succeeded' AND created", source, message_id, action)
-
     async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:
         rows = await self.pool.fetch(
             "SELECT message_id, record_id FROM sync_log WHERE source = $1 AND action = $2 "

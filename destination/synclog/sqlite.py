@@ -100,12 +100,6 @@ class SqliteSyncLog(SyncLog):
         counts.update({Status(s): n for s, n in found})
         return counts
 
-    async def created_record(self, source: str, message_id: str, action: str) -> str | None:
-        found = await self._run(
-            "SELECT record_id FROM sync_log WHERE source = ? AND message_id = ? AND action = ? "
-            "AND status = 'succeeded' AND created = 1", [source, message_id, action])
-        return found[0][0] if found else None
-
     async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for start in range(0, len(message_ids), 500):

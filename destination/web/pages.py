@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,9 @@ from ..actions.model import ActionFile
 from ..actions.values import ValueProblem, field_value
 from ..outcomes import Status
 from ..synclog.base import SyncLog, SyncLogFilter, SyncLogRow
+from ..synclog.filters import parse_time
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
-
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def mapped_fields(sources: Mapping[str, ActionFile], row: SyncLogRow) -> dict[str, Any]:
@@ -56,7 +49,7 @@ def router(sync_log: SyncLog, sources: Mapping[str, ActionFile], instance_url: C
         filters = SyncLogFilter(status=Status(q["status"]) if q.get("status") else None,
                                 object=q.get("object") or None, source=q.get("source") or None,
                                 error_code=q.get("error_code") or None, search=q.get("search") or None,
-                                since=_time(q.get("since")), until=_time(q.get("until")))
+                                since=parse_time(q.get("since")), until=parse_time(q.get("until")))
         rows = await sync_log.rows(filters, limit=int(q.get("limit", 200)))
         counts = await sync_log.counts(filters)
         html = _ENV.get_template("sync_log.html").render(rows=rows, filters=filters, record_url=record_url,

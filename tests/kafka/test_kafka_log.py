@@ -3,22 +3,20 @@ commits only after outcomes, restart resumes, poison messages dead-lettered with
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka_broker import consume_until
 
 from destination.actions.loader import load_text
-from destination.config import BatchingConfig, KafkaConfig
-from destination.consume import Consumer
+from destination.config import KafkaConfig
 from destination.deliver import Delivery
-from destination.eventlog.kafka import KafkaEventLog, KafkaLogConsumer
+from destination.eventlog.kafka import KafkaEventLog
 from destination.events import Event
 from destination.outcomes import Status
-from destination.pipeline import Pipeline
 from destination.synclog import open_sync_log
 
 SOURCE = load_text("""source: web
@@ -38,21 +36,8 @@ def _config(bootstrap: str) -> KafkaConfig:
                        dead_letter_topic=f"dlq-{name}", idempotent=False)  # tansu lacks InitProducerId
 
 
-async def _run_consumer(config: KafkaConfig, delivery: Delivery, sync_log: Any, until: int) -> Consumer:
-    source = KafkaLogConsumer(config, {"web"})
-    await source.start()
-    pipeline = Pipeline({"web": SOURCE}, delivery, sync_log, batching=BatchingConfig(linger_ms=50))
-    consumer = Consumer(source, pipeline, commit_interval=0.1)
-    task = asyncio.create_task(consumer.run())
-    for _ in range(300):
-        if consumer.consumed >= until and consumer.tracker.in_flight() == 0:
-            break
-        await asyncio.sleep(0.05)
-    consumer.stop()
-    await task
-    await consumer.drain()
-    await source.stop()
-    return consumer
+async def _run_consumer(config: KafkaConfig, delivery: Delivery, sync_log: Any, until: int) -> Any:
+    return await consume_until(config, {"web": SOURCE}, delivery, sync_log, until)
 
 
 async def test_events_flow_from_kafka_to_outcomes_and_commits_resume(kafka_bootstrap: str, delivery: Delivery,

@@ -17,15 +17,14 @@ import pytest
 import schemathesis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
+from kafka_broker import consume_until
 from sf_support import connection_for
 
 from destination.actions.loader import load_text
-from destination.config import BatchingConfig, KafkaConfig
-from destination.consume import Consumer
+from destination.config import KafkaConfig
 from destination.deliver import Delivery
-from destination.eventlog.kafka import KafkaEventLog, KafkaLogConsumer
+from destination.eventlog.kafka import KafkaEventLog
 from destination.outcomes import Status
-from destination.pipeline import Pipeline
 from destination.salesforce.client import SalesforceClient
 from destination.synclog import open_sync_log
 
@@ -79,20 +78,8 @@ async def test_malformed_kafka_messages_are_dead_lettered_and_good_ones_delivere
     total = len(futures)
     async with SalesforceClient(connection_for(tls_emulator)) as client, \
             open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as sync_log:
-        source = KafkaLogConsumer(config, {"web"})
-        await source.start()
-        pipeline = Pipeline({"web": SOURCE}, Delivery({"default": client}, sync_log=sync_log), sync_log,
-                            batching=BatchingConfig(linger_ms=50))
-        consumer = Consumer(source, pipeline, commit_interval=0.2)
-        task = asyncio.create_task(consumer.run())
-        for _ in range(1200):
-            if consumer.consumed >= total and consumer.tracker.in_flight() == 0:
-                break
-            await asyncio.sleep(0.1)
-        consumer.stop()
-        await task
-        await consumer.drain()
-        await source.stop()
+        consumer = await consume_until(config, {"web": SOURCE}, Delivery({"default": client}, sync_log=sync_log),
+                                       sync_log, total, seconds=120)
         dead = await sync_log.dead_letters(limit=total)
         counts = await sync_log.counts()
     assert consumer.consumed == total
