@@ -143,6 +143,12 @@ batching: {{linger_ms: 200}}
         destination = subprocess.Popen([sys.executable, *profile, "-m", "destination", "--config", str(config), "run",
                                         "--consumer-only"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                        cwd=folder)
+        spy = None
+        if os.environ.get("BENCH_PYSPY"):  # a sampling profile of the destination (py-spy on PATH or in the venv)
+            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                                    str(destination.pid), "--format", "raw", "--rate", "250", "--nonblocking",
+                                    "-o", os.environ["BENCH_PYSPY"]], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
         started = time.monotonic()
         peak = 0.0
         done = 0
@@ -169,6 +175,8 @@ batching: {{linger_ms: 200}}
         finally:
             if destination.poll() is None:
                 destination.kill()
+            if spy is not None:
+                spy.wait(timeout=30)
             emulator.terminate()
             emulator.wait(timeout=30)
             if broker is not None:

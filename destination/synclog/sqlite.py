@@ -102,11 +102,13 @@ class SqliteSyncLog(SyncLog):
 
     async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
+        # `+status` / `+created` keep SQLite's planner on the (source, message_id, action) key: with a plain
+        # `status = 'succeeded'` it picks the status index and scans every succeeded row, once per batch.
         for start in range(0, len(message_ids), 500):
             chunk = list(message_ids[start:start + 500])
             found = await self._run(
                 f"SELECT message_id, record_id FROM sync_log WHERE source = ? AND action = ? AND message_id IN "
-                f"({', '.join('?' * len(chunk))}) AND status = 'succeeded' AND created = 1", [source, action, *chunk])
+                f"({', '.join('?' * len(chunk))}) AND +status = 'succeeded' AND +created = 1", [source, action, *chunk])
             out.update({m: r for m, r in found if r})
         return out
 

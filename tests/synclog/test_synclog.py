@@ -115,3 +115,34 @@ async def test_the_sqlite_log_survives_reopening(tmp_path: Path) -> None:
         await log.record([Outcome.skipped(event(1), "INTEGRATION_DISABLED")])
     async with open_sync_log(url) as log:
         assert [r.reason for r in await log.rows()] == ["INTEGRATION_DISABLED"]
+
+
+async def test_the_sqlite_created_records_lookup_does_not_grow_with_the_log(tmp_path: Path) -> None:
+    """Counted in SQLite VM steps: the per-batch messageId check reads by key, not every succeeded row."""
+    from destination.synclog.sqlite import SqliteSyncLog
+
+    log = SqliteSyncLog(tmp_path / "sync.db")
+    await log.open()
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    async def cost() -> int:
+        assert log._db is not None
+        log._db.set_progress_handler(count, 100)
+        steps[0] = 0
+        found = await log.created_records("web", "leads", [f"m-{n}" for n in range(100)] + [f"x-{n}" for n in range(100)])
+        log._db.set_progress_handler(None, 0)
+        assert len(found) == 100
+        return steps[0]
+
+    def created(n: int) -> Outcome:
+        return Outcome.succeeded(event(n), record_id=f"00Q8c{n:013d}", created=True, action="leads")
+
+    await log.record([created(n) for n in range(200)])
+    small = await cost()
+    await log.record([created(n) for n in range(200, 20_200)])
+    assert await cost() < small * 2
+    await log.close()
