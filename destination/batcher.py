@@ -47,9 +47,10 @@ class Batcher:
 
     async def add(self, op: RecordOp) -> None:
         """Queue an operation; waits while the batcher holds `max_pending` operations."""
-        async with self._space:
-            await self._space.wait_for(lambda: self._pending < self.max_pending)
-            self._pending += 1
+        if self._pending >= self.max_pending:  # only a full batcher needs the condition (and its lock)
+            async with self._space:
+                await self._space.wait_for(lambda: self._pending < self.max_pending)
+        self._pending += 1
         key = op.batch_key()
         group = self._groups.setdefault(key, _Group())
         if not group.ops:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .outcomes import Outcome
@@ -25,13 +27,24 @@ class Metrics:
         self.paused = Gauge("destination_delivery_paused", "1 while delivery is paused by the API budget",
                             registry=r)
         self.pending = Gauge("destination_pending_operations", "Operations waiting to be written", registry=r)
+        self._children: dict[tuple[str, ...], Any] = {}  # labels() takes a lock and builds a key: once per label set
+
+    def event_in(self, source: str) -> None:
+        child = self._children.get(("in", source))
+        if child is None:
+            child = self._children[("in", source)] = self.events_in.labels(source)
+        child.inc()
 
     def batch(self, kind: str, size: int) -> None:
         self.api_calls.labels(kind).inc()
         self.batch_sizes.labels(kind).observe(size)
 
     def outcome(self, outcome: Outcome) -> None:
-        self.outcomes.labels(outcome.status.value, outcome.object or "", outcome.error_code or "").inc()
+        key = ("outcome", outcome.status.value, outcome.object or "", outcome.error_code or "")
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.outcomes.labels(*key[1:])
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -51,7 +51,7 @@ class Pipeline:
                      only: Collection[str] | None = None) -> None:
         """Route and map an event (to the actions in `only`, when given: a replay of failed actions);
         operations go to the batcher (may wait: backpressure)."""
-        self.metrics.events_in.labels(event.source).inc()
+        self.metrics.event_in(event.source)
         results = route(self.sources, event, only)
         ops = [r for r in results if isinstance(r, RecordOp)]
         immediate = [r for r in results if isinstance(r, Outcome)]
@@ -62,7 +62,6 @@ class Pipeline:
         self._tickets[id(event)] = ticket
         for op in ops:
             await self.batcher.add(op)
-        self.metrics.pending.set(self.batcher.pending)
 
     async def _deliver(self, batch: list[RecordOp]) -> None:
         outcomes = await self.delivery.deliver(batch)

@@ -6,11 +6,13 @@ error taxonomy; per-record results are values (see records.py and bulk.py).
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .auth import Token, TokenManager
@@ -104,6 +106,9 @@ class SalesforceClient:
                          headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json",
                        **self.connection.extra_headers, **(headers or {})}
+        if "json" in kwargs:  # encoded here with orjson: a 200-record collections body costs a fifth
+            kwargs["content"] = encode_json(kwargs.pop("json"))
+            all_headers.setdefault("Content-Type", "application/json")
         try:
             response = await self.http.request(method, url, headers=all_headers, **kwargs)
         except _NOT_SENT as exc:
@@ -119,7 +124,7 @@ class SalesforceClient:
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Request and decode the JSON body (None for 204)."""
         response = await self.request(method, path, **kwargs)
-        return response.json() if response.content else None
+        return orjson.loads(response.content) if response.content else None
 
     async def query(self, soql: str, *, include_deleted: bool = False, batch_size: int | None = None) -> list[dict[str, Any]]:
         """Every record of a query, following nextRecordsUrl."""
@@ -141,6 +146,14 @@ class SalesforceClient:
     async def limits(self) -> dict[str, Any]:
         """GET /limits: the org's allocations and what remains."""
         return await self.json("GET", "limits")
+
+
+def encode_json(value: Any) -> bytes:
+    """A request body as JSON; stdlib json for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value).encode()
 
 
 def parse_errors(response: httpx.Response) -> list[SalesforceError]:

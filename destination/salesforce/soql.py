@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote_plus
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$")
 _ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
             "\f": "\\f"}
 _LIKE_ESCAPES = {"%": "\\%", "_": "\\_"}
+_NEEDS_ESCAPE = re.compile(r"[\\'\"\x00-\x1f\x7f]")
+_NEEDS_LIKE_ESCAPE = re.compile(r"[\\'\"\x00-\x1f\x7f%_]")
+_URL_ONE_BYTE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~ "
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
 BARE_DATE_TYPES = frozenset({"date", "datetime"})
 MAX_STATEMENT_CHARS = 100_000
@@ -29,6 +31,8 @@ class SoqlValueError(ValueError):
 
 def escape(text: str, *, like: bool = False) -> str:
     """Escape a string's content for a single-quoted SOQL literal (reference §3.2); `like` also escapes % _."""
+    if not (_NEEDS_LIKE_ESCAPE if like else _NEEDS_ESCAPE).search(text):
+        return text  # the common case (e-mails, names): nothing to escape, no per-character loop
     out = []
     for ch in text:
         if ch in _ESCAPES:
@@ -194,6 +198,12 @@ def _order(item: str) -> str:
     return name(item)
 
 
+def url_length(text: str) -> int:
+    """len(quote_plus(text)) without building it: unreserved bytes and spaces take one byte, others three."""
+    data = text.encode()
+    return len(data) + 2 * len(data.translate(None, _URL_ONE_BYTE))
+
+
 def chunk_in(select: Select, field_name: str, values: Sequence[Any], field_type: str | None = None, *,
              extra: Cond | None = None, max_url_bytes: int = DEFAULT_MAX_URL_BYTES,
              max_values: int = 800) -> Iterator[tuple[Select, list[Any]]]:
@@ -203,11 +213,11 @@ def chunk_in(select: Select, field_name: str, values: Sequence[Any], field_type:
         return Select(select.object, select.fields, all_of(cond, extra) if extra else cond, select.order_by,
                       select.limit)
 
-    base = len(quote_plus(build([values[0]]).render())) if values else 0
+    base = url_length(build([values[0]]).render()) if values else 0
     chunk: list[Any] = []
     size = base
     for value in values:
-        cost = len(quote_plus(literal(value, field_type) + ", "))
+        cost = url_length(literal(value, field_type)) + 4  # ", " is "%2C+"
         if chunk and (size + cost > max_url_bytes or len(chunk) >= max_values):
             yield build(chunk), chunk
             chunk, size = [], base

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from ..events import Event
 from ..outcomes import Outcome, Status
 
@@ -110,15 +112,23 @@ def outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
         "status": outcome.status.value,
         "error_code": outcome.error_code,
         "message": outcome.message,
-        "fields": json.dumps(list(outcome.fields)),
+        "fields": _json_text(list(outcome.fields)),
         "reason": outcome.reason,
         "attempts": outcome.attempts,
-        "warnings": json.dumps(list(outcome.warnings)),
+        "warnings": _json_text(list(outcome.warnings)),
         "email": event_email(event.body),
-        "event": json.dumps(event.body, separators=(",", ":"), default=str),
+        "event": _json_text(event.body),
         "first_seen": now,
         "updated_at": now,
     }
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON text (orjson; stdlib json for what it refuses, such as integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def event_email(body: dict[str, Any]) -> str | None:

@@ -74,3 +74,22 @@ def test_any_string_escapes_to_a_single_literal_without_bare_quotes(text: str) -
             continue
         assert body[i] not in "'\n\r"
         i += 1
+
+
+def _escape_per_character(text: str, like: bool) -> str:
+    """The escaping rules of reference §3.2, one character at a time (the fast path must agree)."""
+    table = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+    if like:
+        table.update({"%": "\\%", "_": "\\_"})
+    return "".join(table.get(ch) or (f"\\u{ord(ch):04x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch)
+                   for ch in text)
+
+
+@given(st.text(max_size=200), st.booleans())
+def test_escaping_agrees_with_the_per_character_rules(text: str, like: bool) -> None:
+    assert soql.escape(text, like=like) == _escape_per_character(text, like)
+
+
+@given(st.text(max_size=200))
+def test_url_length_is_the_length_of_the_form_encoded_text(text: str) -> None:
+    assert soql.url_length(text) == len(quote_plus(text))
