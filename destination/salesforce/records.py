@@ -132,6 +132,8 @@ class RecordsApi:
 
 
 def _typed(obj: str, record: dict[str, Any]) -> dict[str, Any]:
+    if "attributes" not in record:
+        return {"attributes": {"type": obj}, **record}
     return {"attributes": {"type": obj}, **{k: v for k, v in record.items() if k != "attributes"}}
 
 

@@ -93,3 +93,14 @@ def test_escaping_agrees_with_the_per_character_rules(text: str, like: bool) -> 
 @given(st.text(max_size=200))
 def test_url_length_is_the_length_of_the_form_encoded_text(text: str) -> None:
     assert soql.url_length(text) == len(quote_plus(text))
+
+
+@given(st.text(max_size=200))
+def test_form_encoding_of_a_query_decodes_back_to_the_same_text(text: str) -> None:
+    from urllib.parse import parse_qs
+
+    from destination.salesforce.client import form_encode
+
+    encoded = form_encode(text)
+    assert all(c.isascii() and (c.isalnum() or c in "-._~'(),@!*:/$;%+") for c in encoded)
+    assert parse_qs("q=" + encoded, keep_blank_values=True, strict_parsing=True)["q"] == [text]
