@@ -187,6 +187,7 @@ batching: {{linger_ms: 200}}
     lookups = calls.get("query", 0)
     floor = -(-records // 200) + lookups
     total = stats["api_calls"]["total"]
+    steady = (cpu_now - (cpu_at_first or 0)) / max(done - done_at_first, 1)  # CPU seconds per event
     return {"benchmark": f"backlog_{kind}_{mode}" + ("_memory" if stop_after else ""), "events": n,
             "outcomes_recorded": done, "records": records, "fill_seconds": round(fill_seconds, 1),
             "wall_seconds": round(wall, 1), "events_per_second": round(done / wall) if wall else None,
@@ -194,7 +195,8 @@ batching: {{linger_ms: 200}}
             "ratio_to_floor": round(total / floor, 3) if floor else None, "bulk_jobs": stats.get("bulk_jobs"),
             "destination_cpu_seconds": round(cpu, 1),
             "destination_cpu_us_per_event": round(cpu / done * 1e6) if done else None,
-            "steady_cpu_us_per_event": round((cpu_now - (cpu_at_first or 0)) / max(done - done_at_first, 1) * 1e6),
+            "steady_cpu_us_per_event": round(steady * 1e6),
+            "steady_cpu_seconds_per_1000_events": round(steady * 1000, 3),
             "destination_peak_rss_mb": round(peak)}
 
 

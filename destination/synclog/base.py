@@ -98,8 +98,8 @@ class DeadLetter:
         return Event(self.source, body) if isinstance(body, dict) else None
 
 
-def outcome_values(outcome: Outcome, now: datetime) -> dict[str, Any]:
-    """Column values for an outcome; `fields`, `warnings` and `event` are JSON text."""
+def outcome_values(outcome: Outcome, now: datetime | str) -> dict[str, Any]:
+    """Column values for an outcome; `fields`, `warnings` and `event` are JSON text; `now` as the store keeps it."""
     event = outcome.event
     return {
         "source": event.source,

@@ -75,11 +75,11 @@ class SqliteSyncLog(SyncLog):
     async def record(self, outcomes: Sequence[Outcome]) -> None:
         if not outcomes:
             return
-        now = utcnow()
+        now = utcnow().isoformat()  # the only datetime of a row: converted once per batch, not per column
         rows = []
         for outcome in outcomes:
             values = outcome_values(outcome, now)
-            rows.append([_param(values[c]) for c in COLUMNS])
+            rows.append([values[c] for c in COLUMNS])
         await self._run(upsert_statement(["?"] * len(COLUMNS)), many=rows)
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
