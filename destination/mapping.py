@@ -67,16 +67,18 @@ def map_event(source: ActionFile, action: Action, event: Event,
     try:
         match = build_tree(action.match, body, where) if action.match is not None else None
         fields: dict[str, FieldValue] = {}
+        lengths = lengths or {}
         for name, spec in action.field_specs().items():
             try:
-                value = field_value(spec, body, length=(lengths or {}).get(name.lower()))
+                value = field_value(spec, body, length=lengths.get(name.lower()) if lengths else None)
             except ValueProblem as exc:
                 raise _Fail(name, f"{where}, field {name}: {exc}") from None
-            if value is MISSING or (is_blank(value) and spec.policy is not Policy.ALWAYS):
+            blank = is_blank(value)
+            if blank and (value is MISSING or spec.policy is not Policy.ALWAYS):
                 if spec.required:
                     raise _Fail(name, f"{where}, field {name}: required value is missing")
                 continue
-            fields[name] = FieldValue(None if is_blank(value) else value, spec.policy)
+            fields[name] = FieldValue(None if blank else value, spec.policy)
         if action.record_type:
             fields.setdefault("RecordTypeId", FieldValue(action.record_type, Policy.ALWAYS))
         lookups = []

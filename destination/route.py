@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from .actions.model import ActionFile
-from .actions.trigger import matches, parse
+from .actions.trigger import predicate
 from .events import Event
 from .mapping import map_event
 from .operations import RecordOp
@@ -39,7 +39,7 @@ def route(sources: Mapping[str, ActionFile], event: Event,
     for action in source.actions:
         if only is not None and action.name not in only:
             continue
-        if matches(parse(action.when), event.body):
+        if predicate(action.when)(event.body):
             results.append(map_event(source, action, event))
     if not results:
         return [Outcome.skipped(event, f"no action of source {source.source} matches this {event.type or 'event'}")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -30,14 +31,35 @@ def is_path(text: str) -> bool:
 
 def resolve(body: Any, path: str) -> Any:
     """The value at `path`, or MISSING when any step is absent."""
-    current = body
-    for step in steps(path):
-        if isinstance(step, int):
-            if not isinstance(current, list) or step >= len(current):
-                return MISSING
-            current = current[step]
-        else:
-            if not isinstance(current, dict) or step not in current:
-                return MISSING
-            current = current[step]
-    return current
+    return getter(path)(body)
+
+
+@lru_cache(maxsize=4096)
+def getter(path: str) -> Callable[[Any], Any]:
+    """A function reading `path` from a body (MISSING when any step is absent), built once per path:
+    mapping reads every field of every event through one of these."""
+    keys = steps(path)
+    if len(keys) == 1 and isinstance(keys[0], str):
+        only = keys[0]
+        return lambda body: body.get(only, MISSING) if isinstance(body, dict) else MISSING
+    if len(keys) == 2 and isinstance(keys[0], str) and isinstance(keys[1], str):
+        outer, inner = keys
+
+        def two(body: Any) -> Any:
+            scope = body.get(outer) if isinstance(body, dict) else None
+            return scope.get(inner, MISSING) if isinstance(scope, dict) else MISSING
+        return two
+
+    def walk(body: Any) -> Any:
+        current = body
+        for step in keys:
+            if isinstance(step, int):
+                if not isinstance(current, list) or step >= len(current):
+                    return MISSING
+                current = current[step]
+            else:
+                if not isinstance(current, dict) or step not in current:
+                    return MISSING
+                current = current[step]
+        return current
+    return walk

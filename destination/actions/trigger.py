@@ -9,6 +9,8 @@ No eval: the expression becomes a tree of plain dataclasses evaluated against th
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import LarkError, UnexpectedInput
 
-from .paths import MISSING, resolve
+from .paths import MISSING, getter
 
 _GRAMMAR = r"""
 ?start: or_expr
@@ -178,37 +180,77 @@ def parse(expression: str) -> Any:
 
 def matches(tree: Any, body: dict[str, Any]) -> bool:
     """Evaluate a parsed trigger against an event body."""
-    if isinstance(tree, AllOf):
-        return all(matches(t, body) for t in tree.items)
-    if isinstance(tree, AnyOf):
-        return any(matches(t, body) for t in tree.items)
+    return compile_tree(tree)(body)
+
+
+@lru_cache(maxsize=1024)
+def predicate(expression: str) -> Callable[[dict[str, Any]], bool]:
+    """The trigger `expression` as a function of an event body (parsed and built once per expression)."""
+    return compile_tree(parse(expression))
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt,
+                                                 ">=": operator.ge}
+
+
+@lru_cache(maxsize=4096)
+def compile_tree(tree: Any) -> Callable[[dict[str, Any]], bool]:
+    """A parsed trigger as nested closures: the tree is walked once here, not once per event."""
+    if isinstance(tree, (AllOf, AnyOf)):
+        parts = tuple(compile_tree(t) for t in tree.items)
+        if isinstance(tree, AllOf):
+            return lambda body: all(part(body) for part in parts)
+        return lambda body: any(part(body) for part in parts)
     if isinstance(tree, Not):
-        return not matches(tree.item, body)
+        inner = compile_tree(tree.item)
+        return lambda body: not inner(body)
+    get = getter(tree.path)
     if isinstance(tree, Exists):
-        value = resolve(body, tree.path)
-        present = value is not MISSING and value is not None and value != ""
-        return not present if tree.negate else present
-    value = resolve(body, tree.path)
+        negate = tree.negate
+
+        def exists(body: dict[str, Any]) -> bool:
+            value = get(body)
+            return (value is not MISSING and value is not None and value != "") is not negate
+        return exists
     if isinstance(tree, In):
-        found = value is not MISSING and any(_equal(value, v) for v in tree.values)
-        return not found if tree.negate else found
+        values, negate = tree.values, tree.negate
+
+        def in_(body: dict[str, Any]) -> bool:
+            value = get(body)
+            return (value is not MISSING and any(_equal(value, v) for v in values)) is not negate
+        return in_
     if isinstance(tree, Contains):
-        if isinstance(value, str) and isinstance(tree.value, str):
-            return tree.value in value
-        if isinstance(value, list):
-            return any(_equal(item, tree.value) for item in value)
-        return False
+        wanted = tree.value
+
+        def contains(body: dict[str, Any]) -> bool:
+            value = get(body)
+            if isinstance(value, str) and isinstance(wanted, str):
+                return wanted in value
+            if isinstance(value, list):
+                return any(_equal(item, wanted) for item in value)
+            return False
+        return contains
     assert isinstance(tree, Compare)
-    if value is MISSING:
-        return tree.op == "!=" and tree.value is not None
-    if tree.op == "=":
-        return _equal(value, tree.value)
-    if tree.op == "!=":
-        return not _equal(value, tree.value)
-    left, right = _ordered(value, tree.value)
-    if left is None:
-        return False
-    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[tree.op]
+    op, right = tree.op, tree.value
+    if op in ("=", "!="):
+        equal = op == "="
+        missing = not equal and right is not None
+
+        def compare_equal(body: dict[str, Any]) -> bool:
+            value = get(body)
+            if value is MISSING:
+                return missing
+            return _equal(value, right) == equal
+        return compare_equal
+    order = _ORDER[op]
+
+    def compare_order(body: dict[str, Any]) -> bool:
+        value = get(body)
+        if value is MISSING:
+            return False
+        left, other = _ordered(value, right)
+        return left is not None and order(left, other)
+    return compare_order
 
 
 def _number(value: Any) -> float | None:

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .model import FieldSpec, Transform
-from .paths import MISSING, resolve
+from .paths import MISSING, getter, resolve
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _TRUE = {"true", "yes", "y", "1", "on"}
@@ -43,7 +43,7 @@ def _text(value: Any) -> str:
 def source_value(spec: FieldSpec, body: dict[str, Any]) -> Any:
     """The raw value of a spec (MISSING when its path is absent), before the default and transforms."""
     if spec.path is not None:
-        return resolve(body, spec.path)
+        return getter(spec.path)(body)
     if spec.template is not None:
         return render_template(spec.template, body)
     if spec.value is not None:
@@ -136,6 +136,16 @@ def _moment(value: Any) -> datetime:
 
 def field_value(spec: FieldSpec, body: dict[str, Any], *, length: int | None = None) -> Any:
     """The final value of a field: source, default when blank, transforms, truncation. MISSING if none."""
+    plain = spec.__dict__.get("_plain_path")  # a bare `$.path` field, the common case: read, check, done
+    if plain is None:
+        plain = spec.__dict__["_plain_path"] = (
+            getter(spec.path) if spec.path is not None and spec.default is None and spec.transform is None
+            and not spec.truncate else False)
+    if plain:
+        value = plain(body)
+        if isinstance(value, (dict, list)):
+            raise ValueProblem(f"a {type(value).__name__} cannot be written to a field")
+        return value
     value = source_value(spec, body)
     if is_blank(value) and spec.default is not None:
         value = spec.default
