@@ -44,14 +44,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _events(n: int, distinct: int) -> list[Event]:
-    return [Event("bench", {"type": "identify", "userId": f"user{i % distinct}", "messageId": f"m{i}",
+def _user(i: int, n: int, distinct: int, repeats: str) -> int:
+    """`far`: user i % distinct, so a user's events are `distinct` events apart (the worst case for
+    coalescing); `near`: a user's events follow each other, as identify calls of one sign-up do."""
+    return i % distinct if repeats == "far" else i * distinct // n
+
+
+def _events(n: int, distinct: int, repeats: str = "far") -> list[Event]:
+    users = [_user(i, n, distinct, repeats) for i in range(n)]
+    return [Event("bench", {"type": "identify", "userId": f"user{u}", "messageId": f"m{i}",
                             "timestamp": "2026-01-01T00:00:00Z",
-                            "traits": {"email": f"user{i % distinct}@example.com", "title": f"T{i}"}})
-            for i in range(n)]
+                            "traits": {"email": f"user{u}@example.com", "title": f"T{i}"}})
+            for i, u in enumerate(users)]
 
 
-async def _fill(kind: str, folder: Path, kafka: KafkaConfig | None, n: int, distinct: int) -> None:
+async def _fill(kind: str, folder: Path, kafka: KafkaConfig | None, n: int, distinct: int, repeats: str) -> None:
     if kind == "kafka":
         from destination.eventlog.kafka import KafkaEventLog
 
@@ -61,7 +68,7 @@ async def _fill(kind: str, folder: Path, kafka: KafkaConfig | None, n: int, dist
 
         log = SqliteEventLog(folder / "events.db")
     async with log:
-        events = _events(n, distinct)
+        events = _events(n, distinct, repeats)
         for start in range(0, n, 5000):
             await log.append(events[start:start + 5000])
 
@@ -96,7 +103,7 @@ def _outcomes(db: Path) -> int:
 
 
 def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str = "kafka",
-        stop_after: float | None = None) -> dict[str, Any]:
+        stop_after: float | None = None, repeats: str = "far") -> dict[str, Any]:
     """Drain a backlog of `n` events; with `stop_after` seconds, stop early (the memory benchmark)."""
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
@@ -137,7 +144,7 @@ sync_log_url: sqlite:///{folder / 'sync.db'}
 batching: {{linger_ms: 200}}
 {kafka_lines}""")
         fill_started = time.monotonic()
-        asyncio.run(_fill(kind, folder, kafka, n, distinct))
+        asyncio.run(_fill(kind, folder, kafka, n, distinct, repeats))
         fill_seconds = time.monotonic() - fill_started
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
         destination = subprocess.Popen([sys.executable, *profile, "-m", "destination", "--config", str(config), "run",
@@ -188,7 +195,8 @@ batching: {{linger_ms: 200}}
     floor = -(-records // 200) + lookups
     total = stats["api_calls"]["total"]
     steady = (cpu_now - (cpu_at_first or 0)) / max(done - done_at_first, 1)  # CPU seconds per event
-    return {"benchmark": f"backlog_{kind}_{mode}" + ("_memory" if stop_after else ""), "events": n,
+    name = f"backlog_{kind}_{mode}" + ("_near" if repeats == "near" else "") + ("_memory" if stop_after else "")
+    return {"benchmark": name, "events": n, "repeats": repeats,
             "outcomes_recorded": done, "records": records, "fill_seconds": round(fill_seconds, 1),
             "wall_seconds": round(wall, 1), "events_per_second": round(done / wall) if wall else None,
             "api_calls": total, "api_calls_by_endpoint": calls, "floor": floor,

@@ -1,5 +1,10 @@
 """Batcher: operations grouped by batch key, flushed at a size bound or after a linger; bounded in total,
-so a full batcher makes the consumer wait (backpressure)."""
+so a full batcher makes the consumer wait (backpressure).
+
+The size bound counts records, not events: ops aimed at one record (same matcher values) coalesce into
+one write, so they share one place of the 200 a collections call holds. A full batch is sent when an op
+for one more record arrives (or at the linger), so further events of its records still join it. A batch
+also stops at OPS_PER_RECORD times its size in ops, which bounds how much one hot record can hold back."""
 
 from __future__ import annotations
 
@@ -12,11 +17,13 @@ from .actions.model import Mode
 from .operations import RecordOp
 
 Flush = Callable[[list[RecordOp]], Awaitable[None]]
+OPS_PER_RECORD = 5
 
 
 @dataclass
 class _Group:
     ops: list[RecordOp] = field(default_factory=list)
+    records: set[object] = field(default_factory=set)  # record keys of `ops` (an op's id for creates)
     since: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one batch of a key in flight: keeps record order
 
@@ -53,10 +60,16 @@ class Batcher:
         self._pending += 1
         key = op.batch_key()
         group = self._groups.setdefault(key, _Group())
+        record = op.record_key()
+        record = id(op) if record is None else record
+        size = self._size(op)
+        if record not in group.records and len(group.records) >= size:
+            self._start(key)  # full: a new record starts the next batch (more events of these may follow)
         if not group.ops:
             group.since = time.monotonic()
         group.ops.append(op)
-        if len(group.ops) >= self._size(op):
+        group.records.add(record)
+        if len(group.ops) >= size * OPS_PER_RECORD:
             self._start(key)
         if self._timer is None or self._timer.done():
             self._timer = asyncio.create_task(self._linger_loop())
@@ -65,8 +78,8 @@ class Batcher:
         group = self._groups[key]
         if not group.ops:
             return
-        size = self._size(group.ops[0])
-        batch, group.ops = group.ops[:size], group.ops[size:]
+        batch, group.ops = group.ops, []
+        group.records = set()
         group.since = time.monotonic()
         task = asyncio.create_task(self._run(group, batch))
         self._tasks.add(task)

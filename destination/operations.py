@@ -80,6 +80,14 @@ class RecordOp:
     def source(self) -> str:
         return self.event.source
 
+    def record_key(self) -> tuple[tuple[str, str], ...] | None:
+        """The record this op is aimed at, as far as its matcher values tell (field and value, case- and
+        space-insensitive); ops with one key land on one record. None for creates: each is a record."""
+        if self.match is None or self.operation is Operation.CREATE:
+            return None
+        return tuple(sorted((m.field.lower(), str(m.value.strip().lower() if isinstance(m.value, str) else m.value))
+                            for m in self.match.matchers()))
+
     def batch_key(self) -> tuple[str, str, str, str, str]:
         """Operations with the same key are written together (connection, object, operation, shape, mode)."""
         shape = self.match.shape() if self.match else "-"

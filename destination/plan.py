@@ -217,8 +217,7 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]]) -> Plan
             continue
         if not matches:
             if op.operation is Operation.UPSERT:
-                key = tuple(sorted((m.field.lower(), str(_norm(m.value))) for m in op.match.matchers()))  # type: ignore[union-attr]
-                creates.setdefault(key, []).append(op)
+                creates.setdefault(op.record_key(), []).append(op)
             else:
                 plan.outcomes.append(_failed(op, "NOT_FOUND", f"no {op.object} matches {_describe(op.match)}"))
             continue

@@ -56,6 +56,27 @@ async def test_ten_thousand_upserts_by_email_cost_at_most_1_1_times_the_floor(de
     assert len(tls_emulator.state.store.records("Lead")) == n
 
 
+async def test_events_on_one_record_share_its_place_in_a_batch(delivery: Delivery, tls_emulator: Any,
+                                                               tmp_path: Path) -> None:
+    """4,000 events on 2,000 e-mails, each e-mail twice in a row: batches fill to 200 records, not 200
+    events, so the cost is one query and one write per 200 records."""
+    async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as sync_log:
+        pipeline = Pipeline({"web": SOURCE}, delivery, sync_log,
+                            batching=BatchingConfig(rest_size=200, linger_ms=5_000, max_pending=20_000))
+        before = dict(tls_emulator.state.usage.by_endpoint)
+        for i in range(4_000):
+            await pipeline.submit(Event("web", {"type": "identify", "messageId": f"m{i}",
+                                                "traits": {"email": f"User{i // 2}@x.example", "name": f"n{i}"}}))
+        await pipeline.drain()
+        assert (await sync_log.counts())[Status.SUCCEEDED] == 4_000
+    after = tls_emulator.state.usage.by_endpoint
+    assert after["composite/sobjects"] - before.get("composite/sobjects", 0) == 10
+    assert after["query"] - before.get("query", 0) == 10
+    leads = tls_emulator.state.store.records("Lead")
+    assert len(leads) == 2_000
+    assert {lead["LastName"] for lead in leads} == {f"n{i}" for i in range(1, 4_000, 2)}
+
+
 async def test_the_budget_ceiling_pauses_then_resumes(delivery: Delivery, tls_emulator: Any) -> None:
     admin = f"{tls_emulator.url}/__admin"
     verify = str(tls_emulator.ca_pem)
