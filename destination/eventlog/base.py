@@ -3,6 +3,7 @@ the events are durable; a consumer reads per partition in order and commits offs
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -22,10 +23,15 @@ class LogRecord:
     problem: str | None = None  # why `event` is None (invalid JSON, unknown source, ...)
 
 
+_BLAKE2B_8 = hashlib.blake2b(digest_size=8)  # copied per key: cheaper than building a new hash object
+
+
+@functools.lru_cache(maxsize=65_536)
 def partition_for(key: str, partitions: int) -> int:
     """Stable partition of an ordering key (same key → same partition → same order)."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % partitions
+    h = _BLAKE2B_8.copy()
+    h.update(key.encode())
+    return int.from_bytes(h.digest(), "big") % partitions
 
 
 class EventLog(ABC):

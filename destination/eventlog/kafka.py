@@ -16,6 +16,7 @@ from aiokafka.structs import OffsetAndMetadata
 from ..config import KafkaConfig
 from ..events import Event
 from .base import EventLog, LogConsumer, LogRecord
+from .kafka_partition import partition_of
 
 log = logging.getLogger("destination.kafka")
 SOURCE_HEADER = "source"
@@ -56,13 +57,30 @@ class KafkaEventLog(EventLog):
 
     async def append(self, events: Sequence[Event]) -> None:
         assert self._producer is not None, "open() first"
+        producer, topic = self._producer, self.config.topic
+        known = producer.client.cluster.partitions_for_topic(topic)
+        partitions = sorted(known) if known else None  # None: aiokafka waits for metadata and partitions
         futures = []
         for event in events:
-            value = orjson.dumps(event.body)
-            futures.append(await self._producer.send(self.config.topic, value=value,
-                                                     key=event.partition_key.encode() or None,
-                                                     headers=[(SOURCE_HEADER, event.source.encode())]))
-        await asyncio.gather(*futures)
+            key = event.partition_key.encode() or None
+            partition = partition_of(key, partitions) if key is not None and partitions else None
+            futures.append(await producer.send(topic, value=orjson.dumps(event.body), key=key, partition=partition,
+                                               headers=[(SOURCE_HEADER, event.source.encode())]))
+        # each future resolves with its batch, so awaiting them in turn suspends about once per batch;
+        # gather would add an outer future and a done-callback per message
+        try:
+            for future in futures:
+                await future
+        except BaseException:
+            for future in futures:
+                future.add_done_callback(_retrieve)
+            raise
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    """Mark the outcome of an abandoned send as seen (no "exception was never retrieved" noise)."""
+    if not future.cancelled():
+        future.exception()
 
 
 Revoked = Callable[[Collection[TopicPartition]], Awaitable[None]]

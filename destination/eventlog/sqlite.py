@@ -4,6 +4,7 @@ appends share one transaction, so many small requests cost one fsync."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 import time
@@ -33,6 +34,29 @@ CREATE TABLE IF NOT EXISTS commits (
 """
 
 
+_INSERT = "INSERT INTO events (partition, source, body, appended_at) VALUES "
+_COLUMNS = 4
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_sql(rows: int) -> str:
+    return _INSERT + ",".join(["(?,?,?,?)"] * rows)
+
+
+def _chunks(rows: int, largest: int) -> list[int]:
+    """Statement sizes covering `rows` rows: `largest` as often as it fits, then powers of two, so a handful of
+    statement shapes (prepared once, then cached by sqlite3) serve every group size."""
+    out = [largest] * (rows // largest)
+    rest = rows % largest
+    size = largest
+    while rest:
+        while size > rest:
+            size //= 2
+        out.append(size)
+        rest -= size
+    return out
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -50,12 +74,16 @@ class SqliteEventLog(EventLog):
         self.partitions = partitions
         self.max_group = max_group
         self._db: sqlite3.Connection | None = None
-        self._queue: asyncio.Queue[tuple[list[tuple[int, str, str, float]], asyncio.Future[None]]] | None = None
+        # each append: its rows as one flat parameter list (partition, source, body, appended_at, ...)
+        self._queue: asyncio.Queue[tuple[list[int | str | float], asyncio.Future[None]]] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
+        self._largest_chunk = 1
 
     async def open(self) -> None:
         self._db = await asyncio.to_thread(_connect, self.path)
+        variables = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._largest_chunk = 1 << min(8, (variables // _COLUMNS).bit_length() - 1)  # ≤ 256 rows a statement
         self._queue = asyncio.Queue()
         self._writer = asyncio.create_task(self._write_loop())
 
@@ -77,10 +105,12 @@ class SqliteEventLog(EventLog):
     async def append(self, events: Sequence[Event]) -> None:
         assert self._queue is not None, "open() first"
         now = time.time()
-        rows = [(partition_for(e.partition_key, self.partitions), e.source, orjson.dumps(e.body).decode(), now)
-                for e in events]
+        partitions = self.partitions
+        params: list[int | str | float] = []
+        for e in events:
+            params += (partition_for(e.partition_key, partitions), e.source, orjson.dumps(e.body).decode(), now)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((rows, done))
+        self._queue.put_nowait((params, done))
         await done
 
     async def _write_loop(self) -> None:
@@ -88,14 +118,14 @@ class SqliteEventLog(EventLog):
         while True:
             first = await self._queue.get()
             group = [first]
-            size = len(first[0])
-            while not self._queue.empty() and size < self.max_group:
+            params = list(first[0])
+            limit = self.max_group * _COLUMNS
+            while not self._queue.empty() and len(params) < limit:
                 item = self._queue.get_nowait()
                 group.append(item)
-                size += len(item[0])
-            rows = [row for batch, _ in group for row in batch]
+                params += item[0]
             try:
-                await asyncio.to_thread(self._insert, rows)
+                await asyncio.to_thread(self._insert, params)
             except Exception as exc:
                 for _, done in group:
                     if not done.done():
@@ -105,14 +135,20 @@ class SqliteEventLog(EventLog):
                 if not done.done():
                     done.set_result(None)
 
-    def _insert(self, rows: list[tuple[int, str, str, float]]) -> None:
+    def _insert(self, params: list[int | str | float]) -> None:
+        """One transaction for the group, in multi-row INSERTs: executemany would step (and so release and
+        re-take the GIL) once per row, and each re-take can wait for the event loop's switch interval."""
         assert self._db is not None
+        db = self._db
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT INTO events (partition, source, body, appended_at) VALUES (?, ?, ?, ?)",
-                                     rows)
-                self._db.execute("COMMIT")
+                start = 0
+                for rows in _chunks(len(params) // _COLUMNS, self._largest_chunk):
+                    end = start + rows * _COLUMNS
+                    db.execute(_insert_sql(rows), params[start:end])
+                    start = end
+                db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..eventlog.base import EventLog
 from ..events import Event
@@ -31,6 +31,20 @@ _OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {"
                           "429": {"description": "overloaded; Retry-After"}}}  # appends waiting for a group commit before new requests get 429
 
 
+class _Accepted(Response):
+    """The 200 `{"success": true}`, headers built once (JSONResponse would encode and build them per request)."""
+
+    media_type = "application/json"
+    _BODY = b'{"success":true}'
+    _HEADERS = [(b"content-length", str(len(_BODY)).encode()), (b"content-type", b"application/json")]
+
+    def __init__(self) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = self._BODY
+        self.raw_headers = list(self._HEADERS)
+
+
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
@@ -51,14 +65,14 @@ class Ingest:
                                       include_in_schema=False)
 
     def _endpoint(self, kind: str) -> Any:
-        async def endpoint(request: Request) -> JSONResponse:
+        async def endpoint(request: Request) -> Response:
             return await self.handle(kind, request)
 
         endpoint.__name__ = f"ingest_{kind}"
         endpoint.__doc__ = f"Segment `{kind}` call: 200 once durable in the event log."
         return endpoint
 
-    async def handle(self, kind: str, request: Request) -> JSONResponse:
+    async def handle(self, kind: str, request: Request) -> Response:
         backlog = getattr(self.log, "backlog", 0)
         if backlog > OVERLOAD_BACKLOG:
             return _error(429, "overloaded", "the event log is behind; retry shortly", {"Retry-After": "1"})
@@ -71,7 +85,8 @@ class Ingest:
             bodies = events_of(kind, data, datetime.now(UTC))
         except BadRequest as exc:
             return _error(400, exc.code, str(exc))
-        fresh = [b for b in bodies if self.recent.first_time(source, b["messageId"])]
+        firsts = self.recent.first_times(source, [b["messageId"] for b in bodies])
+        fresh = [b for b, first in zip(bodies, firsts, strict=True) if first]
         if fresh:
             try:
                 await self.log.append([Event(source, b) for b in fresh])
@@ -79,4 +94,4 @@ class Ingest:
                 for b in fresh:
                     self.recent.forget(source, b["messageId"])
                 return _error(503, "log_unavailable", "the event could not be stored; retry", {"Retry-After": "1"})
-        return JSONResponse({"success": True})
+        return _Accepted()

@@ -4,28 +4,54 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
 
 
 class RecentMessages:
     def __init__(self, window_seconds: float = 24 * 3600, max_entries: int = 2_000_000) -> None:
         self.window = window_seconds
         self.max_entries = max_entries
-        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        # keyed "source\0messageId": strings, unlike tuples, are not tracked by the garbage collector, so a
+        # window of millions of entries does not make every collection slower
+        self._seen: OrderedDict[str | tuple[str, object], float] = OrderedDict()
+        self._head_at = 0.0  # when the oldest entry was seen, or earlier (a forget may have removed it)
 
-    def first_time(self, source: str, message_id: str) -> bool:
+    def _expire(self, now: float) -> None:
+        seen = self._seen
+        if now - self._head_at <= self.window and len(seen) <= self.max_entries:
+            return
+        while seen:
+            at = next(iter(seen.values()))
+            if now - at <= self.window and len(seen) <= self.max_entries:
+                self._head_at = at
+                return
+            seen.popitem(last=False)
+        self._head_at = now
+
+    def first_time(self, source: str, message_id: Any) -> bool:
         """True (and remembered) when this messageId was not seen for the source within the window."""
-        now = time.monotonic()
-        while self._seen:
-            at = next(iter(self._seen.values()))
-            if now - at <= self.window and len(self._seen) <= self.max_entries:
-                break
-            self._seen.popitem(last=False)
-        key = (source, message_id)
-        if key in self._seen:
-            return False
-        self._seen[key] = now
-        return True
+        return self.first_times(source, (message_id,))[0]
 
-    def forget(self, source: str, message_id: str) -> None:
+    def first_times(self, source: str, message_ids: Iterable[Any]) -> list[bool]:
+        """`first_time` for each messageId in turn (a repeat inside the same call is not a first time)."""
+        now = time.monotonic()
+        self._expire(now)
+        seen = self._seen
+        if not seen:
+            self._head_at = now
+        out = []
+        prefix = source + "\0"
+        for message_id in message_ids:
+            key = prefix + message_id if type(message_id) is str else (source, message_id)
+            if key in seen:
+                out.append(False)
+                continue
+            seen[key] = now
+            out.append(True)
+        return out
+
+    def forget(self, source: str, message_id: Any) -> None:
         """Undo `first_time` (the append failed, so a retry must be accepted)."""
-        self._seen.pop((source, message_id), None)
+        key = source + "\0" + message_id if type(message_id) is str else (source, message_id)
+        self._seen.pop(key, None)

@@ -61,8 +61,12 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any = None) -> dict[str, Any]:
-    """One event ready for the log: type, messageId, receivedAt, skew-corrected timestamp."""
+def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any = None,
+              received_iso: str | None = None) -> dict[str, Any]:
+    """One event ready for the log: type, messageId, receivedAt, skew-corrected timestamp (`received_iso` is
+    `received` as ISO-8601, when the caller already has it: one per request, not one per event)."""
+    if received_iso is None:
+        received_iso = _iso(received)
     out = dict(event)
     out["type"] = kind if kind != "batch" else str(out.get("type", ""))
     if out["type"] not in TYPES:
@@ -75,9 +79,9 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
         raise BadRequest("missing_group", "a group call needs `groupId`")
     if not out.get("messageId"):
         out["messageId"] = f"ajs-{uuid.uuid4()}"
-    out["receivedAt"] = _iso(received)
+    out["receivedAt"] = received_iso
     try:
-        _correct_time(out, received, sent_at)
+        _correct_time(out, received, sent_at, received_iso)
     except (OverflowError, ValueError):
         raise BadRequest("invalid_timestamp", "timestamp or sentAt is out of range") from None
     if len(orjson.dumps(out)) > MAX_EVENT_BYTES:
@@ -85,21 +89,20 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
     return out
 
 
-def _correct_time(out: dict[str, Any], received: datetime, sent_at: Any) -> None:
+def _correct_time(out: dict[str, Any], received: datetime, sent_at: Any, received_iso: str) -> None:
     """Set `timestamp`, moved by the device's clock skew (sentAt vs receivedAt) when both are known."""
     timestamp = _parse_time(out.get("timestamp"))
+    if timestamp is None:
+        out["timestamp"] = received_iso
+        return
     sent = _parse_time(out.get("sentAt") or sent_at)
-    if timestamp is not None and sent is not None:
+    if sent is not None:
         # the device clock is off by (sentAt - receivedAt); move timestamp by the same amount
         skew = sent - received
         if abs(skew) > timedelta(seconds=1):
             out["originalTimestamp"] = out.get("timestamp")
             timestamp = timestamp - skew
-        out["timestamp"] = _iso(timestamp)
-    elif timestamp is None:
-        out["timestamp"] = _iso(received)
-    else:
-        out["timestamp"] = _iso(timestamp)
+    out["timestamp"] = _iso(timestamp)
 
 
 def events_of(kind: str, data: dict[str, Any], received: datetime) -> list[dict[str, Any]]:
@@ -113,14 +116,18 @@ def events_of(kind: str, data: dict[str, Any], received: datetime) -> list[dict[
         raise BadRequest("batch_too_large", f"a batch holds at most {MAX_BATCH_EVENTS} events")
     shared_context = data.get("context") if isinstance(data.get("context"), dict) else {}
     shared_integrations = data.get("integrations") if isinstance(data.get("integrations"), dict) else {}
+    sent_at = data.get("sentAt")
+    received_iso = _iso(received)
     out = []
     for item in batch:
         if not isinstance(item, dict):
             raise BadRequest("invalid_batch", "every batch item must be an object")
-        merged = dict(item)
-        if shared_context:
-            merged["context"] = {**shared_context, **(item.get("context") or {})}
-        if shared_integrations:
-            merged["integrations"] = {**shared_integrations, **(item.get("integrations") or {})}
-        out.append(normalise(merged, "batch", received, data.get("sentAt")))
+        merged = item  # normalise copies it; a second copy is needed only to merge the shared parts
+        if shared_context or shared_integrations:
+            merged = dict(item)
+            if shared_context:
+                merged["context"] = {**shared_context, **(item.get("context") or {})}
+            if shared_integrations:
+                merged["integrations"] = {**shared_integrations, **(item.get("integrations") or {})}
+        out.append(normalise(merged, "batch", received, sent_at, received_iso))
     return out
