@@ -22,6 +22,8 @@ def main() -> None:
         ("ingest_embedded", lambda: ingest.run("embedded")),
         ("ingest_kafka", lambda: ingest.run("kafka")),
         ("backlog_kafka_rest", lambda: delivery_run.run(args.events, args.events // 2, "rest", "kafka")),
+        ("backlog_kafka_rest_near", lambda: delivery_run.run(args.events, args.events // 2, "rest", "kafka",
+                                                             repeats="near")),
         ("backlog_kafka_bulk", lambda: delivery_run.run(args.events, args.events // 2, "bulk", "kafka")),
         ("memory", lambda: delivery_run.run(args.backlog, args.backlog // 2, "rest", "embedded", stop_after=45)),
     ]
