@@ -163,6 +163,7 @@ def _poll(condition: Callable[[], bool], deadline: float, what: str) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.timeout(600)
 def test_no_event_is_lost_and_no_record_duplicated_under_kills_and_faults(tls_emulator: Any, tmp_path: Path) -> None:
     _run(tls_emulator, tmp_path, f"event_log: {{path: {tmp_path / 'events.db'}}}")
 
