@@ -172,12 +172,13 @@ def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None) -> tup
     Unchanged values are dropped. Returns (values, warnings)."""
     values: dict[str, Any] = {}
     written_at: dict[str, datetime | None] = {}
-    record_changed = _moment(current.get("LastModifiedDate")) if current else None
+    timed = current is not None and any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
+    record_changed = _moment(current.get("LastModifiedDate")) if timed and current else None
     for op in ops:
-        event_time = _moment(op.event.timestamp)
+        event_time = _moment(op.event.timestamp) if timed else None  # only most_recent compares event times
         for name, fv in op.fields.items():
-            existing = _field(current, name) if current else None
             if fv.policy is Policy.SET_IF_EMPTY:
+                existing = _field(current, name) if current else None
                 if existing not in (None, "") or name in values:
                     continue
             elif fv.policy is Policy.MOST_RECENT and current is not None:
