@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from ..events import Event
+from ..sqlite_rows import statement_sizes
 from .base import EventLog, LogConsumer, LogRecord, partition_for
 
 _SCHEMA = """
@@ -41,20 +42,6 @@ _COLUMNS = 4
 @functools.lru_cache(maxsize=16)
 def _insert_sql(rows: int) -> str:
     return _INSERT + ",".join(["(?,?,?,?)"] * rows)
-
-
-def _chunks(rows: int, largest: int) -> list[int]:
-    """Statement sizes covering `rows` rows: `largest` as often as it fits, then powers of two, so a handful of
-    statement shapes (prepared once, then cached by sqlite3) serve every group size."""
-    out = [largest] * (rows // largest)
-    rest = rows % largest
-    size = largest
-    while rest:
-        while size > rest:
-            size //= 2
-        out.append(size)
-        rest -= size
-    return out
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -144,7 +131,7 @@ class SqliteEventLog(EventLog):
             db.execute("BEGIN IMMEDIATE")
             try:
                 start = 0
-                for rows in _chunks(len(params) // _COLUMNS, self._largest_chunk):
+                for rows in statement_sizes(len(params) // _COLUMNS, self._largest_chunk):
                     end = start + rows * _COLUMNS
                     db.execute(_insert_sql(rows), params[start:end])
                     start = end

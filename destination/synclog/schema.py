@@ -26,14 +26,16 @@ def create_statements(*, serial: str, timestamp: str, boolean: str) -> list[str]
     ]
 
 
-def upsert_statement(placeholder: list[str]) -> str:
-    """INSERT of one outcome that updates the existing row of a replayed (event, action).
+def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
+    """INSERT of `rows` outcomes (`placeholder` for one row; SQLite numbers `?` itself) that updates the
+    existing row of a replayed (event, action).
 
     A redelivered event that finds nothing left to change (skipped) does not overwrite its earlier
     `succeeded` row: the event's terminal outcome stays the write that happened."""
     updated = [c for c in COLUMNS if c not in ("source", "message_id", "action", "first_seen", "attempts")]
     sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
-    return (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) VALUES ({', '.join(placeholder)}) "
+    values = ", ".join([f"({', '.join(placeholder)})"] * rows)
+    return (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) VALUES {values} "
             f"ON CONFLICT (source, message_id, action) DO UPDATE SET {sets}, "
             "attempts = sync_log.attempts + excluded.attempts "
             "WHERE NOT (sync_log.status = 'succeeded' AND excluded.status = 'skipped')")

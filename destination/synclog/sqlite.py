@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..outcomes import Outcome, Status
+from ..sqlite_rows import statement_sizes
 from .base import (
     ANY,
     COLUMNS,
@@ -26,6 +28,12 @@ from .filters import where_sql
 from .schema import create_statements, upsert_statement
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
+_ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
+
+
+@functools.lru_cache(maxsize=16)
+def _upsert_sql(rows: int) -> str:
+    return upsert_statement(["?"] * len(COLUMNS), rows)
 
 
 def _param(value: Any) -> Any:
@@ -76,11 +84,27 @@ class SqliteSyncLog(SyncLog):
         if not outcomes:
             return
         now = utcnow().isoformat()  # the only datetime of a row: converted once per batch, not per column
-        rows = []
+        params: list[Any] = []
         for outcome in outcomes:
             values = outcome_values(outcome, now)
-            rows.append([values[c] for c in COLUMNS])
-        await self._run(upsert_statement(["?"] * len(COLUMNS)), many=rows)
+            params += [values[c] for c in COLUMNS]
+        await asyncio.to_thread(self._upsert, params)
+
+    def _upsert(self, params: list[Any]) -> None:
+        """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows)."""
+        assert self._db is not None, "sync log is not open"
+        width = len(COLUMNS)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                start = 0
+                for rows in statement_sizes(len(params) // width, _ROWS_PER_STATEMENT):
+                    self._db.execute(_upsert_sql(rows), params[start:start + rows * width])
+                    start += rows * width
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:

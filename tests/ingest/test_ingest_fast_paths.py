@@ -15,9 +15,10 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from ingest_support import IngestServer
 
 from destination.eventlog.kafka_partition import murmur2, partition_of
-from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer, _chunks
+from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from destination.events import Event
 from destination.ingest.dedup import RecentMessages
+from destination.sqlite_rows import statement_sizes
 
 
 def test_recent_messages_window_repeats_and_forget() -> None:
@@ -38,9 +39,9 @@ def test_recent_messages_window_repeats_and_forget() -> None:
 
 def test_statement_sizes_cover_every_group() -> None:
     for rows in (*range(0, 600), 1637, 20_000):
-        sizes = _chunks(rows, 256)
+        sizes = statement_sizes(rows, 256)
         assert sum(sizes) == rows and all(s & (s - 1) == 0 and s <= 256 for s in sizes)
-    assert len({s for rows in range(2000) for s in _chunks(rows, 256)}) == 9  # 9 statement shapes
+    assert len({s for rows in range(2000) for s in statement_sizes(rows, 256)}) == 9  # 9 statement shapes
 
 
 async def test_group_commit_keeps_order_across_concurrent_appends(tmp_path: Path) -> None:

@@ -62,6 +62,18 @@ async def test_a_replayed_event_updates_its_row_and_adds_attempts(log: SyncLog) 
     assert rows[0].first_seen <= rows[0].updated_at
 
 
+async def test_one_batch_with_an_event_twice_keeps_one_row_per_event_and_its_write(log: SyncLog) -> None:
+    """A redelivery inside one batch of 150 outcomes: the later 'nothing to change' does not hide the write."""
+    first = Outcome.succeeded(event(1), record_id="00Q8c0000000001AAA", created=True, action="leads")
+    again = Outcome.skipped(event(1), "NOTHING_TO_CHANGE", action="leads", record_id="00Q8c0000000001AAA")
+    others = [Outcome.succeeded(event(n), record_id=f"00Q8c{n:013d}", created=True, action="leads")
+              for n in range(2, 150)]
+    await log.record([first, *others[:70], again, *others[70:]])
+    rows = await log.rows(limit=500)
+    assert len(rows) == 149
+    assert [r.status for r in rows if r.message_id == "m-1"] == [Status.SUCCEEDED]
+
+
 async def test_filters_select_by_status_object_source_error_and_search(log: SyncLog) -> None:
     await log.record([
         Outcome.succeeded(event(1, "Ann@Example.com"), record_id="001A", created=True, object="Account",
