@@ -59,7 +59,7 @@ class Lookup:
     required: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is built per event and action (see Outcome)
 class RecordOp:
     """One event's intended write to one object."""
 
