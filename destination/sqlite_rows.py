@@ -3,6 +3,10 @@ re-takes the GIL, which under a busy event loop can wait for its switch interval
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
 
 def statement_sizes(rows: int, largest: int) -> list[int]:
     """Statement sizes covering `rows` rows: `largest` as often as it fits, then powers of two, so a handful of
@@ -16,3 +20,20 @@ def statement_sizes(rows: int, largest: int) -> list[int]:
         out.append(size)
         rest -= size
     return out
+
+
+def insert_rows(db: sqlite3.Connection, sql_for: Callable[[int], str], params: Sequence[Any], width: int,
+                largest: int) -> None:
+    """`params` (rows of `width` values, flat) in one transaction, `sql_for(n)` being an n-row statement."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        start = 0
+        for rows in statement_sizes(len(params) // width, largest):
+            end = start + rows * width
+            db.execute(sql_for(rows), params[start:end])
+            start = end
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from ..events import Event
-from ..sqlite_rows import statement_sizes
+from ..sqlite_rows import insert_rows
 from .base import EventLog, LogConsumer, LogRecord, partition_for
 
 _SCHEMA = """
@@ -126,19 +126,8 @@ class SqliteEventLog(EventLog):
         """One transaction for the group, in multi-row INSERTs: executemany would step (and so release and
         re-take the GIL) once per row, and each re-take can wait for the event loop's switch interval."""
         assert self._db is not None
-        db = self._db
         with self._lock:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                start = 0
-                for rows in statement_sizes(len(params) // _COLUMNS, self._largest_chunk):
-                    end = start + rows * _COLUMNS
-                    db.execute(_insert_sql(rows), params[start:end])
-                    start = end
-                db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            insert_rows(self._db, _insert_sql, params, _COLUMNS, self._largest_chunk)
 
 
 class SqliteLogConsumer(LogConsumer):

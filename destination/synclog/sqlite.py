@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..outcomes import Outcome, Status
-from ..sqlite_rows import statement_sizes
+from ..sqlite_rows import insert_rows
 from .base import (
     ANY,
     COLUMNS,
@@ -93,18 +93,8 @@ class SqliteSyncLog(SyncLog):
     def _upsert(self, params: list[Any]) -> None:
         """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows)."""
         assert self._db is not None, "sync log is not open"
-        width = len(COLUMNS)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                start = 0
-                for rows in statement_sizes(len(params) // width, _ROWS_PER_STATEMENT):
-                    self._db.execute(_upsert_sql(rows), params[start:start + rows * width])
-                    start += rows * width
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            insert_rows(self._db, _upsert_sql, params, len(COLUMNS), _ROWS_PER_STATEMENT)
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:
