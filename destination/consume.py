@@ -9,7 +9,7 @@ import logging
 import time
 
 from .acks import OffsetTracker
-from .eventlog.base import LogConsumer, LogRecord
+from .eventlog.base import LogConsumer, LogRecord, LogUnavailable
 from .pipeline import Pipeline
 
 log = logging.getLogger("destination.consume")
@@ -55,7 +55,7 @@ class Consumer:
         while not self._stopping.is_set():
             try:
                 records = await self.source.fetch(self.fetch_size, wait_seconds=0.2)
-            except Exception as exc:  # the log is unreachable for now: wait and read again
+            except LogUnavailable as exc:  # a broker outage is waited out: read again
                 log.warning("fetch failed, retrying: %r", exc)
                 await asyncio.sleep(1)
                 continue
@@ -93,7 +93,7 @@ class Consumer:
             return True
         try:
             await self.source.commit(dict(offsets))  # type: ignore[arg-type]
-        except Exception as exc:  # any refusal means "not committed yet"
+        except LogUnavailable as exc:  # not committed yet
             log.warning("commit of %d partitions failed, retrying later: %r", len(offsets), exc)
             return False
         self.tracker.committed(offsets)

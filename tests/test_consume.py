@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from destination.consume import Consumer
-from destination.eventlog.base import LogConsumer, LogRecord
+from destination.eventlog.base import LogConsumer, LogRecord, LogUnavailable
 
 
 class _Flaky(LogConsumer):
@@ -23,14 +23,14 @@ class _Flaky(LogConsumer):
     async def fetch(self, max_records: int = 500, wait_seconds: float = 0.5) -> list[LogRecord]:
         self.fetches += 1
         if self.fetches == 1:
-            raise ConnectionError("broker down")
+            raise LogUnavailable("broker down")
         assert self.owner is not None
         self.owner.stop()
         return []
 
     async def commit(self, offsets: dict[int, int]) -> None:
         if self.down:
-            raise ConnectionError("broker down")
+            raise LogUnavailable("broker down")
         self.commits.append(offsets)
 
 

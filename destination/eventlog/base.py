@@ -26,6 +26,12 @@ class LogRecord:
 _BLAKE2B_8 = hashlib.blake2b(digest_size=8)  # copied per key: cheaper than building a new hash object
 
 
+class LogUnavailable(Exception):
+    """The event log cannot be reached right now (broker down or unreachable, database locked): nothing was
+    stored or committed, try again later. Each log translates its library's failures into this one; any
+    other exception is a bug."""
+
+
 @functools.lru_cache(maxsize=65_536)
 def partition_for(key: str, partitions: int) -> int:
     """Stable partition of an ordering key (same key → same partition → same order)."""

@@ -10,15 +10,16 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 
 from ..config import KafkaConfig
 from ..events import Event
-from .base import EventLog, LogConsumer, LogRecord
+from .base import EventLog, LogConsumer, LogRecord, LogUnavailable
 from .kafka_partition import partition_of
 
 log = logging.getLogger("destination.kafka")
+_UNREACHABLE = (KafkaError, OSError, TimeoutError)  # what aiokafka raises while the broker is away
 SOURCE_HEADER = "source"
 
 
@@ -59,8 +60,11 @@ class KafkaEventLog(EventLog):
         """Raises when the broker has not acknowledged every event within `append_timeout_seconds` (it is
         down or unreachable): the ingest API then answers 503 and the client retries. A send abandoned here
         may still land later; that copy is a redelivery, which the sync log absorbs by messageId."""
-        async with asyncio.timeout(self.config.append_timeout_seconds):
-            await self._append(events)
+        try:
+            async with asyncio.timeout(self.config.append_timeout_seconds):
+                await self._append(events)
+        except _UNREACHABLE as exc:
+            raise LogUnavailable(f"the broker did not acknowledge the append: {exc!r}") from exc
 
     async def _append(self, events: Sequence[Event]) -> None:
         assert self._producer is not None, "open() first"
@@ -138,7 +142,10 @@ class KafkaLogConsumer(LogConsumer):
 
     async def fetch(self, max_records: int = 500, wait_seconds: float = 0.5) -> list[LogRecord]:
         assert self._consumer is not None
-        batches = await self._consumer.getmany(timeout_ms=int(wait_seconds * 1000), max_records=max_records)
+        try:
+            batches = await self._consumer.getmany(timeout_ms=int(wait_seconds * 1000), max_records=max_records)
+        except _UNREACHABLE as exc:
+            raise LogUnavailable(f"fetch failed: {exc!r}") from exc
         out = []
         for tp, messages in batches.items():
             for message in messages:
@@ -164,7 +171,10 @@ class KafkaLogConsumer(LogConsumer):
 
     async def commit(self, offsets: dict[int, int]) -> None:
         assert self._consumer is not None
-        await self._consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})  # type: ignore[misc]
+        try:
+            await self._consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})  # type: ignore[misc]
+        except _UNREACHABLE as exc:  # includes CommitFailedError after a rebalance
+            raise LogUnavailable(f"commit failed: {exc!r}") from exc
 
     async def dead_letter(self, record: LogRecord, reason: str) -> None:
         assert self._dlq is not None

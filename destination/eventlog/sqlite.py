@@ -15,7 +15,7 @@ import orjson
 
 from ..events import Event
 from ..sqlite_rows import insert_rows
-from .base import EventLog, LogConsumer, LogRecord, partition_for
+from .base import EventLog, LogConsumer, LogRecord, LogUnavailable, partition_for
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -113,10 +113,10 @@ class SqliteEventLog(EventLog):
                 params += item[0]
             try:
                 await asyncio.to_thread(self._insert, params)
-            except Exception as exc:
+            except sqlite3.Error as exc:  # locked past the timeout, disk full, I/O error: nothing was stored
                 for _, done in group:
                     if not done.done():
-                        done.set_exception(exc)
+                        done.set_exception(LogUnavailable(f"the event log could not store the events: {exc}"))
                 continue
             for _, done in group:
                 if not done.done():
@@ -161,7 +161,10 @@ class SqliteLogConsumer(LogConsumer):
     async def fetch(self, max_records: int = 500, wait_seconds: float = 0.5) -> list[LogRecord]:
         deadline = time.monotonic() + wait_seconds
         while True:
-            records = await asyncio.to_thread(self._read, max_records)
+            try:
+                records = await asyncio.to_thread(self._read, max_records)
+            except sqlite3.OperationalError as exc:
+                raise LogUnavailable(f"fetch failed: {exc}") from exc
             if records or time.monotonic() >= deadline:
                 return records
             await asyncio.sleep(min(0.02, max(deadline - time.monotonic(), 0)))
@@ -187,7 +190,10 @@ class SqliteLogConsumer(LogConsumer):
     async def commit(self, offsets: dict[int, int]) -> None:
         if not offsets:
             return
-        await asyncio.to_thread(self._commit, offsets)
+        try:
+            await asyncio.to_thread(self._commit, offsets)
+        except sqlite3.OperationalError as exc:
+            raise LogUnavailable(f"commit failed: {exc}") from exc
 
     def _commit(self, offsets: dict[int, int]) -> None:
         assert self._db is not None

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..eventlog.base import EventLog
+from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
 from .dedup import RecentMessages
 from .keys import WriteKeys, key_from
@@ -110,7 +110,7 @@ class Ingest:
             if fresh:
                 try:
                     await self.log.append([Event(source, b) for b in fresh])
-                except Exception:
+                except LogUnavailable:
                     for b in fresh:
                         self.recent.forget(source, b["messageId"])
                     return _error(503, "log_unavailable", "the event could not be stored; retry", {"Retry-After": "1"})

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ..eventlog.base import EventLog
+from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
 from ..synclog.base import SyncLog, SyncLogFilter
 from .dedup import RecentMessages
@@ -86,11 +86,12 @@ class Outbound:
             notifications = parse_notifications(raw)
         except (ValueError, ET.ParseError) as exc:
             return Response(f"not an outbound message: {exc}", status_code=400)
-        events = []
+        events, taken = [], []
         for note in notifications:
             record_id = note["fields"].get("Id") or ""
             if not self.recent.first_time(source, note["notification_id"]):
                 continue  # Salesforce resends notifications; one event each
+            taken.append(note["notification_id"])
             if record_id and await self._written_by_outbound(record_id):
                 self.dropped_as_loops += 1
                 continue
@@ -101,7 +102,12 @@ class Outbound:
                                                "action_id": note["action_id"]}}}
             events.append(Event(source, body))
         if events:
-            await self.log.append(events)
+            try:
+                await self.log.append(events)
+            except LogUnavailable:  # no Ack: Salesforce resends, and the resend must not count as a repeat
+                for notification_id in taken:
+                    self.recent.forget(source, notification_id)
+                return Response("the event log is unavailable; resend", status_code=503)
         return Response(ACK, media_type="text/xml")
 
     async def _written_by_outbound(self, record_id: str) -> bool:

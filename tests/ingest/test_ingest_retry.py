@@ -11,7 +11,7 @@ import httpx
 from fastapi import FastAPI
 from ingest_support import SOURCES
 
-from destination.eventlog.base import EventLog
+from destination.eventlog.base import EventLog, LogUnavailable
 from destination.events import Event
 from destination.ingest.app import Ingest
 from destination.ingest.keys import WriteKeys
@@ -33,7 +33,7 @@ class _SlowThenFailing(EventLog):
         self.calls += 1
         if self.calls == 1:
             await self.release.wait()
-            raise TimeoutError("the broker did not acknowledge")
+            raise LogUnavailable("the broker did not acknowledge")
         self.stored += [e.body["messageId"] for e in events]
 
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from settings_support import REPO, settings_file
 
+from destination.actions.loader import load_text
 from destination.config import load_settings
+from destination.eventlog.base import EventLog, LogUnavailable
+from destination.events import Event
+from destination.ingest.keys import WriteKeys
+from destination.ingest.outbound import Outbound
 from destination.service import build
 
 CRM = """source: crm
@@ -88,3 +95,31 @@ async def test_outbound_messages_become_events_are_acked_and_do_not_loop(tls_emu
         service.consumer.stop()
         await consumer
         assert service.consumer.consumed == 1  # one event: the loop and the resend were never logged
+
+
+async def test_a_notification_the_log_could_not_store_is_not_acked_and_its_resend_is_taken() -> None:
+    class DownOnce(EventLog):
+        def __init__(self) -> None:
+            self.stored: list[Event] = []
+            self.down = True
+
+        async def open(self) -> None: ...
+
+        async def close(self) -> None: ...
+
+        async def append(self, events: Sequence[Event]) -> None:
+            if self.down:
+                self.down = False
+                raise LogUnavailable("broker down")
+            self.stored += events
+
+    log = DownOnce()
+    app = FastAPI()
+    app.include_router(Outbound(WriteKeys({"crm": load_text(CRM, "crm.yaml")}), log, None).router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+        body = _soap("04l8c0000000009AAA", "0038c0000000001AAA", "c@x.example")
+        first = await http.post("/v1/salesforce/outbound", params={"key": "crm-key"}, content=body)
+        assert first.status_code == 503 and "<Ack>" not in first.text
+        resend = await http.post("/v1/salesforce/outbound", params={"key": "crm-key"}, content=body)
+        assert resend.status_code == 200 and "<Ack>true</Ack>" in resend.text
+    assert [e.body["messageId"] for e in log.stored] == ["om-04l8c0000000009AAA"]
