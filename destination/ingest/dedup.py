@@ -12,8 +12,6 @@ class RecentMessages:
     def __init__(self, window_seconds: float = 24 * 3600, max_entries: int = 2_000_000) -> None:
         self.window = window_seconds
         self.max_entries = max_entries
-        # keyed "source\0messageId": strings, unlike tuples, are not tracked by the garbage collector, so a
-        # window of millions of entries does not make every collection slower
         self._seen: OrderedDict[str | tuple[str, object], float] = OrderedDict()
         self._head_at = 0.0  # when the oldest entry was seen, or earlier (a forget may have removed it)
 
@@ -41,9 +39,8 @@ class RecentMessages:
         if not seen:
             self._head_at = now
         out = []
-        prefix = source + "\0"
         for message_id in message_ids:
-            key = prefix + message_id if type(message_id) is str else (source, message_id)
+            key = _key(source, message_id)
             if key in seen:
                 out.append(False)
                 continue
@@ -53,5 +50,10 @@ class RecentMessages:
 
     def forget(self, source: str, message_id: Any) -> None:
         """Undo `first_time` (the append failed, so a retry must be accepted)."""
-        key = source + "\0" + message_id if type(message_id) is str else (source, message_id)
-        self._seen.pop(key, None)
+        self._seen.pop(_key(source, message_id), None)
+
+
+def _key(source: str, message_id: Any) -> str | tuple[str, object]:
+    # "source\0messageId": strings, unlike tuples, are not tracked by the garbage collector, so a window of
+    # millions of entries does not make every collection slower
+    return source + "\0" + message_id if type(message_id) is str else (source, message_id)
