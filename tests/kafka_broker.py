@@ -20,6 +20,20 @@ from typing import Any
 import pytest
 from running_emulator import free_port
 
+from destination.actions.loader import load_text
+
+#: The Kafka tests' source: Leads upserted by e-mail (write key web-key for the tests that go through ingest).
+LEADS_BY_EMAIL = load_text("""source: web
+write_keys: [web-key]
+actions:
+  - name: leads
+    when: type = "identify" and traits.email exists
+    object: Lead
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: x, Company: y}
+""", "web.yaml")
+
 
 def _wait_for_port(port: int, deadline: float) -> None:
     while time.monotonic() < deadline:

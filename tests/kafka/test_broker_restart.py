@@ -15,9 +15,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
+from kafka_broker import LEADS_BY_EMAIL as SOURCE
 from kafka_broker import Broker, consume_until
 
-from destination.actions.loader import load_text
 from destination.config import BatchingConfig, KafkaConfig
 from destination.consume import Consumer
 from destination.deliver import Delivery
@@ -28,17 +28,6 @@ from destination.ingest.keys import WriteKeys
 from destination.outcomes import Status
 from destination.pipeline import Pipeline
 from destination.synclog import open_sync_log
-
-SOURCE = load_text("""source: web
-write_keys: [web-key]
-actions:
-  - name: leads
-    when: type = "identify" and traits.email exists
-    object: Lead
-    operation: upsert
-    match: {any: {Email: $.traits.email}}
-    fields: {Email: $.traits.email, LastName: x, Company: y}
-""", "web.yaml")
 
 
 @pytest.fixture

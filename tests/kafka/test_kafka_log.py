@@ -9,25 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka_broker import LEADS_BY_EMAIL as SOURCE
 from kafka_broker import consume_until
 
-from destination.actions.loader import load_text
 from destination.config import KafkaConfig
 from destination.deliver import Delivery
 from destination.eventlog.kafka import KafkaEventLog
 from destination.events import Event
 from destination.outcomes import Status
 from destination.synclog import open_sync_log
-
-SOURCE = load_text("""source: web
-actions:
-  - name: leads
-    when: type = "identify" and traits.email exists
-    object: Lead
-    operation: upsert
-    match: {any: {Email: $.traits.email}}
-    fields: {Email: $.traits.email, LastName: x, Company: y}
-""", "web.yaml")
 
 
 def _config(bootstrap: str) -> KafkaConfig:
