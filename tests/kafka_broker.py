@@ -130,6 +130,15 @@ class Broker:
             self.store.stop()
 
 
+@pytest.fixture
+def persistent_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker whose topics, messages and offsets survive a restart (kill(), then start())."""
+    broker = Broker.persistent(tmp_path / "broker")
+    broker.start()
+    yield broker
+    broker.close()
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of a running broker for the whole session."""

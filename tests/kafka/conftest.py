@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from kafka_broker import kafka_bootstrap
+from kafka_broker import kafka_bootstrap, persistent_broker
 from sf_support import connection_for
 
 from destination.budget import Budget
@@ -20,4 +20,4 @@ async def delivery(tls_emulator: Any) -> AsyncIterator[Delivery]:
         client.bulk.poll_initial = 0.05
         yield Delivery({"default": client}, budget=Budget(recheck_seconds=0.2), backoff_seconds=0.01)
 
-__all__ = ["kafka_bootstrap"]
+__all__ = ["kafka_bootstrap", "persistent_broker"]

@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from kafka_broker import LEADS_BY_EMAIL as SOURCE
@@ -28,14 +26,6 @@ from destination.ingest.keys import WriteKeys
 from destination.outcomes import Status
 from destination.pipeline import Pipeline
 from destination.synclog import open_sync_log
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    running = Broker.persistent(tmp_path / "broker")
-    running.start()
-    yield running
-    running.close()
 
 
 def _config(broker: Broker, **extra: Any) -> KafkaConfig:
@@ -60,16 +50,16 @@ async def _committed(config: KafkaConfig, partitions: int = 8) -> int:
         await reader.stop()
 
 
-async def test_messages_and_committed_offsets_survive_a_broker_sigkill(broker: Broker, delivery: Delivery,
+async def test_messages_and_committed_offsets_survive_a_broker_sigkill(persistent_broker: Broker, delivery: Delivery,
                                                                      tls_emulator: Any, tmp_path: Path) -> None:
-    config = _config(broker)
+    config = _config(persistent_broker)
     async with KafkaEventLog(config) as log:
         await log.append(_events("a", 40))
     async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as sync_log:
         first = await consume_until(config, {"web": SOURCE}, delivery, sync_log, 40)
         assert first.consumed == 40
-        broker.kill()
-        broker.start()
+        persistent_broker.kill()
+        persistent_broker.start()
         assert await _committed(config) == 40
         async with KafkaEventLog(config) as log:
             await log.append(_events("b", 5))
@@ -79,23 +69,23 @@ async def test_messages_and_committed_offsets_survive_a_broker_sigkill(broker: B
     assert len(tls_emulator.state.store.records("Lead")) == 45
 
 
-async def test_ingest_answers_503_while_the_broker_is_down_and_accepts_the_retry(broker: Broker) -> None:
-    config = _config(broker, append_timeout_seconds=1)
+async def test_ingest_answers_503_while_the_broker_is_down_and_accepts_the_retry(persistent_broker: Broker) -> None:
+    config = _config(persistent_broker, append_timeout_seconds=1)
     async with KafkaEventLog(config) as log:
         app = FastAPI()
         app.include_router(Ingest(WriteKeys({"web": SOURCE}), log).router)
         batch = {"batch": [e.body for e in _events("c", 3)]}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ingest",
                                      auth=("web-key", "")) as client:
-            broker.kill()
+            persistent_broker.kill()
             began = time.monotonic()
             refused = await client.post("/v1/batch", json=batch)
             assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
             assert time.monotonic() - began < 5  # bounded by append_timeout_seconds, not aiokafka's 40 s
-            broker.start()
+            persistent_broker.start()
             accepted = await client.post("/v1/batch", json=batch)  # the same messageIds: not taken for repeats
             assert accepted.status_code == 200
-    reader = AIOKafkaConsumer(config.topic, bootstrap_servers=broker.bootstrap, group_id=None,
+    reader = AIOKafkaConsumer(config.topic, bootstrap_servers=persistent_broker.bootstrap, group_id=None,
                               auto_offset_reset="earliest")
     await reader.start()
     ids: set[str] = set()
@@ -107,9 +97,9 @@ async def test_ingest_answers_503_while_the_broker_is_down_and_accepts_the_retry
     assert ids == {"c0", "c1", "c2"}
 
 
-async def test_the_consumer_keeps_running_through_an_outage_and_resumes(broker: Broker, delivery: Delivery,
+async def test_the_consumer_keeps_running_through_an_outage_and_resumes(persistent_broker: Broker, delivery: Delivery,
                                                                        tls_emulator: Any, tmp_path: Path) -> None:
-    config = _config(broker)
+    config = _config(persistent_broker)
     async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as sync_log:
         async with KafkaEventLog(config) as log:
             await log.append(_events("d", 20))
@@ -124,10 +114,10 @@ async def test_the_consumer_keeps_running_through_an_outage_and_resumes(broker: 
                     and not consumer.tracker.committable())
 
         await _until(lambda: settled(20))
-        broker.kill()
+        persistent_broker.kill()
         await asyncio.sleep(2)  # the consumer loop meets the outage (fetches and heartbeats fail)
         assert not task.done()
-        broker.start()
+        persistent_broker.start()
         async with KafkaEventLog(config) as log:
             await log.append(_events("e", 20))
         await _until(lambda: settled(40), seconds=60)

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import pytest
-from kafka_broker import kafka_bootstrap
+from kafka_broker import kafka_bootstrap, persistent_broker
 
-__all__ = ["kafka_bootstrap"]
+__all__ = ["kafka_bootstrap", "persistent_broker"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

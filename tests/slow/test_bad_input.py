@@ -17,6 +17,7 @@ import pytest
 import schemathesis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
+from kafka_broker import LEADS_BY_EMAIL as SOURCE
 from kafka_broker import consume_until
 from sf_support import connection_for
 
@@ -30,15 +31,6 @@ from destination.synclog import open_sync_log
 
 BAD = int(os.environ.get("BAD_INPUT_MESSAGES", "10000"))
 GOOD = 100
-SOURCE = load_text("""source: web
-actions:
-  - name: leads
-    when: type = "identify" and traits.email exists
-    object: Lead
-    operation: upsert
-    match: {any: {Email: $.traits.email}}
-    fields: {Email: $.traits.email, LastName: x, Company: y}
-""", "web.yaml")
 
 
 def _bad(i: int) -> tuple[bytes, bytes]:

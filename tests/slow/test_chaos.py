@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,14 +166,6 @@ def _poll(condition: Callable[[], bool], deadline: float, what: str) -> None:
 @pytest.mark.timeout(600)
 def test_no_event_is_lost_and_no_record_duplicated_under_kills_and_faults(tls_emulator: Any, tmp_path: Path) -> None:
     _run(tls_emulator, tmp_path, f"event_log: {{path: {tmp_path / 'events.db'}}}")
-
-
-@pytest.fixture
-def persistent_broker(tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker.persistent(tmp_path / "broker")
-    broker.start()
-    yield broker
-    broker.close()
 
 
 @pytest.mark.timeout(600)
