@@ -425,3 +425,59 @@ def compare(case: Case, want: Expected, rows: Sequence[Any], emulator: Any, cont
             problems.append(f"{created.get(obj, 0)} rows say a {obj} was created; {n} were")
     return problems
 
+
+
+async def run_case_killed(case: Case, emulator: Any, workdir: Path, process_factory: Any, port: int) -> list[str]:
+    """Run one case through a real `destination run` process that is SIGKILLed once mid-stream (after
+    `case.crash_after` outcomes, or half of them) and started again; returns the broken invariants."""
+    emulator.state.store.reset()
+    emulator.state.faults.update({"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None})
+    contact_ids = _seed_contacts(emulator, case)
+    actions = workdir / f"actions-{case.seed}"
+    actions.mkdir()
+    (actions / "app.yaml").write_text(APP.format(mode=case.mode))
+    (actions / "crm.yaml").write_text(CRM.format(mode=case.mode, on_many=case.on_many))
+    events_path, sync_path = workdir / f"events-{case.seed}.db", workdir / f"sync-{case.seed}.db"
+    async with SqliteEventLog(events_path) as event_log:
+        await event_log.append([Event(source, body) for source, body in case.events])
+    config = workdir / f"destination-{case.seed}.yaml"
+    config.write_text(f"""connections:
+  default:
+    login_url: {emulator.url}
+    auth: {{method: client_credentials, client_id: emulator-client, client_secret: emulator-secret}}
+    ca_bundle: {emulator.ca_pem}
+    allowed_hosts: [127.0.0.1]
+actions_dir: {actions}
+sync_log_url: sqlite:///{sync_path}
+event_log: {{path: {events_path}}}
+batching: {{linger_ms: 20, rest_size: 8, bulk_size: 8, max_attempts: 20}}
+budget: {{recheck_seconds: 0.5}}
+""")
+    emulator.state.faults.update(case.faults)
+    process = process_factory(config, port, workdir / f"destination-{case.seed}.log")
+    want = sum(expect(case).rows.values())
+    kill_at = case.crash_after or max(1, want // 2)
+    problems: list[str] = []
+    async with open_sync_log(f"sqlite:///{sync_path}") as log:
+        process.start()
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 90
+            killed = False
+            while loop.time() < deadline:
+                have = sum((await log.counts()).values())
+                if not killed and have >= kill_at:
+                    process.kill()
+                    killed = True
+                    process.start()
+                if have >= want and killed:
+                    await asyncio.sleep(0.5)
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                problems.append("not every event got its outcomes within the time limit")
+        finally:
+            process.stop()
+        rows = await log.rows(limit=10_000)
+    emulator.state.faults.update({"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None})
+    return problems + compare(case, expect(case), rows, emulator, contact_ids)
