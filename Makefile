@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow bench lint emulator clean browser
+.PHONY: run test test-slow bench lint deploy-check constraints emulator clean browser
 
-$(STAMP): pyproject.toml
+# Installs with the versions in constraints.txt (the same the container image uses).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -32,9 +33,18 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check destination salesforce_emulator tests bench
+	$(VENV)/bin/mypy
+
+# deploy/ checked without a container engine: hadolint, docker-compose config, kubernetes-validate.
+deploy-check: $(STAMP)
+	bash deploy/check.sh
+
+constraints: $(STAMP)
+	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^salesforce-event-destination'; } \
+	  > constraints.new && mv constraints.new constraints.txt
 
 emulator: $(STAMP)
 	$(PY) -m salesforce_emulator --host 127.0.0.1 --port 8081 --tls-dir .emulator-tls
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-deploy .pytest_cache

@@ -36,8 +36,13 @@ log = logging.getLogger("destination")
 
 def start_bundled_emulator(settings: Settings) -> tuple[Any, ConnectionConfig]:
     """The embedded demo's Salesforce: the emulator over HTTPS on a local port, with its own CA."""
-    from salesforce_emulator.server import serve_in_thread
-    from salesforce_emulator.state import build_state
+    try:
+        from salesforce_emulator.server import serve_in_thread
+        from salesforce_emulator.state import build_state
+    except ImportError as exc:  # installed without the [emulator] extra
+        raise SystemExit(f"no Salesforce connection is configured and the bundled emulator is not installed "
+                         f"({exc.name} is missing): configure `connections` in destination.yaml, or install "
+                         f"'salesforce-event-destination[emulator]' for the embedded demo") from None
 
     emu = settings.emulator
     state = build_state(db_path=emu.db)
