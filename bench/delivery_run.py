@@ -90,7 +90,8 @@ def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str 
         kafka = None
         if kind == "kafka":
             broker, broker_port = start_broker()
-            kafka = KafkaConfig(bootstrap_servers=f"127.0.0.1:{broker_port}", idempotent=False)
+            kafka = KafkaConfig(bootstrap_servers=f"127.0.0.1:{broker_port}", idempotent=False,
+                                    create_topics={"enabled": True, "replication_factor": 1})
         (folder / "actions").mkdir()
         (folder / "actions" / "bench.yaml").write_text(ACTIONS.format(mode=mode))
         for _ in range(100):

@@ -71,7 +71,8 @@ def run(kind: str = "embedded", requests: int = 1200, concurrency: int = 16, ope
         if kind == "kafka":
             broker, broker_port = start_broker()
             lines = [lines[0], "event_log: {kind: kafka}", lines[2],
-                     f"kafka: {{bootstrap_servers: '127.0.0.1:{broker_port}', idempotent: false}}"]
+                     f"kafka: {{bootstrap_servers: '127.0.0.1:{broker_port}', idempotent: false, "
+                     "create_topics: {enabled: true, replication_factor: 1}}"]
         config.write_text("\n".join(lines) + "\n")
         command = [sys.executable, "-m", "destination", "--config", str(config), "run", "--ingest-only",
                    "--port", str(port)]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .actions.loader import substitute
@@ -52,9 +52,62 @@ class EventLogKind(StrEnum):
     KAFKA = "kafka"
 
 
+class KafkaProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class KafkaSecurityConfig(BaseModel):
+    """TLS and SASL towards the brokers (the same for the producer, consumers and the admin client)."""
+
+    model_config = _STRICT
+    protocol: KafkaProtocol = KafkaProtocol.PLAINTEXT
+    ca_file: Path | None = Field(None, description="CA bundle the brokers' certificates are checked against "
+                                 "(default: the system CAs)")
+    cert_file: Path | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    key_file: Path | None = Field(None, description="the client certificate's private key (PEM)")
+    key_password: str | None = Field(None, description="the key's passphrase; from the environment")
+    check_hostname: bool = True
+    sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(None, description="from the environment (${KAFKA_PASSWORD}), never inline")
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSecurityConfig:
+        if self.protocol in (KafkaProtocol.SASL_PLAINTEXT, KafkaProtocol.SASL_SSL) and \
+                not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"protocol {self.protocol.value} needs sasl_username and sasl_password")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS)")
+        return self
+
+
+class TopicCreationConfig(BaseModel):
+    """Whether the destination creates its topics at start (off: a platform team usually owns topics)."""
+
+    model_config = _STRICT
+    enabled: bool = False
+    partitions: int = Field(8, ge=1, description="bounds how many consumers of one group can share the work")
+    replication_factor: int = Field(3, ge=1)
+
+
 class KafkaConfig(BaseModel):
     model_config = _STRICT
     bootstrap_servers: str = "127.0.0.1:9092"
+    security: KafkaSecurityConfig = Field(default_factory=KafkaSecurityConfig)
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="where a consumer group without committed offsets starts: earliest (no event "
+        "ingested before the group's first start is missed) or latest (a new or renamed group does not replay "
+        "the topic's history into Salesforce)")
+    create_topics: TopicCreationConfig = Field(default_factory=TopicCreationConfig)
     topic: str = "segment-events"
     group_id: str = "salesforce-destination"
     dead_letter_topic: str = "segment-events-dlq"

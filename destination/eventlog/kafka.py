@@ -16,6 +16,7 @@ from aiokafka.structs import OffsetAndMetadata
 from ..config import KafkaConfig
 from ..events import Event
 from .base import EventLog, LogConsumer, LogRecord, LogUnavailable
+from .kafka_options import client_options
 from .kafka_partition import partition_of
 
 log = logging.getLogger("destination.kafka")
@@ -23,14 +24,18 @@ _UNREACHABLE = (KafkaError, OSError, TimeoutError)  # what aiokafka raises while
 SOURCE_HEADER = "source"
 
 
-async def ensure_topics(config: KafkaConfig, partitions: int = 8) -> None:
-    """Create the event and dead-letter topics when they do not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap_servers)
+async def ensure_topics(config: KafkaConfig) -> None:
+    """Create the event and dead-letter topics when they do not exist (only when `create_topics.enabled`)."""
+    creation = config.create_topics
+    if not creation.enabled:
+        return
+    admin = AIOKafkaAdminClient(**client_options(config))
     await admin.start()
     try:
         for topic in (config.topic, config.dead_letter_topic):
             try:
-                await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+                await admin.create_topics([NewTopic(topic, num_partitions=creation.partitions,
+                                                    replication_factor=creation.replication_factor)])
             except TopicAlreadyExistsError:
                 pass
     finally:
@@ -40,14 +45,13 @@ async def ensure_topics(config: KafkaConfig, partitions: int = 8) -> None:
 class KafkaEventLog(EventLog):
     """Appends are acknowledged by all in-sync replicas before the ingest API answers 200."""
 
-    def __init__(self, config: KafkaConfig, partitions: int = 8) -> None:
+    def __init__(self, config: KafkaConfig) -> None:
         self.config = config
-        self.partitions = partitions
         self._producer: AIOKafkaProducer | None = None
 
     async def open(self) -> None:
-        await ensure_topics(self.config, self.partitions)
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap_servers, acks="all",
+        await ensure_topics(self.config)
+        self._producer = AIOKafkaProducer(**client_options(self.config), acks="all",
                                           enable_idempotence=self.config.idempotent, linger_ms=2,
                                           max_batch_size=1_000_000)
         await self._producer.start()
@@ -123,14 +127,14 @@ class KafkaLogConsumer(LogConsumer):
     async def start(self) -> None:
         await ensure_topics(self.config)
         topics = [self.config.topic, *[t for t in self.config.topic_sources if t != self.config.topic]]
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.config.bootstrap_servers,
+        self._consumer = AIOKafkaConsumer(**client_options(self.config),
                                           group_id=self.config.group_id, enable_auto_commit=False,
-                                          auto_offset_reset="earliest", max_poll_records=1000)
+                                          auto_offset_reset=self.config.auto_offset_reset, max_poll_records=1000)
         await self._consumer.start()
         # subscribed after start: start() would otherwise wait for the group join (seconds, and longer while
         # the group still counts a killed member), holding up the process — the ingest API included
         self._consumer.subscribe(topics, listener=_Listener(self))
-        self._dlq = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap_servers, acks="all",
+        self._dlq = AIOKafkaProducer(**client_options(self.config), acks="all",
                                      enable_idempotence=self.config.idempotent)
         await self._dlq.start()
 

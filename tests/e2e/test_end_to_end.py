@@ -26,7 +26,8 @@ def _settings(tmp_path: Path, emulator: Any, kafka: str | None = None, group: st
         return settings_file(tmp_path, emulator)
     topic = group or "e2e"
     return settings_file(tmp_path, emulator, f"kafka: {{bootstrap_servers: '{kafka}', topic: t-{topic}, "
-                         f"group_id: g-{topic}, dead_letter_topic: d-{topic}, idempotent: false}}\n",
+                         f"group_id: g-{topic}, dead_letter_topic: d-{topic}, idempotent: false, "
+                         "create_topics: {enabled: true, replication_factor: 1}}\n",
                          event_log="{kind: kafka}")
 
 

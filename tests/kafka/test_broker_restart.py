@@ -31,7 +31,8 @@ from destination.synclog import open_sync_log
 def _config(broker: Broker, **extra: Any) -> KafkaConfig:
     name = uuid.uuid4().hex[:8]
     return KafkaConfig(bootstrap_servers=broker.bootstrap, topic=f"events-{name}", group_id=f"g-{name}",
-                       dead_letter_topic=f"dlq-{name}", idempotent=False, **extra)  # tansu lacks InitProducerId
+                       dead_letter_topic=f"dlq-{name}", idempotent=False,  # tansu lacks InitProducerId
+                       create_topics={"enabled": True, "replication_factor": 1}, **extra)
 
 
 def _events(prefix: str, n: int) -> list[Event]:

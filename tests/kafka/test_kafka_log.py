@@ -20,10 +20,11 @@ from destination.outcomes import Status
 from destination.synclog import open_sync_log
 
 
-def _config(bootstrap: str) -> KafkaConfig:
+def _config(bootstrap: str, partitions: int = 8) -> KafkaConfig:
     name = uuid.uuid4().hex[:8]
     return KafkaConfig(bootstrap_servers=bootstrap, topic=f"events-{name}", group_id=f"g-{name}",
-                       dead_letter_topic=f"dlq-{name}", idempotent=False)  # tansu lacks InitProducerId
+                       dead_letter_topic=f"dlq-{name}", idempotent=False,  # tansu lacks InitProducerId
+                       create_topics={"enabled": True, "partitions": partitions, "replication_factor": 1})
 
 
 async def _run_consumer(config: KafkaConfig, delivery: Delivery, sync_log: Any, until: int) -> Any:
@@ -51,8 +52,8 @@ async def test_events_flow_from_kafka_to_outcomes_and_commits_resume(kafka_boots
 
 async def test_poison_messages_are_dead_lettered_and_the_partition_keeps_going(
         kafka_bootstrap: str, delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
-    config = _config(kafka_bootstrap)
-    async with KafkaEventLog(config, partitions=1):
+    config = _config(kafka_bootstrap, partitions=1)
+    async with KafkaEventLog(config):
         pass
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()

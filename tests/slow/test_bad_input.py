@@ -48,8 +48,9 @@ async def test_malformed_kafka_messages_are_dead_lettered_and_good_ones_delivere
         kafka_bootstrap: str, tls_emulator: Any, tmp_path: Path) -> None:
     name = uuid.uuid4().hex[:8]
     config = KafkaConfig(bootstrap_servers=kafka_bootstrap, topic=f"bad-{name}", group_id=f"g-{name}",
-                         dead_letter_topic=f"dlq-{name}", idempotent=False, max_event_bytes=32_000)
-    async with KafkaEventLog(config, partitions=4):
+                         dead_letter_topic=f"dlq-{name}", idempotent=False, max_event_bytes=32_000,
+                         create_topics={"enabled": True, "partitions": 4, "replication_factor": 1})
+    async with KafkaEventLog(config):
         pass
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20, max_request_size=2_000_000)
     await producer.start()

@@ -172,6 +172,7 @@ def test_no_event_is_lost_and_no_record_duplicated_under_kills_and_faults(tls_em
 def test_kafka_no_event_is_lost_under_kills_faults_and_a_broker_restart(tls_emulator: Any, tmp_path: Path,
                                                                         persistent_broker: Broker) -> None:
     seen = _run(tls_emulator, tmp_path, f"""event_log: {{kind: kafka}}
-kafka: {{bootstrap_servers: "{persistent_broker.bootstrap}", idempotent: false}}""", broker=persistent_broker)
+kafka: {{bootstrap_servers: "{persistent_broker.bootstrap}", idempotent: false,
+        create_topics: {{enabled: true, replication_factor: 1}}}}""", broker=persistent_broker)
     assert seen["503"] > 0  # while the broker was down, ingest refused with a retryable 503 (never a 200)
     assert set(seen) <= {"200", "503", "unreachable"}, seen
