@@ -11,6 +11,7 @@ from delivery_support import ops_for
 from running_emulator import RunningEmulator, started
 from sf_support import connection_for
 
+from destination.actions.check import Locator, risky_choices
 from destination.actions.loader import ConfigError, load_text
 from destination.budget import Budget
 from destination.deliver import Delivery
@@ -111,3 +112,11 @@ def test_update_existing_is_refused_for_update_and_delete() -> None:
             "    match: {any: {Email: $.traits.email}}\n    on_duplicate: update_existing\n")
     with pytest.raises(ConfigError, match="applies to create and upsert"):
         load_text(text, "t.yaml")
+
+
+def test_check_warns_that_bulk_mode_cannot_reuse_duplicates(tmp_path: Path) -> None:
+    text = ("source: app\nactions:\n  - name: a\n    when: type exists\n" + CREATE
+            + "    on_duplicate: update_existing\n    mode: bulk\n")
+    (tmp_path / "app.yaml").write_text(text)
+    [problem] = risky_choices(load_text(text, "app.yaml"), Locator(str(tmp_path / "app.yaml")))
+    assert (problem.severity, problem.path, problem.line) == ("warning", "actions[0].on_duplicate", 12)
