@@ -10,18 +10,7 @@ from typing import Any
 import yaml
 
 from .loader import ConfigProblem, _positions, substitute
-from .model import (
-    Action,
-    ActionFile,
-    Compare,
-    FieldSpec,
-    Mode,
-    OnDuplicate,
-    OnManyMatches,
-    Operation,
-    Policy,
-    Transform,
-)
+from .model import Action, ActionFile, Compare, FieldSpec, Mode, OnManyMatches, Operation, Policy, Transform
 
 Describe = Callable[[str], Awaitable[dict[str, Any] | None]]  # object name → describe, or None when unknown
 _NUMBER = {"double", "currency", "percent", "int", "long"}
@@ -60,7 +49,7 @@ def risky_choices(source: ActionFile, where: Locator) -> list[ConfigProblem]:
             out.append(where.problem((*base, "on_many_matches"), "on_many_matches: all writes every record a "
                                      "matcher finds; with a non-unique matcher one event can change many records",
                                      "warning"))
-        if action.mode is Mode.BULK and action.on_duplicate is OnDuplicate.UPDATE_EXISTING:
+        if action.mode is Mode.BULK and action.on_duplicate == "update_existing":
             out.append(where.problem((*base, "on_duplicate"), "on_duplicate: update_existing needs mode rest: Bulk "
                                      "results carry no matched record Ids, so duplicates stay failed", "warning"))
         if action.mode is Mode.BULK and action.operation is Operation.DELETE:
