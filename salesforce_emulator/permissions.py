@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # org.py builds its grants with this module
 
 OBJECT_PERMISSIONS = ("create", "read", "edit", "delete")
 FIELD_LEVELS = ("none", "read", "edit")
-# Fields Salesforce shows to anyone who can read the object; no field-level security applies to them.
+# Fields anyone who can read the object sees (a grant may make them read-only, never invisible).
 _ALWAYS_VISIBLE = frozenset({"Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
                              "LastModifiedById", "SystemModstamp", "OwnerId", "Name", "RecordTypeId"})
 
@@ -106,10 +106,7 @@ def _object_view(od: ObjectDef, perms: set[str], grants: list[Grant]) -> ObjectD
 
 
 def _field_level(obj: str, fname: str, grants: list[Grant]) -> str:
-    if fname in _ALWAYS_VISIBLE:
-        return "edit"
     listed = [g.fields[obj.lower()][fname.lower()] for g in grants
               if fname.lower() in g.fields.get(obj.lower(), {})]
-    if not listed:
-        return "edit"
-    return max(listed, key=FIELD_LEVELS.index)
+    level = max(listed, key=FIELD_LEVELS.index) if listed else "edit"
+    return "read" if level == "none" and fname in _ALWAYS_VISIBLE else level

@@ -243,3 +243,20 @@ def test_the_restricted_user_logs_in_through_its_own_client(emulator: Any) -> No
                   headers={"Authorization": f"Bearer {token}"})
     assert time.monotonic() - started < 10
     assert "Rating" not in {f["name"] for f in r.json()["fields"]}
+
+
+def test_grants_combine_and_system_fields_never_disappear() -> None:
+    raw = default_org_yaml()
+    raw["users"].append({"username": "u@x.test", "password": "p", "id": "0058c0000000009AAA", "profile": "P",
+                         "permission_sets": ["S"]})
+    raw["profiles"] = {"P": {"objects": {"Account": ["read", "edit"]},
+                             "fields": {"Account": {"Name": "none", "Phone": "none", "Website": "read"}}}}
+    raw["permission_sets"] = {"S": {"objects": {"Account": ["delete"]}, "fields": {"Account": {"Phone": "edit"}}}}
+    org = build_org(raw)
+    account = view_for(org, org.users[-1]).object("Account")
+    assert account is not None and (account.createable, account.updateable, account.deletable) == (False, True, True)
+    name, phone, website = account.field("Name"), account.field("Phone"), account.field("Website")
+    assert name is not None and not name.updateable  # `none` on a system field: read-only, still there
+    assert phone is not None and phone.updateable  # the permission set raised what the profile hid
+    assert website is not None and not website.updateable
+    assert org.object("Account").field("Website").updateable  # type: ignore[union-attr]  # the org is untouched
