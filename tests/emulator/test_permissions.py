@@ -249,9 +249,9 @@ def test_grants_combine_and_system_fields_never_disappear() -> None:
     raw = default_org_yaml()
     raw["users"].append({"username": "u@x.test", "password": "p", "id": "0058c0000000009AAA", "profile": "P",
                          "permission_sets": ["S"]})
-    raw["profiles"] = {"P": {"objects": {"Account": ["read", "edit"]},
-                             "fields": {"Account": {"Name": "none", "Phone": "none", "Website": "read"}}}}
-    raw["permission_sets"] = {"S": {"objects": {"Account": ["delete"]}, "fields": {"Account": {"Phone": "edit"}}}}
+    raw["profiles"]["P"] = {"objects": {"Account": ["read", "edit"]},
+                            "fields": {"Account": {"Name": "none", "Phone": "none", "Website": "read"}}}
+    raw["permission_sets"]["S"] = {"objects": {"Account": ["delete"]}, "fields": {"Account": {"Phone": "edit"}}}
     org = build_org(raw)
     account = view_for(org, org.users[-1]).object("Account")
     assert account is not None and (account.createable, account.updateable, account.deletable) == (False, True, True)
