@@ -96,4 +96,4 @@ def map_event(source: ActionFile, action: Action, event: Event,
     return RecordOp(event=event, action=action.name, object=action.object, operation=action.operation, match=match,
                     fields=fields, lookups=tuple(lookups), on_many_matches=action.on_many_matches, mode=action.mode,
                     connection=source.connection, retry_without_failing_fields=action.retry_without_failing_fields,
-                    follow_converted_leads=action.follow_converted_leads)
+                    follow_converted_leads=action.follow_converted_leads, on_duplicate=action.on_duplicate)

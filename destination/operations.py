@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actions.model import Compare, Mode, OnManyMatches, Operation, Policy
+from .actions.model import Compare, Mode, OnDuplicate, OnManyMatches, Operation, Policy
 from .events import Event
 
 
@@ -75,6 +75,7 @@ class RecordOp:
     connection: str = "default"
     retry_without_failing_fields: bool = False
     follow_converted_leads: bool = False
+    on_duplicate: OnDuplicate = OnDuplicate.FAIL
 
     @property
     def source(self) -> str:

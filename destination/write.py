@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .actions.model import Mode
+from .actions.model import Mode, OnDuplicate
 from .outcomes import Outcome
 from .plan import Write
 from .salesforce.client import SalesforceClient
@@ -138,6 +138,9 @@ class Writer:
             return [], item  # not there: safe to send again
         if result.transient and item.attempts < self.max_attempts:
             return [], item
+        existing = _onto_duplicate(write, error)
+        if existing is not None:  # a new item: this round's update group must not pick it up as well
+            return [], _Pending(existing, attempts=item.attempts, dropped_fields=item.dropped_fields)
         if (error.fields and error.code in DROPPABLE and not item.dropped_fields
                 and any(op.retry_without_failing_fields for op in write.ops)):
             named = {f.lower() for f in error.fields}
@@ -148,6 +151,32 @@ class Writer:
                 item.dropped_fields = True
                 return [], item
         return _failed(write, error, item.attempts), None
+
+
+def _onto_duplicate(write: Write, error: SalesforceError) -> Write | None:
+    """`on_duplicate: update_existing`: a create (or an upsert that would create) that the org's duplicate
+    rules blocked becomes an update of the record Salesforce matched (the first of the object's matches, as
+    Salesforce ranks them), with a warning naming it. None when the option is off or no Id came back (Bulk
+    results carry none)."""
+    if error.code != "DUPLICATES_DETECTED" or write.kind not in ("create", "upsert"):
+        return None
+    if not any(op.on_duplicate is OnDuplicate.UPDATE_EXISTING for op in write.ops):
+        return None
+    result = error.extra.get("duplicateResult") or {}
+    ids = [m["record"]["Id"] for match in result.get("matchResults", [])
+           if str(match.get("entityType", write.object)).lower() == write.object.lower()
+           for m in match.get("matchRecords", []) if isinstance(m.get("record"), dict) and m["record"].get("Id")]
+    if not ids:
+        return None
+    values = dict(write.values)
+    if write.kind == "upsert" and write.ext_field:
+        values[write.ext_field] = write.ext_value  # the existing record takes the key, so later upserts find it
+    others = f" (other matches: {', '.join(ids[1:])})" if len(ids) > 1 else ""
+    rule = result.get("duplicateRule")
+    warning = (f"DUPLICATES_DETECTED{f' by {rule}' if rule else ''}: updated the existing {write.object} {ids[0]} "
+               f"instead of creating a duplicate{others}")
+    return replace(write, kind="update", record_id=ids[0], values=values, ext_field=None, ext_value=None,
+                   warnings=[*write.warnings, warning])
 
 
 def _succeeded(write: Write, record_id: str | None, created: bool, attempts: int, note: str | None = None) -> list[Outcome]:

@@ -18,6 +18,7 @@ from . import bulk_csv
 from .bulk_rows import RowResult, RowWriter, check_header
 from .errors import SfError
 from .ids import IdFactory, is_well_formed, to18
+from .org import Org
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class IngestJob:
     processing_ms: float = 0.0
     active_ms: float = 0.0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    view: Org | None = field(default=None, repr=False)  # the org as the job's creator sees it
 
     @property
     def delimiter(self) -> str:
@@ -141,8 +143,10 @@ class BulkJobs:
         self.max_upload_bytes = max_upload_bytes  # counted after base64, as Salesforce counts it
         self.jobs: dict[str, IngestJob] = {}
 
-    def create(self, request: JobRequest, user_id: str, api_version: float) -> IngestJob | SfError:
-        """Validate a create request (reference 5.1) and open the job."""
+    def create(self, request: JobRequest, user_id: str, api_version: float,
+               view: Org | None = None) -> IngestJob | SfError:
+        """Validate a create request (reference 5.1) and open the job; `view` is the org as the creating
+        user sees it (an object they cannot see is unknown, rows are written with their permissions)."""
         operation = request.operation
         if operation not in OPERATIONS:
             return _invalid_value(operation, "operation")
@@ -151,7 +155,7 @@ class BulkJobs:
                                      ("contentType", request.contentType, ("CSV",))):
             if value is not None and value not in allowed:
                 return _invalid_value(value, prop)
-        obj = self.store.org.object(request.object or "")
+        obj = (view or self.store.org).object(request.object or "")
         if obj is None:
             return _invalid_job(f"Unable to find object: {request.object or ''}")
         ext_field: str | None = None
@@ -167,7 +171,7 @@ class BulkJobs:
         job = IngestJob(id=self.ids.new("750"), object=obj.name, operation=operation,
                         external_id_field=ext_field, column_delimiter=request.columnDelimiter or "COMMA",
                         line_ending=request.lineEnding or "LF", assignment_rule_id=request.assignmentRuleId,
-                        api_version=api_version, created_by_id=user_id, created=now, modstamp=now)
+                        api_version=api_version, created_by_id=user_id, created=now, modstamp=now, view=view)
         self.jobs[job.id] = job
         return job
 
@@ -290,7 +294,8 @@ class BulkJobs:
             return problem
         parsed = self._parsed(job)
         assert parsed is not None
-        writer = RowWriter(self.store, job.object, job.operation, job.external_id_field, parsed.header)
+        writer = RowWriter(self.store, job.object, job.operation, job.external_id_field, parsed.header,
+                           view=job.view)
         job.results = [None] * len(parsed.rows)
         slice_start = time.monotonic()
         for index, result in enumerate(writer.results(parsed.rows)):
@@ -320,6 +325,7 @@ class BulkJobs:
             return "InvalidBatch : The data has no header row"
         if parsed.header_error:
             return f"InvalidBatch : {parsed.header_error}"
-        obj = self.store.org.object(job.object)
+        org = job.view or self.store.org
+        obj = org.object(job.object)
         assert obj is not None
-        return check_header(self.store.org, obj, job.operation, job.external_id_field, parsed.header)
+        return check_header(org, obj, job.operation, job.external_id_field, parsed.header)

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .permissions import Grant, parse_grants
+
 # Field types and their describe defaults (soapType, default length).
 _TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "id": {"soapType": "tns:ID", "length": 18},
@@ -261,9 +263,13 @@ class ClientApp:
 
 @dataclass
 class User:
+    """A user of the org; with a `profile`, what they see and change is limited (permissions.py)."""
+
     username: str
     password: str
     id: str
+    profile: str | None = None  # None: full access, as a System Administrator
+    permission_sets: list[str] = dc_field(default_factory=list)
 
 
 @dataclass
@@ -278,6 +284,12 @@ class Org:
     api_daily_max: int = 100_000
     token_lifetime_seconds: int = 7200
     faults: dict[str, Any] = dc_field(default_factory=dict)
+    profiles: dict[str, Grant] = dc_field(default_factory=dict)
+    permission_sets: dict[str, Grant] = dc_field(default_factory=dict)
+
+    def user(self, user_id: str) -> User | None:
+        """The user with this Id."""
+        return next((u for u in self.users if u.id == user_id), None)
 
     def object(self, name: str) -> ObjectDef | None:
         """The object named `name`, matched case-insensitively."""
@@ -428,7 +440,16 @@ def build_org(raw: dict[str, Any]) -> Org:
                   jwt_public_key=c.get("jwt_public_key"), run_as=c.get("run_as"))
         for c in raw.get("clients", [])
     ]
-    users = [User(username=u["username"], password=u["password"], id=u["id"]) for u in raw.get("users", [])]
+    users = [User(username=u["username"], password=u["password"], id=u["id"], profile=u.get("profile"),
+                  permission_sets=list(u.get("permission_sets") or [])) for u in raw.get("users", [])]
+    profiles = parse_grants(raw.get("profiles"), "profile")
+    permission_sets = parse_grants(raw.get("permission_sets"), "permission set")
+    for u in users:
+        if u.profile is not None and u.profile not in profiles:
+            raise ValueError(f"user {u.username}: unknown profile {u.profile!r}")
+        unknown = [p for p in u.permission_sets if p not in permission_sets]
+        if unknown:
+            raise ValueError(f"user {u.username}: unknown permission sets {unknown}")
     return Org(
         org_id=meta.get("id", "00D8c0000000001AAA"),
         name=meta.get("name", "Emulator"),
@@ -438,4 +459,6 @@ def build_org(raw: dict[str, Any]) -> Org:
         api_daily_max=meta.get("api_daily_max", 100_000),
         token_lifetime_seconds=meta.get("token_lifetime_seconds", 7200),
         faults=raw.get("faults", {}) or {},
+        profiles=profiles,
+        permission_sets=permission_sets,
     )

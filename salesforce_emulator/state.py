@@ -13,6 +13,7 @@ from .faults import Faults
 from .ids import IdFactory
 from .limits import ApiUsage
 from .org import Org, load_org
+from .permissions import view_for
 from .query import QueryCursors
 from .store import Store
 
@@ -32,6 +33,14 @@ class EmulatorState:
     org_path: Path | None = None
     db_path: Path | None = None
     org_loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _views: dict[str, Org] = field(default_factory=dict, repr=False)
+
+    def org_for(self, user_id: str) -> Org:
+        """The org as this user sees it (their profile and permission sets), built once per user."""
+        view = self._views.get(user_id)
+        if view is None:
+            view = self._views[user_id] = view_for(self.org, self.org.user(user_id))
+        return view
 
 
 def build_state(org_path: str | Path | None = None, db_path: str | Path | None = None,

@@ -20,6 +20,7 @@ from .errors import SfError
 from .faults import Faults
 from .ids import IdFactory, is_well_formed, to18
 from .org import ObjectDef, Org
+from .permissions import insufficient_access
 from .persistence import RecordFile
 from .record_input import resolve
 from .validation import duplicate_rule_error, field_access_errors, missing_required, rule_errors, value_errors
@@ -129,24 +130,31 @@ class Store:
 
     # ----- writes ----------------------------------------------------------------------------------
 
-    def insert(self, obj: str, values: dict[str, Any], *, text: bool = False) -> WriteResult:
-        """Create a record."""
+    def insert(self, obj: str, values: dict[str, Any], *, text: bool = False, view: Org | None = None) -> WriteResult:
+        """Create a record; `view` is the org as the calling user sees it (permissions.py), None = full access."""
         od = self._object(obj)
         if isinstance(od, SfError):
             return WriteResult(None, errors=[od])
+        seen = self._seen(od, view)
+        if isinstance(seen, SfError) or not seen.createable:
+            return WriteResult(None, errors=[seen if isinstance(seen, SfError) else insufficient_access()])
         if self.faults.lock_error():
             return WriteResult(None, errors=[lock_error(None)])
         if any(k.lower() == "id" and (not text or v != "") for k, v in values.items()):
             return WriteResult(None, errors=[SfError("INVALID_FIELD", "The Id field should not be specified in "
                                                      "the sobject data.")])
         with self._lock:
-            return self._save(od, None, values, text=text)
+            return self._save(od, None, values, text=text, view=view)
 
-    def update(self, obj: str, record_id: str, values: dict[str, Any], *, text: bool = False) -> WriteResult:
+    def update(self, obj: str, record_id: str, values: dict[str, Any], *, text: bool = False,
+               view: Org | None = None) -> WriteResult:
         """Change fields of an existing record; a null (or `#N/A`) clears a field."""
         od = self._object(obj)
         if isinstance(od, SfError):
             return WriteResult(record_id, errors=[od])
+        seen = self._seen(od, view)
+        if isinstance(seen, SfError) or not seen.updateable:
+            return WriteResult(record_id, errors=[seen if isinstance(seen, SfError) else insufficient_access()])
         with self._lock:
             target = self._target(od, record_id)
             if isinstance(target, SfError):
@@ -154,22 +162,26 @@ class Store:
             if self.faults.lock_error():
                 return WriteResult(target["Id"], errors=[lock_error(target["Id"])])
             values = {k: v for k, v in values.items() if k.lower() != "id"}
-            return self._save(od, target, values, text=text)
+            return self._save(od, target, values, text=text, view=view)
 
     def upsert(self, obj: str, ext_field: str, ext_value: Any, values: dict[str, Any], *,
-               text: bool = False) -> WriteResult:
-        """Create or update by an external-ID field: 0 matches create, 1 updates, several are reported."""
+               text: bool = False, view: Org | None = None) -> WriteResult:
+        """Create or update by an external-ID field: 0 matches create, 1 updates, several are reported.
+        The user needs create permission when it creates and edit permission when it updates."""
         od = self._object(obj)
         if isinstance(od, SfError):
             return WriteResult(None, errors=[od])
-        fd = od.field(ext_field)
+        seen = self._seen(od, view)
+        if isinstance(seen, SfError):
+            return WriteResult(None, errors=[seen])
+        fd = seen.field(ext_field)
         if fd is None or not (fd.external_id or fd.id_lookup):
             return WriteResult(None, errors=[SfError("NOT_FOUND", "Provided external ID field does not exist or "
                                                      f"is not accessible: {ext_field}")])
         if fd.name == "Id":
             if ext_value in (None, ""):
-                return self.insert(od.name, values, text=text)
-            return self.update(od.name, str(ext_value), values, text=text)
+                return self.insert(od.name, values, text=text, view=view)
+            return self.update(od.name, str(ext_value), values, text=text, view=view)
         key, error = from_text(fd, ext_value) if text else from_json(fd, ext_value)
         if error or key in (None, ""):
             return WriteResult(None, errors=[error or SfError("MISSING_ARGUMENT", f"{fd.name} not specified")])
@@ -179,18 +191,25 @@ class Store:
             if len(matches) > 1:
                 return WriteResult(None, matches=matches)
             if matches:
+                if not seen.updateable:
+                    return WriteResult(matches[0], errors=[insufficient_access()])
                 if self.faults.lock_error():
                     return WriteResult(matches[0], errors=[lock_error(matches[0])])
-                return self._save(od, self._tables[od.name][matches[0]], values, text=text)
+                return self._save(od, self._tables[od.name][matches[0]], values, text=text, view=view)
+            if not seen.createable:
+                return WriteResult(None, errors=[insufficient_access()])
             if self.faults.lock_error():
                 return WriteResult(None, errors=[lock_error(None)])
-            return self._save(od, None, values, text=text, preset={fd.name: key})
+            return self._save(od, None, values, text=text, preset={fd.name: key}, view=view)
 
-    def delete(self, obj: str | None, record_id: str, *, hard: bool = False) -> WriteResult:
+    def delete(self, obj: str | None, record_id: str, *, hard: bool = False, view: Org | None = None) -> WriteResult:
         """Move a record to the recycle bin (IsDeleted), or erase it for good when `hard`."""
         od = self.org.object(obj) if obj else self.org.object_for_id(record_id[:3])
         if od is None:
             return WriteResult(record_id, errors=[SfError("MALFORMED_ID", f"malformed id {record_id}")])
+        seen = self._seen(od, view)
+        if isinstance(seen, SfError) or not seen.deletable:
+            return WriteResult(record_id, errors=[seen if isinstance(seen, SfError) else insufficient_access()])
         with self._lock:
             target = self._target(od, record_id, allow_deleted=hard)
             if isinstance(target, SfError):
@@ -277,6 +296,12 @@ class Store:
             return SfError("NOT_FOUND", "The requested resource does not exist")
         return od
 
+    def _seen(self, od: ObjectDef, view: Org | None) -> ObjectDef | SfError:
+        """The object as the calling user sees it; NOT_FOUND when they cannot see it at all."""
+        if view is None:
+            return od
+        return view.object(od.name) or SfError("NOT_FOUND", "The requested resource does not exist")
+
     def _target(self, od: ObjectDef, record_id: str, *, allow_deleted: bool = False) -> dict[str, Any] | SfError:
         if not is_well_formed(record_id) or record_id[:3] != od.key_prefix:
             return SfError("MALFORMED_ID", f"{od.label} ID: id value of incorrect type: {record_id}", ("Id",))
@@ -289,15 +314,18 @@ class Store:
         return record
 
     def _save(self, od: ObjectDef, current: dict[str, Any] | None, values: dict[str, Any], *, text: bool,
-              preset: dict[str, Any] | None = None) -> WriteResult:
+              preset: dict[str, Any] | None = None, view: Org | None = None) -> WriteResult:
         creating = current is None
         rid = current["Id"] if current else None
         if current is not None and od.name == "Lead" and current.get("IsConverted"):
             return WriteResult(rid, errors=[SfError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")])
-        resolved = resolve(self.org, od, values, text=text, lookup=self.find)
+        # Names resolve against what the user can see (an invisible field is "No such column"), and access
+        # follows their field-level security; the record itself always has every field.
+        seen = od if view is None else (view.object(od.name) or od)
+        resolved = resolve(view or self.org, seen, values, text=text, lookup=self.find)
         errors = list(resolved.errors)
         given = dict(resolved.values)
-        errors += field_access_errors(od, given, creating=creating)
+        errors += field_access_errors(seen, given, creating=creating)
         for name, value in given.items():
             errors += value_errors(od.fields[name], value)
             errors += self._reference_errors(od, name, value)

@@ -133,10 +133,11 @@ def duplicate_rule_error(obj: ObjectDef, record: dict[str, Any],
             return SfError("DUPLICATES_DETECTED", rule.message, (), {"duplicateResult": {
                 "allowSave": False, "duplicateRule": rule.name, "duplicateRuleEntityType": obj.name,
                 "errorMessage": rule.message,
-                "matchResults": [{"entityType": obj.name, "matchEngine": "ExactMatchEngine", "success": True,
-                                  "size": len(matches),
-                                  "matchRecords": [{"record": {"attributes": {"type": obj.name}, "Id": m["Id"]},
-                                                    "matchConfidence": 100.0, "fieldDiffs": []}
+                "matchResults": [{"entityType": obj.name, "errors": [], "matchEngine": "ExactMatchEngine",
+                                  "rule": rule.name, "success": True, "size": len(matches),
+                                  "matchRecords": [{"additionalInformation": [], "fieldDiffs": [],
+                                                    "matchConfidence": 100.0,
+                                                    "record": {"attributes": {"type": obj.name}, "Id": m["Id"]}}
                                                    for m in matches]}]}})
     return None
 

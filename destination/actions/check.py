@@ -49,6 +49,9 @@ def risky_choices(source: ActionFile, where: Locator) -> list[ConfigProblem]:
             out.append(where.problem((*base, "on_many_matches"), "on_many_matches: all writes every record a "
                                      "matcher finds; with a non-unique matcher one event can change many records",
                                      "warning"))
+        if action.mode is Mode.BULK and action.on_duplicate == "update_existing":
+            out.append(where.problem((*base, "on_duplicate"), "on_duplicate: update_existing needs mode rest: Bulk "
+                                     "results carry no matched record Ids, so duplicates stay failed", "warning"))
         if action.mode is Mode.BULK and action.operation is Operation.DELETE:
             out.append(where.problem((*base, "mode"), "bulk deletes are not reversible per event and run "
                                      "minutes later; prefer rest for deletes", "warning"))
@@ -71,20 +74,19 @@ async def _check_action(action: Action, base: tuple[Any, ...], describe: Describ
                         where: Locator) -> list[ConfigProblem]:
     info = await describe(action.object)
     if info is None:
-        return [where.problem((*base, "object"), f"object {action.object} does not exist in the org")]
+        return [where.problem((*base, "object"), f"object {action.object} does not exist in the org (or the "
+                              "connection's user cannot see it)")]
     fields = {f["name"].lower(): f for f in info.get("fields", [])}
-    out: list[ConfigProblem] = []
+    out: list[ConfigProblem] = _object_access_problems(action, info, base, where)
     op = action.operation
     for name, spec in action.field_specs().items():
         f = fields.get(name.lower())
         at = (*base, "fields", name)
         if f is None:
-            out.append(where.problem(at, f"{action.object} has no field {name}"))
+            out.append(where.problem(at, f"{action.object} has no field {name} (or the connection's user "
+                                     "cannot see it)"))
             continue
-        if op in (Operation.CREATE, Operation.UPSERT) and not f["createable"]:
-            out.append(where.problem(at, f"{action.object}.{f['name']} is not createable"))
-        if op in (Operation.UPDATE, Operation.UPSERT) and not f["updateable"]:
-            out.append(where.problem(at, f"{action.object}.{f['name']} is not updateable"))
+        out.extend(_field_access_problems(action, f, at, where))
         out.extend(_type_problems(action, f, spec, at, where))
     if action.match is not None:
         matchers = action.match.fields()
@@ -127,6 +129,43 @@ async def _check_action(action: Action, base: tuple[Any, ...], describe: Describ
             out.append(where.problem((*base, "record_type"), f"record type {action.record_type} is not one of "
                                      f"{action.object}'s"))
     return out
+
+
+_NEEDS = {Operation.CREATE: ("createable",), Operation.UPDATE: ("updateable",),
+          Operation.UPSERT: ("createable", "updateable"), Operation.DELETE: ("deletable",)}
+_VERB = {"createable": "create", "updateable": "update", "deletable": "delete"}
+
+
+def _object_access_problems(action: Action, info: dict[str, Any], base: tuple[Any, ...],
+                            where: Locator) -> list[ConfigProblem]:
+    """The connection's user lacks an object permission the operation needs (describe is theirs): an error
+    when every write fails, a warning when only an upsert's creates or its updates do."""
+    needs = _NEEDS[action.operation]
+    missing = [flag for flag in needs if info.get(flag) is False]
+    if not missing:
+        return []
+    verbs = " or ".join(_VERB[m] for m in missing)
+    message = (f"the connection's user may not {verbs} {action.object} records (object permission): "
+               f"those writes fail with INSUFFICIENT_ACCESS_OR_READONLY")
+    return [where.problem((*base, "operation"), message, "warning" if len(missing) < len(needs) else "error")]
+
+
+def _field_access_problems(action: Action, f: dict[str, Any], at: tuple[Any, ...],
+                           where: Locator) -> list[ConfigProblem]:
+    """A field the connection's user cannot write for this operation (a read-only field, or the profile's
+    field-level security): an error when every write of the action fails on it, a warning when only the
+    creates or only the updates of an upsert do."""
+    needs = [flag for flag in _NEEDS[action.operation] if flag != "deletable"]
+    missing = [flag for flag in needs if not f.get(flag, True)]
+    if not missing:
+        return []
+    name = f"{action.object}.{f['name']}"
+    if len(missing) < len(needs):
+        part = "creates" if missing[0] == "createable" else "updates"
+        return [where.problem(at, f"{name} is not {missing[0]} for the connection's user: the {part} of this "
+                              "upsert fail with INVALID_FIELD_FOR_INSERT_UPDATE", "warning")]
+    return [where.problem(at, f"{name} is not {' or '.join(missing)} for the connection's user (read-only, "
+                          "or field-level security): every write fails with INVALID_FIELD_FOR_INSERT_UPDATE")]
 
 
 def _type_problems(action: Action, f: dict[str, Any], spec: FieldSpec, at: tuple[Any, ...],

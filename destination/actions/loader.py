@@ -83,6 +83,7 @@ def _locate(positions: dict[tuple[Any, ...], tuple[int, int]], loc: tuple[Any, .
 
 def load_text(text: str, file: str, env: Mapping[str, str] | None = None) -> ActionFile:
     """Parse and validate one action file's text; ConfigError with located problems."""
+    unset = _unset_write_key_variables(text, file, env)
     text = substitute(text, env)
     try:
         node = yaml.compose(text)
@@ -95,7 +96,7 @@ def load_text(text: str, file: str, env: Mapping[str, str] | None = None) -> Act
         raise ConfigError([ConfigProblem(file, 1, 1, "", "an action file is a mapping with `source` and `actions`")])
     positions = _positions(node)
     try:
-        return ActionFile.model_validate(data)
+        loaded = ActionFile.model_validate(data)
     except ValidationError as exc:
         problems = []
         seen: set[tuple[Any, ...]] = set()
@@ -108,7 +109,63 @@ def load_text(text: str, file: str, env: Mapping[str, str] | None = None) -> Act
                 continue
             seen.add(key)
             problems.append(ConfigProblem(file, line, column, path, error["msg"].removeprefix("Value error, ")))
-        raise ConfigError(problems) from None
+        raise ConfigError(problems + unset) from None
+    if unset:
+        raise ConfigError(unset)
+    return loaded
+
+
+def _unset_write_key_variables(text: str, file: str, env: Mapping[str, str] | None) -> list[ConfigProblem]:
+    """An error per write key that names an unset `${VAR}` (without a default): substituted as "", it would
+    leave the source without that key. The message names the variable, never a value."""
+    environ = os.environ if env is None else env
+    unset = {m.group(1) for m in _VAR.finditer(text) if m.group(1) not in environ and m.group(2) is None}
+    if not unset:
+        return []
+    marked = _VAR.sub(lambda m: f"__UNSET_{m.group(1)}__" if m.group(1) in unset else m.group(0), text)
+    try:
+        node = yaml.compose(marked)
+        data = yaml.safe_load(marked)
+    except yaml.YAMLError:
+        return []  # the real parse reports it
+    keys = data.get("write_keys") if isinstance(data, dict) else None
+    if node is None or not isinstance(keys, list):
+        return []
+    positions = _positions(node)
+    problems = []
+    for index, key in enumerate(keys):
+        names = sorted(name for name in unset if f"__UNSET_{name}__" in str(key))
+        if names:
+            line, column = positions.get(("write_keys", index), (None, None))
+            problems.append(ConfigProblem(file, line, column, f"write_keys[{index}]",
+                                          f"environment variable {', '.join(names)} is not set: this write key "
+                                          "would be empty"))
+    return problems
+
+
+def shared_write_keys(sources: Mapping[str, tuple[ActionFile, Path]],
+                      env: Mapping[str, str] | None = None) -> list[ConfigProblem]:
+    """An error for every write key that a source shares with an earlier one: ingest would route all its
+    events to one of them. Located at the later file's key; the key itself is never printed."""
+    owner: dict[str, str] = {}
+    problems = []
+    for name, (source, path) in sources.items():
+        positions: dict[tuple[Any, ...], tuple[int, int]] | None = None
+        for index, key in enumerate(source.write_keys):
+            first = owner.setdefault(key, name) if key else name
+            if first == name:
+                continue
+            if positions is None:
+                try:
+                    node = yaml.compose(substitute(path.read_text(), env))
+                    positions = _positions(node) if node is not None else {}
+                except (OSError, yaml.YAMLError):
+                    positions = {}
+            line, column = positions.get(("write_keys", index), (None, None))
+            problems.append(ConfigProblem(str(path), line, column, f"write_keys[{index}]",
+                                          f"source {name!r} shares this write key with source {first!r}: "
+                                          "each write key must belong to one source"))
+    return problems
 
 
 def load_file(path: Path, env: Mapping[str, str] | None = None) -> ActionFile:
@@ -136,6 +193,7 @@ def load_sources(folder: Path, env: Mapping[str, str] | None = None) -> dict[str
         if loaded.source in sources:
             problems.append(ConfigProblem(str(path), 1, 1, "source", f"source {loaded.source!r} is defined twice"))
         sources[loaded.source] = (loaded, path)
+    problems.extend(shared_write_keys(sources, env))
     if problems:
         raise ConfigError(problems)
     return sources

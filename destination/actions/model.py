@@ -28,6 +28,11 @@ class OnManyMatches(StrEnum):
     ALL = "all"
 
 
+class OnDuplicate(StrEnum):
+    FAIL = "fail"  # the event fails with DUPLICATES_DETECTED (and the matched Ids in its message)
+    UPDATE_EXISTING = "update_existing"  # write to the record the duplicate rule matched instead
+
+
 class Mode(StrEnum):
     REST = "rest"
     BULK = "bulk"
@@ -173,6 +178,9 @@ class Action(BaseModel):
     operation: Operation
     match: MatchGroup | None = None
     on_many_matches: OnManyMatches = OnManyMatches.FAIL
+    on_duplicate: OnDuplicate = Field(OnDuplicate.FAIL, description="when the org's duplicate rules block a create "
+                                      "(DUPLICATES_DETECTED): fail the event, or update_existing to update the "
+                                      "record Salesforce matched (create and upsert; rest mode)")
     mode: Mode = Mode.REST
     fields: dict[str, FieldEntry] = Field(default_factory=dict)
     lookups: dict[str, ParentLookup] = Field(default_factory=dict, description="reference field → parent lookup")
@@ -195,6 +203,9 @@ class Action(BaseModel):
             raise ValueError(f"operation {self.operation.value} needs `match`")
         if self.operation is Operation.DELETE and self.fields:
             raise ValueError("a delete writes no fields")
+        if self.on_duplicate is OnDuplicate.UPDATE_EXISTING and self.operation not in (Operation.CREATE,
+                                                                                       Operation.UPSERT):
+            raise ValueError("on_duplicate: update_existing applies to create and upsert")
         return self
 
     def field_specs(self) -> dict[str, FieldSpec]:

@@ -86,7 +86,7 @@ async def create_job(request: Request, state: State, version: Version, session: 
         body, content = await _multipart_create(request)
     else:
         body = _parse_json(await request.body(), _CreateBody)
-    created = state.bulk.create(_request(body), session.user_id, version)
+    created = state.bulk.create(_request(body), session.user_id, version, state.org_for(session.user_id))
     if isinstance(created, SfError):
         raise SfException(400, created)
     if content is not None:

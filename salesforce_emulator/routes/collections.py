@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 
 from ..errors import SfError, SfException
 from ..ids import is_well_formed, to18
+from ..org import Org
 from ..store import Rollback, Store, WriteResult
-from .deps import State
+from .deps import CallerOrg, State
 from .records import json_body, known_object
 
 router = APIRouter()
@@ -33,16 +34,17 @@ def _payload(body: Any) -> tuple[list[Any], bool]:
     return records, bool(body.get("allOrNone", False))
 
 
-def _type_of(state: Any, record: Any) -> tuple[str | None, SfError | None]:
+def _type_of(view: Org, record: Any) -> tuple[str | None, SfError | None]:
     if not isinstance(record, dict):
         return None, SfError("JSON_PARSER_ERROR", "Each record must be a JSON object")
     attributes = record.get("attributes")
     name = attributes.get("type") if isinstance(attributes, dict) else None
     if not name:
         return None, SfError("INVALID_TYPE", "Must send a concrete entity type.")
-    if state.org.object(name) is None:
+    found = view.object(name)
+    if found is None:
         return None, SfError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
-    return state.org.object(name).name, None
+    return found.name, None
 
 
 def _item(result: WriteResult, *, with_created: bool = False, keep_id: bool = True) -> dict[str, Any]:
@@ -70,28 +72,28 @@ def _run(store: Store, all_or_none: bool, writes: list[Any]) -> list[WriteResult
 
 
 @router.post("/composite/sobjects")
-async def create_records(request: Request, state: State) -> JSONResponse:
+async def create_records(request: Request, state: State, view: CallerOrg) -> JSONResponse:
     records, all_or_none = _payload(await json_body(request))
     writes: list[Any] = []
     for record in records:
-        obj, error = _type_of(state, record)
+        obj, error = _type_of(view, record)
         if error or obj is None:
             writes.append(WriteResult(None, errors=[error or ROLLED_BACK]))
         elif "id" in {k.lower() for k in record}:
             writes.append(WriteResult(None, errors=[SfError("INVALID_FIELD", "cannot specify Id in an insert "
                                                             "call", ("Id",))]))
         else:
-            writes.append(lambda o=obj, r=record: state.store.insert(o, r))
+            writes.append(lambda o=obj, r=record: state.store.insert(o, r, view=view))
     results = _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r, keep_id=False) for r in results])
 
 
 @router.patch("/composite/sobjects")
-async def update_records(request: Request, state: State) -> JSONResponse:
+async def update_records(request: Request, state: State, view: CallerOrg) -> JSONResponse:
     records, all_or_none = _payload(await json_body(request))
     writes: list[Any] = []
     for record in records:
-        obj, error = _type_of(state, record)
+        obj, error = _type_of(view, record)
         record_id = next((v for k, v in record.items() if k.lower() == "id"), None) if isinstance(record, dict) \
             else None
         if error or obj is None:
@@ -100,14 +102,14 @@ async def update_records(request: Request, state: State) -> JSONResponse:
             writes.append(WriteResult(None, errors=[SfError("MISSING_ARGUMENT", "Id not specified in an update "
                                                             "call", ("Id",))]))
         else:
-            writes.append(lambda o=obj, r=record, i=str(record_id): state.store.update(o, i, r))
+            writes.append(lambda o=obj, r=record, i=str(record_id): state.store.update(o, i, r, view=view))
     results = _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r) for r in results])
 
 
 @router.patch("/composite/sobjects/{obj}/{field}")
-async def upsert_records(obj: str, field: str, request: Request, state: State) -> JSONResponse:
-    od = known_object(state.org, obj)
+async def upsert_records(obj: str, field: str, request: Request, state: State, view: CallerOrg) -> JSONResponse:
+    od = known_object(view, obj)
     fd = od.field(field)
     if fd is None or not (fd.external_id or fd.id_lookup):
         raise SfException(400, SfError("INVALID_FIELD", f"Field name provided, {field} is not an External ID "
@@ -120,7 +122,7 @@ async def upsert_records(obj: str, field: str, request: Request, state: State) -
             seen[key] = seen.get(key, 0) + 1
     writes: list[Any] = []
     for record, key in zip(records, keys, strict=True):
-        obj_name, error = _type_of(state, record)
+        obj_name, error = _type_of(view, record)
         if error or obj_name is None:
             writes.append(WriteResult(None, errors=[error or ROLLED_BACK]))
         elif obj_name != od.name:
@@ -135,7 +137,7 @@ async def upsert_records(obj: str, field: str, request: Request, state: State) -
                                                             (fd.name,))]))
         else:
             value = record[_field_key(record, fd.name)]
-            writes.append(lambda r=record, v=value: _upsert_one(state.store, od.name, fd.name, v, r))
+            writes.append(lambda r=record, v=value: _upsert_one(state.store, od.name, fd.name, v, r, view))
     results = _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r, with_created=True) for r in results])
 
@@ -153,8 +155,8 @@ def _key_of(record: Any, field: str) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def _upsert_one(store: Store, obj: str, field: str, value: Any, record: dict[str, Any]) -> WriteResult:
-    result = store.upsert(obj, field, value, record)
+def _upsert_one(store: Store, obj: str, field: str, value: Any, record: dict[str, Any], view: Org) -> WriteResult:
+    result = store.upsert(obj, field, value, record, view=view)
     if result.matches:
         return WriteResult(None, errors=[SfError("DUPLICATE_EXTERNAL_ID", f"{field}: more than one record found "
                                                  f"for external id field: {result.matches}", (field,))])
@@ -162,7 +164,7 @@ def _upsert_one(store: Store, obj: str, field: str, value: Any, record: dict[str
 
 
 @router.delete("/composite/sobjects")
-async def delete_records(request: Request, state: State) -> JSONResponse:
+async def delete_records(request: Request, state: State, view: CallerOrg) -> JSONResponse:
     raw = request.query_params.get("ids", "")
     ids = [i.strip() for i in raw.split(",") if i.strip()]
     if not ids:
@@ -176,6 +178,6 @@ async def delete_records(request: Request, state: State) -> JSONResponse:
         if not is_well_formed(record_id) or state.org.object_for_id(record_id) is None:
             writes.append(WriteResult(None, errors=[SfError("MALFORMED_ID", f"malformed id {record_id}")]))
         else:
-            writes.append(partial(state.store.delete, None, to18(record_id)))
+            writes.append(partial(state.store.delete, None, to18(record_id), view=view))
     results = _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r) for r in results])

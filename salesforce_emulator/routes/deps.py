@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from .. import versions
 from ..auth import Session
 from ..errors import INVALID_SESSION, NOT_FOUND, SfException
+from ..org import Org
 from ..state import EmulatorState
 
 
@@ -36,6 +37,13 @@ def require_session(request: Request) -> Session:
     return session
 
 
+def caller_org(request: Request, session: Annotated[Session, Depends(require_session)]) -> Org:
+    """The org as the calling user sees it: their profile's objects and fields (permissions.py)."""
+    state: EmulatorState = request.app.state.emulator
+    return state.org_for(session.user_id)
+
+
 State = Annotated[EmulatorState, Depends(get_state)]
 Version = Annotated[float, Depends(api_version)]
 CurrentSession = Annotated[Session, Depends(require_session)]
+CallerOrg = Annotated[Org, Depends(caller_org)]

@@ -8,19 +8,20 @@ from fastapi.responses import JSONResponse
 from ..errors import SfError, SfException
 from ..query import batch_size
 from ..soql import execute, parse
-from .deps import State
+from .deps import CallerOrg, State
 from .records import version_text
 
 router = APIRouter()
 
 
-def _run(request: Request, state: State, *, include_deleted: bool) -> JSONResponse:
+def _run(request: Request, state: State, view: CallerOrg, *, include_deleted: bool) -> JSONResponse:
     text = request.query_params.get("q")
     if text is None:
         raise SfException(400, SfError("MALFORMED_QUERY", "A query string has to be specified"))
     version = version_text(request)
     query = parse(text)
-    total, rows = execute(query, state.org, state.store, include_deleted=include_deleted, version=version)
+    # Names resolve against the caller's view: an object or field they cannot see does not exist for them.
+    total, rows = execute(query, view, state.store, include_deleted=include_deleted, version=version)
     if query.count_only:
         return JSONResponse({"totalSize": total, "done": True, "records": []})
     path = "queryAll" if include_deleted else "query"
@@ -30,14 +31,14 @@ def _run(request: Request, state: State, *, include_deleted: bool) -> JSONRespon
 
 @router.get("/query")
 @router.get("/query/")
-async def query(request: Request, state: State) -> JSONResponse:
-    return _run(request, state, include_deleted=False)
+async def query(request: Request, state: State, view: CallerOrg) -> JSONResponse:
+    return _run(request, state, view, include_deleted=False)
 
 
 @router.get("/queryAll")
 @router.get("/queryAll/")
-async def query_all(request: Request, state: State) -> JSONResponse:
-    return _run(request, state, include_deleted=True)
+async def query_all(request: Request, state: State, view: CallerOrg) -> JSONResponse:
+    return _run(request, state, view, include_deleted=True)
 
 
 @router.get("/query/{locator}")

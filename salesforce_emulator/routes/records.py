@@ -51,8 +51,8 @@ def record_url(version: str, obj: ObjectDef, record_id: str) -> str:
 def render(obj: ObjectDef, record: dict[str, Any], version: str, fields: list[str] | None = None) -> dict[str, Any]:
     """A record as REST returns it: `attributes` first, then the fields (all, or the requested ones)."""
     out: dict[str, Any] = {"attributes": {"type": obj.name, "url": record_url(version, obj, record["Id"])}}
-    if fields is None:
-        out.update(record)
+    if fields is None:  # every field the caller can see (`obj` is their view of the object)
+        out.update({k: v for k, v in record.items() if k in obj.fields})
         return out
     for name in fields:
         fd = obj.field(name)

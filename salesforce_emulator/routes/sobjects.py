@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from ..errors import SfError, SfException
 from ..org import ObjectDef
-from .deps import State, Version
+from .deps import CallerOrg, State, Version
 from .records import json_body, known_object, object_body, record_errors, record_url, render, version_text
 
 router = APIRouter()
@@ -19,23 +19,24 @@ router = APIRouter()
 
 @router.get("/sobjects")
 @router.get("/sobjects/")
-async def global_describe(request: Request, state: State) -> JSONResponse:
+async def global_describe(request: Request, view: CallerOrg) -> JSONResponse:
     version = version_text(request)
     return JSONResponse({"encoding": "UTF-8", "maxBatchSize": 200,
-                         "sobjects": [o.summary(version) for o in state.org.objects.values()]})
+                         "sobjects": [o.summary(version) for o in view.objects.values()]})
 
 
 @router.get("/sobjects/{obj}")
-async def object_info(obj: str, request: Request, state: State) -> JSONResponse:
-    od = known_object(state.org, obj)
+async def object_info(obj: str, request: Request, view: CallerOrg) -> JSONResponse:
+    od = known_object(view, obj)
     return JSONResponse({"objectDescribe": od.summary(version_text(request)), "recentItems": []})
 
 
 @router.get("/sobjects/{obj}/describe")
 @router.get("/sobjects/{obj}/describe/")
-async def describe(obj: str, request: Request, state: State) -> Response:
-    """Full describe; `If-Modified-Since` later than the org's load time answers 304."""
-    od = known_object(state.org, obj)
+async def describe(obj: str, request: Request, state: State, view: CallerOrg) -> Response:
+    """Full describe as the caller sees the object; `If-Modified-Since` later than the org's load time
+    answers 304."""
+    od = known_object(view, obj)
     since = request.headers.get("if-modified-since")
     if since:
         try:
@@ -43,16 +44,16 @@ async def describe(obj: str, request: Request, state: State) -> Response:
                 return Response(status_code=304)
         except (TypeError, ValueError):
             pass
-    body = od.describe(version_text(request), state.org.child_relationships(od.name))
+    body = od.describe(version_text(request), view.child_relationships(od.name))
     return JSONResponse(body, headers={"Last-Modified": format_datetime(state.org_loaded_at, usegmt=True)})
 
 
 @router.post("/sobjects/{obj}")
 @router.post("/sobjects/{obj}/")
-async def create(obj: str, request: Request, state: State) -> Response:
-    od = known_object(state.org, obj)
+async def create(obj: str, request: Request, state: State, view: CallerOrg) -> Response:
+    od = known_object(view, obj)
     body = object_body(await json_body(request))
-    result = state.store.insert(od.name, body)
+    result = state.store.insert(od.name, body, view=view)
     if not result.success:
         raise record_errors(result.errors)
     assert result.id is not None
@@ -61,50 +62,51 @@ async def create(obj: str, request: Request, state: State) -> Response:
 
 
 @router.get("/sobjects/{obj}/{record_id}")
-async def retrieve(obj: str, record_id: str, request: Request, state: State) -> JSONResponse:
-    od = known_object(state.org, obj)
+async def retrieve(obj: str, record_id: str, request: Request, state: State, view: CallerOrg) -> JSONResponse:
+    od = known_object(view, obj)
     found = state.store.get(record_id)
-    if found is None or found[0] is not od:
+    if found is None or found[0].name != od.name:
         deleted = state.store.get(record_id, include_deleted=True)
-        if deleted is not None and deleted[0] is od:
+        if deleted is not None and deleted[0].name == od.name:
             raise SfException(404, SfError("ENTITY_IS_DELETED", "entity is deleted"))
         raise SfException(404, SfError("NOT_FOUND", "The requested resource does not exist"))
     return JSONResponse(render(od, found[1], version_text(request), _fields_param(request)))
 
 
 @router.post("/sobjects/{obj}/{record_id}")
-async def post_override(obj: str, record_id: str, request: Request, state: State) -> Response:
+async def post_override(obj: str, record_id: str, request: Request, state: State, view: CallerOrg) -> Response:
     """`POST ...?_HttpMethod=PATCH` for clients that cannot send PATCH; `POST /sobjects/X/Id` creates."""
     if request.query_params.get("_HttpMethod", "").upper() == "PATCH":
-        return await update(obj, record_id, request, state)
+        return await update(obj, record_id, request, state, view)
     if record_id.lower() == "id":
-        return await create(obj, request, state)
+        return await create(obj, request, state, view)
     raise SfException(405, SfError("METHOD_NOT_ALLOWED", "HTTP Method 'POST' not allowed. Allowed are GET,PATCH,"
                                    "DELETE,HEAD"))
 
 
 @router.patch("/sobjects/{obj}/{record_id}")
-async def update(obj: str, record_id: str, request: Request, state: State) -> Response:
-    od = known_object(state.org, obj)
+async def update(obj: str, record_id: str, request: Request, state: State, view: CallerOrg) -> Response:
+    od = known_object(view, obj)
     body = object_body(await json_body(request))
-    result = state.store.update(od.name, record_id, body)
+    result = state.store.update(od.name, record_id, body, view=view)
     if not result.success:
         raise record_errors(result.errors)
     return Response(status_code=204)
 
 
 @router.delete("/sobjects/{obj}/{record_id}")
-async def delete(obj: str, record_id: str, state: State) -> Response:
-    od = known_object(state.org, obj)
-    result = state.store.delete(od.name, record_id)
+async def delete(obj: str, record_id: str, state: State, view: CallerOrg) -> Response:
+    od = known_object(view, obj)
+    result = state.store.delete(od.name, record_id, view=view)
     if not result.success:
         raise record_errors(result.errors)
     return Response(status_code=204)
 
 
 @router.get("/sobjects/{obj}/{field}/{value:path}")
-async def retrieve_by_external_id(obj: str, field: str, value: str, request: Request, state: State) -> JSONResponse:
-    od = known_object(state.org, obj)
+async def retrieve_by_external_id(obj: str, field: str, value: str, request: Request, state: State,
+                                  view: CallerOrg) -> JSONResponse:
+    od = known_object(view, obj)
     matches = _external_matches(od, field, unquote(value), state)
     if not matches:
         raise SfException(404, SfError("NOT_FOUND", "The requested resource does not exist"))
@@ -116,14 +118,15 @@ async def retrieve_by_external_id(obj: str, field: str, value: str, request: Req
 
 
 @router.patch("/sobjects/{obj}/{field}/{value:path}")
-async def upsert(obj: str, field: str, value: str, request: Request, state: State, version: Version) -> Response:
+async def upsert(obj: str, field: str, value: str, request: Request, state: State, version: Version,
+                 view: CallerOrg) -> Response:
     """201 created / 200 `created:false` (v46+; 204 before) / 300 several matches / 404 unknown field."""
-    od = known_object(state.org, obj)
+    od = known_object(view, obj)
     body = object_body(await json_body(request))
     if request.query_params.get("updateOnly", "").lower() == "true" and not _external_matches(
             od, field, unquote(value), state):
         raise SfException(404, SfError("NOT_FOUND", "The requested resource does not exist"))
-    result = state.store.upsert(od.name, field, unquote(value), body)
+    result = state.store.upsert(od.name, field, unquote(value), body, view=view)
     if result.matches:
         return JSONResponse([record_url(version_text(request), od, m) for m in result.matches], status_code=300)
     if not result.success:
