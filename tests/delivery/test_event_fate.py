@@ -1,0 +1,365 @@
+"""The fate of each event (issue 14): outcomes that cannot be dropped, collapsed or overwritten; a batch is
+an error boundary; nothing is acknowledged (`done`, offset commit) before its outcomes are recorded, and a
+sync log that cannot record is waited out without exiting or stalling silently."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from delivery_support import ops_for
+from fastapi import FastAPI
+
+from destination.actions.loader import load_text
+from destination.config import BatchingConfig
+from destination.consume import Consumer
+from destination.deliver import Delivery
+from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
+from destination.events import Event
+from destination.ingest.keys import WriteKeys
+from destination.ingest.outbound import EVENT_NAME, Outbound
+from destination.metrics import Metrics
+from destination.outcomes import Outcome, Status
+from destination.pipeline import Pipeline
+from destination.synclog import open_sync_log
+from destination.synclog.base import SyncLogFilter
+from destination.synclog.sqlite import SqliteSyncLog
+
+DISK_FULL = "database or disk is full"
+
+
+class FullDiskSyncLog(SqliteSyncLog):
+    """A real SQLite sync log whose next `fail[method]` calls raise what SQLite raises on a full disk.
+    `stored` holds the messageIds whose outcomes were committed."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.fail: dict[str, int] = {}
+        self.stored: set[str] = set()
+
+    def _maybe_fail(self, method: str) -> None:
+        if self.fail.get(method, 0) > 0:
+            self.fail[method] -= 1
+            raise sqlite3.OperationalError(DISK_FULL)
+
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        self._maybe_fail("record")
+        await super().record(outcomes)
+        self.stored.update(o.event.message_id for o in outcomes)
+
+    async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:
+        self._maybe_fail("created_records")
+        return await super().created_records(source, action, message_ids)
+
+
+TWO_ACTIONS = load_text("""source: app
+actions:
+  - name: contacts
+    when: type = "identify"
+    object: Contact
+    operation: update
+    match: {any: {Email: $.traits.email}}
+    on_many_matches: all
+    fields: {Title: $.traits.title}
+  - name: cases
+    when: type = "identify"
+    object: Case
+    operation: create
+    fields: {Subject: $.traits.title}
+""", "app.yaml")
+
+LEADS = load_text("""source: app
+actions:
+  - name: leads
+    when: type = "identify"
+    object: Lead
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: x, Company: n/a}
+""", "app.yaml")
+
+
+def _lead(n: int, prefix: str = "l") -> Event:
+    return Event("app", {"type": "identify", "messageId": f"{prefix}{n}", "traits": {"email": f"{prefix}{n}@x.example"}})
+
+
+def _errors(caplog: Any, logger: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == logger and r.levelno >= logging.ERROR]
+
+
+async def test_on_many_matches_all_gives_one_row_per_record_and_the_event_is_done_after_every_action(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path, caplog: Any) -> None:
+    store = tls_emulator.state.store
+    twins = sorted(store.insert("Contact", {"LastName": n, "Email": "twin@x.example"}).id for n in ("A", "B"))
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        pipeline = Pipeline({"app": TWO_ACTIONS}, delivery, log, batching=BatchingConfig(linger_ms=20))
+        cases_when_done: list[int] = []
+        event = Event("app", {"type": "identify", "messageId": "t1", "traits": {"email": "twin@x.example",
+                                                                                "title": "VP"}})
+        await pipeline.submit(event, lambda: cases_when_done.append(len(store.records("Case"))))
+        await pipeline.drain()
+        rows = await log.rows(SyncLogFilter(message_id="t1"))
+    case = store.records("Case")[0]["Id"]
+    assert cases_when_done == [1]  # done once, and only after the second action's write
+    assert sorted((r.action, r.record_id, r.status) for r in rows) == [
+        ("cases", case, Status.SUCCEEDED), ("contacts", twins[0], Status.SUCCEEDED),
+        ("contacts", twins[1], Status.SUCCEEDED)]
+    assert [r["Title"] for r in store.records("Contact")] == ["VP", "VP"]
+    assert pipeline.batcher.pending == 0
+    assert "destination_pending_operations 0.0" in pipeline.metrics.render().decode()
+    assert _errors(caplog, "destination.pipeline") == []
+
+
+async def test_an_exception_inside_a_batch_fails_its_events_visibly_instead_of_losing_them(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path, caplog: Any) -> None:
+    log = FullDiskSyncLog(tmp_path / "sync.db")
+    async with log:
+        delivery.sync_log = log
+        log.fail["created_records"] = 1  # the batch's "already created?" read raises: not a Salesforce error
+        pipeline = Pipeline({"app": LEADS}, delivery, log, batching=BatchingConfig(linger_ms=20))
+        done: list[str] = []
+        for n in range(3):
+            await pipeline.submit(_lead(n), lambda n=n: done.append(f"l{n}"))
+        await pipeline.drain()
+        rows = await log.rows()
+        dead = await log.dead_letters()
+    assert sorted(done) == ["l0", "l1", "l2"]
+    assert sorted(r.message_id for r in rows) == ["l0", "l1", "l2"]
+    assert {(r.status, r.error_code) for r in rows} == {(Status.FAILED, "INTERNAL_ERROR")}
+    assert all("OperationalError" in (r.message or "") and DISK_FULL in (r.message or "") for r in rows)
+    assert len(dead) == 3  # replayable
+    metrics = pipeline.metrics.render().decode()
+    assert 'destination_batch_errors_total{error="OperationalError",object="Lead"} 1.0' in metrics
+    assert any("OperationalError" in m for m in _errors(caplog, "destination.deliver"))
+    assert tls_emulator.state.store.records("Lead") == []
+
+
+async def test_a_request_refused_for_a_later_write_group_does_not_overwrite_earlier_successes(
+        delivery: Delivery, tls_emulator: Any) -> None:
+    store = tls_emulator.state.store
+    store.insert("Lead", {"LastName": "Old", "Company": "C", "Email": "old@x.example", "Description": "short"})
+    # The create job's CSV fits; the update job's upload is refused as a whole (400 EXCEEDED_QUOTA).
+    tls_emulator.state.bulk.max_upload_bytes = 400
+    action = """    object: Lead
+    operation: upsert
+    mode: bulk
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: x, Company: n/a, Description: $.traits.note}
+"""
+    outcomes = await delivery.deliver(ops_for(action, [{"traits": {"email": "new@x.example", "note": "hi"}},
+                                                       {"traits": {"email": "old@x.example", "note": "y" * 2000}}]))
+    by_email = {o.event.body["traits"]["email"]: o for o in outcomes}
+    assert len(outcomes) == 2
+    created = next(r for r in store.records("Lead") if r["Email"] == "new@x.example")
+    new = by_email["new@x.example"]
+    assert (new.status, new.record_id, new.created) == (Status.SUCCEEDED, created["Id"], True)
+    old = by_email["old@x.example"]
+    assert (old.status, old.error_code) == (Status.FAILED, "EXCEEDED_QUOTA")
+
+
+def _soap(notification_id: str, record_id: str) -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>00D8c0000000001EAA</OrganizationId>
+   <ActionId>04k8c0000000001AAA</ActionId>
+   <Notification>
+    <Id>{notification_id}</Id>
+    <sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>{record_id}</sf:Id>
+     <sf:Email>c@x.example</sf:Email>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"""
+
+
+async def test_a_notification_dropped_by_the_loop_guard_is_recorded_skipped_logged_and_counted(
+        tmp_path: Path, caplog: Any) -> None:
+    crm = load_text("""source: crm
+write_keys: [crm-key]
+actions:
+  - name: contact-sync
+    when: event = "Salesforce Outbound Message"
+    object: Contact
+    operation: update
+    match: {any: {Id: $.properties.Id}}
+    fields: {Description: synced}
+""", "crm.yaml")
+    contact = "0038c0000000001AAA"
+    caplog.set_level(logging.INFO, logger="destination.outbound")
+    metrics = Metrics()
+    async with SqliteEventLog(tmp_path / "events.db") as events, \
+            open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        earlier = Event("crm", {"type": "track", "event": EVENT_NAME, "messageId": "om-earlier"})
+        await log.record([Outcome.succeeded(earlier, record_id=contact, created=False, action="contact-sync")])
+        app = FastAPI()
+        app.include_router(Outbound(WriteKeys({"crm": crm}), events, log, metrics=metrics).router)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
+            r = await http.post("/v1/salesforce/outbound", params={"key": "crm-key"},
+                                content=_soap("04l8c0000000007AAA", contact))
+        assert r.status_code == 200 and "<Ack>true</Ack>" in r.text
+        rows = await log.rows(SyncLogFilter(message_id="om-04l8c0000000007AAA"))
+    assert [(r.status, (r.reason or "").split(":")[0], r.record_id) for r in rows] == [
+        (Status.SKIPPED, "LOOP_GUARD", contact)]
+    assert 'destination_loop_guard_dropped_total{source="crm"} 1.0' in metrics.render().decode()
+    assert any("loop guard" in r.getMessage() and contact in r.getMessage() for r in caplog.records)
+
+
+async def test_created_is_true_only_on_the_outcome_of_the_write_that_created_the_record(
+        tls_emulator: Any, tmp_path: Path) -> None:
+    from sf_support import connection_for
+
+    from destination.salesforce.client import SalesforceClient
+
+    action = """    object: Lead
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: x, Company: n/a, Title: $.traits.title}
+"""
+    async with SalesforceClient(connection_for(tls_emulator)) as client, \
+            open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
+        delivery = Delivery({"default": client}, sync_log=log)
+        ops = ops_for(action, [{"traits": {"email": "one@x.example", "title": "A"}},
+                               {"traits": {"email": "ONE@x.example", "title": "B"}},
+                               {"traits": {"email": "one@x.example", "title": "C"}}])
+        first = await delivery.deliver(ops)  # three events coalesced into one create
+        await log.record(first)
+        again = await delivery.deliver(ops[:1])  # the creating event, redelivered
+        await log.record(again)
+        created_rows = [r for r in await log.rows() if r.created]
+        still_known = await log.created_record("app", ops[0].event.message_id, "a")
+    leads = tls_emulator.state.store.records("Lead")
+    assert len(leads) == 1
+    assert [o.created for o in sorted(first, key=lambda o: o.event.message_id)] == [True, False, False]
+    assert first[0].event is ops[0].event or any(o.created and o.event is ops[0].event for o in first)
+    assert again[0].created is False and again[0].record_id == leads[0]["Id"]
+    assert [r.message_id for r in created_rows] == [ops[0].event.message_id]  # rows that say created = records
+    assert still_known == leads[0]["Id"]  # a third delivery is still recognised
+
+
+MOST_RECENT = """    object: Lead
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields:
+      Email: $.traits.email
+      LastName: x
+      Company: n/a
+      Description: {path: $.traits.note, policy: most_recent}
+"""
+
+
+def _at(seconds_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat().replace("+00:00", "Z")
+
+
+async def test_most_recent_keeps_the_newer_event_when_an_older_one_comes_later_in_the_same_batch_on_create(
+        delivery: Delivery, tls_emulator: Any) -> None:
+    ops = ops_for(MOST_RECENT, [{"traits": {"email": "mr@x.example", "note": "newer"}, "timestamp": _at(10)},
+                                {"traits": {"email": "mr@x.example", "note": "older"}, "timestamp": _at(20)}])
+    outcomes = await delivery.deliver(ops)
+    assert all(o.status is Status.SUCCEEDED for o in outcomes)
+    assert [r["Description"] for r in tls_emulator.state.store.records("Lead")] == ["newer"]
+
+
+async def test_most_recent_compares_event_times_across_batches_not_the_time_of_our_last_write(
+        tls_emulator: Any, tmp_path: Path) -> None:
+    from sf_support import connection_for
+
+    from destination.salesforce.client import SalesforceClient
+
+    async with SalesforceClient(connection_for(tls_emulator)) as client, \
+            open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
+        delivery = Delivery({"default": client}, sync_log=log)
+        for note, seconds_ago in (("first", 60), ("newer", 30), ("oldest", 90)):
+            # each batch is written after the events' times: LastModifiedDate is always later than them
+            await log.record(await delivery.deliver(ops_for(MOST_RECENT, [
+                {"traits": {"email": "x@x.example", "note": note}, "timestamp": _at(seconds_ago)}])))
+    assert [r["Description"] for r in tls_emulator.state.store.records("Lead")] == ["newer"]
+
+
+async def test_a_full_sync_log_is_waited_out_and_nothing_is_acknowledged_before_it_is_recorded(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path, caplog: Any) -> None:
+    log = FullDiskSyncLog(tmp_path / "sync.db")
+    async with log:
+        pipeline = Pipeline({"app": LEADS}, delivery, log, batching=BatchingConfig(linger_ms=20))
+        pipeline.record_backoff = (0.02, 0.1)
+        done: list[str] = []
+
+        def ack(event: Event) -> None:
+            assert event.message_id in log.stored, "acknowledged before its outcome was recorded"
+            done.append(event.message_id)
+
+        log.fail["record"] = 3
+        page = Event("app", {"type": "page", "messageId": "p1"})  # no action: a skipped outcome, recorded at once
+        await asyncio.wait_for(pipeline.submit(page, lambda: ack(page)), 10)
+        log.fail["record"] = 3
+        leads = [_lead(n) for n in range(3)]
+        for event in leads:
+            await pipeline.submit(event, lambda e=event: ack(e))
+        await asyncio.wait_for(pipeline.drain(), 10)
+        rows = await log.rows()
+    assert sorted(done) == ["l0", "l1", "l2", "p1"]
+    assert sorted((r.message_id, r.status) for r in rows) == [
+        ("l0", Status.SUCCEEDED), ("l1", Status.SUCCEEDED), ("l2", Status.SUCCEEDED), ("p1", Status.SKIPPED)]
+    assert 'destination_sync_log_failures_total{error="OperationalError"} 6.0' in pipeline.metrics.render().decode()
+    waits = [r.getMessage() for r in caplog.records if r.name == "destination.pipeline" and DISK_FULL in r.getMessage()]
+    assert 1 <= len(waits) <= 2  # logged once per interval, not once per attempt
+
+
+async def test_the_consumer_never_commits_past_an_event_without_outcomes_when_batches_fail(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    events = [_lead(n, "c") for n in range(30)]
+    async with SqliteEventLog(path, partitions=3) as event_log:
+        await event_log.append(events)
+    with sqlite3.connect(path) as db:
+        where = {offset: (partition, body) for offset, partition, body in
+                 db.execute("SELECT offset, partition, json_extract(body, '$.messageId') FROM events")}
+    log = FullDiskSyncLog(tmp_path / "sync.db")
+    source = SqliteLogConsumer(path)
+    async with log:
+        delivery.sync_log = log
+        pipeline = Pipeline({"app": LEADS}, delivery, log, batching=BatchingConfig(linger_ms=20, rest_size=10))
+        pipeline.record_backoff = (0.02, 0.1)
+        log.fail.update({"created_records": 1, "record": 4})  # a batch that raises, and a sync log that refuses
+        await source.start()
+        consumer = Consumer(source, pipeline, commit_interval=0.05)
+        commits: list[dict[int, int]] = []
+        original = source.commit
+
+        async def checked_commit(offsets: dict[int, int]) -> None:
+            recorded = {r.message_id for r in await log.rows(limit=1000)}
+            for offset, (partition, message_id) in where.items():
+                if offset < offsets.get(partition, 0):
+                    assert message_id in recorded, f"commit passes offset {offset} ({message_id}) without outcome"
+            commits.append(dict(offsets))
+            await original(offsets)
+
+        source.commit = checked_commit  # type: ignore[method-assign]
+        running = asyncio.create_task(consumer.run())
+        for _ in range(200):
+            if consumer.consumed == 30 and consumer.tracker.in_flight() == 0:
+                break
+            await asyncio.sleep(0.05)
+        consumer.stop()
+        await asyncio.wait_for(running, 10)
+        await source.stop()
+        rows = await log.rows(limit=1000)
+    assert consumer.tracker.in_flight() == 0 and not running.exception()
+    assert sorted(r.message_id for r in rows) == sorted(e.message_id for e in events)
+    assert {r.error_code for r in rows if r.status is Status.FAILED} <= {"INTERNAL_ERROR"}
+    last = {p: o for c in commits for p, o in c.items()}
+    by_partition: dict[int, int] = {}
+    for offset, (partition, _) in where.items():
+        by_partition[partition] = max(by_partition.get(partition, 0), offset + 1)
+    assert last == by_partition  # everything committed in the end
