@@ -67,6 +67,8 @@ class Delivery:
         while pending := fate.undecided():
             try:
                 await self._deliver(client, pending, fate)
+                # whatever is still undecided after a clean pass is a bug: fail it rather than loop on it
+                fate.fail_undecided("INTERNAL_ERROR", "delivery ended without an outcome for this operation")
             except SalesforceApiError as exc:
                 if exc.kind is ErrorKind.RATE_LIMITED:
                     await self.budget.rate_limited(client, exc)
