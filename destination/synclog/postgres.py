@@ -20,7 +20,7 @@ from .base import (
     utcnow,
 )
 from .filters import where_sql
-from .schema import create_statements, upsert_statement
+from .schema import SUPERSEDED, create_statements, upsert_statement
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
 
@@ -69,8 +69,11 @@ class PostgresSyncLog(SyncLog):
         now = utcnow()
         rows = [[outcome_values(o, now)[c] for c in COLUMNS] for o in outcomes]
         sql = upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))])
+        targeted = sorted({(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target})
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.executemany(sql, rows)
+            if targeted:
+                await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:

@@ -52,3 +52,8 @@ def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
             "ELSE excluded.created END, "
             "attempts = sync_log.attempts + excluded.attempts "
             "WHERE NOT (sync_log.status = 'succeeded' AND excluded.status = 'skipped')")
+
+
+#: Rows of an (event, action) written before its records were known (target ''), once that (event, action)
+#: has rows for its records: a replay of `on_many_matches: all` that reached them supersedes the earlier row.
+SUPERSEDED = "DELETE FROM sync_log WHERE source = {0} AND message_id = {1} AND action = {2} AND target = ''"

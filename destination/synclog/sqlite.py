@@ -25,7 +25,7 @@ from .base import (
     utcnow,
 )
 from .filters import where_sql
-from .schema import OLD_KEY_COPY, create_statements, upsert_statement
+from .schema import OLD_KEY_COPY, SUPERSEDED, create_statements, upsert_statement
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
 _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
@@ -91,13 +91,16 @@ class SqliteSyncLog(SyncLog):
         for outcome in outcomes:
             values = outcome_values(outcome, now)
             params += [values[c] for c in COLUMNS]
-        await asyncio.to_thread(self._upsert, params)
+        targeted = {(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target}
+        await asyncio.to_thread(self._upsert, params, sorted(targeted))
 
-    def _upsert(self, params: list[Any]) -> None:
+    def _upsert(self, params: list[Any], targeted: list[tuple[str, str, str]]) -> None:
         """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows)."""
         assert self._db is not None, "sync log is not open"
         with self._lock:
             insert_rows(self._db, _upsert_sql, params, len(COLUMNS), _ROWS_PER_STATEMENT)
+            if targeted:  # rare (on_many_matches: all); a crash before it leaves a row that the next replay removes
+                self._db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:

@@ -59,6 +59,14 @@ async def test_on_many_matches_all_keeps_one_row_per_record_and_a_replay_updates
         (twins[0], twins[0], Status.SUCCEEDED, 2), (twins[1], twins[1], Status.SUCCEEDED, 1)]
 
 
+async def test_a_row_written_before_the_records_were_known_is_superseded_by_their_rows(log: SyncLog) -> None:
+    e = _event(3)
+    await log.record([Outcome.failed(e, "INTERNAL_ERROR", "OperationalError: disk I/O error", action="contacts")])
+    await log.record([Outcome.succeeded(e, record_id="0038c0000000001AAA", created=False, action="contacts",
+                                        target="0038c0000000001AAA")])
+    assert [(r.target, r.status) for r in await log.rows()] == [("0038c0000000001AAA", Status.SUCCEEDED)]
+
+
 async def test_a_redelivery_that_did_not_create_keeps_the_row_that_says_created(log: SyncLog) -> None:
     e = _event(2)
     await log.record([Outcome.succeeded(e, record_id="5008c0000000001AAA", created=True, action="cases")])
@@ -102,8 +110,8 @@ async def test_a_log_made_before_the_record_key_is_migrated_at_open(log_url: str
         old = await log.rows()
         assert [(r.message_id, r.target, r.created) for r in old] == [("m-old", "", True)]
         e = Event("web", {"type": "identify", "messageId": "m-old"})
-        await log.record([Outcome.succeeded(e, record_id=f"00Q8c000000000{n}AAA", created=False, action="leads",
-                                            target=f"00Q8c000000000{n}AAA") for n in (2, 3)])
+        await log.record([Outcome.succeeded(e, record_id=f"0038c000000000{n}AAA", created=False, action="contacts",
+                                            target=f"0038c000000000{n}AAA") for n in (2, 3)])
         assert len(await log.rows(SyncLogFilter(message_id="m-old"))) == 3
     async with open_sync_log(log_url) as log:  # a second open finds the new key: nothing to migrate
         assert len(await log.rows()) == 3
