@@ -301,12 +301,12 @@ async def test_a_full_sync_log_is_waited_out_and_nothing_is_acknowledged_before_
 
         log.fail["record"] = 3
         page = Event("app", {"type": "page", "messageId": "p1"})  # no action: a skipped outcome, recorded at once
-        await asyncio.wait_for(pipeline.submit(page, lambda: ack(page)), 10)
+        await asyncio.wait_for(pipeline.submit(page, lambda: ack(page)), 30)
         log.fail["record"] = 3
         leads = [_lead(n) for n in range(3)]
         for event in leads:
             await pipeline.submit(event, lambda e=event: ack(e))
-        await asyncio.wait_for(pipeline.drain(), 10)
+        await asyncio.wait_for(pipeline.drain(), 30)
         rows = await log.rows()
     assert sorted(done) == ["l0", "l1", "l2", "p1"]
     assert sorted((r.message_id, r.status) for r in rows) == [
@@ -347,7 +347,7 @@ async def test_the_consumer_never_commits_past_an_event_without_outcomes_when_ba
 
         source.commit = checked_commit  # type: ignore[method-assign]
         running = asyncio.create_task(consumer.run())
-        for _ in range(200):
+        for _ in range(600):
             if consumer.consumed == 30 and consumer.tracker.in_flight() == 0:
                 break
             await asyncio.sleep(0.05)
@@ -363,3 +363,31 @@ async def test_the_consumer_never_commits_past_an_event_without_outcomes_when_ba
     for offset, (partition, _) in where.items():
         by_partition[partition] = max(by_partition.get(partition, 0), offset + 1)
     assert last == by_partition  # everything committed in the end
+
+
+async def test_a_batch_whose_flush_raises_is_logged_and_frees_its_place(caplog: Any) -> None:
+    from destination.batcher import Batcher
+
+    async def flush(batch: list[Any]) -> None:
+        raise RuntimeError("a bug in flush")
+
+    batcher = Batcher(flush, linger_ms=10)
+    for op in ops_for("    object: Case\n    operation: create\n    fields: {Subject: x}\n", [{}, {}]):
+        await batcher.add(op)
+    await batcher.drain()
+    assert batcher.pending == 0
+    assert any("a bug in flush" in (r.exc_text or "") or r.exc_info for r in caplog.records
+               if r.name == "destination.batcher")
+
+
+def test_most_recent_merge_compares_event_times_and_the_time_of_the_value_we_wrote() -> None:
+    from destination.plan import merge_values
+
+    ops = ops_for(MOST_RECENT, [{"traits": {"email": "p@x.example", "note": "b"}, "timestamp": "2026-01-02T00:00:00Z"},
+                                {"traits": {"email": "p@x.example", "note": "a"}, "timestamp": "2026-01-01T00:00:00Z"},
+                                {"traits": {"email": "p@x.example", "note": "untimed"}}])
+    assert merge_values(ops, None)[0]["Description"] == "b"  # create: the newest event's value
+    current = {"Id": "00Q8c0000000001AAA", "Description": "z", "LastModifiedDate": "2026-03-01T00:00:00.000+0000"}
+    assert "Description" not in merge_values(ops, current)[0]  # older than the record's last change
+    wrote = {"Description": datetime(2026, 1, 1, 12, tzinfo=UTC)}  # we last wrote an event of Jan 1, 12:00
+    assert merge_values(ops, current, wrote)[0]["Description"] == "b"
