@@ -106,3 +106,5 @@ class Consumer:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.pipeline is not None:  # a sync-log outage must not hold the shutdown: unrecorded events stay unacked
+            self.pipeline.stop_waiting()

@@ -51,6 +51,7 @@ class Pipeline:
         self._tickets: dict[int, _Ticket] = {}
         self.record_backoff = (0.5, 10.0)  # seconds: first wait, and the cap, between attempts to record
         self.record_log_interval = 30.0  # a sync log that keeps failing is logged once per interval
+        self._stop_waiting = False
 
     async def submit(self, event: Event, done: Callable[[], None] = lambda: None, *,
                      only: Collection[str] | None = None) -> None:
@@ -137,6 +138,10 @@ class Pipeline:
                 await write()
             except Exception as exc:  # any store failure: sqlite3, asyncpg, OSError, ...
                 self.metrics.sync_log_failure(type(exc).__name__)
+                if self._stop_waiting:
+                    log.error("shutting down while the sync log cannot %s (%s: %s): those events stay "
+                              "unacknowledged and are read again after the restart", what, type(exc).__name__, exc)
+                    raise
                 now = time.monotonic()
                 since = now if since is None else since
                 if now - logged >= self.record_log_interval:
@@ -149,6 +154,11 @@ class Pipeline:
             if since is not None:
                 log.warning("the sync log recovered after %.1f s: %s done", time.monotonic() - since, what)
             return
+
+    def stop_waiting(self) -> None:
+        """At shutdown: a sync log that cannot write is no longer waited for. The write raises instead, its
+        events are not acknowledged, and the next start reads them again (an outage never blocks a stop)."""
+        self._stop_waiting = True
 
     async def drain(self) -> None:
         """Write everything pending and record its outcomes."""

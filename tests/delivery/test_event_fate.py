@@ -391,3 +391,21 @@ def test_most_recent_merge_compares_event_times_and_the_time_of_the_value_we_wro
     assert "Description" not in merge_values(ops, current)[0]  # older than the record's last change
     wrote = {"Description": datetime(2026, 1, 1, 12, tzinfo=UTC)}  # we last wrote an event of Jan 1, 12:00
     assert merge_values(ops, current, wrote)[0]["Description"] == "b"
+
+
+async def test_a_stop_during_a_sync_log_outage_ends_the_drain_without_acknowledging(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
+    log = FullDiskSyncLog(tmp_path / "sync.db")
+    async with log:
+        pipeline = Pipeline({"app": LEADS}, delivery, log, batching=BatchingConfig(linger_ms=20))
+        pipeline.record_backoff = (0.02, 0.05)
+        log.fail["record"] = 10**6
+        done: list[str] = []
+        for n in range(2):
+            await pipeline.submit(_lead(n), lambda n=n: done.append(f"l{n}"))
+        draining = asyncio.create_task(pipeline.drain())
+        await asyncio.sleep(0.5)
+        assert not draining.done()  # waiting for the sync log, not giving up
+        pipeline.stop_waiting()
+        await asyncio.wait_for(draining, 10)
+    assert done == [] and log.stored == set()  # nothing acknowledged: read again after the restart
