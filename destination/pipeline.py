@@ -116,9 +116,11 @@ class Pipeline:
         await self.until_stored("record outcomes", lambda: self.sync_log.record(outcomes))
         now = time.monotonic()
         for ticket in tickets:
+            dead: set[str | None] = set()  # one dead letter per failed action (`all` may fail several records)
             for outcome in ticket.outcomes:
                 self.metrics.outcome(outcome)
-                if outcome.status is Status.FAILED:
+                if outcome.status is Status.FAILED and outcome.action not in dead:
+                    dead.add(outcome.action)
                     await self.until_stored("dead-letter a failed event", functools.partial(
                         self.sync_log.dead_letter, ticket.event.source, f"{outcome.action}: {outcome.message}",
                         json.dumps(ticket.event.body), error_code=outcome.error_code))

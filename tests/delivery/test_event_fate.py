@@ -116,6 +116,22 @@ async def test_on_many_matches_all_gives_one_row_per_record_and_the_event_is_don
     assert _errors(caplog, "destination.pipeline") == []
 
 
+async def test_an_all_action_failing_on_each_record_has_a_row_per_record_and_one_dead_letter(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
+    store = tls_emulator.state.store
+    twins = sorted(store.insert("Contact", {"LastName": n, "Email": "twin@x.example"}).id for n in ("A", "B"))
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        pipeline = Pipeline({"app": TWO_ACTIONS}, delivery, log, batching=BatchingConfig(linger_ms=20))
+        await pipeline.submit(Event("app", {"type": "identify", "messageId": "t2",
+                                            "traits": {"email": "twin@x.example", "title": "T" * 300}}))
+        await pipeline.drain()
+        rows = await log.rows(SyncLogFilter(action="contacts"))
+        dead = await log.dead_letters()
+    assert sorted((r.target, r.status, r.error_code) for r in rows) == [
+        (twins[0], Status.FAILED, "STRING_TOO_LONG"), (twins[1], Status.FAILED, "STRING_TOO_LONG")]
+    assert sorted(d.reason.split(":")[0] for d in dead) == ["cases", "contacts"]  # one per failed action
+
+
 async def test_an_exception_inside_a_batch_fails_its_events_visibly_instead_of_losing_them(
         delivery: Delivery, tls_emulator: Any, tmp_path: Path, caplog: Any) -> None:
     log = FullDiskSyncLog(tmp_path / "sync.db")
