@@ -114,19 +114,20 @@ class Outbound:
                     record_id=record_id))
                 continue
             events.append(Event(source, body))
-        try:
-            if loops and self.sync_log is not None:
+        if loops and self.sync_log is not None:
+            try:
                 await self.sync_log.record(loops)
-            if events:
+            except Exception as exc:  # any store failure: no Ack, so Salesforce resends and the drop is recorded then
+                log.error("outbound message: the sync log cannot record %d loop-guard drops (%s: %s); not "
+                          "acknowledged", len(loops), type(exc).__name__, exc)
+                self._forget(source, taken)
+                return Response("the sync log is unavailable; resend", status_code=503)
+        if events:
+            try:
                 await self.log.append(events)
-        except LogUnavailable:  # no Ack: Salesforce resends, and the resend must not count as a repeat
-            self._forget(source, taken)
-            return Response("the event log is unavailable; resend", status_code=503)
-        except Exception as exc:  # the sync log could not record the loop drops: resend later
-            log.error("outbound message: the sync log cannot record %d loop-guard drops (%s: %s); not acknowledged",
-                      len(loops), type(exc).__name__, exc)
-            self._forget(source, taken)
-            return Response("the sync log is unavailable; resend", status_code=503)
+            except LogUnavailable:  # no Ack: Salesforce resends, and the resend must not count as a repeat
+                self._forget(source, taken)
+                return Response("the event log is unavailable; resend", status_code=503)
         for outcome in loops:
             self.dropped_as_loops += 1
             self.metrics.loop_guard_drops.labels(source).inc()
