@@ -425,3 +425,118 @@ async def test_a_stop_during_a_sync_log_outage_ends_the_drain_without_acknowledg
         pipeline.stop_waiting()
         await asyncio.wait_for(draining, 10)
     assert done == [] and log.stored == set()  # nothing acknowledged: read again after the restart
+
+
+def _stream_source(on_many: str) -> Any:
+    return load_text(f"""source: app
+actions:
+  - name: leads
+    when: type = "identify"
+    object: Lead
+    operation: upsert
+    match: {{any: {{Email: $.traits.email}}}}
+    fields:
+      Email: $.traits.email
+      LastName: x
+      Company: n/a
+      Description: {{path: $.traits.note, policy: most_recent}}
+  - name: contacts
+    when: type = "identify" and traits.title exists
+    object: Contact
+    operation: update
+    match: {{any: {{Email: $.traits.email}}}}
+    on_many_matches: {on_many}
+    fields: {{Title: $.traits.title}}
+  - name: cases
+    when: type = "track"
+    object: Case
+    operation: create
+    fields: {{Subject: $.properties.subject}}
+""", "app.yaml")
+
+
+async def test_random_streams_give_every_event_action_and_record_one_recorded_outcome_before_done(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
+    """A seeded generator (30 cases): identify/track over a small key space with repeated keys, several
+    actions per event, on_many_matches fail/newest/all, lock errors, a batch that raises and a sync log
+    that refuses writes. After each case: every event done exactly once and only after its rows were stored;
+    one row per (event, action[, record]); rows that say created = records created; most_recent holds the
+    value of the newest event that was not failed."""
+    seen: dict[str, int] = {}
+    for seed in range(30):
+        for key, n in (await _one_stream(seed, delivery, tls_emulator, tmp_path)).items():
+            seen[key] = seen.get(key, 0) + n
+    # the generator reaches what it is meant to: fan-out rows, failed batches, refused writes
+    assert seen["all_rows"] and seen["internal_errors"] and seen["refused_records"], seen
+
+
+async def _one_stream(seed: int, delivery: Delivery, emulator: Any, tmp_path: Path) -> dict[str, int]:
+    import random
+
+    store = emulator.state.store
+    rng = random.Random(seed)
+    on_many = rng.choice(["fail", "newest", "all"])
+    emails = [f"k{k}-{seed}@x.example" for k in range(4)]
+    contacts: dict[str, list[str]] = {e: [store.insert("Contact", {"LastName": "C", "Email": e}).id
+                                          for _ in range(rng.choice([0, 1, 1, 2]))] for e in emails}
+    emulator.state.faults.update({"lock_error_rate": rng.choice([0.0, 0.05]), "seed": seed})
+    log = FullDiskSyncLog(tmp_path / f"sync-{seed}.db")
+    refused = rng.choice([0, 0, 2])
+    async with log:
+        delivery.sync_log = log
+        pipeline = Pipeline({"app": _stream_source(on_many)}, delivery, log,
+                            batching=BatchingConfig(linger_ms=rng.choice([5, 20]), rest_size=rng.choice([3, 50])))
+        pipeline.record_backoff = (0.005, 0.02)
+        log.fail.update({"record": refused, "created_records": rng.choice([0, 0, 1])})
+        events = []
+        for n in range(rng.randint(8, 20)):
+            moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10_000))
+            body: dict[str, Any]
+            if rng.random() < 0.25:
+                body = {"type": "track", "event": "Help", "properties": {"subject": f"s{seed}-{n}"}}
+            else:
+                body = {"type": "identify", "traits": {"email": rng.choice(emails), "note": f"n{n}"}}
+                if rng.random() < 0.6:
+                    body["traits"]["title"] = f"t{n}"
+            events.append(Event("app", {**body, "messageId": f"r{seed}-{n}", "timestamp": moment.isoformat()}))
+        done: list[str] = []
+
+        def ack(event: Event) -> None:
+            assert event.message_id in log.stored, f"seed {seed}: {event.message_id} done before recorded"
+            done.append(event.message_id)
+
+        for event in events:
+            await pipeline.submit(event, lambda e=event: ack(e))
+        await asyncio.wait_for(pipeline.drain(), 60)
+        rows = await log.rows(limit=10_000)
+    emulator.state.faults.update({"lock_error_rate": 0.0})
+
+    assert sorted(done) == sorted(e.message_id for e in events), f"seed {seed}"
+    keys = [(r.message_id, r.action, r.target) for r in rows]
+    assert len(keys) == len(set(keys)), f"seed {seed}"
+    by_event: dict[str, dict[str, list[Any]]] = {}
+    for r in rows:
+        by_event.setdefault(r.message_id, {}).setdefault(r.action, []).append(r)
+    for event in events:
+        got = by_event.get(event.message_id, {})
+        traits = event.body.get("traits", {})
+        expected = {"cases"} if event.type == "track" else {"leads"} | ({"contacts"} if "title" in traits else set())
+        assert set(got) == expected, f"seed {seed}: {event.message_id} has rows for {set(got)}"
+        contact_rows = got.get("contacts", [])
+        matched = contacts[traits["email"]] if "title" in traits else []
+        if on_many == "all" and matched and all(r.status is not Status.FAILED or r.target for r in contact_rows):
+            assert sorted(r.target for r in contact_rows) == sorted(matched), f"seed {seed}"
+        elif contact_rows:
+            assert len(contact_rows) == 1, f"seed {seed}"
+    leads = [r for r in store.records("Lead") if str(r["Email"]).endswith(f"-{seed}@x.example")]
+    cases = [r for r in store.records("Case") if str(r["Subject"]).startswith(f"s{seed}-")]
+    assert sum(1 for r in rows if r.created) == len(leads) + len(cases), f"seed {seed}"
+    assert len(leads) == len({r["Email"] for r in leads}), f"seed {seed}: duplicate Leads"
+    for lead in leads:
+        written = [e for e in events if e.body.get("traits", {}).get("email") == lead["Email"]
+                   and by_event[e.message_id]["leads"][0].status is not Status.FAILED]
+        newest = max(written, key=lambda e: (e.timestamp or "", e.message_id))
+        if [e.timestamp for e in written].count(newest.timestamp) == 1:
+            assert lead["Description"] == newest.body["traits"]["note"], f"seed {seed}: {lead['Email']}"
+    return {"all_rows": sum(1 for r in rows if r.target), "refused_records": refused,
+            "internal_errors": sum(1 for r in rows if r.error_code == "INTERNAL_ERROR")}
