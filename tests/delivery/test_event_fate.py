@@ -428,13 +428,14 @@ async def test_a_stop_during_a_sync_log_outage_ends_the_drain_without_acknowledg
     assert done == [] and log.stored == set()  # nothing acknowledged: read again after the restart
 
 
-def _stream_source(on_many: str) -> Any:
+def _stream_source(on_many: str, mode: str) -> Any:
     return load_text(f"""source: app
 actions:
   - name: leads
     when: type = "identify"
     object: Lead
     operation: upsert
+    mode: {mode}
     match: {{any: {{Email: $.traits.email}}}}
     fields:
       Email: $.traits.email
@@ -459,8 +460,8 @@ actions:
 async def test_random_streams_give_every_event_action_and_record_one_recorded_outcome_before_done(
         delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
     """A seeded generator (30 cases): identify/track over a small key space with repeated keys, several
-    actions per event, on_many_matches fail/newest/all, lock errors, a batch that raises and a sync log
-    that refuses writes. After each case: every event done exactly once and only after its rows were stored;
+    actions per event, on_many_matches fail/newest/all, REST and Bulk, 503s, lock errors, a batch that
+    raises and a sync log that refuses writes. After each case: every event done exactly once and only after its rows were stored;
     one row per (event, action[, record]); rows that say created = records created; most_recent holds the
     value of the newest event that was not failed."""
     seen: dict[str, int] = {}
@@ -480,12 +481,13 @@ async def _one_stream(seed: int, delivery: Delivery, emulator: Any, tmp_path: Pa
     emails = [f"k{k}-{seed}@x.example" for k in range(4)]
     contacts: dict[str, list[str]] = {e: [store.insert("Contact", {"LastName": "C", "Email": e}).id
                                           for _ in range(rng.choice([0, 1, 1, 2]))] for e in emails}
-    emulator.state.faults.update({"lock_error_rate": rng.choice([0.0, 0.05]), "seed": seed})
+    emulator.state.faults.update({"lock_error_rate": rng.choice([0.0, 0.05]), "seed": seed,
+                                  "error_503_rate": rng.choice([0.0, 0.0, 0.05])})
     log = FullDiskSyncLog(tmp_path / f"sync-{seed}.db")
     refused = rng.choice([0, 0, 2])
     async with log:
         delivery.sync_log = log
-        pipeline = Pipeline({"app": _stream_source(on_many)}, delivery, log,
+        pipeline = Pipeline({"app": _stream_source(on_many, rng.choice(["rest", "rest", "bulk"]))}, delivery, log,
                             batching=BatchingConfig(linger_ms=rng.choice([5, 20]), rest_size=rng.choice([3, 50])))
         pipeline.record_backoff = (0.005, 0.02)
         log.fail.update({"record": refused, "created_records": rng.choice([0, 0, 1])})
@@ -510,7 +512,7 @@ async def _one_stream(seed: int, delivery: Delivery, emulator: Any, tmp_path: Pa
             await pipeline.submit(event, lambda e=event: ack(e))
         await asyncio.wait_for(pipeline.drain(), 60)
         rows = await log.rows(limit=10_000)
-    emulator.state.faults.update({"lock_error_rate": 0.0})
+    emulator.state.faults.update({"lock_error_rate": 0.0, "error_503_rate": 0.0})
 
     assert sorted(done) == sorted(e.message_id for e in events), f"seed {seed}"
     keys = [(r.message_id, r.action, r.target) for r in rows]
