@@ -9,6 +9,7 @@ also stops at OPS_PER_RECORD times its size in ops, which bounds how much one ho
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from .actions.model import Mode
 from .operations import RecordOp
 
+log = logging.getLogger("destination.batcher")
 Flush = Callable[[list[RecordOp]], Awaitable[None]]
 OPS_PER_RECORD = 5
 
@@ -89,6 +91,8 @@ class Batcher:
         async with group.lock:
             try:
                 await self._flush(batch)
+            except Exception:  # flush is the error boundary; never let a batch end unnoticed in a task
+                log.exception("batch of %d operations ended with an exception its flush did not handle", len(batch))
             finally:
                 async with self._space:
                     self._pending -= len(batch)

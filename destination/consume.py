@@ -81,8 +81,8 @@ class Consumer:
     async def _poison(self, record: LogRecord, reason: str) -> None:
         log.warning("dead-lettering record %s/%s: %s", record.partition, record.offset, reason)
         await self.source.dead_letter(record, reason)
-        await self.pipeline.sync_log.dead_letter("", reason, record.raw.decode("utf-8", "replace"),
-                                                 error_code="POISON_MESSAGE")
+        await self.pipeline.until_stored("dead-letter a poison message", lambda: self.pipeline.sync_log.dead_letter(
+            "", reason, record.raw.decode("utf-8", "replace"), error_code="POISON_MESSAGE"))
         self.tracker.finished(record.partition, record.offset)
 
     async def commit(self) -> bool:
@@ -106,3 +106,5 @@ class Consumer:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.pipeline is not None:  # a sync-log outage must not hold the shutdown: unrecorded events stay unacked
+            self.pipeline.stop_waiting()

@@ -7,12 +7,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from .actions.model import Compare, Mode, Operation, Policy
 from .budget import Budget
 from .operations import FieldValue, Lookup, MatchTree, RecordOp
-from .outcomes import Outcome
+from .outcomes import Fate, Outcome, Status
 from .plan import (
     Plan,
     RecordIndex,
@@ -31,7 +32,7 @@ from .salesforce.describe import ObjectDescribe
 from .salesforce.errors import ErrorKind, SalesforceApiError
 from .salesforce.ids import looks_like_id
 from .synclog.base import SyncLog
-from .write import Writer
+from .write import Writer, target_of
 
 log = logging.getLogger("destination.deliver")
 DOMAIN_CHUNK = 40  # LIKE clauses per domain lookup query
@@ -51,48 +52,62 @@ class Delivery:
         self.metrics = metrics
 
     async def deliver(self, ops: Sequence[RecordOp]) -> list[Outcome]:
-        """Outcomes for a batch of operations sharing one batch key (any order of events inside)."""
+        """Outcomes for a batch of operations sharing one batch key (any order of events inside): every
+        operation ends with at least one (one per record written under `on_many_matches: all`).
+
+        The batch is an error boundary: whatever escapes (a request-level error, a sync-log failure, a bug)
+        decides only the operations still undecided; outcomes already terminal are kept."""
         if not ops:
             return []
+        fate = Fate(ops)
         client = self.clients.get(ops[0].connection)
         if client is None:
             return [_fail(op, "CONFIG_ERROR", f"no connection named {op.connection!r}") for op in ops]
         await self.budget.wait(client)
-        while True:
+        while pending := fate.undecided():
             try:
-                return await self._deliver(client, list(ops))
+                await self._deliver(client, pending, fate)
+                # whatever is still undecided after a clean pass is a bug: fail it rather than loop on it
+                fate.fail_undecided("INTERNAL_ERROR", "delivery ended without an outcome for this operation")
             except SalesforceApiError as exc:
                 if exc.kind is ErrorKind.RATE_LIMITED:
                     await self.budget.rate_limited(client, exc)
                     continue
                 if exc.kind in (ErrorKind.TRANSIENT, ErrorKind.AUTH):
-                    log.warning("batch of %d %s ops hit %s; retrying", len(ops), ops[0].object, exc)
+                    log.warning("batch of %d %s ops hit %s; retrying", len(pending), ops[0].object, exc)
                     await asyncio.sleep(self.backoff_seconds * 5)
                     continue
-                return [_fail(op, exc.error.code, exc.error.message, exc.error.fields) for op in ops]
+                fate.fail_undecided(exc.error.code, exc.error.message, exc.error.fields)
+            except Exception as exc:  # the batch's error boundary: a bug must not lose events
+                log.error("batch of %d %s ops failed with %s; its undecided operations fail as INTERNAL_ERROR",
+                          len(pending), ops[0].object, type(exc).__name__, exc_info=exc)
+                if self.metrics is not None:
+                    self.metrics.batch_error(ops[0].object, type(exc).__name__)
+                fate.fail_undecided("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        return fate.outcomes()
 
-    async def _deliver(self, client: SalesforceClient, ops: list[RecordOp]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
+    async def _deliver(self, client: SalesforceClient, ops: list[RecordOp], fate: Fate) -> None:
         try:
             describe = await client.describe.get(ops[0].object)
         except SalesforceApiError as exc:
             if exc.status == 404:
-                return [_fail(op, "CONFIG_ERROR", f"object {op.object} does not exist in the org") for op in ops]
+                fate.add(_fail(op, "CONFIG_ERROR", f"object {op.object} does not exist in the org") for op in ops)
+                return
             raise
         ops, done = await self._already_created(ops)
-        outcomes.extend(done)
+        fate.add(done)
         ops, done = await self._resolve_parents(client, ops)
-        outcomes.extend(done)
+        fate.add(done)
         if not ops:
-            return outcomes
+            return
         plan = await self._plan(client, describe, ops)
-        outcomes.extend(plan.outcomes)
+        fate.add(plan.outcomes)
         writer = Writer(client, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds,
                         reconcile=lambda w: self._reconcile(client, describe, w),
                         pause=lambda exc: self.budget.rate_limited(client, exc),
                         on_call=self._count_call)
-        outcomes.extend(await writer.execute(plan.writes, ops[0].mode))
-        return outcomes
+        await writer.execute(plan.writes, ops[0].mode, fate)
+        await self._record_value_times(plan, fate)
 
     async def prepare(self, ops: Sequence[RecordOp]) -> tuple[Plan, list[Outcome]]:
         """Everything but the write (for previews): describe, parent lookups, record lookups, plan.
@@ -132,7 +147,7 @@ class Delivery:
         extra = ["IsConverted", "ConvertedContactId"] if ops[0].follow_converted_leads else []
         fields = [f for f in select_fields(ops, extra) if describe.field(f) is not None]
         found = await self._lookup(client, describe, fields, [op.match for op in ops if op.match is not None])
-        plan = plan_batch(ops, found)
+        plan = plan_batch(ops, found, await self._value_times(describe.name, ops, found))
         if ops[0].follow_converted_leads:
             await self._follow_converted(client, plan, {r["Id"]: r for r in found})
         return plan
@@ -199,6 +214,30 @@ class Delivery:
                 kept.append(replace(op, fields=values))
         return kept, failed
 
+    async def _value_times(self, obj: str, ops: list[RecordOp], found: list[dict[str, Any]]
+                           ) -> dict[str, dict[str, datetime]]:
+        """For `most_recent` fields of the found records: the event time of the value we last wrote there
+        (kept in the sync log), record Id → field → time."""
+        fields = sorted({name for op in ops for name, fv in op.fields.items() if fv.policy is Policy.MOST_RECENT})
+        if not fields or not found or self.sync_log is None:
+            return {}
+        return await self.sync_log.value_times(obj, [r["Id"] for r in found], fields)
+
+    async def _record_value_times(self, plan: Plan, fate: Fate) -> None:
+        """Remember the event time of every `most_recent` value written, for later batches to compare with."""
+        if self.sync_log is None:
+            return
+        rows: list[tuple[str, str, str, datetime]] = []
+        for write in plan.writes:
+            outcome = fate.outcome(write.ops[0], target_of(write.ops[0], write))
+            if not write.value_times or outcome is None or outcome.status is not Status.SUCCEEDED:
+                continue
+            record_id = write.record_id or outcome.record_id
+            if record_id:
+                rows += [(write.object, record_id, name, moment) for name, moment in write.value_times.items()]
+        if rows:
+            await self.sync_log.record_value_times(rows)
+
     async def _already_created(self, ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
         """A create (or upsert) already confirmed for this messageId and action is not sent again
         (one sync-log query per batch and action)."""
@@ -213,7 +252,7 @@ class Delivery:
         for op in ops:
             record_id = known.get((op.source, op.action), {}).get(op.event.message_id)
             if record_id:
-                done.append(Outcome.succeeded(op.event, record_id=record_id, created=True, action=op.action,
+                done.append(Outcome.succeeded(op.event, record_id=record_id, created=False, action=op.action,
                                               object=op.object, operation=op.operation.value,
                                               warnings=("already created for this messageId; not sent again",)))
             else:

@@ -27,6 +27,12 @@ class Metrics:
         self.paused = Gauge("destination_delivery_paused", "1 while delivery is paused by the API budget",
                             registry=r)
         self.pending = Gauge("destination_pending_operations", "Operations waiting to be written", registry=r)
+        self.batch_errors = Counter("destination_batch_errors_total", "Batches an exception escaped from (their "
+                                    "undecided operations failed INTERNAL_ERROR)", ["object", "error"], registry=r)
+        self.sync_log_failures = Counter("destination_sync_log_failures_total", "Attempts to record outcomes that "
+                                         "failed (waited out and retried)", ["error"], registry=r)
+        self.loop_guard_drops = Counter("destination_loop_guard_dropped_total", "Outbound-message notifications "
+                                        "dropped by the loop guard (recorded skipped LOOP_GUARD)", ["source"], registry=r)
         self._children: dict[tuple[str, ...], Any] = {}  # labels() takes a lock and builds a key: once per label set
 
     def event_in(self, source: str) -> None:
@@ -38,6 +44,12 @@ class Metrics:
     def batch(self, kind: str, size: int) -> None:
         self.api_calls.labels(kind).inc()
         self.batch_sizes.labels(kind).observe(size)
+
+    def batch_error(self, object: str, error: str) -> None:
+        self.batch_errors.labels(object, error).inc()
+
+    def sync_log_failure(self, error: str) -> None:
+        self.sync_log_failures.labels(error).inc()
 
     def outcome(self, outcome: Outcome) -> None:
         key = ("outcome", outcome.status.value, outcome.object or "", outcome.error_code or "")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from .events import Event
+
+if TYPE_CHECKING:
+    from .operations import RecordOp
 
 
 class Status(StrEnum):
@@ -22,7 +27,9 @@ class Outcome:
 
     `error_code` is Salesforce's code (e.g. REQUIRED_FIELD_MISSING) or one of ours for failures that
     never reached Salesforce (MAPPING_ERROR, CONFIG_ERROR, NOT_FOUND, MULTIPLE_MATCHES, ...).
-    `reason` explains a skip (NO_ACTION_MATCHED, NOTHING_TO_CHANGE, INTEGRATION_DISABLED, ...).
+    `reason` explains a skip (NO_ACTION_MATCHED, NOTHING_TO_CHANGE, INTEGRATION_DISABLED, LOOP_GUARD, ...).
+    `target` is the record an outcome is about when one action writes several records
+    (`on_many_matches: all`): one outcome (and sync-log row) per record; "" otherwise.
     """
 
     event: Event
@@ -38,6 +45,7 @@ class Outcome:
     reason: str | None = None
     attempts: int = 1
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    target: str = ""
 
     @classmethod
     def succeeded(cls, event: Event, *, record_id: str, created: bool, **kw: object) -> Outcome:
@@ -55,3 +63,57 @@ class Outcome:
         """A permanent failure: Salesforce's error, or a config/mapping error of ours."""
         return cls(event=event, status=Status.FAILED, error_code=error_code, message=message,  # type: ignore[arg-type]
                    fields=tuple(fields), **kw)
+
+
+def fate_key(event: Event, action: str | None) -> tuple[int, str]:
+    """The (event, action) an operation and its outcomes belong to (one operation per event and action)."""
+    return id(event), action or ""
+
+
+class Fate:
+    """The outcomes of one batch's operations as they become terminal. It travels with the batch through
+    delivery and writing, so whatever fails later can only decide what is still undecided: an outcome once
+    terminal is never replaced by a later, unrelated failure (first terminal outcome per record wins)."""
+
+    def __init__(self, ops: Sequence[RecordOp]) -> None:
+        self._ops = {fate_key(op.event, op.action): op for op in ops}
+        self._outcomes: dict[tuple[int, str], dict[str, Outcome]] = {}
+        self._open: dict[tuple[int, str], set[str]] = {}  # writes started but not settled, by target
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        """Terminal outcomes; one already recorded for the same (event, action, target) is kept."""
+        for outcome in outcomes:
+            key = fate_key(outcome.event, outcome.action)
+            self._outcomes.setdefault(key, {}).setdefault(outcome.target, outcome)
+            self._open.get(key, set()).discard(outcome.target)
+
+    def expect(self, op: RecordOp, target: str) -> None:
+        """A write for `op` (about `target`) is about to be sent: undecided until its outcome is added."""
+        key = fate_key(op.event, op.action)
+        if target not in self._outcomes.get(key, {}):
+            self._open.setdefault(key, set()).add(target)
+
+    def decided(self, op: RecordOp) -> bool:
+        key = fate_key(op.event, op.action)
+        return bool(self._outcomes.get(key)) and not self._open.get(key)
+
+    def undecided(self) -> list[RecordOp]:
+        """Operations without a terminal outcome for every write they started."""
+        return [op for op in self._ops.values() if not self.decided(op)]
+
+    def fail_undecided(self, error_code: str, message: str, fields: tuple[str, ...] = ()) -> None:
+        """Every undecided write and operation fails with this error (decided ones keep their outcomes)."""
+        for op in self.undecided():
+            key = fate_key(op.event, op.action)
+            targets = self._open.pop(key, set()) or ({""} if not self._outcomes.get(key) else set())
+            self.add(Outcome.failed(op.event, error_code, message, fields, action=op.action, object=op.object,
+                                    operation=op.operation.value, target=target,
+                                    record_id=target or None) for target in sorted(targets))
+
+    def outcome(self, op: RecordOp, target: str = "") -> Outcome | None:
+        """The terminal outcome of `op` (about `target`), when it has one."""
+        return self._outcomes.get(fate_key(op.event, op.action), {}).get(target)
+
+    def outcomes(self) -> list[Outcome]:
+        """Every terminal outcome so far, operation by operation."""
+        return [o for per in self._outcomes.values() for o in per.values()]

@@ -3,10 +3,12 @@ the consumer can acknowledge (commit) only what has its outcomes recorded."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from .actions.model import ActionFile
@@ -16,7 +18,7 @@ from .deliver import Delivery
 from .events import Event
 from .metrics import Metrics
 from .operations import RecordOp
-from .outcomes import Outcome, Status
+from .outcomes import Outcome, Status, fate_key
 from .route import route
 from .synclog.base import SyncLog
 
@@ -26,14 +28,15 @@ log = logging.getLogger("destination.pipeline")
 @dataclass
 class _Ticket:
     event: Event
-    remaining: int
+    remaining: int  # operations (one per action) whose outcomes have not come back yet
     done: Callable[[], None]
     received: float
     outcomes: list[Outcome] = field(default_factory=list)
 
 
 class Pipeline:
-    """Events in, one outcome per event and action recorded, `done()` called when all are recorded."""
+    """Events in, outcomes recorded per event, action (and record, under `on_many_matches: all`), `done()`
+    called when every action of the event has all its outcomes recorded."""
 
     def __init__(self, sources: Mapping[str, ActionFile], delivery: Delivery, sync_log: SyncLog, *,
                  batching: BatchingConfig | None = None, metrics: Metrics | None = None) -> None:
@@ -46,11 +49,14 @@ class Pipeline:
         self.batcher = Batcher(self._deliver, rest_size=batching.rest_size, bulk_size=batching.bulk_size,
                                linger_ms=batching.linger_ms, max_pending=batching.max_pending)
         self._tickets: dict[int, _Ticket] = {}
+        self.record_backoff = (0.5, 10.0)  # seconds: first wait, and the cap, between attempts to record
+        self.record_log_interval = 30.0  # a sync log that keeps failing is logged once per interval
+        self._stop_waiting = False
 
     async def submit(self, event: Event, done: Callable[[], None] = lambda: None, *,
                      only: Collection[str] | None = None) -> None:
         """Route and map an event (to the actions in `only`, when given: a replay of failed actions);
-        operations go to the batcher (may wait: backpressure)."""
+        operations go to the batcher (may wait: backpressure, or a sync log that cannot record)."""
         self.metrics.event_in(event.source)
         results = route(self.sources, event, only)
         ops = [r for r in results if isinstance(r, RecordOp)]
@@ -64,36 +70,104 @@ class Pipeline:
             await self.batcher.add(op)
 
     async def _deliver(self, batch: list[RecordOp]) -> None:
-        outcomes = await self.delivery.deliver(batch)
-        finished = []
-        for outcome in outcomes:
-            ticket = self._tickets.get(id(outcome.event))
-            if ticket is None:
-                log.error("outcome for an unknown event %s", outcome.event.message_id)
-                continue
-            ticket.outcomes.append(outcome)
-            ticket.remaining -= 1
-            if ticket.remaining == 0:
-                finished.append(self._tickets.pop(id(outcome.event)))
+        """One batch, an error boundary: every operation in it comes out with its outcomes."""
+        try:
+            outcomes = await self.delivery.deliver(batch)
+        except Exception as exc:  # Delivery decides what it can; whatever still escapes lands here
+            log.error("batch of %d %s operations failed with %s; they fail as INTERNAL_ERROR", len(batch),
+                      batch[0].object, type(exc).__name__, exc_info=exc)
+            self.metrics.batch_error(batch[0].object, type(exc).__name__)
+            outcomes = [_internal_error(op, f"{type(exc).__name__}: {exc}") for op in batch]
+        finished = self._collect(batch, outcomes)
         if finished:
             await self._finish(finished)
-        self.metrics.pending.set(self.batcher.pending)
+        self.metrics.pending.set(self.batcher.pending - len(batch))  # this batch leaves the batcher next
         self.metrics.paused.set(1 if self.delivery.budget.paused else 0)
+
+    def _collect(self, batch: list[RecordOp], outcomes: list[Outcome]) -> list[_Ticket]:
+        """Give each operation of the batch its outcomes (one or more); the tickets now complete."""
+        by_op: dict[tuple[int, str], list[Outcome]] = {}
+        for outcome in outcomes:
+            by_op.setdefault(fate_key(outcome.event, outcome.action), []).append(outcome)
+        finished = []
+        for op in batch:
+            mine = by_op.pop(fate_key(op.event, op.action), None)
+            if not mine:
+                log.error("no outcome came back for event %s, action %s: failed as INTERNAL_ERROR",
+                          op.event.message_id, op.action)
+                mine = [_internal_error(op, "delivery returned no outcome for this action")]
+            ticket = self._tickets.get(id(op.event))
+            if ticket is None:
+                log.error("outcome for an unknown event %s", op.event.message_id)
+                continue
+            ticket.outcomes.extend(mine)
+            ticket.remaining -= 1
+            if ticket.remaining == 0:
+                finished.append(self._tickets.pop(id(op.event)))
+        for extra in by_op.values():
+            log.error("outcome for an operation not in its batch: event %s, action %s", extra[0].event.message_id,
+                      extra[0].action)
+        return finished
 
     async def _finish(self, tickets: list[_Ticket]) -> None:
         """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
         then acknowledge each event (never before its outcomes are stored)."""
-        await self.sync_log.record([o for t in tickets for o in t.outcomes])
+        outcomes = [o for t in tickets for o in t.outcomes]
+        await self.until_stored("record outcomes", lambda: self.sync_log.record(outcomes))
         now = time.monotonic()
         for ticket in tickets:
+            dead: set[str | None] = set()  # one dead letter per failed action (`all` may fail several records)
             for outcome in ticket.outcomes:
                 self.metrics.outcome(outcome)
-                if outcome.status is Status.FAILED:
-                    await self.sync_log.dead_letter(ticket.event.source, f"{outcome.action}: {outcome.message}",
-                                                    json.dumps(ticket.event.body), error_code=outcome.error_code)
+                if outcome.status is Status.FAILED and outcome.action not in dead:
+                    dead.add(outcome.action)
+                    await self.until_stored("dead-letter a failed event", functools.partial(
+                        self.sync_log.dead_letter, ticket.event.source, f"{outcome.action}: {outcome.message}",
+                        json.dumps(ticket.event.body), error_code=outcome.error_code))
             self.metrics.latency.observe(now - ticket.received)
             ticket.done()
+
+    async def until_stored(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
+        """Run a sync-log write until it succeeds. A sync log that cannot write (full disk, database down)
+        is waited out: nothing is acknowledged before it is stored, the process keeps running, and it carries
+        on by itself once the store recovers. Each failed attempt is counted; the log says so once per
+        `record_log_interval`, and again when it recovers."""
+        delay, cap = self.record_backoff
+        since: float | None = None
+        logged = -float("inf")
+        while True:
+            try:
+                await write()
+            except Exception as exc:  # any store failure: sqlite3, asyncpg, OSError, ...
+                self.metrics.sync_log_failure(type(exc).__name__)
+                if self._stop_waiting:
+                    log.error("shutting down while the sync log cannot %s (%s: %s): those events stay "
+                              "unacknowledged and are read again after the restart", what, type(exc).__name__, exc)
+                    raise
+                now = time.monotonic()
+                since = now if since is None else since
+                if now - logged >= self.record_log_interval:
+                    log.error("the sync log cannot %s (%s: %s): waiting, nothing is acknowledged until it can",
+                              what, type(exc).__name__, exc)
+                    logged = now
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, cap)
+                continue
+            if since is not None:
+                log.warning("the sync log recovered after %.1f s: %s done", time.monotonic() - since, what)
+            return
+
+    def stop_waiting(self) -> None:
+        """At shutdown: a sync log that cannot write is no longer waited for. The write raises instead, its
+        events are not acknowledged, and the next start reads them again (an outage never blocks a stop)."""
+        self._stop_waiting = True
 
     async def drain(self) -> None:
         """Write everything pending and record its outcomes."""
         await self.batcher.drain()
+        self.metrics.pending.set(self.batcher.pending)
+
+
+def _internal_error(op: RecordOp, message: str) -> Outcome:
+    return Outcome.failed(op.event, "INTERNAL_ERROR", message, action=op.action, object=op.object,
+                          operation=op.operation.value)

@@ -7,14 +7,14 @@ respected): one record, one write, no duplicate creates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .actions.model import Compare, OnManyMatches, Operation, Policy
 from .actions.values import domain_of
-from .operations import Matcher, MatchTree, RecordOp
+from .operations import FieldValue, Matcher, MatchTree, RecordOp
 from .outcomes import Outcome
 
 SYSTEM_FIELDS = ("Id", "LastModifiedDate")
@@ -32,6 +32,7 @@ class Write:
     ext_field: str | None = None
     ext_value: Any = None
     warnings: list[str] = field(default_factory=list)
+    value_times: dict[str, datetime] = field(default_factory=dict)  # most_recent field → event time of its value
 
 
 @dataclass
@@ -167,12 +168,25 @@ def _failed(op: RecordOp, code: str, message: str, **kw: Any) -> Outcome:
                           operation=op.operation.value, **kw)
 
 
-def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None,
+                 value_times: Mapping[str, datetime] | None = None) -> tuple[dict[str, Any], list[str]]:
     """Field values of ops aimed at one record, in event order, with policies applied against `current`.
     Unchanged values are dropped. Returns (values, warnings)."""
+    values, warnings, _ = _merge(ops, current, value_times or {})
+    return values, warnings
+
+
+def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
+           value_times: Mapping[str, datetime]) -> tuple[dict[str, Any], list[str], dict[str, datetime]]:
+    """merge_values, and the event time of each `most_recent` value kept.
+
+    `most_recent` compares event times: within the ops (an older event never overrides a newer one's
+    value, on create as on update) and against the time of the record's value: the event time of the
+    value we last wrote to that field (`value_times`, from the sync log), else the record's
+    LastModifiedDate. An event without a time never overrides an existing value."""
     values: dict[str, Any] = {}
     written_at: dict[str, datetime | None] = {}
-    timed = current is not None and any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
+    timed = any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
     record_changed = _moment(current.get("LastModifiedDate")) if timed and current else None
     for op in ops:
         event_time = _moment(op.event.timestamp) if timed else None  # only most_recent compares event times
@@ -181,17 +195,26 @@ def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None) -> tup
                 existing = _field(current, name) if current else None
                 if existing not in (None, "") or name in values:
                     continue
-            elif fv.policy is Policy.MOST_RECENT and current is not None:
-                if event_time is None or (record_changed and event_time <= record_changed):
-                    continue
+            elif fv.policy is Policy.MOST_RECENT:
                 earlier = written_at.get(name)
-                if earlier and event_time < earlier:
-                    continue
+                if event_time is None:
+                    if current is not None or earlier is not None:
+                        continue
+                else:
+                    floor = value_times.get(name) or (record_changed if current is not None else None)
+                    if (floor is not None and event_time <= floor) or (earlier is not None and event_time < earlier):
+                        continue
             values[name] = fv.value
             written_at[name] = event_time
     if current is not None:
         values = {k: v for k, v in values.items() if not _same(_field(current, k), v)}
-    return values, []
+    times = {name: moment for name, moment in written_at.items()
+             if moment is not None and name in values and
+             any(op.fields.get(name, _UNTIMED).policy is Policy.MOST_RECENT for op in ops)}
+    return values, [], times
+
+
+_UNTIMED = FieldValue(None)
 
 
 def _same(current: Any, new: Any) -> bool:
@@ -204,8 +227,10 @@ def _same(current: Any, new: Any) -> bool:
     return str(current) == str(new)
 
 
-def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]]) -> Plan:
-    """Decide every op of a looked-up batch (same object, operation and matcher shape)."""
+def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
+               value_times: Mapping[str, Mapping[str, datetime]] | None = None) -> Plan:
+    """Decide every op of a looked-up batch (same object, operation and matcher shape). `value_times`:
+    record Id → `most_recent` field → event time of the value we last wrote there."""
     plan = Plan()
     by_record: dict[str, list[RecordOp]] = {}
     creates: dict[tuple[Any, ...], list[RecordOp]] = {}
@@ -214,7 +239,8 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]]) -> Plan
     for op in ops:
         matches = [r for r in index.candidates(op.match) if tree_holds(op.match, r)] if op.match else []
         if op.operation is Operation.CREATE:
-            plan.writes.append(Write("create", op.object, [op], merge_values([op], None)[0]))
+            values, warnings, times = _merge([op], None, {})
+            plan.writes.append(Write("create", op.object, [op], values, warnings=warnings, value_times=times))
             continue
         if not matches:
             if op.operation is Operation.UPSERT:
@@ -234,16 +260,17 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]]) -> Plan
         for record in targets:
             by_record.setdefault(record["Id"], []).append(op)
     for group in creates.values():
-        values, warnings = merge_values(group, None)
-        plan.writes.append(Write("create", group[0].object, group, values, warnings=warnings))
+        values, warnings, times = _merge(group, None, {})
+        plan.writes.append(Write("create", group[0].object, group, values, warnings=warnings, value_times=times))
     plan.current = records
     for record_id, group in by_record.items():
         kind = "delete" if group[-1].operation is Operation.DELETE else "update"
         if kind == "delete":
             plan.writes.append(Write("delete", group[0].object, group, record_id=record_id))
             continue
-        values, warnings = merge_values(group, records[record_id])
-        plan.writes.append(Write("update", group[0].object, group, values, record_id=record_id, warnings=warnings))
+        values, warnings, times = _merge(group, records[record_id], (value_times or {}).get(record_id, {}))
+        plan.writes.append(Write("update", group[0].object, group, values, record_id=record_id, warnings=warnings,
+                                 value_times=times))
     return plan
 
 

@@ -74,7 +74,7 @@ class Service:
         app.include_router(ingest.router)
         from .ingest.outbound import Outbound
 
-        self.outbound = Outbound(WriteKeys(self.sources), self.event_log, self.sync_log)
+        self.outbound = Outbound(WriteKeys(self.sources), self.event_log, self.sync_log, metrics=self.metrics)
         app.include_router(self.outbound.router)
         sync_log = self.sync_log
 

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .actions.model import Mode, OnDuplicate
-from .outcomes import Outcome
+from .actions.model import Mode, OnDuplicate, OnManyMatches
+from .operations import RecordOp
+from .outcomes import Fate, Outcome
 from .plan import Write
 from .salesforce.client import SalesforceClient
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
@@ -52,12 +53,19 @@ class Writer:
         self.pause = pause
         self.on_call = on_call or (lambda kind, size: None)
 
-    async def execute(self, writes: Sequence[Write], mode: Mode) -> list[Outcome]:
-        """Every write to a terminal outcome per event (retrying transient failures inside)."""
+    async def execute(self, writes: Sequence[Write], mode: Mode, fate: Fate | None = None) -> list[Outcome]:
+        """Every write to a terminal outcome per event (retrying transient failures inside). With a `fate`,
+        each write is expected there before it is sent and its outcomes land there as soon as they are
+        terminal, so an exception later in the batch cannot lose or overwrite them."""
+        fate = fate if fate is not None else Fate([op for w in writes for op in w.ops])
         outcomes: list[Outcome] = []
         pending = [_Pending(w) for w in writes]
+        for item in pending:
+            for op in item.write.ops:
+                fate.expect(op, target_of(op, item.write))
         for item in [p for p in pending if p.write.kind == "update" and not p.write.values]:
             outcomes.extend(_skipped(item.write, "NOTHING_TO_CHANGE: every mapped value already matches"))
+            fate.add(outcomes[-len(item.write.ops):])
         pending = [p for p in pending if not (p.write.kind == "update" and not p.write.values)]
         round_ = 0
         while pending:
@@ -75,6 +83,7 @@ class Writer:
                     item.attempts += 1
                     done, again = await self._settle(item, result)
                     outcomes.extend(done)
+                    fate.add(done)
                     if again is not None:
                         retry.append(again)
             pending = retry
@@ -179,11 +188,21 @@ def _onto_duplicate(write: Write, error: SalesforceError) -> Write | None:
                    warnings=[*write.warnings, warning])
 
 
+def target_of(op: RecordOp, write: Write) -> str:
+    """The record an outcome is about when the action writes every matched record (one row each)."""
+    if op.on_many_matches is OnManyMatches.ALL and write.kind in ("update", "delete"):
+        return write.record_id or ""
+    return ""
+
+
 def _succeeded(write: Write, record_id: str | None, created: bool, attempts: int, note: str | None = None) -> list[Outcome]:
+    """Outcomes of a write serving several events: a created record is created by the first of them (in
+    event order) only; the others updated it, in the same call."""
     warnings = tuple(write.warnings) + ((note,) if note else ())
-    return [Outcome.succeeded(op.event, record_id=record_id or "", created=created, action=op.action,
-                              object=op.object, operation=op.operation.value, attempts=attempts, warnings=warnings)
-            for op in write.ops]
+    return [Outcome.succeeded(op.event, record_id=record_id or "", created=created and n == 0, action=op.action,
+                              object=op.object, operation=op.operation.value, attempts=attempts, warnings=warnings,
+                              target=target_of(op, write))
+            for n, op in enumerate(write.ops)]
 
 
 def _failed(write: Write, error: SalesforceError, attempts: int) -> list[Outcome]:
@@ -194,9 +213,10 @@ def _failed(write: Write, error: SalesforceError, attempts: int) -> list[Outcome
     return [Outcome.failed(op.event, error.code, message, error.fields, action=op.action, object=op.object,
                            operation=op.operation.value, record_id=write.record_id or (duplicates[0] if duplicates
                                                                                        else None),
-                           attempts=attempts, warnings=tuple(write.warnings)) for op in write.ops]
+                           attempts=attempts, warnings=tuple(write.warnings), target=target_of(op, write))
+            for op in write.ops]
 
 
 def _skipped(write: Write, reason: str) -> list[Outcome]:
     return [Outcome.skipped(op.event, reason, action=op.action, object=op.object, operation=op.operation.value,
-                            record_id=write.record_id) for op in write.ops]
+                            record_id=write.record_id, target=target_of(op, write)) for op in write.ops]

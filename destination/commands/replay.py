@@ -54,7 +54,11 @@ async def replay(args: argparse.Namespace) -> dict[str, int]:
             where = SyncLogFilter(status=Status(args.status), error_code=args.error_code, object=args.object,
                                   source=args.source, since=parse_time(args.since), until=parse_time(args.until))
             rows = await sync_log.rows(where, limit=args.limit)
+            seen: set[tuple[str, str, str]] = set()
             for row in sorted(rows, key=lambda r: r.id):
+                if (row.source, row.message_id, row.action) in seen:  # on_many_matches: all has a row per record
+                    continue
+                seen.add((row.source, row.message_id, row.action))
                 await pipeline.submit(Event(row.source, row.event), only={row.action})
                 replayed += 1
             await pipeline.drain()

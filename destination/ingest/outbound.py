@@ -3,10 +3,13 @@ notifications() call of workflow rules, turns each notification into a `track` e
 Message", properties = the sObject's fields), appends them durably, and answers the Ack Salesforce expects.
 
 Loops are prevented: a notification about a record that an outbound-message event made us write within
-the loop window is acknowledged and dropped (the sync log says which writes those were)."""
+the loop window is acknowledged and dropped (the sync log says which writes those were). A dropped
+notification is not silent: it is recorded in the sync log as `skipped` with reason `LOOP_GUARD`, logged,
+and counted (`destination_loop_guard_dropped_total`)."""
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +19,8 @@ from fastapi.responses import Response
 
 from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
+from ..metrics import Metrics
+from ..outcomes import Outcome
 from ..synclog.base import SyncLog, SyncLogFilter
 from .dedup import RecentMessages
 from .keys import WriteKeys
@@ -28,6 +33,7 @@ ACK = ('<?xml version="1.0" encoding="UTF-8"?>'
        f'<notificationsResponse xmlns="{OUTBOUND_NS}"><Ack>true</Ack></notificationsResponse>'
        '</soapenv:Body></soapenv:Envelope>')
 MAX_BYTES = 2_000_000
+log = logging.getLogger("destination.outbound")
 
 
 def _local(tag: str) -> str:
@@ -63,8 +69,10 @@ def parse_notifications(xml: bytes) -> list[dict[str, Any]]:
 
 class Outbound:
     def __init__(self, keys: WriteKeys, log: EventLog, sync_log: SyncLog | None,
-                 loop_window: timedelta = timedelta(minutes=5), recent: RecentMessages | None = None) -> None:
+                 loop_window: timedelta = timedelta(minutes=5), recent: RecentMessages | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.keys = keys
+        self.metrics = metrics or Metrics()
         self.log = log
         self.sync_log = sync_log
         self.loop_window = loop_window
@@ -86,29 +94,50 @@ class Outbound:
             notifications = parse_notifications(raw)
         except (ValueError, ET.ParseError) as exc:
             return Response(f"not an outbound message: {exc}", status_code=400)
-        events, taken = [], []
+        events: list[Event] = []
+        loops: list[Outcome] = []
+        taken = []
         for note in notifications:
             record_id = note["fields"].get("Id") or ""
             if not self.recent.first_time(source, note["notification_id"]):
                 continue  # Salesforce resends notifications; one event each
             taken.append(note["notification_id"])
-            if record_id and await self._written_by_outbound(record_id):
-                self.dropped_as_loops += 1
-                continue
             body = {"type": "track", "event": EVENT_NAME, "userId": record_id or note["notification_id"],
                     "messageId": f"om-{note['notification_id']}", "timestamp": datetime.now(UTC).isoformat(),
                     "properties": {**note["fields"], "sobject_type": note["sobject_type"]},
                     "context": {"salesforce": {"organization_id": note["organization_id"],
                                                "action_id": note["action_id"]}}}
+            if record_id and await self._written_by_outbound(record_id):
+                loops.append(Outcome.skipped(
+                    Event(source, body), f"LOOP_GUARD: {note['sobject_type']} {record_id} was written by an outbound "
+                    f"message event within the last {self.loop_window}", object=note["sobject_type"] or None,
+                    record_id=record_id))
+                continue
             events.append(Event(source, body))
+        if loops and self.sync_log is not None:
+            try:
+                await self.sync_log.record(loops)
+            except Exception as exc:  # any store failure: no Ack, so Salesforce resends and the drop is recorded then
+                log.error("outbound message: the sync log cannot record %d loop-guard drops (%s: %s); not "
+                          "acknowledged", len(loops), type(exc).__name__, exc)
+                self._forget(source, taken)
+                return Response("the sync log is unavailable; resend", status_code=503)
         if events:
             try:
                 await self.log.append(events)
             except LogUnavailable:  # no Ack: Salesforce resends, and the resend must not count as a repeat
-                for notification_id in taken:
-                    self.recent.forget(source, notification_id)
+                self._forget(source, taken)
                 return Response("the event log is unavailable; resend", status_code=503)
+        for outcome in loops:
+            self.dropped_as_loops += 1
+            self.metrics.loop_guard_drops.labels(source).inc()
+            self.metrics.outcome(outcome)
+            log.info("outbound message %s dropped by the loop guard: %s", outcome.event.message_id, outcome.reason)
         return Response(ACK, media_type="text/xml")
+
+    def _forget(self, source: str, notification_ids: list[str]) -> None:
+        for notification_id in notification_ids:
+            self.recent.forget(source, notification_id)
 
     async def _written_by_outbound(self, record_id: str) -> bool:
         """Whether an outbound-message event made us write this record within the loop window."""

@@ -15,7 +15,7 @@ from ..events import Event
 from ..outcomes import Outcome, Status
 
 #: Columns of a sync-log row, in table order (both stores use the same names).
-COLUMNS = ("source", "message_id", "action", "object", "operation", "record_id", "created", "status",
+COLUMNS = ("source", "message_id", "action", "target", "object", "operation", "record_id", "created", "status",
            "error_code", "message", "fields", "reason", "attempts", "warnings", "email", "event",
            "first_seen", "updated_at")
 
@@ -28,6 +28,7 @@ class SyncLogRow:
     source: str
     message_id: str
     action: str
+    target: str
     object: str | None
     operation: str | None
     record_id: str | None
@@ -48,7 +49,7 @@ class SyncLogRow:
         """The row as the /v1/sync-log API returns it."""
         return {
             "id": self.id, "source": self.source, "message_id": self.message_id, "action": self.action,
-            "object": self.object, "operation": self.operation, "record_id": self.record_id,
+            "target": self.target, "object": self.object, "operation": self.operation, "record_id": self.record_id,
             "created": self.created, "status": self.status.value, "error_code": self.error_code,
             "message": self.message, "fields": list(self.fields), "reason": self.reason,
             "attempts": self.attempts, "warnings": list(self.warnings), "email": self.email,
@@ -105,6 +106,7 @@ def outcome_values(outcome: Outcome, now: datetime | str) -> dict[str, Any]:
         "source": event.source,
         "message_id": event.message_id,
         "action": outcome.action or "",
+        "target": outcome.target,
         "object": outcome.object,
         "operation": outcome.operation,
         "record_id": outcome.record_id,
@@ -143,7 +145,8 @@ def row_from_values(values: Sequence[Any]) -> SyncLogRow:
     """A SyncLogRow from `id` followed by COLUMNS, as either store returns them."""
     v = dict(zip(("id", *COLUMNS), values, strict=True))
     return SyncLogRow(
-        id=v["id"], source=v["source"], message_id=v["message_id"], action=v["action"], object=v["object"],
+        id=v["id"], source=v["source"], message_id=v["message_id"], action=v["action"], target=v["target"],
+        object=v["object"],
         operation=v["operation"], record_id=v["record_id"],
         created=None if v["created"] is None else bool(v["created"]), status=Status(v["status"]),
         error_code=v["error_code"], message=v["message"], fields=tuple(json.loads(v["fields"])),
@@ -161,7 +164,8 @@ def utcnow() -> datetime:
 
 
 class SyncLog(ABC):
-    """Where outcomes are kept. One row per (source, messageId, action): a replay updates the row."""
+    """Where outcomes are kept. One row per (source, messageId, action, target): a replay updates the row.
+    `target` is '' except under `on_many_matches: all`, where it is the record written (one row each)."""
 
     @abstractmethod
     async def open(self) -> None:
@@ -195,6 +199,17 @@ class SyncLog(ABC):
     @abstractmethod
     async def created_records(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str]:
         """`created_record` for many events of one source and action at once: messageId → record Id."""
+
+    @abstractmethod
+    async def value_times(self, object: str, record_ids: Sequence[str], fields: Sequence[str]
+                          ) -> dict[str, dict[str, datetime]]:
+        """For `most_recent`: the event time of the value last written to each (record, field) we wrote,
+        record Id → field → time."""
+
+    @abstractmethod
+    async def record_value_times(self, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
+        """Remember (object, record Id, field, event time) of values written; an older time never replaces
+        a newer one."""
 
     @abstractmethod
     async def dead_letter(self, source: str, reason: str, payload: str,

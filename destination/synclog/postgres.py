@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -19,7 +20,7 @@ from .base import (
     utcnow,
 )
 from .filters import where_sql
-from .schema import create_statements, upsert_statement
+from .schema import SUPERSEDED, create_statements, upsert_statement
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
 
@@ -46,6 +47,14 @@ class PostgresSyncLog(SyncLog):
         async with self.pool.acquire() as conn, conn.transaction():
             # Several replicas may start at once: serialise the DDL on an advisory lock.
             await conn.execute("SELECT pg_advisory_xact_lock(7426001)")
+            old_key = await conn.fetchval(
+                "SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'sync_log' AND column_name = 'target') AND to_regclass('sync_log') IS NOT NULL")
+            if old_key:  # made before outcomes had a target: one row per record under on_many_matches: all
+                await conn.execute("ALTER TABLE sync_log ADD COLUMN target TEXT NOT NULL DEFAULT ''")
+                await conn.execute("ALTER TABLE sync_log DROP CONSTRAINT IF EXISTS sync_log_source_message_id_action_key")
+                await conn.execute("ALTER TABLE sync_log ADD CONSTRAINT sync_log_source_message_id_action_target_key "
+                                   "UNIQUE (source, message_id, action, target)")
             for statement in create_statements(serial="BIGSERIAL", timestamp="TIMESTAMPTZ", boolean="BOOLEAN"):
                 await conn.execute(statement)
 
@@ -60,8 +69,11 @@ class PostgresSyncLog(SyncLog):
         now = utcnow()
         rows = [[outcome_values(o, now)[c] for c in COLUMNS] for o in outcomes]
         sql = upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))])
+        targeted = sorted({(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target})
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.executemany(sql, rows)
+            if targeted:
+                await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:
@@ -88,6 +100,23 @@ class PostgresSyncLog(SyncLog):
             "SELECT message_id, record_id FROM sync_log WHERE source = $1 AND action = $2 "
             "AND message_id = ANY($3::text[]) AND status = 'succeeded' AND created", source, action, list(message_ids))
         return {r["message_id"]: r["record_id"] for r in rows if r["record_id"]}
+
+    async def value_times(self, object: str, record_ids: Sequence[str], fields: Sequence[str]
+                          ) -> dict[str, dict[str, datetime]]:
+        rows = await self.pool.fetch(
+            "SELECT record_id, field, event_time FROM value_times WHERE object = $1 AND record_id = ANY($2::text[]) "
+            "AND field = ANY($3::text[])", object, list(record_ids), list(fields))
+        out: dict[str, dict[str, datetime]] = {}
+        for r in rows:
+            out.setdefault(r["record_id"], {})[r["field"]] = r["event_time"]
+        return out
+
+    async def record_value_times(self, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
+        if rows:
+            await self.pool.executemany(
+                "INSERT INTO value_times (object, record_id, field, event_time) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
+                "WHERE excluded.event_time > value_times.event_time", list(rows))
 
     async def dead_letter(self, source: str, reason: str, payload: str, error_code: str | None = None) -> int:
         return int(await self.pool.fetchval(

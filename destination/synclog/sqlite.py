@@ -7,7 +7,7 @@ import functools
 import sqlite3
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from .base import (
     utcnow,
 )
 from .filters import where_sql
-from .schema import create_statements, upsert_statement
+from .schema import OLD_KEY_COPY, SUPERSEDED, create_statements, upsert_statement
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
 _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
@@ -53,7 +53,10 @@ class SqliteSyncLog(SyncLog):
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")   # an outcome must survive a crash before its offset commits
-        for statement in create_statements(serial="INTEGER", timestamp="TEXT", boolean="INTEGER"):
+        statements = create_statements(serial="INTEGER", timestamp="TEXT", boolean="INTEGER")
+        if "target" not in {row[1] for row in db.execute("PRAGMA table_info(sync_log)")}:
+            _add_target(db, statements[0])
+        for statement in statements:
             db.execute(statement)
         self._db = db
 
@@ -88,13 +91,16 @@ class SqliteSyncLog(SyncLog):
         for outcome in outcomes:
             values = outcome_values(outcome, now)
             params += [values[c] for c in COLUMNS]
-        await asyncio.to_thread(self._upsert, params)
+        targeted = {(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target}
+        await asyncio.to_thread(self._upsert, params, sorted(targeted))
 
-    def _upsert(self, params: list[Any]) -> None:
+    def _upsert(self, params: list[Any], targeted: list[tuple[str, str, str]]) -> None:
         """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows)."""
         assert self._db is not None, "sync log is not open"
         with self._lock:
             insert_rows(self._db, _upsert_sql, params, len(COLUMNS), _ROWS_PER_STATEMENT)
+            if targeted:  # rare (on_many_matches: all); a crash before it leaves a row that the next replay removes
+                self._db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:
@@ -126,6 +132,29 @@ class SqliteSyncLog(SyncLog):
             out.update({m: r for m, r in found if r})
         return out
 
+    async def value_times(self, object: str, record_ids: Sequence[str], fields: Sequence[str]
+                          ) -> dict[str, dict[str, datetime]]:
+        out: dict[str, dict[str, datetime]] = {}
+        names = list(fields)
+        for start in range(0, len(record_ids), 500):
+            chunk = list(record_ids[start:start + 500])
+            found = await self._run(
+                f"SELECT record_id, field, event_time FROM value_times WHERE object = ? AND record_id IN "
+                f"({', '.join('?' * len(chunk))}) AND field IN ({', '.join('?' * len(names))})",
+                [object, *chunk, *names])
+            for record_id, name, moment in found:
+                out.setdefault(record_id, {})[name] = datetime.fromisoformat(moment)
+        return out
+
+    async def record_value_times(self, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
+        if rows:
+            # UTC with microseconds: the text sorts as the times do, so the WHERE keeps the newest
+            await self._run("INSERT INTO value_times (object, record_id, field, event_time) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
+                            "WHERE excluded.event_time > value_times.event_time",
+                            many=[[o, r, f, t.astimezone(UTC).isoformat(timespec="microseconds")]
+                                  for o, r, f, t in rows])
+
     async def dead_letter(self, source: str, reason: str, payload: str, error_code: str | None = None) -> int:
         found = await self._run(
             "INSERT INTO dead_letters (source, reason, error_code, payload, created_at) "
@@ -146,3 +175,20 @@ class SqliteSyncLog(SyncLog):
             now = utcnow().isoformat()
             await self._run("UPDATE dead_letters SET replayed_at = ? WHERE id = ?", many=[[now, i] for i in ids])
 
+
+
+def _add_target(db: sqlite3.Connection, create_table: str) -> None:
+    """Rebuild a sync_log table keyed (source, message_id, action) as (…, target) (SQLite cannot alter a
+    UNIQUE constraint); nothing to do when there is no table yet."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_log'").fetchone():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE sync_log RENAME TO sync_log_old")
+        db.execute(create_table)
+        db.execute(OLD_KEY_COPY)
+        db.execute("DROP TABLE sync_log_old")  # its indexes go with it; open() creates them on the new table
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
