@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .actions.model import Mode
+from .kinds import Mode
 from .operations import RecordOp
 
 Flush = Callable[[list[RecordOp]], Awaitable[None]]

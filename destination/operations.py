@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actions.model import Compare, Mode, OnManyMatches, Operation, Policy
 from .events import Event
+from .kinds import Compare, Mode, OnManyMatches, Operation, Policy
 
 
 @dataclass(frozen=True, slots=True)
