@@ -62,7 +62,7 @@ def _iso(moment: datetime) -> str:
 
 
 def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any = None,
-              received_iso: str | None = None) -> dict[str, Any]:
+              received_iso: str | None = None, *, max_bytes: int = MAX_EVENT_BYTES) -> dict[str, Any]:
     """One event ready for the log: type, messageId, receivedAt, skew-corrected timestamp (`received_iso` is
     `received` as ISO-8601, when the caller already has it: one per request, not one per event)."""
     if received_iso is None:
@@ -84,9 +84,23 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
         _correct_time(out, received, sent_at, received_iso)
     except (OverflowError, ValueError):
         raise BadRequest("invalid_timestamp", "timestamp or sentAt is out of range") from None
-    if len(orjson.dumps(out)) > MAX_EVENT_BYTES:
-        raise BadRequest("event_too_large", f"an event is larger than {MAX_EVENT_BYTES} bytes")
+    if len(orjson.dumps(out)) > max_bytes:
+        raise BadRequest("event_too_large", f"an event is larger than {max_bytes} bytes")
     return out
+
+
+def normalise_logged(event: dict[str, Any], message_id: str, appended_at: datetime | None, *,
+                     max_bytes: int = MAX_EVENT_BYTES) -> dict[str, Any]:
+    """An event read from the event log that may not have come through this API (a producer wrote it straight
+    to the Kafka topic): the same checks and fields as an API call, except that a missing messageId is
+    `message_id` (derived from where the record sits in the log, so a redelivery keeps it) and receivedAt is
+    when the log took the record (`appended_at`; now when unknown). An event that an ingest already
+    normalised (it has receivedAt) only gets a missing messageId: its timestamp is corrected already."""
+    if event.get("receivedAt"):
+        return event if event.get("messageId") else {**event, "messageId": message_id}
+    if not event.get("messageId"):
+        event = {**event, "messageId": message_id}
+    return normalise(event, "batch", appended_at or datetime.now(UTC), max_bytes=max_bytes)
 
 
 def _correct_time(out: dict[str, Any], received: datetime, sent_at: Any, received_iso: str) -> None:
