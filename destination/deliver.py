@@ -92,7 +92,7 @@ class Delivery:
                         pause=lambda exc: self.budget.rate_limited(client, exc),
                         on_call=self._count_call)
         outcomes.extend(await writer.execute(plan.writes, ops[0].mode))
-        return outcomes
+        return _with_op_warnings(ops, outcomes)
 
     async def prepare(self, ops: Sequence[RecordOp]) -> tuple[Plan, list[Outcome]]:
         """Everything but the write (for previews): describe, parent lookups, record lookups, plan.
@@ -185,18 +185,23 @@ class Delivery:
         for op in ops:
             values = dict(op.fields)
             missing = None
+            notes: list[str] = []
             for lookup in op.lookups:
                 matches = [r for r in indexes[lookup.object].candidates(lookup.match) if tree_holds(lookup.match, r)]
                 if not matches:
                     if lookup.required:
                         missing = f"no parent {lookup.object} for {lookup.field}"
+                    else:  # written without the reference: said on the outcome, not silently
+                        by = (" or " if lookup.match.kind == "any" else " and ").join(
+                            f"{m.field} = {m.value!r}" for m in lookup.match.matchers())
+                        notes.append(f"no parent {lookup.object} found for {lookup.field} by {by}")
                     continue
                 newest = max(matches, key=lambda r: (str(r.get("LastModifiedDate") or ""), r["Id"]))
                 values[lookup.field] = FieldValue(newest["Id"], Policy.SKIP_BLANK)
             if missing:
                 failed.append(_fail(op, "PARENT_NOT_FOUND", missing, (op.lookups[0].field,)))
             else:
-                kept.append(replace(op, fields=values))
+                kept.append(replace(op, fields=values, warnings=(*op.warnings, *notes)))
         return kept, failed
 
     async def _already_created(self, ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
@@ -253,6 +258,17 @@ def _literal_ok(value: Any, kind: str | None) -> bool:
     if kind in ("id", "reference"):
         return looks_like_id(str(value))
     return True
+
+
+def _with_op_warnings(ops: Sequence[RecordOp], outcomes: list[Outcome]) -> list[Outcome]:
+    """The outcomes, each with its op's own warnings (a lookup that found no parent) added."""
+    notes = {(id(op.event), op.action): op.warnings for op in ops if op.warnings}
+    if notes:
+        for outcome in outcomes:
+            extra = notes.get((id(outcome.event), outcome.action))
+            if extra:
+                outcome.warnings = (*outcome.warnings, *extra)
+    return outcomes
 
 
 def _fail(op: RecordOp, code: str, message: str, fields: tuple[str, ...] = ()) -> Outcome:
