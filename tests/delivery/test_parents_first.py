@@ -135,3 +135,47 @@ async def test_children_without_pending_parents_are_not_held_back() -> None:
     await asyncio.sleep(0.01)
     assert started == ["Opportunity"], "the unrelated Account was not flushed ahead of its linger"
     await batcher.drain()
+
+
+async def test_parents_that_look_each_other_up_do_not_deadlock_the_batcher() -> None:
+    # Accounts whose lookup finds a Contact, Contacts whose lookup finds an Account: each waits only for
+    # batches started before it, so a cycle of objects is no cycle of waits
+    source = load_text("""source: app
+actions:
+  - name: accounts
+    when: type = "group"
+    object: Account
+    operation: upsert
+    match: {any: {External_Id__c: $.groupId}}
+    fields: {Name: $.groupId, Description: $.userId}
+    lookups:
+      Primary_Contact__c: {object: Contact, match: {any: {External_Id__c: $.userId}}}
+  - name: contacts
+    when: type = "identify"
+    object: Contact
+    operation: upsert
+    match: {any: {External_Id__c: $.userId}}
+    fields: {LastName: $.userId, Department: $.traits.company}
+    lookups:
+      AccountId: {object: Account, match: {any: {External_Id__c: $.traits.company}}}
+""", "app.yaml")
+    written: list[str] = []
+
+    async def flush(batch: list[RecordOp]) -> None:
+        await asyncio.sleep(0.001)
+        written.extend(op.event.message_id for op in batch)
+
+    batcher = Batcher(flush, rest_size=3, linger_ms=5)
+    expected = []
+    for i in range(40):
+        for body in ({"type": "group", "groupId": f"g{i % 5}", "userId": f"u{i}", "messageId": f"g{i}"},
+                     {"type": "identify", "userId": f"u{i}", "traits": {"company": f"g{i % 5}"},
+                      "messageId": f"i{i}"}):
+            event = Event("app", body)
+            action = source.actions[0] if body["type"] == "group" else source.actions[1]
+            op = map_event(source, action, event)
+            assert isinstance(op, RecordOp)
+            await batcher.add(op)
+            expected.append(body["messageId"])
+    await asyncio.wait_for(batcher.drain(), 10)
+    assert sorted(written) == sorted(expected)
