@@ -262,7 +262,8 @@ def _literal_ok(value: Any, kind: str | None) -> bool:
 
 def _with_op_warnings(ops: Sequence[RecordOp], outcomes: list[Outcome]) -> list[Outcome]:
     """The outcomes, each with its op's own warnings (a lookup that found no parent) added."""
-    notes = {(id(op.event), op.action): op.warnings for op in ops if op.warnings}
+    notes: dict[tuple[int, str | None], tuple[str, ...]] = {(id(op.event), op.action): op.warnings
+                                                           for op in ops if op.warnings}
     if notes:
         for outcome in outcomes:
             extra = notes.get((id(outcome.event), outcome.action))
