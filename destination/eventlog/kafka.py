@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -172,10 +171,11 @@ class KafkaLogConsumer(LogConsumer):
             return LogRecord(partition, offset, None, raw, "an event must be a JSON object")
         if source not in self.known_sources:
             return LogRecord(partition, offset, None, raw, f"unknown source {source!r}")
+        # the record's Kafka timestamp (the producer's send time, or the broker's with LogAppendTime) is stored
+        # with it: a redelivery reads the same identity and receivedAt
         timestamp = message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None
         try:
-            body = normalise_logged(body, record_identity(partition, offset, timestamp), _moment(timestamp),
-                                    max_bytes=self.config.max_event_bytes)
+            body = normalise_logged(body, record_identity(partition, offset, timestamp), timestamp)
         except BadRequest as exc:  # what the HTTP API would refuse with a 400
             return LogRecord(partition, offset, None, raw, f"{exc.code}: {exc}")
         return LogRecord(partition, offset, Event(source, body), raw)
@@ -194,8 +194,3 @@ class KafkaLogConsumer(LogConsumer):
                                       headers=[("reason", reason.encode()[:1000]),
                                                ("origin", f"{record.partition}/{record.offset}".encode())])
 
-
-def _moment(timestamp_ms: int | None) -> datetime | None:
-    """When the record entered the log: its Kafka timestamp (set by the producer, or by the broker with
-    LogAppendTime), stored with the record, so a redelivery reads the same moment."""
-    return datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms is not None else None
