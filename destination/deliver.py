@@ -189,11 +189,11 @@ class Delivery:
             for lookup in op.lookups:
                 matches = [r for r in indexes[lookup.object].candidates(lookup.match) if tree_holds(lookup.match, r)]
                 if not matches:
+                    by = (" or " if lookup.match.kind == "any" else " and ").join(
+                        f"{m.field} = {m.value!r}" for m in lookup.match.matchers())
                     if lookup.required:
-                        missing = f"no parent {lookup.object} for {lookup.field}"
+                        missing = f"no parent {lookup.object} found for {lookup.field} by {by}"
                     else:  # written without the reference: said on the outcome, not silently
-                        by = (" or " if lookup.match.kind == "any" else " and ").join(
-                            f"{m.field} = {m.value!r}" for m in lookup.match.matchers())
                         notes.append(f"no parent {lookup.object} found for {lookup.field} by {by}")
                     continue
                 newest = max(matches, key=lambda r: (str(r.get("LastModifiedDate") or ""), r["Id"]))

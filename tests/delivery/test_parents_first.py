@@ -179,3 +179,21 @@ actions:
             expected.append(body["messageId"])
     await asyncio.wait_for(batcher.drain(), 10)
     assert sorted(written) == sorted(expected)
+
+
+async def test_a_required_lookup_that_finds_no_parent_fails_the_event(delivery: Delivery, tls_emulator: Any,
+                                                                      tmp_path: Path) -> None:
+    required = _WORKSPACES.format(mode="rest").replace("        object: Account\n        match:",
+                                                      "        object: Account\n        required: true\n        match:")
+    source = load_text(required, "app.yaml")
+    assert source.actions[1].lookups["AccountId"].required
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        pipeline = Pipeline({"app": source}, delivery, log, batching=BatchingConfig(linger_ms=20))
+        await pipeline.submit(Event("app", {"type": "track", "event": "Deal Opened", "messageId": "orphan",
+                                            "userId": "u", "context": {"groupId": "nowhere"},
+                                            "properties": {"name": "Deal X"}}))
+        await pipeline.drain()
+        row = (await log.rows(SyncLogFilter(message_id="orphan")))[0]
+    assert row.status is Status.FAILED and row.error_code == "PARENT_NOT_FOUND"
+    assert row.message == "no parent Account found for AccountId by External_Id__c = 'nowhere'"
+    assert tls_emulator.state.store.records("Opportunity") == []
