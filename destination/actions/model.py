@@ -119,7 +119,7 @@ class ParentLookup(BaseModel):
     object: str
     match: MatchGroup
     on_many_matches: OnManyMatches = OnManyMatches.NEWEST
-    required: bool = Field(False, description="fail the event when no parent matches (else leave the field out)")
+    required: bool = Field(False, description="fail the event when no parent matches (else the field is left out, with a warning on the outcome)")
 
 
 class Action(BaseModel):
