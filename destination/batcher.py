@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .kinds import Mode
-from .operations import RecordFact, RecordOp
+from .operations import DOMAIN_FACT, RecordFact, RecordOp
 
 Flush = Callable[[list[RecordOp]], Awaitable[None]]
 OPS_PER_RECORD = 5
@@ -115,9 +115,10 @@ class Batcher:
         if not needs:
             return []
         objects = {obj for obj, _, _ in needs}
+        domains = any(value.startswith(DOMAIN_FACT) for _, _, value in needs)  # domain_of only when asked
         for other, group in list(self._groups.items()):
             if other != key and group.ops and group.ops[0].object.lower() in objects \
-                    and any(op.holds() & needs for op in group.ops):
+                    and any(op.holds(domains) & needs for op in group.ops):
                 self._start(other)  # its own parents go first in turn
         return [task for task, writes in self._writing.items()
                 if not task.done() and writes.object in objects and writes.facts() & needs]

@@ -105,9 +105,9 @@ class RecordOp:
         shape = self.match.shape() if self.match else "-"
         return (self.connection, self.object.lower(), self.operation.value, shape, self.mode.value)
 
-    def holds(self) -> set[RecordFact]:
+    def holds(self, domains: bool = True) -> set[RecordFact]:
         """The field values its record holds once written (matcher values and written fields; strings also
-        as domains): what a child's lookup may find it by. Nothing for a delete."""
+        as domains, unless `domains` is false): what a child's lookup may find it by. Nothing for a delete."""
         if self.operation is Operation.DELETE:
             return set()
         obj = self.object.lower()
@@ -116,7 +116,7 @@ class RecordOp:
         out: set[RecordFact] = set()
         for name, value in pairs:
             out.add((obj, name.lower(), _fact(value)))
-            if isinstance(value, str):
+            if domains and isinstance(value, str):
                 out.add((obj, name.lower(), _domain_fact(value)))
         return out
 
@@ -125,5 +125,8 @@ def _fact(value: Any) -> str:
     return str(value).strip().lower()
 
 
+DOMAIN_FACT = "domain:"
+
+
 def _domain_fact(value: Any) -> str:
-    return "domain:" + domain_of(str(value))
+    return DOMAIN_FACT + domain_of(str(value))

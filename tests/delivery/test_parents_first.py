@@ -197,3 +197,41 @@ async def test_a_required_lookup_that_finds_no_parent_fails_the_event(delivery: 
     assert row.status is Status.FAILED and row.error_code == "PARENT_NOT_FOUND"
     assert row.message == "no parent Account found for AccountId by External_Id__c = 'nowhere'"
     assert tls_emulator.state.store.records("Opportunity") == []
+
+
+async def test_a_parent_found_by_website_domain_is_written_first() -> None:
+    source = load_text("""source: app
+actions:
+  - name: accounts
+    when: type = "group"
+    object: Account
+    operation: upsert
+    match: {any: {External_Id__c: $.groupId}}
+    fields: {Name: $.groupId, Website: $.traits.website}
+  - name: contacts
+    when: type = "identify"
+    object: Contact
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields: {LastName: x, Email: $.traits.email}
+    lookups:
+      AccountId:
+        object: Account
+        match: {any: {Website: {path: $.traits.email, transform: email_domain, compare: domain}}}
+""", "app.yaml")
+    order: list[str] = []
+
+    async def flush(batch: list[RecordOp]) -> None:
+        await asyncio.sleep(0.02 if batch[0].object == "Account" else 0)
+        order.extend(op.object for op in batch)
+
+    batcher = Batcher(flush, rest_size=1, linger_ms=10_000)
+    for action, body in ((source.actions[0], {"type": "group", "groupId": "acme", "userId": "u",
+                                              "traits": {"website": "https://www.Acme.example/about"}}),
+                         (source.actions[1], {"type": "identify", "userId": "u", "traits": {"email": "jo@acme.example"}}),
+                         (source.actions[1], {"type": "identify", "userId": "v", "traits": {"email": "al@other.example"}})):
+        op = map_event(source, action, Event("app", {**body, "messageId": str(len(order))}))
+        assert isinstance(op, RecordOp)
+        await batcher.add(op)  # the third op fills the Contact batch of one record: it starts now
+    await batcher.drain()
+    assert order[:2] == ["Account", "Contact"], order
