@@ -4,7 +4,12 @@ so a full batcher makes the consumer wait (backpressure).
 The size bound counts records, not events: ops aimed at one record (same matcher values) coalesce into
 one write, so they share one place of the 200 a collections call holds. A full batch is sent when an op
 for one more record arrives (or at the linger), so further events of its records still join it. A batch
-also stops at OPS_PER_RECORD times its size in ops, which bounds how much one hot record can hold back."""
+also stops at OPS_PER_RECORD times its size in ops, which bounds how much one hot record can hold back.
+
+Parents before children: a batch whose ops look up parent records (lookups) is written only after the
+batches that create or update those parents — pending ones are started first, in-flight ones waited for —
+so a child finds a parent that an earlier event of the stream writes. A batch only ever waits for batches
+started before it, so waits cannot form a cycle."""
 
 from __future__ import annotations
 
@@ -14,8 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .actions.model import Mode
-from .operations import RecordOp
+from .kinds import Mode
+from .operations import DOMAIN_FACT, RecordFact, RecordOp
 
 log = logging.getLogger("destination.batcher")
 Flush = Callable[[list[RecordOp]], Awaitable[None]]
@@ -28,6 +33,20 @@ class _Group:
     records: set[object] = field(default_factory=set)  # record keys of `ops` (an op's id for creates)
     since: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one batch of a key in flight: keeps record order
+
+
+class _Writes:
+    """An in-flight batch as a parent: its object and, computed once when a child asks, what it writes."""
+
+    def __init__(self, batch: list[RecordOp]) -> None:
+        self.batch = batch
+        self.object = batch[0].object.lower()
+        self._facts: set[RecordFact] | None = None
+
+    def facts(self) -> set[RecordFact]:
+        if self._facts is None:
+            self._facts = {fact for op in self.batch for fact in op.holds()}
+        return self._facts
 
 
 class Batcher:
@@ -44,6 +63,7 @@ class Batcher:
         self._pending = 0
         self._space = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writing: dict[asyncio.Task[None], _Writes] = {}  # in-flight batches, for children to wait on
         self._timer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -83,12 +103,32 @@ class Batcher:
         batch, group.ops = group.ops, []
         group.records = set()
         group.since = time.monotonic()
-        task = asyncio.create_task(self._run(group, batch))
+        parents = self._parents_first(key, batch)
+        task = asyncio.create_task(self._run(group, batch, parents))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._writing[task] = _Writes(batch)
+        task.add_done_callback(self._writing.pop)
 
-    async def _run(self, group: _Group, batch: list[RecordOp]) -> None:
-        async with group.lock:
+    def _parents_first(self, key: tuple[str, ...], batch: list[RecordOp]) -> list[asyncio.Task[None]]:
+        """Start the pending batches that write parents `batch` looks up; the in-flight batches (those just
+        started included) that write them, for `batch` to wait for."""
+        needs = {fact for op in batch for lookup in op.lookups for fact in lookup.needs()}
+        if not needs:
+            return []
+        objects = {obj for obj, _, _ in needs}
+        domains = any(value.startswith(DOMAIN_FACT) for _, _, value in needs)  # domain_of only when asked
+        for other, group in list(self._groups.items()):
+            if other != key and group.ops and group.ops[0].object.lower() in objects \
+                    and any(op.holds(domains) & needs for op in group.ops):
+                self._start(other)  # its own parents go first in turn
+        return [task for task, writes in self._writing.items()
+                if not task.done() and writes.object in objects and writes.facts() & needs]
+
+    async def _run(self, group: _Group, batch: list[RecordOp], parents: list[asyncio.Task[None]]) -> None:
+        async with group.lock:  # taken before waiting: later batches of this key stay behind this one
+            if parents:
+                await asyncio.wait(parents)  # their outcomes are theirs; only the order matters here
             try:
                 await self._flush(batch)
             except Exception:  # flush is the error boundary; never let a batch end unnoticed in a task

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Collection
 
 from .acks import OffsetTracker
-from .eventlog.base import LogConsumer, LogRecord, LogUnavailable
+from .eventlog.base import LogConsumer, LogRecord, LogUnavailable, Partition
 from .pipeline import Pipeline
 
 log = logging.getLogger("destination.consume")
@@ -22,19 +23,18 @@ class Consumer:
                  fetch_size: int = 500) -> None:
         self.source = source
         self.pipeline = pipeline
-        self.tracker = OffsetTracker()
+        self.tracker: OffsetTracker[Partition] = OffsetTracker()
         self.commit_interval = commit_interval
         self.fetch_size = fetch_size
         self._stopping = asyncio.Event()
         self.consumed = 0
         self.revoke_timeout = 30.0
-        if hasattr(source, "on_revoked"):
-            source.on_revoked = self.on_revoked
+        source.on_revoked = self.on_revoked
 
-    async def on_revoked(self, partitions: object) -> None:
+    async def on_revoked(self, partitions: Collection[Partition]) -> None:
         """A rebalance takes partitions away: finish their in-flight events (bounded), commit, forget them.
         Events still unfinished at the deadline are abandoned; their new owner re-reads them."""
-        revoked = list(partitions)  # type: ignore[call-overload]
+        revoked = list(partitions)
         try:
             await asyncio.wait_for(self._settle(revoked), self.revoke_timeout)
         except TimeoutError:
@@ -44,7 +44,7 @@ class Consumer:
         for partition in revoked:
             self.tracker.forget(partition)
 
-    async def _settle(self, partitions: list[object]) -> None:
+    async def _settle(self, partitions: list[Partition]) -> None:
         await self.pipeline.drain()
         while any(self.tracker.in_flight(p) for p in partitions):  # noqa: ASYNC110 - the tracker is plain state
             await asyncio.sleep(0.05)
@@ -73,7 +73,7 @@ class Consumer:
             await self._poison(record, record.problem or "undecodable record")
             return
 
-        def done(partition: int = record.partition, offset: int = record.offset) -> None:
+        def done(partition: Partition = record.partition, offset: int = record.offset) -> None:
             self.tracker.finished(partition, offset)
 
         await self.pipeline.submit(record.event, done)
@@ -92,7 +92,7 @@ class Consumer:
         if not offsets:
             return True
         try:
-            await self.source.commit(dict(offsets))  # type: ignore[arg-type]
+            await self.source.commit(offsets)
         except LogUnavailable as exc:  # not committed yet
             log.warning("commit of %d partitions failed, retrying later: %r", len(offsets), exc)
             return False

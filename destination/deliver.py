@@ -108,6 +108,7 @@ class Delivery:
                         on_call=self._count_call)
         await writer.execute(plan.writes, ops[0].mode, fate)
         await self._record_value_times(plan, fate)
+        _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
 
     async def prepare(self, ops: Sequence[RecordOp]) -> tuple[Plan, list[Outcome]]:
         """Everything but the write (for previews): describe, parent lookups, record lookups, plan.
@@ -200,18 +201,23 @@ class Delivery:
         for op in ops:
             values = dict(op.fields)
             missing = None
+            notes: list[str] = []
             for lookup in op.lookups:
                 matches = [r for r in indexes[lookup.object].candidates(lookup.match) if tree_holds(lookup.match, r)]
                 if not matches:
+                    by = (" or " if lookup.match.kind == "any" else " and ").join(
+                        f"{m.field} = {m.value!r}" for m in lookup.match.matchers())
                     if lookup.required:
-                        missing = f"no parent {lookup.object} for {lookup.field}"
+                        missing = f"no parent {lookup.object} found for {lookup.field} by {by}"
+                    else:  # written without the reference: said on the outcome, not silently
+                        notes.append(f"no parent {lookup.object} found for {lookup.field} by {by}")
                     continue
                 newest = max(matches, key=lambda r: (str(r.get("LastModifiedDate") or ""), r["Id"]))
                 values[lookup.field] = FieldValue(newest["Id"], Policy.SKIP_BLANK)
             if missing:
                 failed.append(_fail(op, "PARENT_NOT_FOUND", missing, (op.lookups[0].field,)))
             else:
-                kept.append(replace(op, fields=values))
+                kept.append(replace(op, fields=values, warnings=(*op.warnings, *notes)))
         return kept, failed
 
     async def _value_times(self, obj: str, ops: list[RecordOp], found: list[dict[str, Any]]
@@ -292,6 +298,18 @@ def _literal_ok(value: Any, kind: str | None) -> bool:
     if kind in ("id", "reference"):
         return looks_like_id(str(value))
     return True
+
+
+def _with_op_warnings(ops: Sequence[RecordOp], outcomes: list[Outcome]) -> list[Outcome]:
+    """The outcomes, each with its op's own warnings (a lookup that found no parent) added."""
+    notes: dict[tuple[int, str | None], tuple[str, ...]] = {(id(op.event), op.action): op.warnings
+                                                           for op in ops if op.warnings}
+    if notes:
+        for outcome in outcomes:
+            extra = notes.get((id(outcome.event), outcome.action))
+            if extra:
+                outcome.warnings = (*outcome.warnings, *extra)
+    return outcomes
 
 
 def _fail(op: RecordOp, code: str, message: str, fields: tuple[str, ...] = ()) -> Outcome:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .actions.model import Compare, Mode, OnDuplicate, OnManyMatches, Operation, Policy
+from .actions.values import domain_of
 from .events import Event
+from .kinds import Compare, Mode, OnDuplicate, OnManyMatches, Operation, Policy
+
+#: (object, field, value) in lower case: what a parent record holds and a child's lookup finds it by.
+RecordFact = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,13 @@ class Lookup:
     on_many_matches: OnManyMatches = OnManyMatches.NEWEST
     required: bool = False
 
+    def needs(self) -> set[RecordFact]:
+        """The field values a parent must hold for this lookup to find it (any one of them may do: an `all`
+        lookup is over-approximated, which only orders writes more than needed)."""
+        obj = self.object.lower()
+        return {(obj, m.field.lower(), _domain_fact(m.value) if m.compare is Compare.DOMAIN else _fact(m.value))
+                for m in self.match.matchers()}
+
 
 @dataclass(slots=True)  # not frozen: one is built per event and action (see Outcome)
 class RecordOp:
@@ -76,6 +87,7 @@ class RecordOp:
     retry_without_failing_fields: bool = False
     follow_converted_leads: bool = False
     on_duplicate: OnDuplicate = OnDuplicate.FAIL
+    warnings: tuple[str, ...] = ()  # for its outcome, e.g. a lookup that found no parent
 
     @property
     def source(self) -> str:
@@ -93,3 +105,29 @@ class RecordOp:
         """Operations with the same key are written together (connection, object, operation, shape, mode)."""
         shape = self.match.shape() if self.match else "-"
         return (self.connection, self.object.lower(), self.operation.value, shape, self.mode.value)
+
+    def holds(self, domains: bool = True) -> set[RecordFact]:
+        """The field values its record holds once written (matcher values and written fields; strings also
+        as domains, unless `domains` is false): what a child's lookup may find it by. Nothing for a delete."""
+        if self.operation is Operation.DELETE:
+            return set()
+        obj = self.object.lower()
+        pairs = [(m.field, m.value) for m in self.match.matchers()] if self.match is not None else []
+        pairs += [(name, fv.value) for name, fv in self.fields.items() if fv.value is not None]
+        out: set[RecordFact] = set()
+        for name, value in pairs:
+            out.add((obj, name.lower(), _fact(value)))
+            if domains and isinstance(value, str):
+                out.add((obj, name.lower(), _domain_fact(value)))
+        return out
+
+
+def _fact(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+DOMAIN_FACT = "domain:"
+
+
+def _domain_fact(value: Any) -> str:
+    return DOMAIN_FACT + domain_of(str(value))

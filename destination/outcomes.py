@@ -114,6 +114,10 @@ class Fate:
         """The terminal outcome of `op` (about `target`), when it has one."""
         return self._outcomes.get(fate_key(op.event, op.action), {}).get(target)
 
+    def outcomes_of(self, op: RecordOp) -> list[Outcome]:
+        """The terminal outcomes of `op` so far (one per record written under `on_many_matches: all`)."""
+        return list(self._outcomes.get(fate_key(op.event, op.action), {}).values())
+
     def outcomes(self) -> list[Outcome]:
         """Every terminal outcome so far, operation by operation."""
         return [o for per in self._outcomes.values() for o in per.values()]

@@ -3,16 +3,19 @@ failed fetch does not end the loop (a broker outage is waited out, not fatal).""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from destination.consume import Consumer
-from destination.eventlog.base import LogConsumer, LogRecord, LogUnavailable
+from destination.eventlog.base import LogConsumer, LogRecord, LogUnavailable, Partition
+
+P0 = Partition("events", 0)
 
 
 class _Flaky(LogConsumer):
     def __init__(self) -> None:
         self.down = True
-        self.commits: list[dict[int, int]] = []
+        self.commits: list[Mapping[Partition, int]] = []
         self.fetches = 0
         self.owner: Consumer | None = None
 
@@ -28,7 +31,7 @@ class _Flaky(LogConsumer):
         self.owner.stop()
         return []
 
-    async def commit(self, offsets: dict[int, int]) -> None:
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
         if self.down:
             raise LogUnavailable("broker down")
         self.commits.append(offsets)
@@ -45,14 +48,14 @@ async def test_a_refused_commit_keeps_the_offsets_for_the_next_try() -> None:
     source = _Flaky()
     consumer = _consumer(source)
     for offset in range(3):
-        consumer.tracker.started(0, offset)
-    consumer.tracker.finished(0, 0)
-    consumer.tracker.finished(0, 1)
+        consumer.tracker.started(P0, offset)
+    consumer.tracker.finished(P0, 0)
+    consumer.tracker.finished(P0, 1)
     assert await consumer.commit() is False
-    assert consumer.tracker.committable() == {0: 2}  # not marked committed
+    assert consumer.tracker.committable() == {P0: 2}  # not marked committed
     source.down = False
     assert await consumer.commit() is True
-    assert source.commits == [{0: 2}] and consumer.tracker.committable() == {}
+    assert source.commits == [{P0: 2}] and consumer.tracker.committable() == {}
 
 
 async def test_a_failed_fetch_does_not_end_the_loop() -> None:

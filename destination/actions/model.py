@@ -6,62 +6,16 @@ matchers (`any` = OR, `all` = AND), fields to write with per-field policies, and
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..kinds import Compare, Mode, OnDuplicate, OnManyMatches, Operation, Policy, Transform
 from .trigger import TriggerError
 from .trigger import parse as parse_trigger
 
-
-class Operation(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    UPSERT = "upsert"
-    DELETE = "delete"
-
-
-class OnManyMatches(StrEnum):
-    FAIL = "fail"
-    NEWEST = "newest"
-    ALL = "all"
-
-
-class OnDuplicate(StrEnum):
-    FAIL = "fail"  # the event fails with DUPLICATES_DETECTED (and the matched Ids in its message)
-    UPDATE_EXISTING = "update_existing"  # write to the record the duplicate rule matched instead
-
-
-class Mode(StrEnum):
-    REST = "rest"
-    BULK = "bulk"
-
-
-class Policy(StrEnum):
-    ALWAYS = "always"  # write the value, even a blank one (clears the field)
-    SKIP_BLANK = "skip_blank"  # write it unless it is blank
-    SET_IF_EMPTY = "set_if_empty"  # write it only when the record's field is empty
-    MOST_RECENT = "most_recent"  # write it only when the event is newer than the record's last change
-
-
-class Transform(StrEnum):
-    LOWERCASE = "lowercase"
-    UPPERCASE = "uppercase"
-    TRIM = "trim"
-    EMAIL_DOMAIN = "email_domain"
-    DOMAIN = "domain"
-    TO_DATE = "to_date"
-    TO_DATETIME = "to_datetime"
-    TO_NUMBER = "to_number"
-    TO_BOOL = "to_bool"
-    TRUNCATE = "truncate"
-
-
-class Compare(StrEnum):
-    EXACT = "exact"
-    DOMAIN = "domain"  # scheme, www., path and case stripped on both sides
-
+__all__ = ["Action", "ActionFile", "Compare", "FieldEntry", "FieldSpec", "MatchGroup", "Mode", "OnDuplicate", "OnManyMatches",
+           "Operation", "ParentLookup", "Policy", "Transform", "spec_of"]
 
 _STRICT = ConfigDict(extra="forbid", use_enum_values=False)
 
@@ -165,7 +119,7 @@ class ParentLookup(BaseModel):
     object: str
     match: MatchGroup
     on_many_matches: OnManyMatches = OnManyMatches.NEWEST
-    required: bool = Field(False, description="fail the event when no parent matches (else leave the field out)")
+    required: bool = Field(False, description="fail the event when no parent matches (else the field is left out, with a warning on the outcome)")
 
 
 class Action(BaseModel):

@@ -1,7 +1,8 @@
 """`destination backfill FILE`: history through an action — NDJSON events, or CSV rows with a column map
 (a dataset sync matched by Salesforce Id, an external ID or a domain; mode update, create, or both).
 Progress with rate and ETA; resumable: a checkpoint after every chunk whose outcomes are recorded, and
-deterministic messageIds so a re-run chunk never creates twice."""
+an event without a messageId gets one from its file and line (`backfill:<file name>:<line>`), so a re-run
+chunk never creates twice."""
 
 from __future__ import annotations
 
@@ -59,12 +60,18 @@ def csv_action(args: argparse.Namespace, stem: str) -> ActionFile:
     return ActionFile.model_validate({"source": f"backfill-{stem}", "actions": [action]})
 
 
+def identity(path: Path, line: int) -> str:
+    """The messageId of a backfilled event that has none: where it came from (the file's name, not its
+    folder, so a moved file resumes as the same events; CSV: the data row's number)."""
+    return f"backfill:{path.name}:{line}"
+
+
 def events(path: Path, args: argparse.Namespace, source: str | None) -> Iterator[Event]:
     stem = path.stem
     if path.suffix.lower() == ".csv":
         with path.open(newline="") as handle:
             for number, row in enumerate(csv.DictReader(handle), 1):
-                yield Event(source or "", {"type": "track", "event": "Backfill row", "messageId": f"{stem}-{number}",
+                yield Event(source or "", {"type": "track", "event": "Backfill row", "messageId": identity(path, number),
                                            "userId": f"{stem}-{number}", "properties": row})
         return
     with path.open() as handle:
@@ -73,7 +80,8 @@ def events(path: Path, args: argparse.Namespace, source: str | None) -> Iterator
                 continue
             body = json.loads(line)
             name = args.source or body.pop("source", None)
-            body.setdefault("messageId", f"{stem}-{number}")
+            if not body.get("messageId"):
+                body["messageId"] = identity(path, number)
             yield Event(name or "", body)
 
 

@@ -6,17 +6,32 @@ from __future__ import annotations
 import functools
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..events import Event
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Partition:
+    """One ordered partition of the log: a Kafka topic's partition, or a partition of the embedded log (whose
+    topic is EMBEDDED_TOPIC). Offsets are per partition; commits and rebalances name partitions."""
+
+    topic: str
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.number}"
+
+
+EMBEDDED_TOPIC = "embedded"
 
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
     """An event as read back: where it sits in the log, and the event (None when it could not be decoded)."""
 
-    partition: int
+    partition: Partition
     offset: int
     event: Event | None
     raw: bytes = b""
@@ -24,6 +39,18 @@ class LogRecord:
 
 
 _BLAKE2B_8 = hashlib.blake2b(digest_size=8)  # copied per key: cheaper than building a new hash object
+
+
+def record_identity(partition: Partition, offset: int, appended_ms: int | None = None) -> str:
+    """The messageId of an event that arrived without one, from where it sits in the log: a redelivery of
+    the record gets the same identity (its outcome row is found again), two records never share one.
+    Kafka: `kafka:<topic>:<partition>:<offset>:<record timestamp in ms>` — the timestamp, stored with the
+    record, keeps identities apart when a deleted topic is created again and its offsets restart. The
+    embedded log's offsets are unique in its file: `eventlog:<partition>:<offset>`."""
+    if partition.topic == EMBEDDED_TOPIC:
+        return f"eventlog:{partition.number}:{offset}"
+    suffix = f":{appended_ms}" if appended_ms is not None and appended_ms >= 0 else ""
+    return f"kafka:{partition.topic}:{partition.number}:{offset}{suffix}"
 
 
 class LogUnavailable(Exception):
@@ -61,9 +88,20 @@ class EventLog(ABC):
         await self.close()
 
 
+RebalanceHook = Callable[[Collection[Partition]], Awaitable[None]]
+
+
 class LogConsumer(ABC):
     """Reads the log in order per partition; offsets are committed by the caller, only up to what has
-    outcomes recorded."""
+    outcomes recorded.
+
+    Rebalance hooks, set by whoever consumes (the consume loop), called by a log whose partitions move
+    between readers (Kafka's consumer group; the embedded log never calls them): `on_assigned` after this
+    reader gets partitions, `on_revoked` before partitions go — so their in-flight events can finish and be
+    committed while this reader still owns them."""
+
+    on_assigned: RebalanceHook | None = None
+    on_revoked: RebalanceHook | None = None
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -76,7 +114,7 @@ class LogConsumer(ABC):
         """The next records (possibly none after `wait_seconds`)."""
 
     @abstractmethod
-    async def commit(self, offsets: dict[int, int]) -> None:
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
         """Commit: for each partition, the offset of the next record to read after a restart."""
 
     async def dead_letter(self, record: LogRecord, reason: str) -> None:

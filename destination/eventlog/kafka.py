@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from ..config import KafkaConfig
 from ..events import Event
-from .base import EventLog, LogConsumer, LogRecord, LogUnavailable
+from ..ingest.segment import BadRequest, normalise_logged
+from .base import EventLog, LogConsumer, LogRecord, LogUnavailable, Partition, record_identity
 from .kafka_options import client_options
 from .kafka_partition import partition_of
 
@@ -98,19 +99,22 @@ def _retrieve(future: asyncio.Future[object]) -> None:
         future.exception()
 
 
-Revoked = Callable[[Collection[TopicPartition]], Awaitable[None]]
+def _partition(tp: TopicPartition) -> Partition:
+    return Partition(tp.topic, tp.partition)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
     def __init__(self, owner: KafkaLogConsumer) -> None:
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         if self.owner.on_revoked is not None and revoked:
-            await self.owner.on_revoked(revoked)
+            await self.owner.on_revoked([_partition(tp) for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+        if self.owner.on_assigned is not None and assigned:
+            await self.owner.on_assigned([_partition(tp) for tp in assigned])
 
 
 class KafkaLogConsumer(LogConsumer):
@@ -120,7 +124,6 @@ class KafkaLogConsumer(LogConsumer):
     def __init__(self, config: KafkaConfig, known_sources: Collection[str]) -> None:
         self.config = config
         self.known_sources = set(known_sources)
-        self.on_revoked: Revoked | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
 
@@ -156,34 +159,42 @@ class KafkaLogConsumer(LogConsumer):
                 out.append(self._decode(tp, message))
         return out
 
-    def _decode(self, tp: TopicPartition, message: object) -> LogRecord:
-        raw = getattr(message, "value", b"") or b""
-        offset = int(getattr(message, "offset", 0))
-        headers = dict(getattr(message, "headers", ()) or ())
+    def _decode(self, tp: TopicPartition, message: ConsumerRecord) -> LogRecord:
+        raw: bytes = message.value or b""
+        offset = int(message.offset)
+        partition = _partition(tp)
+        headers = dict(message.headers or ())
         source = (headers.get(SOURCE_HEADER) or b"").decode() or self.config.topic_sources.get(tp.topic, "")
         if len(raw) > self.config.max_event_bytes:
-            return LogRecord(tp, offset, None, raw[:1000], f"message larger than {self.config.max_event_bytes} bytes")  # type: ignore[arg-type]
+            return LogRecord(partition, offset, None, raw[:1000], f"message larger than {self.config.max_event_bytes} bytes")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return LogRecord(tp, offset, None, raw, f"invalid JSON: {exc}")  # type: ignore[arg-type]
+            return LogRecord(partition, offset, None, raw, f"invalid JSON: {exc}")
         if not isinstance(body, dict):
-            return LogRecord(tp, offset, None, raw, "an event must be a JSON object")  # type: ignore[arg-type]
+            return LogRecord(partition, offset, None, raw, "an event must be a JSON object")
         if source not in self.known_sources:
-            return LogRecord(tp, offset, None, raw, f"unknown source {source!r}")  # type: ignore[arg-type]
-        return LogRecord(tp, offset, Event(source, body), raw)  # type: ignore[arg-type]
+            return LogRecord(partition, offset, None, raw, f"unknown source {source!r}")
+        # the record's Kafka timestamp (the producer's send time, or the broker's with LogAppendTime) is stored
+        # with it: a redelivery reads the same identity and receivedAt
+        timestamp = message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None
+        try:
+            body = normalise_logged(body, record_identity(partition, offset, timestamp), timestamp)
+        except BadRequest as exc:  # what the HTTP API would refuse with a 400
+            return LogRecord(partition, offset, None, raw, f"{exc.code}: {exc}")
+        return LogRecord(partition, offset, Event(source, body), raw)
 
-    async def commit(self, offsets: dict[int, int]) -> None:
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
         assert self._consumer is not None
         try:
-            await self._consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})  # type: ignore[misc]
+            await self._consumer.commit({TopicPartition(p.topic, p.number): OffsetAndMetadata(o, "")
+                                         for p, o in offsets.items()})
         except _UNREACHABLE as exc:  # includes CommitFailedError after a rebalance
             raise LogUnavailable(f"commit failed: {exc!r}") from exc
 
     async def dead_letter(self, record: LogRecord, reason: str) -> None:
         assert self._dlq is not None
-        topic = record.partition.topic if isinstance(record.partition, TopicPartition) else self.config.topic
         await self._dlq.send_and_wait(self.config.dead_letter_topic, value=record.raw,
                                       headers=[("reason", reason.encode()[:1000]),
-                                               ("origin", f"{topic}/{getattr(record.partition, 'partition', '')}/"
-                                                          f"{record.offset}".encode())])
+                                               ("origin", f"{record.partition}/{record.offset}".encode())])
+

@@ -8,14 +8,23 @@ import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import orjson
 
 from ..events import Event
 from ..sqlite_rows import insert_rows
-from .base import EventLog, LogConsumer, LogRecord, LogUnavailable, partition_for
+from .base import (
+    EMBEDDED_TOPIC,
+    EventLog,
+    LogConsumer,
+    LogRecord,
+    LogUnavailable,
+    Partition,
+    partition_for,
+    record_identity,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -175,23 +184,26 @@ class SqliteLogConsumer(LogConsumer):
         rows = self._db.execute("SELECT offset, partition, source, body FROM events WHERE offset > ? ORDER BY offset "
                                 "LIMIT ?", (self._position, max_records)).fetchall()
         out = []
-        for offset, partition, source, body in rows:
+        for offset, number, source, body in rows:
             self._position = offset
-            if offset < committed.get(partition, 0):
+            if offset < committed.get(number, 0):
                 continue
+            partition = Partition(EMBEDDED_TOPIC, number)
             try:
-                event = Event(source, orjson.loads(body))
+                data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 out.append(LogRecord(partition, offset, None, body.encode(), f"invalid JSON: {exc}"))
                 continue
-            out.append(LogRecord(partition, offset, event, b""))
+            if isinstance(data, dict) and not data.get("messageId"):  # the ingest API always sets one
+                data["messageId"] = record_identity(partition, offset)
+            out.append(LogRecord(partition, offset, Event(source, data), b""))
         return out
 
-    async def commit(self, offsets: dict[int, int]) -> None:
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
         if not offsets:
             return
         try:
-            await asyncio.to_thread(self._commit, offsets)
+            await asyncio.to_thread(self._commit, {p.number: o for p, o in offsets.items()})
         except sqlite3.OperationalError as exc:
             raise LogUnavailable(f"commit failed: {exc}") from exc
 

@@ -3,6 +3,7 @@ correction — as Segment's own API does (field_survey.md §3)."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import uuid
 import zlib
@@ -62,9 +63,10 @@ def _iso(moment: datetime) -> str:
 
 
 def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any = None,
-              received_iso: str | None = None) -> dict[str, Any]:
+              received_iso: str | None = None, *, max_bytes: int | None = MAX_EVENT_BYTES) -> dict[str, Any]:
     """One event ready for the log: type, messageId, receivedAt, skew-corrected timestamp (`received_iso` is
-    `received` as ISO-8601, when the caller already has it: one per request, not one per event)."""
+    `received` as ISO-8601, when the caller already has it: one per request, not one per event). `max_bytes`
+    None: the caller has checked the size already."""
     if received_iso is None:
         received_iso = _iso(received)
     out = dict(event)
@@ -84,9 +86,33 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
         _correct_time(out, received, sent_at, received_iso)
     except (OverflowError, ValueError):
         raise BadRequest("invalid_timestamp", "timestamp or sentAt is out of range") from None
-    if len(orjson.dumps(out)) > MAX_EVENT_BYTES:
-        raise BadRequest("event_too_large", f"an event is larger than {MAX_EVENT_BYTES} bytes")
+    if max_bytes is not None and len(orjson.dumps(out)) > max_bytes:
+        raise BadRequest("event_too_large", f"an event is larger than {max_bytes} bytes")
     return out
+
+
+def normalise_logged(event: dict[str, Any], message_id: str, appended_ms: int | None) -> dict[str, Any]:
+    """An event read from the event log that may not have come through this API (a producer wrote it straight
+    to the Kafka topic): the same checks and fields as an API call, except that a missing messageId is
+    `message_id` (derived from where the record sits in the log, so a redelivery keeps it) and receivedAt is
+    when the log took the record (`appended_ms`, ms since the epoch; now when unknown). An event that an
+    ingest already normalised (it has receivedAt) only gets a missing messageId: its timestamp is corrected
+    already. The size is not checked again: the log's own limit applies to the record."""
+    if event.get("receivedAt"):
+        return event if event.get("messageId") else {**event, "messageId": message_id}
+    if not event.get("messageId"):
+        event = {**event, "messageId": message_id}
+    if appended_ms is None:
+        return normalise(event, "batch", datetime.now(UTC), max_bytes=None)
+    received, received_iso = _moment_ms(appended_ms)
+    return normalise(event, "batch", received, None, received_iso, max_bytes=None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _moment_ms(ms: int) -> tuple[datetime, str]:
+    """A record timestamp as a datetime and as ISO-8601 (records of one burst share their millisecond)."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment, _iso(moment)
 
 
 def _correct_time(out: dict[str, Any], received: datetime, sent_at: Any, received_iso: str) -> None:

@@ -53,3 +53,24 @@ async def test_a_backfill_resumes_after_its_checkpoint(tls_emulator: Any, tmp_pa
     assert Path(f"{data}.progress").read_text() == "10"
     assert await asyncio.to_thread(main, ["--config", str(config), "backfill", str(data), "--source", "web-app"]) == 0
     assert len(tls_emulator.state.store.records("Lead")) == 4  # nothing left to do
+
+
+async def test_backfilled_events_without_message_id_are_identified_by_file_name_and_line(
+        tls_emulator: Any, tmp_path: Path) -> None:
+    # two files of one stem: identities by stem alone ("cases-1") made the second file's creates look done
+    lines = [json.dumps({"type": "track", "event": "Support Requested", "userId": f"u{i}",
+                         "properties": {"subject": f"Help {i}"}}) for i in range(3)]
+    config = settings_file(tmp_path, tls_emulator)
+    for name in ("cases.ndjson", "cases.json"):
+        data = tmp_path / name
+        data.write_text("\n".join(lines) + "\n")
+        assert await asyncio.to_thread(main, ["--config", str(config), "backfill", str(data), "--source",
+                                              "web-app"]) == 0
+    assert len(tls_emulator.state.store.records("Case")) == 6
+    Path(f"{tmp_path / 'cases.json'}.progress").unlink()  # a re-run: the same events again
+    assert await asyncio.to_thread(main, ["--config", str(config), "backfill", str(tmp_path / "cases.json"),
+                                          "--source", "web-app"]) == 0
+    assert len(tls_emulator.state.store.records("Case")) == 6, "a re-run creates nothing again"
+    async with open_sync_log(load_settings(config).sync_log_url) as log:
+        ids = {r.message_id for r in await log.rows(limit=50)}
+    assert ids == {f"backfill:{name}:{line}" for name in ("cases.ndjson", "cases.json") for line in (1, 2, 3)}
