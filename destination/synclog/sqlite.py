@@ -47,6 +47,7 @@ class SqliteSyncLog(SyncLog):
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._intents_open = True  # whether create_intents may hold rows (checked on open and after deletes)
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +56,7 @@ class SqliteSyncLog(SyncLog):
         db.execute("PRAGMA synchronous=FULL")   # an outcome must survive a crash before its offset commits
         for statement in create_statements(serial="INTEGER", timestamp="TEXT", boolean="INTEGER"):
             db.execute(statement)
+        self._intents_open = bool(db.execute("SELECT EXISTS (SELECT 1 FROM create_intents)").fetchone()[0])
         self._db = db
 
     async def close(self) -> None:
@@ -91,10 +93,51 @@ class SqliteSyncLog(SyncLog):
         await asyncio.to_thread(self._upsert, params)
 
     def _upsert(self, params: list[Any]) -> None:
-        """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows)."""
+        """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows); then the create
+        intents those outcomes settle are removed."""
         assert self._db is not None, "sync log is not open"
+        width = len(COLUMNS)
+        keys = [(params[i], params[i + 1], params[i + 2]) for i in range(0, len(params), width)]
         with self._lock:
-            insert_rows(self._db, _upsert_sql, params, len(COLUMNS), _ROWS_PER_STATEMENT)
+            insert_rows(self._db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
+            if self._intents_open:  # skipped while the table is empty: most workloads never pay for it
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany("DELETE FROM create_intents WHERE source = ? AND message_id = ? "
+                                         "AND action = ?", keys)
+                    self._intents_open = self._db.execute("SELECT EXISTS (SELECT 1 FROM create_intents)").fetchone()[0]
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+
+    async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None:
+        if intents:
+            now = utcnow().isoformat()
+            self._intents_open = True
+            await self._run("INSERT INTO create_intents (source, message_id, action, object, matchers, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, message_id, action) DO NOTHING",
+                            many=[[*i, now] for i in intents])
+
+    async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        created = [[r, s, m, a] for s, m, a, r in settled if r]
+        gone = [[s, m, a] for s, m, a, r in settled if not r]
+        if created:
+            await self._run("UPDATE create_intents SET record_id = ? WHERE source = ? AND message_id = ? "
+                            "AND action = ?", many=created)
+        if gone:
+            await self._run("DELETE FROM create_intents WHERE source = ? AND message_id = ? AND action = ?",
+                            many=gone)
+
+    async def open_intents(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for start in range(0, len(message_ids), 500):
+            chunk = list(message_ids[start:start + 500])
+            found = await self._run(
+                f"SELECT message_id, record_id FROM create_intents WHERE source = ? AND action = ? AND message_id "
+                f"IN ({', '.join('?' * len(chunk))})", [source, action, *chunk])
+            out.update({m: r for m, r in found})
+        return out
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:

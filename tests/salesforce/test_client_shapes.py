@@ -54,8 +54,8 @@ async def test_retries_are_bounded() -> None:
     async with _client() as sf:
         with pytest.raises(SalesforceApiError) as caught:
             await sf.json("GET", "limits")
-    assert route.call_count == 3 and caught.value.kind is ErrorKind.TRANSIENT
-    assert caught.value.error.code == "HTTP_503"
+    assert route.call_count == 3 and caught.value.kind is ErrorKind.PERMANENT  # exhausted: not retried above
+    assert caught.value.error.code == "RETRY_EXHAUSTED" and "last error HTTP_503: down" in caught.value.error.message
 
 
 @respx.mock
