@@ -88,12 +88,13 @@ class Writer:
             round_ += 1
             retry: list[_Pending] = []
             held = [p for p in pending if p.uncertain is not None]
+            sendable = [p for p in pending if p.uncertain is None]  # held ones are sent next round, if at all
             if held:
                 done, again_list = await self._resolve(held)
                 outcomes.extend(done)
                 retry.extend(again_list)
             for kind in ("create", "upsert", "update", "delete"):
-                group = [p for p in pending if p.write.kind == kind and p.uncertain is None]
+                group = [p for p in sendable if p.write.kind == kind]
                 if not group:
                     continue
                 if kind == "create":

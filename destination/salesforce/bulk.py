@@ -189,7 +189,9 @@ class BulkIngest:
                 if exc.kind is ErrorKind.RATE_LIMITED and await attempts.wait(self._client.policy.backoff_max_seconds,
                                                                               exc.error):
                     continue
-                if exc.kind in (ErrorKind.TRANSIENT, ErrorKind.AUTH) and await attempts.retry(exc.error):
+                # A read is safe to repeat: one whose own retries ran out (an outage) is tried again too.
+                again = exc.kind in (ErrorKind.TRANSIENT, ErrorKind.AUTH) or exc.error.code == RETRY_EXHAUSTED
+                if again and await attempts.retry(exc.error):
                     continue
                 attempts.last_error = exc.error
                 raise _Unreadable(attempts.exhausted(f"reading Bulk job {job_id}")) from exc
