@@ -4,6 +4,7 @@ its intent is in the sync log before it is sent, so a restart reconciles instead
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,11 @@ BULK_LEADS = """    object: Lead
     fields: {Email: $.traits.email, LastName: x, Company: y}
 """
 REST_LEADS = BULK_LEADS.replace("    mode: bulk\n", "")
+MARKED_CASES = """    object: Case
+    operation: create
+    idempotency_field: External_Id__c
+    fields: {Subject: $.traits.email}
+"""
 Hook = Callable[[httpx.Request, httpx.Response], Awaitable[None]]
 
 
@@ -60,32 +66,27 @@ async def test_a_bulk_job_that_was_submitted_is_followed_to_its_results_and_neve
         tls_emulator: Any, fault: dict[str, Any]) -> None:
     """Defect 10: after a rate limit or an outage hit the polling, the job's rows went into a new job."""
     faults = tls_emulator.state.faults
-    injected = []
+    injected: list[str] = []
 
     async def after_close(request: httpx.Request, response: httpx.Response) -> None:
-        if _closing(request) and not injected:
+        if _closing(request) and not injected:  # the job is running: polls and result reads now fail a while
             injected.append(request.url.path)
             faults.update(fault)
-        elif injected and "error_503_rate" in fault and faults.error_503_rate and len(injected) < 2:
-            injected.append("clear later")  # the outage lasts a few of the polls, then ends
+            asyncio.get_running_loop().call_later(0.5, faults.update, {"error_503_rate": 0.0})
 
     async with _delivery(tls_emulator, on_response=after_close) as delivery:
         ops = ops_for(BULK_LEADS, [{"traits": {"email": f"b{i}@x.example"}} for i in range(30)])
-        import asyncio
-
-        async def end_outage() -> None:
-            await asyncio.sleep(0.5)
-            faults.update({"error_503_rate": 0.0})
-
-        outcomes, _ = await asyncio.gather(delivery.deliver(ops), end_outage())
+        outcomes = await delivery.deliver(ops)
     jobs = [j for j in tls_emulator.state.bulk.jobs.values() if j.operation == "insert"]
     assert injected and len(jobs) == 1, [(j.id, j.state) for j in jobs]
     assert len(tls_emulator.state.store.records("Lead")) == 30
     assert [o.status for o in outcomes] == [Status.SUCCEEDED] * 30
 
 
+@pytest.mark.parametrize(("action", "obj", "key"), [(REST_LEADS, "Lead", "Email"), (MARKED_CASES, "Case", "Subject")],
+                         ids=["by-matchers", "by-idempotency-field"])
 async def test_a_create_whose_response_was_lost_is_confirmed_by_lookup_and_one_never_sent_is_resent(
-        tls_emulator: Any) -> None:
+        tls_emulator: Any, action: str, obj: str, key: str) -> None:
     """Defect 13: timed-out creates were all UNCERTAIN_WRITE, left to an operator, though only one was created."""
     calls: list[str] = []
 
@@ -105,10 +106,10 @@ async def test_a_create_whose_response_was_lost_is_confirmed_by_lookup_and_one_n
 
     transport = LoseResponses(verify=ssl_context(connection_for(tls_emulator)))
     async with _delivery(tls_emulator, transport=transport) as delivery:
-        applied = await delivery.deliver(ops_for(REST_LEADS, [{"traits": {"email": f"a{i}@x.example"}} for i in range(3)]))
-        never = await delivery.deliver(ops_for(REST_LEADS, [{"traits": {"email": f"n{i}@x.example"}} for i in range(3)]))
-    records = tls_emulator.state.store.records("Lead")
-    leads = {r["Email"]: r["Id"] for r in records}
+        applied = await delivery.deliver(ops_for(action, [{"traits": {"email": f"a{i}@x.example"}} for i in range(3)]))
+        never = await delivery.deliver(ops_for(action, [{"traits": {"email": f"n{i}@x.example"}} for i in range(3)]))
+    records = tls_emulator.state.store.records(obj)
+    leads = {r[key]: r["Id"] for r in records}
     assert len(records) == len(leads) == 6 and len(calls) == 3 and len(applied + never) == 6  # the lost request was resent once; the applied one never
     for outcome in applied + never:
         assert outcome.status is Status.SUCCEEDED and outcome.created
