@@ -152,3 +152,64 @@ async def test_a_create_intent_left_by_a_crash_is_reconciled_before_anything_is_
         # Recording the outcomes settles the intents.
         await log.record(list(outcomes.values()))
         assert await log.open_intents(made.source, made.action, [made.event.message_id, lost.event.message_id]) == {}
+
+
+def test_a_sigkill_during_a_create_makes_no_duplicate(tls_emulator: Any, tmp_path: Path) -> None:
+    """Defect 11: `destination run` killed while Salesforce was applying a Case create; after a restart the
+    redelivered event's open intent is reconciled by its marker instead of creating the Case again."""
+    import time
+
+    from chaos_support import DestinationProcess, send_until_accepted
+    from running_emulator import free_port
+    from settings_support import settings_file
+
+    config = settings_file(tmp_path, tls_emulator, "retry: {backoff_initial_seconds: 0.05, backoff_max_seconds: 0.2}\n")
+    port = free_port()
+    process = DestinationProcess(config, port, tmp_path / "run.log")
+    store = tls_emulator.state.store
+    process.start()
+    try:
+        tls_emulator.state.faults.update({"latency_ms": 1500})  # every answer now comes 1.5 s after the work
+        event = {"type": "track", "event": "Support Requested", "messageId": "case-1", "userId": "u1",
+                 "properties": {"subject": "Printer on fire"}, "context": {"traits": {"email": "p@x.example"}}}
+        send_until_accepted(f"http://127.0.0.1:{port}", "web-app-demo-key", [event], time.monotonic() + 30)
+        deadline = time.monotonic() + 30
+        while not store.records("Case") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.records("Case"), "the create never reached the emulator"
+        process.kill()  # the Case exists; the process never heard back
+        tls_emulator.state.faults.update({"latency_ms": 0})
+        process.start()
+        deadline = time.monotonic() + 30
+        rows: list[Any] = []
+        while time.monotonic() < deadline and not rows:
+            body = httpx.get(f"http://127.0.0.1:{port}/v1/sync-log", params={"source": "web-app"}).json()
+            rows = [r for r in body["rows"] if r["action"] == "support-cases"]
+            time.sleep(0.1)
+    finally:
+        process.stop()
+    cases = store.records("Case")
+    assert len(cases) == 1, cases
+    assert rows and rows[0]["status"] == "succeeded" and rows[0]["record_id"] == cases[0]["Id"], rows
+    assert "interrupted" in rows[0]["warnings"][0]
+
+
+async def test_replay_never_resends_an_unresolved_create_unless_told(tls_emulator: Any, tmp_path: Path) -> None:
+    """Defect 11/13: replaying failures as an operator would duplicated creates whose fate was unknown."""
+    from settings_support import settings_file
+
+    from destination.cli import main
+    from destination.config import load_settings
+    from destination.events import Event
+    from destination.outcomes import Outcome
+
+    config = settings_file(tmp_path, tls_emulator)
+    event = Event("web-app", {"type": "track", "event": "Support Requested", "messageId": "u1", "userId": "u",
+                              "properties": {"subject": "Maybe sent"}})
+    async with open_sync_log(load_settings(config).sync_log_url) as log:
+        await log.record([Outcome.failed(event, "UNRESOLVED_CREATE", "fate unknown", action="support-cases",
+                                         object="Case", operation="create")])
+    await asyncio.to_thread(main, ["--config", str(config), "replay"])
+    assert tls_emulator.state.store.records("Case") == []
+    await asyncio.to_thread(main, ["--config", str(config), "replay", "--resend-unresolved"])
+    assert [c["Subject"] for c in tls_emulator.state.store.records("Case")] == ["Maybe sent"]
