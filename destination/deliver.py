@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from .actions.model import Compare, Mode, Operation, Policy
+from .batch_size import BatchSizes
 from .budget import Budget
 from .operations import FieldValue, Lookup, MatchTree, RecordOp
 from .outcomes import Outcome
@@ -55,6 +56,7 @@ class Delivery:
         if backoff_seconds is not None:
             self._overrides["backoff_initial_seconds"] = backoff_seconds
         self.metrics = metrics
+        self.sizes = BatchSizes()  # adaptive write sizes per object, kept across batches
 
     def policy(self, client: SalesforceClient) -> RetryPolicy:
         """The retry policy for a connection: the one given, else the client's (with any overrides)."""
@@ -112,7 +114,7 @@ class Delivery:
         outcomes.extend(plan.outcomes)
         writer = Writer(client, policy=self.policy(client), reconcile=lambda ws: self._reconcile(client, describe, ws),
                         pause=lambda exc, attempts: self.budget.rate_limited(client, exc, attempts),
-                        intents=self.sync_log, on_call=self._count_call)
+                        intents=self.sync_log, sizes=self.sizes, on_call=self._count_call)
         outcomes.extend(await writer.execute(plan.writes, ops[0].mode))
         return outcomes
 

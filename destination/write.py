@@ -3,7 +3,9 @@
 Every retry goes through the retry policy (destination/retry.py): a record's transient failure is retried
 for just that record, with backoff, within the policy's attempts and time; REQUEST_LIMIT_EXCEEDED pauses
 (through the budget) and retries within the policy's time; exhausted work fails with RETRY_EXHAUSTED.
-`retry_without_failing_fields` drops the fields Salesforce named and retries once.
+`retry_without_failing_fields` drops the fields Salesforce named and retries once. A call the org fails
+as a whole (a trigger hitting a governor limit) is split in halves and the object's write size adapts
+(batch_size.py).
 
 Creates are idempotent: the intent of each create is recorded in the sync log before it is sent, and a
 create whose fate is unknown (a timeout or a gateway error after sending) is reconciled by a lookup before
@@ -19,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .actions.model import Mode
+from .batch_size import BatchSizes, batch_failed
 from .operations import RecordOp
 from .outcomes import Outcome
 from .plan import Write
@@ -66,8 +69,9 @@ class Writer:
 
     def __init__(self, client: SalesforceClient, *, policy: RetryPolicy | None = None,
                  reconcile: Reconcile | None = None, pause: Pause | None = None, intents: Intents | None = None,
-                 on_call: Callable[[str, int], None] | None = None) -> None:
+                 sizes: BatchSizes | None = None, on_call: Callable[[str, int], None] | None = None) -> None:
         self.client = client
+        self.sizes = sizes or BatchSizes()
         self.policy = policy or client.policy
         self.reconcile = reconcile
         self.pause = pause
@@ -99,7 +103,7 @@ class Writer:
                     continue
                 if kind == "create":
                     await self._intend(group)
-                results = await self._call(kind, [p.write for p in group], mode)
+                results = await self._send(kind, [p.write for p in group], mode)
                 settled: list[tuple[_Pending, str | None]] = []
                 for item, result in zip(group, results, strict=True):
                     item.sends += 1
@@ -125,6 +129,30 @@ class Writer:
         if self.intents is not None and settled:
             await self.intents.settle_intents([(op.source, op.event.message_id, op.action, record_id)
                                                for item, record_id in settled for op in item.write.ops])
+
+    async def _send(self, kind: str, writes: list[Write], mode: Mode) -> list[RecordResult]:
+        """Send in calls no larger than the object's adaptive size; the records of a call that the org failed
+        as a whole (a governor limit in its automation) are sent again in halves, down to single records,
+        so one bad record fails alone."""
+        key = (writes[0].object.lower(), kind, mode.value)
+        results: list[RecordResult] = []
+        size = self.sizes.size(key) or len(writes)
+        for start in range(0, len(writes), size):
+            chunk = writes[start:start + size]
+            got = await self._call(kind, chunk, mode)
+            failed = batch_failed(got)
+            if not failed:
+                self.sizes.grow(key)
+                results.extend(got)
+                continue
+            self.sizes.shrink(key, len(failed))
+            again = [chunk[i] for i in failed]
+            half = len(again) // 2
+            redone = await self._send(kind, again[:half], mode) + await self._send(kind, again[half:], mode)
+            for index, result in zip(failed, redone, strict=True):
+                got[index] = result
+            results.extend(got)
+        return results
 
     async def _call(self, kind: str, writes: list[Write], mode: Mode) -> list[RecordResult]:
         """One request (or Bulk job) for a group; a request-level failure becomes every record's result.

@@ -86,6 +86,12 @@ class RowWriter:
         """Write `rows` one at a time, in DML chunks of 200; duplicate keys inside a chunk fail every copy."""
         for start in range(0, len(rows), DML_CHUNK):
             chunk = rows[start:start + DML_CHUNK]
+            # An injected trigger fault fails the whole chunk, as a governor limit fails its transaction.
+            tripped = self.store.faults.trigger_error(self.obj, [list(r.values) for r in chunk])
+            if tripped is not None:
+                for _ in chunk:
+                    yield RowResult("", error=SfError(*tripped))
+                continue
             duplicates = self._duplicate_keys(chunk)
             for row in chunk:
                 yield self._write_one(row, duplicates)
