@@ -290,7 +290,8 @@ class BulkJobs:
             return problem
         parsed = self._parsed(job)
         assert parsed is not None
-        writer = RowWriter(self.store, job.object, job.operation, job.external_id_field, parsed.header)
+        writer = RowWriter(self.store, job.object, job.operation, job.external_id_field, parsed.header,
+                           self.store.faults)
         job.results = [None] * len(parsed.rows)
         slice_start = time.monotonic()
         for index, result in enumerate(writer.results(parsed.rows)):

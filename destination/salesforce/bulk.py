@@ -152,8 +152,11 @@ class BulkIngest:
         try:
             await self._client.json("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
         except SalesforceApiError:
-            info = await self._follow(job_id, lambda: self._client.json("GET", f"jobs/ingest/{job_id}"),
-                                      self._client.policy.start())
+            try:
+                info = await self._follow(job_id, lambda: self._client.json("GET", f"jobs/ingest/{job_id}"),
+                                          self._client.policy.start())
+            except _Unreadable:
+                return  # it may have closed: followed (and never resubmitted) like a closed job
             if info["state"] == "Open":
                 raise
 
@@ -177,6 +180,12 @@ class BulkIngest:
                 info["unprocessed_code"] = RETRY_EXHAUSTED
                 return info
             delay = min(delay * 1.5, self.poll_max)
+
+    async def _abort(self, job_id: str) -> None:
+        try:
+            await self._client.request("PATCH", f"jobs/ingest/{job_id}", json={"state": "Aborted"})
+        except SalesforceApiError:
+            pass  # already terminal, or unreachable: an Open job never runs; a running one is followed
 
     async def _follow(self, job_id: str, read: Callable[[], Awaitable[Any]], attempts: Attempts) -> Any:
         """A read of a submitted job, retried under the policy whatever the failure (rate limit included):
