@@ -213,3 +213,54 @@ async def test_replay_never_resends_an_unresolved_create_unless_told(tls_emulato
     assert tls_emulator.state.store.records("Case") == []
     await asyncio.to_thread(main, ["--config", str(config), "replay", "--resend-unresolved"])
     assert [c["Subject"] for c in tls_emulator.state.store.records("Case")] == ["Maybe sent"]
+
+
+async def test_a_close_whose_answer_was_lost_is_read_back_from_the_job_not_submitted_again(tls_emulator: Any) -> None:
+    class LoseCloseAnswer(httpx.AsyncHTTPTransport):
+        lost = 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await super().handle_async_request(request)
+            if _closing(request) and not self.lost:
+                self.lost += 1
+                raise httpx.ReadTimeout("close answer lost", request=request)
+            return response
+
+    transport = LoseCloseAnswer(verify=ssl_context(connection_for(tls_emulator)))
+    async with _delivery(tls_emulator, transport=transport) as delivery:
+        outcomes = await delivery.deliver(ops_for(BULK_LEADS, [{"traits": {"email": f"c{i}@x.example"}}
+                                                               for i in range(10)]))
+    assert transport.lost == 1 and [o.status for o in outcomes] == [Status.SUCCEEDED] * 10
+    assert [j.state for j in tls_emulator.state.bulk.jobs.values()] == ["JobComplete"]
+    assert len(tls_emulator.state.store.records("Lead")) == 10
+
+
+async def test_a_refused_close_leaves_the_job_open_so_its_rows_go_into_a_new_job_once(tls_emulator: Any) -> None:
+    faults = tls_emulator.state.faults
+    refused: list[str] = []
+
+    async def refuse_close(request: httpx.Request, response: httpx.Response) -> None:
+        if request.method == "PUT" and request.url.path.endswith("/batches") and not refused:
+            refused.append(request.url.path)
+            faults.update({"limit_exceeded_for_seconds": 0.3})  # the close that follows is refused
+
+    async with _delivery(tls_emulator, on_response=refuse_close) as delivery:
+        outcomes = await delivery.deliver(ops_for(BULK_LEADS, [{"traits": {"email": f"r{i}@x.example"}}
+                                                               for i in range(10)]))
+    assert [o.status for o in outcomes] == [Status.SUCCEEDED] * 10
+    states = sorted(j.state for j in tls_emulator.state.bulk.jobs.values())
+    assert states[-1] == "JobComplete" and all(s in ("Aborted", "Open") for s in states[:-1]) and len(states) >= 2
+    assert len(tls_emulator.state.store.records("Lead")) == 10
+
+
+async def test_a_bulk_job_running_past_its_time_is_aborted_and_its_unprocessed_rows_fail_retry_exhausted(
+        tls_emulator: Any) -> None:
+    tls_emulator.state.bulk.start_delay = 3.0  # queued for 3 s before it starts
+    async with _delivery(tls_emulator) as delivery:
+        delivery.clients["default"].bulk.job_max_seconds = 0.5
+        outcomes = await delivery.deliver(ops_for(BULK_LEADS, [{"traits": {"email": f"s{i}@x.example"}}
+                                                               for i in range(5)]))
+    assert {(o.status, o.error_code) for o in outcomes} == {(Status.FAILED, "RETRY_EXHAUSTED")}
+    assert "not processed" in (outcomes[0].message or "")
+    assert [j.state for j in tls_emulator.state.bulk.jobs.values()] == ["Aborted"]
+    assert tls_emulator.state.store.records("Lead") == []
