@@ -89,7 +89,7 @@ class RetryConfig(BaseModel):
     polling, token refresh) is bounded by attempts and by a maximum total time; then RETRY_EXHAUSTED."""
 
     model_config = _STRICT
-    max_attempts: int = Field(10, ge=1, description="sends of one request or record before it fails with "
+    max_attempts: int = Field(15, ge=1, description="sends of one request or record before it fails with "
                               "RETRY_EXHAUSTED (pauses for the API allowance are not sends)")
     max_elapsed_seconds: float = Field(300.0, gt=0, description="time from the first send of a request or "
                                        "record, waits and pauses included, after which it fails with "

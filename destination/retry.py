@@ -51,7 +51,7 @@ class RetryPolicy:
     the time from its first send, waits and pauses included. Backoff before attempt n+1 is
     `min(backoff_max_seconds, backoff_initial_seconds * 2**(n-1))`, half of it jittered."""
 
-    max_attempts: int = 10
+    max_attempts: int = 15
     max_elapsed_seconds: float = 300.0
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
