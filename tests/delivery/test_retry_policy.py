@@ -130,3 +130,19 @@ async def test_an_outage_shorter_than_the_policy_time_is_ridden_out(tls_emulator
         ops = ops_for(action, [{"traits": {"email": f"o{i}@x.example"}} for i in range(5)])
         _, outcomes = await asyncio.gather(outage_ends(), delivery.deliver(ops))
     assert [o.status for o in outcomes] == [Status.SUCCEEDED] * 5
+
+
+async def test_the_api_budget_pause_is_bounded_by_the_policy_time(tls_emulator: Any) -> None:
+    import httpx
+
+    admin, verify = f"{tls_emulator.url}/__admin", str(tls_emulator.ca_pem)
+    await asyncio.to_thread(httpx.post, f"{admin}/faults", json={"api_daily_max": 100}, verify=verify)
+    await asyncio.to_thread(httpx.post, f"{admin}/usage", json={"total": 90}, verify=verify)
+    policy = RetryPolicy(max_attempts=100, max_elapsed_seconds=0.5, backoff_initial_seconds=0.01)
+    async with _delivery(tls_emulator, policy) as delivery:
+        await delivery.clients["default"].limits()  # the client now knows usage is over the 80 % ceiling
+        started = time.monotonic()
+        [outcome] = await _within(20, lambda: delivery.deliver(ops_for(CREATE, [{"traits": {"email": "e@x.example"}}])))
+    assert (outcome.status, outcome.error_code) == (Status.FAILED, RETRY_EXHAUSTED)
+    assert "waiting for the API budget" in (outcome.message or "") and "API_BUDGET_EXCEEDED" in (outcome.message or "")
+    assert time.monotonic() - started < 10
