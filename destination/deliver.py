@@ -31,7 +31,7 @@ from .retry import RetryPolicy
 from .salesforce import soql
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
-from .salesforce.errors import ErrorKind, SalesforceApiError
+from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
 from .salesforce.ids import looks_like_id
 from .synclog.base import SyncLog
 from .write import Writer, unresolved
@@ -90,7 +90,7 @@ class Delivery:
                     return self._exhausted(ops, attempts.exhausted())
                 return [_fail(op, exc.error.code, exc.error.message, exc.error.fields) for op in ops]
 
-    def _exhausted(self, ops: Sequence[RecordOp], error: Any) -> list[Outcome]:
+    def _exhausted(self, ops: Sequence[RecordOp], error: SalesforceError) -> list[Outcome]:
         log.warning("batch of %d %s ops failed: %s", len(ops), ops[0].object, error.message)
         return [_fail(op, error.code, error.message, error.fields) for op in ops]
 
