@@ -163,16 +163,16 @@ class BulkIngest:
     async def _poll(self, job_id: str) -> dict[str, Any]:
         """The job's info once it is terminal; aborted (then read again) when it runs past job_max_seconds."""
         delay = self.poll_initial
-        attempts = self._client.policy.start()
         running = Attempts(replace(self._client.policy, max_elapsed_seconds=self.job_max_seconds))
-        while True:
-            info = await self._follow(job_id, lambda: self._client.json("GET", f"jobs/ingest/{job_id}"), attempts)
+        while True:  # each read has its own retry budget: a long job is not a failing one
+            info = await self._follow(job_id, lambda: self._client.json("GET", f"jobs/ingest/{job_id}"),
+                                      self._client.policy.start())
             if info["state"] in TERMINAL:
                 return info
             if not await running.wait(delay):
                 await self._abort(job_id)
                 info = await self._follow(job_id, lambda: self._client.json("GET", f"jobs/ingest/{job_id}"),
-                                          attempts)
+                                          self._client.policy.start())
                 if info["state"] not in TERMINAL:
                     raise _Unreadable(SalesforceError(RETRY_EXHAUSTED, f"Bulk job {job_id} still "
                                                       f"{info['state']} after {self.job_max_seconds:.0f} s"))
