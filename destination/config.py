@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .actions.loader import substitute
+from .retry import RetryPolicy
 from .salesforce.connection import AuthMethod, AuthSettings, Connection
 
 _STRICT = ConfigDict(extra="forbid")
@@ -132,7 +133,32 @@ class BatchingConfig(BaseModel):
     bulk_size: int = Field(1000, ge=1, le=150_000_000)
     linger_ms: int = Field(500, ge=0)
     max_pending: int = Field(10_000, ge=1, description="operations held before the consumer is paused")
-    max_attempts: int = Field(6, ge=1, description="per-record retries of transient failures")
+    max_attempts: int | None = Field(None, ge=1, description="deprecated: use retry.max_attempts (when set, it "
+                                     "overrides it)")
+
+
+class RetryConfig(BaseModel):
+    """The one retry policy: every retry or wait (requests, records, rate-limit and budget pauses, Bulk
+    polling, token refresh) is bounded by attempts and by a maximum total time; then RETRY_EXHAUSTED."""
+
+    model_config = _STRICT
+    max_attempts: int = Field(15, ge=1, description="sends of one request or record before it fails with "
+                              "RETRY_EXHAUSTED (pauses for the API allowance are not sends)")
+    max_elapsed_seconds: float = Field(300.0, gt=0, description="time from the first send of a request or "
+                                       "record, waits and pauses included, after which it fails with "
+                                       "RETRY_EXHAUSTED; covers a Salesforce outage of up to this long")
+    backoff_initial_seconds: float = Field(0.5, gt=0, description="wait after the first failure; doubles "
+                                           "after each further one, jittered (between half and all of it)")
+    backoff_max_seconds: float = Field(30.0, gt=0, description="cap on one backoff wait")
+    bulk_job_max_seconds: float = Field(3600.0, gt=0, description="how long a Bulk job may run before it is "
+                                        "aborted (its processed rows keep their results; the rest fail "
+                                        "RETRY_EXHAUSTED)")
+
+    def policy(self, max_attempts: int | None = None) -> RetryPolicy:
+        """The policy these settings describe (`max_attempts` overrides, for the deprecated setting)."""
+        return RetryPolicy(max_attempts=max_attempts or self.max_attempts, max_elapsed_seconds=self.max_elapsed_seconds,
+                           backoff_initial_seconds=self.backoff_initial_seconds,
+                           backoff_max_seconds=self.backoff_max_seconds)
 
 
 class BudgetConfig(BaseModel):
@@ -166,6 +192,7 @@ class Settings(BaseSettings):
     sync_log_url: str = "sqlite:///.destination/sync-log.db"
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     emulator: EmulatorConfig = Field(default_factory=EmulatorConfig)
 

@@ -1,9 +1,10 @@
 """Deliver one batch: lookups (one SOQL query per matcher field, chunked), parent lookups, plan, write,
-and an outcome for every operation. Creates already confirmed for a messageId are not sent again."""
+and an outcome for every operation. Creates already confirmed for a messageId are not sent again, and a
+create whose intent was recorded but whose fate is unknown (a crash mid-call) is reconciled by lookup first.
+Retries and pauses go through the retry policy (destination/retry.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from .actions.model import Compare, Mode, Operation, Policy
+from .batch_size import BatchSizes
 from .budget import Budget
 from .operations import FieldValue, Lookup, MatchTree, RecordOp
 from .outcomes import Fate, Outcome, Status
@@ -26,13 +28,14 @@ from .plan import (
     select_fields,
     tree_holds,
 )
+from .retry import RetryPolicy
 from .salesforce import soql
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
-from .salesforce.errors import ErrorKind, SalesforceApiError
+from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
 from .salesforce.ids import looks_like_id
 from .synclog.base import SyncLog
-from .write import Writer, target_of
+from .write import Writer, target_of, unresolved
 
 log = logging.getLogger("destination.deliver")
 DOMAIN_CHUNK = 40  # LIKE clauses per domain lookup query
@@ -42,14 +45,23 @@ class Delivery:
     """Delivers batches for every connection; knows the clients, the sync log and the budget."""
 
     def __init__(self, clients: dict[str, SalesforceClient], *, sync_log: SyncLog | None = None,
-                 budget: Budget | None = None, max_attempts: int = 6, backoff_seconds: float = 0.2,
-                 metrics: Any = None) -> None:
+                 budget: Budget | None = None, policy: RetryPolicy | None = None, max_attempts: int | None = None,
+                 backoff_seconds: float | None = None, metrics: Any = None) -> None:
         self.clients = clients
         self.sync_log = sync_log
         self.budget = budget or Budget()
-        self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
+        self._policy = policy
+        self._overrides: dict[str, Any] = {}
+        if max_attempts is not None:
+            self._overrides["max_attempts"] = max_attempts
+        if backoff_seconds is not None:
+            self._overrides["backoff_initial_seconds"] = backoff_seconds
         self.metrics = metrics
+        self.sizes = BatchSizes()  # adaptive write sizes per object, kept across batches
+
+    def policy(self, client: SalesforceClient) -> RetryPolicy:
+        """The retry policy for a connection: the one given, else the client's (with any overrides)."""
+        return replace(self._policy or client.policy, **self._overrides)
 
     async def deliver(self, ops: Sequence[RecordOp]) -> list[Outcome]:
         """Outcomes for a batch of operations sharing one batch key (any order of events inside): every
@@ -63,7 +75,12 @@ class Delivery:
         client = self.clients.get(ops[0].connection)
         if client is None:
             return [_fail(op, "CONFIG_ERROR", f"no connection named {op.connection!r}") for op in ops]
-        await self.budget.wait(client)
+        # One budget for the whole batch: the API-budget pause, rate-limit pauses and retries of the steps
+        # before the write (describe, lookups). The client has already retried each request under the same
+        # policy, so what arrives here transient is rare (an auth failure after a refresh).
+        attempts = self.policy(client).start()
+        if not await self.budget.wait(client, attempts):
+            return self._exhausted(ops, attempts.exhausted("waiting for the API budget"))
         while pending := fate.undecided():
             try:
                 await self._deliver(client, pending, fate)
@@ -71,11 +88,13 @@ class Delivery:
                 fate.fail_undecided("INTERNAL_ERROR", "delivery ended without an outcome for this operation")
             except SalesforceApiError as exc:
                 if exc.kind is ErrorKind.RATE_LIMITED:
-                    await self.budget.rate_limited(client, exc)
+                    if not await self.budget.rate_limited(client, exc, attempts):
+                        _give_up(fate, pending, attempts.exhausted("paused for the API limit"))
                     continue
                 if exc.kind in (ErrorKind.TRANSIENT, ErrorKind.AUTH):
                     log.warning("batch of %d %s ops hit %s; retrying", len(pending), ops[0].object, exc)
-                    await asyncio.sleep(self.backoff_seconds * 5)
+                    if not await attempts.retry(exc.error):
+                        _give_up(fate, pending, attempts.exhausted())
                     continue
                 fate.fail_undecided(exc.error.code, exc.error.message, exc.error.fields)
             except Exception as exc:  # the batch's error boundary: a bug must not lose events
@@ -84,6 +103,11 @@ class Delivery:
                 if self.metrics is not None:
                     self.metrics.batch_error(ops[0].object, type(exc).__name__)
                 fate.fail_undecided("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        return fate.outcomes()
+
+    def _exhausted(self, ops: Sequence[RecordOp], error: SalesforceError) -> list[Outcome]:
+        fate = Fate(ops)
+        _give_up(fate, ops, error)
         return fate.outcomes()
 
     async def _deliver(self, client: SalesforceClient, ops: list[RecordOp], fate: Fate) -> None:
@@ -96,16 +120,17 @@ class Delivery:
             raise
         ops, done = await self._already_created(ops)
         fate.add(done)
+        ops, done = await self._open_intents(client, describe, ops)
+        fate.add(done)
         ops, done = await self._resolve_parents(client, ops)
         fate.add(done)
         if not ops:
             return
         plan = await self._plan(client, describe, ops)
         fate.add(plan.outcomes)
-        writer = Writer(client, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds,
-                        reconcile=lambda w: self._reconcile(client, describe, w),
-                        pause=lambda exc: self.budget.rate_limited(client, exc),
-                        on_call=self._count_call)
+        writer = Writer(client, policy=self.policy(client), reconcile=lambda ws: self._reconcile(client, describe, ws),
+                        pause=lambda exc, attempts: self.budget.rate_limited(client, exc, attempts),
+                        intents=self.sync_log, sizes=self.sizes, on_call=self._count_call)
         await writer.execute(plan.writes, ops[0].mode, fate)
         await self._record_value_times(plan, fate)
         _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
@@ -265,14 +290,64 @@ class Delivery:
                 kept.append(op)
         return kept, done
 
-    async def _reconcile(self, client: SalesforceClient, describe: ObjectDescribe, write: Write) -> str | None:
-        """After an uncertain create: the record if it now exists (looked up by the ops' matchers)."""
-        trees = [op.match for op in write.ops if op.match is not None]
-        if not trees:
-            return ""
-        found = await self._lookup(client, describe, ["Id", "LastModifiedDate"] + [m.field for t in trees
-                                                                                 for m in t.matchers()], trees)
-        return found[0]["Id"] if found else None
+    async def _open_intents(self, client: SalesforceClient, describe: ObjectDescribe,
+                            ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
+        """Creates whose intent was recorded by an earlier delivery of the same event (a crash, a lost
+        response): created (Id known) → succeeded; fate unknown → looked up by the op's matchers: found →
+        succeeded, not there → sent, no way to tell → UNRESOLVED_CREATE (never resent blindly)."""
+        if self.sync_log is None:
+            return ops, []
+        creates = [op for op in ops if op.operation is Operation.CREATE and op.event.message_id]
+        intents: dict[tuple[str, str], dict[str, str | None]] = {}
+        for source, action in {(op.source, op.action) for op in creates}:
+            ids = [op.event.message_id for op in creates if (op.source, op.action) == (source, action)]
+            intents[(source, action)] = await self.sync_log.open_intents(source, action, ids)
+        interrupted = [op for op in creates if op.event.message_id in intents.get((op.source, op.action), {})]
+        if not interrupted:
+            return ops, []
+        unknown = [op for op in interrupted if not intents[(op.source, op.action)][op.event.message_id]]
+        looked_up = await self._reconcile(client, describe, [Write(kind="create", object=op.object, ops=[op])
+                                                             for op in unknown])
+        fate = {id(op): (record_id, "create from an earlier, interrupted delivery confirmed by lookup; not sent "
+                         "again") for op, record_id in zip(unknown, looked_up, strict=True)}
+        interrupted_ids = {id(op) for op in interrupted}
+        kept, done = [], []
+        for op in ops:
+            if id(op) not in interrupted_ids:
+                kept.append(op)
+                continue
+            record_id, note = fate.get(id(op), (intents[(op.source, op.action)][op.event.message_id],
+                                                "created by an earlier delivery of this event; not sent again"))
+            if record_id:
+                done.append(Outcome.succeeded(op.event, record_id=record_id, created=True, action=op.action,
+                                              object=op.object, operation=op.operation.value, warnings=(note,)))
+            elif record_id is None:
+                kept.append(op)  # certainly not created: safe to send
+            else:
+                error = unresolved("an earlier delivery of this create was interrupted and it has no matchers to "
+                                   "look it up by (add `match:` on a marker field such as the event's messageId)")
+                done.append(_fail(op, error.code, error.message))
+        return kept, done
+
+    async def _reconcile(self, client: SalesforceClient, describe: ObjectDescribe,
+                         writes: Sequence[Write]) -> list[str | None]:
+        """After uncertain creates: for each, the record if it now exists (one lookup by the ops' matchers
+        for all of them); None when it does not; "" when there is nothing to look it up by."""
+        trees = [op.match for w in writes for op in w.ops if op.match is not None]
+        found: list[dict[str, Any]] = []
+        if trees:
+            fields = ["Id", "LastModifiedDate"] + [m.field for t in trees for m in t.matchers()]
+            fields = [f for f in dict.fromkeys(fields) if f == "Id" or describe.field(f) is not None]
+            found = await self._lookup(client, describe, fields, trees)
+        out: list[str | None] = []
+        for write in writes:
+            mine = [op.match for op in write.ops if op.match is not None]
+            if not mine:
+                out.append("")
+                continue
+            matching = [r for r in found if any(tree_holds(t, r) for t in mine)]
+            out.append(matching[0]["Id"] if matching else None)
+        return out
 
     async def _follow_converted(self, client: SalesforceClient, plan: Plan, records: dict[str, dict[str, Any]]) -> None:
         """Updates aimed at a converted Lead go to its Contact (fields the Contact lacks are dropped)."""
@@ -310,6 +385,12 @@ def _with_op_warnings(ops: Sequence[RecordOp], outcomes: list[Outcome]) -> list[
             if extra:
                 outcome.warnings = (*outcome.warnings, *extra)
     return outcomes
+
+
+def _give_up(fate: Fate, pending: Sequence[RecordOp], error: SalesforceError) -> None:
+    """The retry budget is spent: the undecided operations fail with its error (RETRY_EXHAUSTED)."""
+    log.warning("batch of %d %s ops failed: %s", len(pending), pending[0].object, error.message)
+    fate.fail_undecided(error.code, error.message, error.fields)
 
 
 def _fail(op: RecordOp, code: str, message: str, fields: tuple[str, ...] = ()) -> Outcome:

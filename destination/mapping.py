@@ -81,6 +81,10 @@ def map_event(source: ActionFile, action: Action, event: Event,
             fields[name] = FieldValue(None if blank else value, spec.policy)
         if action.record_type:
             fields.setdefault("RecordTypeId", FieldValue(action.record_type, Policy.ALWAYS))
+        if action.idempotency_field:  # the marker an uncertain create is looked up by (write.py reconciles)
+            marker = f"{source.source}:{action.name}:{event.message_id}"
+            fields[action.idempotency_field] = FieldValue(marker, Policy.ALWAYS)
+            match = MatchTree("any", (Matcher(action.idempotency_field, marker),))
         lookups = []
         for ref_field, lookup in action.lookups.items():
             try:

@@ -147,11 +147,18 @@ async def open_pipeline(settings: Settings, sources: dict[str, ActionFile], stac
     if not settings.connections:
         raise SystemExit(f"{purpose} writes to Salesforce: configure a connection in destination.yaml")
     sync_log = await stack.enter_async_context(open_sync_log(settings.sync_log_url))
-    clients = {name: await stack.enter_async_context(SalesforceClient(conn.connection(name)))
+    clients = {name: await stack.enter_async_context(client_for(settings, conn, name))
                for name, conn in settings.connections.items()}
     budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
     return Pipeline(sources, Delivery(clients, sync_log=sync_log, budget=budget), sync_log,
                     batching=settings.batching)
+
+
+def client_for(settings: Settings, conn: ConnectionConfig, name: str) -> SalesforceClient:
+    """A client for one connection, retrying under the settings' retry policy."""
+    client = SalesforceClient(conn.connection(name), policy=settings.retry.policy(settings.batching.max_attempts))
+    client.bulk.job_max_seconds = settings.retry.bulk_job_max_seconds
+    return client
 
 
 async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path | None = None,
@@ -182,12 +189,11 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
                     "(records: %s/__admin/records/Lead)", service.emulator.url, service.emulator.url)
     if consume:
         for name, conn in connections.items():
-            client = SalesforceClient(conn.connection(name))
+            client = client_for(settings, conn, name)
             service.clients[name] = client
             stack.push_async_callback(client.aclose)
         budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
-        delivery = Delivery(service.clients, sync_log=sync_log, budget=budget,
-                            max_attempts=settings.batching.max_attempts)
+        delivery = Delivery(service.clients, sync_log=sync_log, budget=budget)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)
         await consumer_source.start()
         stack.push_async_callback(consumer_source.stop)

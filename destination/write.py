@@ -1,23 +1,31 @@
 """Write: planned writes → Salesforce (sObject Collections or Bulk API 2.0) → one outcome per event.
 
-Transient per-record failures are retried for just those records, with backoff, up to a budget;
-REQUEST_LIMIT_EXCEEDED pauses and retries, never drops; `retry_without_failing_fields` drops the fields
-Salesforce named and retries once; a create whose fate is unknown is reconciled by a lookup before it is
-ever sent again.
+Every retry goes through the retry policy (destination/retry.py): a record's transient failure is retried
+for just that record, with backoff, within the policy's attempts and time; REQUEST_LIMIT_EXCEEDED pauses
+(through the budget) and retries within the policy's time; exhausted work fails with RETRY_EXHAUSTED.
+`retry_without_failing_fields` drops the fields Salesforce named and retries once. A call the org fails
+as a whole (a trigger hitting a governor limit) is split in halves and the object's write size adapts
+(batch_size.py).
+
+Creates are idempotent: the intent of each create is recorded in the sync log before it is sent, and a
+create whose fate is unknown (a timeout or a gateway error after sending) is reconciled by a lookup before
+it is ever sent again: found → succeeded with that record, not there → sent again, no way to tell (no
+matchers) → failed UNRESOLVED_CREATE, which replay does not resend without being told to.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from .actions.model import Mode, OnDuplicate, OnManyMatches
+from .batch_size import BatchSizes, batch_failed
 from .operations import RecordOp
 from .outcomes import Fate, Outcome
 from .plan import Write
+from .retry import Attempts, RetryPolicy
 from .salesforce.client import SalesforceClient
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
 from .salesforce.results import RecordResult
@@ -25,32 +33,49 @@ from .salesforce.results import RecordResult
 DROPPABLE = frozenset({"INVALID_FIELD_FOR_INSERT_UPDATE", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_FIELD",
                        "STRING_TOO_LONG", "INVALID_TYPE_ON_FIELD_IN_RECORD", "JSON_PARSER_ERROR",
                        "INVALID_EMAIL_ADDRESS", "FIELD_INTEGRITY_EXCEPTION"})
-# An uncertain create → the record's Id when it exists, None when it does not (safe to resend), "" when
-# there is no way to tell (a create without matchers): that event fails with UNCERTAIN_WRITE, never resent.
-Reconcile = Callable[[Write], Awaitable[str | None]]
-Pause = Callable[[SalesforceApiError], Awaitable[None]]  # called on REQUEST_LIMIT_EXCEEDED before retrying
+UNRESOLVED_CREATE = "UNRESOLVED_CREATE"
+# Uncertain creates → for each, the record's Id when it exists, None when it does not (safe to resend), ""
+# when there is no way to tell (a create without matchers). One lookup serves them all.
+Reconcile = Callable[[list[Write]], Awaitable[list[str | None]]]
+# Called on REQUEST_LIMIT_EXCEEDED: waits for the allowance; False when the policy's time is spent.
+Pause = Callable[[SalesforceApiError, Attempts], Awaitable[bool]]
 _BULK_OP = {"create": "insert", "update": "update", "delete": "delete", "upsert": "upsert"}
+
+
+class Intents(Protocol):
+    """Where create intents are kept (the sync log): recorded before the send, settled after it."""
+
+    async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None: ...
+
+    async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None: ...
+
+
+def unresolved(message: str) -> SalesforceError:
+    """A create that may have happened and that no lookup can confirm: never resent without an operator."""
+    return SalesforceError(UNRESOLVED_CREATE, message)
 
 
 @dataclass
 class _Pending:
     write: Write
-    attempts: int = 0
+    tries: Attempts
+    sends: int = 0
     dropped_fields: bool = False
+    uncertain: SalesforceError | None = None  # set: look the record up before anything is sent again
 
 
 class Writer:
     """Executes writes for one connection."""
 
-    def __init__(self, client: SalesforceClient, *, max_attempts: int = 6, backoff_seconds: float = 0.2,
-                 backoff_max: float = 30.0, reconcile: Reconcile | None = None, pause: Pause | None = None,
-                 on_call: Callable[[str, int], None] | None = None) -> None:
+    def __init__(self, client: SalesforceClient, *, policy: RetryPolicy | None = None,
+                 reconcile: Reconcile | None = None, pause: Pause | None = None, intents: Intents | None = None,
+                 sizes: BatchSizes | None = None, on_call: Callable[[str, int], None] | None = None) -> None:
         self.client = client
-        self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
-        self.backoff_max = backoff_max
+        self.sizes = sizes or BatchSizes()
+        self.policy = policy or client.policy
         self.reconcile = reconcile
         self.pause = pause
+        self.intents = intents
         self.on_call = on_call or (lambda kind, size: None)
 
     async def execute(self, writes: Sequence[Write], mode: Mode, fate: Fate | None = None) -> list[Outcome]:
@@ -59,38 +84,91 @@ class Writer:
         terminal, so an exception later in the batch cannot lose or overwrite them."""
         fate = fate if fate is not None else Fate([op for w in writes for op in w.ops])
         outcomes: list[Outcome] = []
-        pending = [_Pending(w) for w in writes]
+
+        def keep(done: list[Outcome]) -> None:
+            outcomes.extend(done)
+            fate.add(done)
+
+        pending = [_Pending(w, self.policy.start()) for w in writes]
         for item in pending:
             for op in item.write.ops:
                 fate.expect(op, target_of(op, item.write))
         for item in [p for p in pending if p.write.kind == "update" and not p.write.values]:
-            outcomes.extend(_skipped(item.write, "NOTHING_TO_CHANGE: every mapped value already matches"))
-            fate.add(outcomes[-len(item.write.ops):])
+            keep(_skipped(item.write, "NOTHING_TO_CHANGE: every mapped value already matches"))
         pending = [p for p in pending if not (p.write.kind == "update" and not p.write.values)]
         round_ = 0
         while pending:
             if round_:
-                delay = min(self.backoff_max, self.backoff_seconds * 2 ** (round_ - 1))
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                await asyncio.sleep(min(self.policy.backoff(round_), max(min(p.tries.remaining for p in pending), 0)))
             round_ += 1
             retry: list[_Pending] = []
+            held = [p for p in pending if p.uncertain is not None]
+            sendable = [p for p in pending if p.uncertain is None]  # held ones are sent next round, if at all
+            if held:
+                done, again_list = await self._resolve(held)
+                keep(done)
+                retry.extend(again_list)
             for kind in ("create", "upsert", "update", "delete"):
-                group = [p for p in pending if p.write.kind == kind]
+                group = [p for p in sendable if p.write.kind == kind]
                 if not group:
                     continue
-                results = await self._call(kind, [p.write for p in group], mode)
+                if kind == "create":
+                    await self._intend(group)
+                results = await self._send(kind, [p.write for p in group], mode)
+                settled: list[tuple[_Pending, str | None]] = []
                 for item, result in zip(group, results, strict=True):
-                    item.attempts += 1
-                    done, again = await self._settle(item, result)
-                    outcomes.extend(done)
-                    fate.add(done)
+                    item.sends += 1
+                    done, again = self._settle(item, result)
+                    keep(done)
                     if again is not None:
                         retry.append(again)
+                    if kind == "create" and (again is None or again.uncertain is None):
+                        settled.append((item, result.id if result.success else None))
+                if kind == "create":
+                    await self._settled(settled)
             pending = retry
         return outcomes
 
+    async def _intend(self, group: list[_Pending]) -> None:
+        """Record the intent of each create before it is sent: a crash from here on is reconciled, not resent."""
+        if self.intents is not None:
+            await self.intents.record_intents([(op.source, op.event.message_id, op.action, op.object,
+                                                _matcher_text(op)) for p in group for op in p.write.ops])
+
+    async def _settled(self, settled: list[tuple[_Pending, str | None]]) -> None:
+        """Creates whose fate is now known: created (with the Id) or certainly not (the intent goes)."""
+        if self.intents is not None and settled:
+            await self.intents.settle_intents([(op.source, op.event.message_id, op.action, record_id)
+                                               for item, record_id in settled for op in item.write.ops])
+
+    async def _send(self, kind: str, writes: list[Write], mode: Mode) -> list[RecordResult]:
+        """Send in calls no larger than the object's adaptive size; the records of a call that the org failed
+        as a whole (a governor limit in its automation) are sent again in halves, down to single records,
+        so one bad record fails alone."""
+        key = (writes[0].object.lower(), kind, mode.value)
+        results: list[RecordResult] = []
+        size = self.sizes.size(key) or len(writes)
+        for start in range(0, len(writes), size):
+            chunk = writes[start:start + size]
+            got = await self._call(kind, chunk, mode)
+            failed = batch_failed(got)
+            if not failed:
+                self.sizes.grow(key)
+                results.extend(got)
+                continue
+            self.sizes.shrink(key, len(failed))
+            again = [chunk[i] for i in failed]
+            half = len(again) // 2
+            redone = await self._send(kind, again[:half], mode) + await self._send(kind, again[half:], mode)
+            for index, result in zip(failed, redone, strict=True):
+                got[index] = result
+            results.extend(got)
+        return results
+
     async def _call(self, kind: str, writes: list[Write], mode: Mode) -> list[RecordResult]:
-        """One request (or Bulk job) for a group; request-level transient errors become per-record ones."""
+        """One request (or Bulk job) for a group; a request-level failure becomes every record's result.
+        REQUEST_LIMIT_EXCEEDED pauses and sends again, within the policy's time."""
+        pauses = self.policy.start()
         while True:
             try:
                 self.on_call(f"{mode.value}:{kind}", len(writes))
@@ -99,11 +177,11 @@ class Writer:
                 return await self._rest(kind, writes)
             except SalesforceApiError as exc:
                 if exc.kind is ErrorKind.RATE_LIMITED and self.pause is not None:
-                    await self.pause(exc)
-                    continue
-                if exc.kind in (ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED, ErrorKind.AUTH):
-                    return [RecordResult.failed(exc.error) for _ in writes]
-                raise
+                    if await self.pause(exc, pauses):
+                        continue
+                    error = pauses.exhausted(f"{kind} of {len(writes)} {writes[0].object} paused for the API limit")
+                    return [RecordResult.failed(error) for _ in writes]
+                return [RecordResult.failed(exc.error) for _ in writes]
 
     async def _rest(self, kind: str, writes: list[Write]) -> list[RecordResult]:
         obj = writes[0].object
@@ -130,26 +208,24 @@ class Writer:
             rows = [{w.ext_field or "": w.ext_value, **w.values} for w in writes]
         return await self.client.bulk.run(obj, _BULK_OP[kind], rows, external_id_field=writes[0].ext_field)
 
-    async def _settle(self, item: _Pending, result: RecordResult) -> tuple[list[Outcome], _Pending | None]:
+    def _settle(self, item: _Pending, result: RecordResult) -> tuple[list[Outcome], _Pending | None]:
         write = item.write
         if result.success:
             created = write.kind == "create" or (write.kind == "upsert" and result.created)
-            return _succeeded(write, result.id or write.record_id, created, item.attempts), None
+            return _succeeded(write, result.id or write.record_id, created, item.sends), None
         error = result.error or SalesforceError("UNKNOWN_ERROR", "Salesforce returned no error detail")
         if write.kind == "delete" and error.code == "ENTITY_IS_DELETED":
-            return _succeeded(write, write.record_id, False, item.attempts, "the record was already deleted"), None
+            return _succeeded(write, write.record_id, False, item.sends, "the record was already deleted"), None
         if error.kind is ErrorKind.UNCERTAIN:
-            found = await self.reconcile(write) if self.reconcile is not None else None
-            if found:
-                return _succeeded(write, found, True, item.attempts, "create confirmed by lookup after a timeout"), None
-            if self.reconcile is None or found == "":
-                return _failed(write, error, item.attempts), None
-            return [], item  # not there: safe to send again
-        if result.transient and item.attempts < self.max_attempts:
+            item.uncertain = error  # looked up in the next round, after a backoff, before any resend
             return [], item
+        if result.transient:
+            if item.tries.allows_another(error):
+                return [], item
+            return _failed(write, item.tries.exhausted(), item.sends), None
         existing = _onto_duplicate(write, error)
         if existing is not None:  # a new item: this round's update group must not pick it up as well
-            return [], _Pending(existing, attempts=item.attempts, dropped_fields=item.dropped_fields)
+            return [], _Pending(existing, item.tries, sends=item.sends, dropped_fields=item.dropped_fields)
         if (error.fields and error.code in DROPPABLE and not item.dropped_fields
                 and any(op.retry_without_failing_fields for op in write.ops)):
             named = {f.lower() for f in error.fields}
@@ -159,7 +235,67 @@ class Writer:
                 item.write = replace(write, values=kept, warnings=[*write.warnings, warning])
                 item.dropped_fields = True
                 return [], item
-        return _failed(write, error, item.attempts), None
+        return _failed(write, error, item.sends), None
+
+    async def _resolve(self, held: list[_Pending]) -> tuple[list[Outcome], list[_Pending]]:
+        """Uncertain writes: look them up (one lookup for all). Found → succeeded; not there → sent again
+        (within the policy); no way to tell → UNRESOLVED_CREATE. A lookup that fails is tried again next
+        round, within the policy, then UNRESOLVED_CREATE."""
+        outcomes: list[Outcome] = []
+        again: list[_Pending] = []
+        creates = [p for p in held if p.write.kind == "create"]
+        for item in [p for p in held if p.write.kind != "create"]:  # idempotent: send again
+            error, item.uncertain = item.uncertain, None
+            if error is not None and item.tries.allows_another(error):
+                again.append(item)
+            else:
+                outcomes.extend(_failed(item.write, item.tries.exhausted(), item.sends))
+        if not creates:
+            return outcomes, again
+        if self.reconcile is None:
+            found: list[str | None] = [""] * len(creates)
+        else:
+            try:
+                found = await self.reconcile([p.write for p in creates])
+            except SalesforceApiError as exc:
+                for item in creates:
+                    if item.tries.allows_another(exc.error):
+                        again.append(item)
+                    else:
+                        outcomes.extend(_failed(item.write, unresolved(
+                            f"{_message(item)}; the lookup that would settle it failed: {exc.error.code}: "
+                            f"{exc.error.message}"), item.sends))
+                return outcomes, again
+        settled: list[tuple[_Pending, str | None]] = []
+        for item, record_id in zip(creates, found, strict=True):
+            if record_id:
+                settled.append((item, record_id))
+                outcomes.extend(_succeeded(item.write, record_id, True, item.sends,
+                                           "create confirmed by lookup after an unknown fate"))
+            elif record_id == "":
+                outcomes.extend(_failed(item.write, unresolved(
+                    f"{_message(item)}; this create has no matchers to look it up by (add `match:` on a marker "
+                    "field such as the event's messageId)"), item.sends))
+            else:
+                settled.append((item, None))
+                error, item.uncertain = item.uncertain, None
+                if error is not None and item.tries.allows_another(error):
+                    again.append(item)  # not there: safe to send again
+                else:
+                    outcomes.extend(_failed(item.write, item.tries.exhausted(), item.sends))
+        await self._settled(settled)
+        return outcomes, again
+
+
+def _message(item: _Pending) -> str:
+    return item.uncertain.message if item.uncertain is not None else "the create's fate is unknown"
+
+
+def _matcher_text(op: RecordOp) -> str:
+    """The op's matcher values as the intent keeps them (for operators reading the table)."""
+    if op.match is None:
+        return "[]"
+    return repr([(m.field, m.value) for m in op.match.matchers()])
 
 
 def _onto_duplicate(write: Write, error: SalesforceError) -> Write | None:

@@ -12,6 +12,7 @@ from .ids import is_well_formed, to18
 from .org import ObjectDef, Org
 
 if TYPE_CHECKING:
+    from .faults import Faults
     from .store import Store, WriteResult
 
 DML_CHUNK = 200  # Salesforce checks duplicate keys within each 200-record DML chunk
@@ -68,8 +69,9 @@ class RowWriter:
     """Writes parsed rows of one job through the store and reports a RowResult per row."""
 
     def __init__(self, store: Store, obj: str, operation: str, ext_field: str | None,
-                 header: Sequence[str], *, view: Org | None = None) -> None:
+                 header: Sequence[str], faults: Faults | None = None, *, view: Org | None = None) -> None:
         self.store = store
+        self.faults = faults
         self.view = view  # the org as the job's creator sees it; None = full access
         self.obj = obj
         self.operation = operation
@@ -87,6 +89,12 @@ class RowWriter:
         """Write `rows` one at a time, in DML chunks of 200; duplicate keys inside a chunk fail every copy."""
         for start in range(0, len(rows), DML_CHUNK):
             chunk = rows[start:start + DML_CHUNK]
+            # An injected trigger fault fails the whole chunk, as a governor limit fails its transaction.
+            tripped = self.faults.trigger_error(self.obj, [list(r.values) for r in chunk]) if self.faults else None
+            if tripped is not None:
+                for _ in chunk:
+                    yield RowResult("", error=SfError(*tripped))
+                continue
             duplicates = self._duplicate_keys(chunk)
             for row in chunk:
                 yield self._write_one(row, duplicates)

@@ -1,5 +1,6 @@
-"""Injected faults: latency, 503 SERVER_UNAVAILABLE, per-record UNABLE_TO_LOCK_ROW, token lifetime, and a
-REQUEST_LIMIT_EXCEEDED window."""
+"""Injected faults: latency, 503 SERVER_UNAVAILABLE, per-record UNABLE_TO_LOCK_ROW, token lifetime, a
+REQUEST_LIMIT_EXCEEDED window, and batch-level trigger errors (an Apex governor limit that fails a whole
+write call above a record count, or whenever one poisonous record is in it)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ class Faults:
     token_lifetime_seconds: float | None = None
     seed: int | None = None
     limit_exceeded_for_seconds: float = 0.0  # opens a REQUEST_LIMIT_EXCEEDED window of this length, from now
+    # A write call (a Collections request, or one 200-row chunk of a Bulk job) with more records than this
+    # fails whole: every record CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY "...Apex CPU time limit exceeded".
+    trigger_error_above: int | None = None
+    # A write call holding a record with a value containing this text fails whole ("Too many SOQL queries").
+    trigger_error_marker: str | None = None
     _limit_until: float = field(default=0.0, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -63,12 +69,26 @@ class Faults:
         """Whether this record write should fail with UNABLE_TO_LOCK_ROW."""
         return self.roll(self.lock_error_rate)
 
+    def trigger_error(self, obj: str, records: list[list[Any]]) -> tuple[str, str] | None:
+        """(code, message) failing every record of this write call (records as lists of their values), or
+        None. What a trigger or flow hitting a governor limit does to a whole transaction in Salesforce."""
+        if self.trigger_error_above is not None and len(records) > self.trigger_error_above:
+            return ("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                    f"{obj}Trigger: execution of BeforeInsert caused by: System.LimitException: "
+                    "Apex CPU time limit exceeded")
+        marker = self.trigger_error_marker
+        if marker and any(isinstance(v, str) and marker in v for values in records for v in values):
+            return ("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                    f"{obj}Trigger: System.LimitException: Too many SOQL queries: 101")
+        return None
+
     def as_dict(self) -> dict[str, Any]:
         """The settings, and whether a REQUEST_LIMIT_EXCEEDED window is open now (admin GET /faults)."""
         return {"latency_ms": self.latency_ms, "error_503_rate": self.error_503_rate,
                 "lock_error_rate": self.lock_error_rate, "token_lifetime_seconds": self.token_lifetime_seconds,
                 "seed": self.seed, "limit_exceeded_for_seconds": self.limit_exceeded_for_seconds,
-                "limit_window_open": self.limit_window_open()}
+                "limit_window_open": self.limit_window_open(), "trigger_error_above": self.trigger_error_above,
+                "trigger_error_marker": self.trigger_error_marker}
 
 
 def _number(value: Any) -> bool:
@@ -83,4 +103,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "token_lifetime_seconds": (lambda v: v is None or (_number(v) and v > 0), "a number > 0 or null"),
     "seed": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer or null"),
     "limit_exceeded_for_seconds": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+    "trigger_error_above": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                            "an integer >= 0 or null"),
+    "trigger_error_marker": (lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty text or null"),
 }

@@ -105,6 +105,16 @@ async def _check_action(action: Action, base: tuple[Any, ...], describe: Describ
                                      "warning"))
     if op in (Operation.CREATE, Operation.UPSERT):
         out.extend(_required_problems(action, info, fields, base, where))
+    if action.idempotency_field:  # written on create and looked up by after an unknown fate
+        f = fields.get(action.idempotency_field.lower())
+        at = (*base, "idempotency_field")
+        if f is None or f["type"] not in ("string", "textarea") or not f["createable"] or not f["filterable"]:
+            out.append(where.problem(at, f"idempotency_field {action.object}.{action.idempotency_field} must be a "
+                                     "createable, filterable text field"))
+        elif not f.get("unique") and not f.get("externalId"):
+            out.append(where.problem(at, f"{action.object}.{f['name']} is not unique: an external ID (unique) "
+                                     "makes a second create of the same event fail instead of duplicating",
+                                     "warning"))
     for ref_field, lookup in action.lookups.items():
         f = fields.get(ref_field.lower())
         at = (*base, "lookups", ref_field)

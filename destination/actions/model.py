@@ -141,6 +141,11 @@ class Action(BaseModel):
     record_type: str | None = Field(None, description="RecordTypeId to set on create (e.g. a Person Account type)")
     retry_without_failing_fields: bool = False
     follow_converted_leads: bool = Field(False, description="updates aimed at a converted Lead go to its Contact")
+    idempotency_field: str | None = Field(
+        None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="create only: a text field (ideally an external ID) that receives `source:action:messageId`, "
+                    "so a create whose fate is unknown (timeout, crash) is looked up by it instead of being "
+                    "sent twice, e.g. Event_Id__c")
 
     @field_validator("when")
     @classmethod
@@ -160,6 +165,8 @@ class Action(BaseModel):
         if self.on_duplicate is OnDuplicate.UPDATE_EXISTING and self.operation not in (Operation.CREATE,
                                                                                        Operation.UPSERT):
             raise ValueError("on_duplicate: update_existing applies to create and upsert")
+        if self.idempotency_field and self.operation is not Operation.CREATE:
+            raise ValueError("idempotency_field is for creates (other operations find their record by `match`)")
         return self
 
     def field_specs(self) -> dict[str, FieldSpec]:

@@ -1,5 +1,9 @@
 """`destination replay`: re-drive failed (or dead-lettered) events after a config or data fix; their
-sync-log rows are updated with the new outcomes."""
+sync-log rows are updated with the new outcomes.
+
+A create that failed UNRESOLVED_CREATE may exist in Salesforce (its fate was never known and nothing could
+look it up): replay leaves it alone unless `--resend-unresolved` says the operator checked the org. Other
+creates are safe: a create whose intent is still open is reconciled by lookup before it is sent."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from ..outcomes import Status
 from ..service import open_pipeline
 from ..synclog.base import SyncLogFilter
 from ..synclog.filters import parse_time
+from ..write import UNRESOLVED_CREATE
 
 NAME = "replay"
 HELP = "re-drive failed or dead-lettered events (filter by error code, object, source, time)"
@@ -30,6 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="only outcomes recorded until this ISO time")
     parser.add_argument("--dead-letters", action="store_true", help="re-drive the dead-letter queue instead")
     parser.add_argument("--limit", type=int, default=100_000)
+    parser.add_argument("--resend-unresolved", action="store_true",
+                        help=f"also resend {UNRESOLVED_CREATE} creates (only after checking they are not in the org)")
 
 
 async def replay(args: argparse.Namespace) -> dict[str, int]:
@@ -38,11 +45,15 @@ async def replay(args: argparse.Namespace) -> dict[str, int]:
     async with AsyncExitStack() as stack:
         pipeline = await open_pipeline(settings, sources, stack, "replay")
         sync_log = pipeline.sync_log
-        replayed = 0
+        replayed = held = 0
+        resend_unresolved = getattr(args, "resend_unresolved", False)
         if args.dead_letters:
             letters = [d for d in await sync_log.dead_letters(limit=args.limit)
                        if (not args.source or d.source == args.source)
                        and (not args.error_code or d.error_code == args.error_code)]
+            kept = [d for d in letters if resend_unresolved or d.error_code != UNRESOLVED_CREATE]
+            held = len(letters) - len(kept)
+            letters = kept
             for letter in letters:
                 event = letter.event()
                 if event is not None and event.source in sources:
@@ -54,8 +65,10 @@ async def replay(args: argparse.Namespace) -> dict[str, int]:
             where = SyncLogFilter(status=Status(args.status), error_code=args.error_code, object=args.object,
                                   source=args.source, since=parse_time(args.since), until=parse_time(args.until))
             rows = await sync_log.rows(where, limit=args.limit)
+            kept_rows = [r for r in rows if resend_unresolved or r.error_code != UNRESOLVED_CREATE]
+            held = len(rows) - len(kept_rows)
             seen: set[tuple[str, str, str]] = set()
-            for row in sorted(rows, key=lambda r: r.id):
+            for row in sorted(kept_rows, key=lambda r: r.id):
                 if (row.source, row.message_id, row.action) in seen:  # on_many_matches: all has a row per record
                     continue
                 seen.add((row.source, row.message_id, row.action))
@@ -63,11 +76,14 @@ async def replay(args: argparse.Namespace) -> dict[str, int]:
                 replayed += 1
             await pipeline.drain()
         counts = await sync_log.counts()
-    return {"replayed": replayed, **{k.value: v for k, v in counts.items()}}
+    return {"replayed": replayed, "held": held, **{k.value: v for k, v in counts.items()}}
 
 
 def run(args: argparse.Namespace) -> int:
     result = asyncio.run(replay(args))
     print(f"replayed {result['replayed']} events; sync log now: succeeded {result.get('succeeded', 0)}, "
           f"skipped {result.get('skipped', 0)}, failed {result.get('failed', 0)}")
+    if result["held"]:
+        print(f"held back {result['held']} {UNRESOLVED_CREATE} creates that may already exist in Salesforce: "
+              "check the org, then replay with --resend-unresolved to send them")
     return 0

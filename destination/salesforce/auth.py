@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import jwt
 
+from ..retry import RetryPolicy
 from .connection import AuthMethod, AuthSettings, Connection
 from .errors import AuthenticationError, SalesforceApiError, SalesforceError
 from .hosts import check_url
 
 _BUSY = "token request is already being processed"
-_BUSY_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,10 @@ def token_request(settings: AuthSettings, login_url: str) -> tuple[dict[str, str
 class TokenManager:
     """Holds the current token; concurrent callers that find it expired share a single refresh."""
 
-    def __init__(self, connection: Connection, http: httpx.AsyncClient) -> None:
+    def __init__(self, connection: Connection, http: httpx.AsyncClient, policy: RetryPolicy | None = None) -> None:
         self._connection = connection
         self._http = http
+        self._policy = policy or RetryPolicy(max_attempts=5, backoff_initial_seconds=0.2)
         self._token: Token | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0  # token requests made (tests and metrics read it)
@@ -99,7 +100,8 @@ class TokenManager:
     async def _fetch(self) -> Token:
         conn = self._connection
         url = check_url(conn.login_url.rstrip("/") + "/services/oauth2/token", conn.allowed_hosts)
-        for attempt in range(_BUSY_RETRIES):
+        attempts = self._policy.start()
+        while True:
             form, basic = token_request(conn.auth, conn.login_url)
             try:
                 response = await self._http.post(url, data=form, auth=basic or httpx.USE_CLIENT_DEFAULT)
@@ -113,13 +115,12 @@ class TokenManager:
                 return Token(body["access_token"], instance.rstrip("/"), time.time(), body.get("refresh_token"))
             error = SalesforceError.from_item(body if isinstance(body, dict) else {"error": "invalid_response"},
                                               response.status_code)
-            if error.message == _BUSY and attempt + 1 < _BUSY_RETRIES:
-                await asyncio.sleep(0.2 * 2 ** attempt)
+            # "already being processed": another refresh of the same user is in flight; back off under the policy.
+            if error.message == _BUSY and await attempts.retry(error):
                 continue
             if response.status_code >= 500:
                 raise SalesforceApiError([error], response.status_code)
             raise AuthenticationError([error], response.status_code)
-        raise AssertionError("unreachable")
 
 
 def _json(response: httpx.Response) -> Any:

@@ -14,13 +14,13 @@ from typing import Any
 
 import httpx
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from ..retry import Decision, RetryPolicy, decide
 from .auth import Token, TokenManager
 from .bulk import BulkIngest
 from .connection import Connection
 from .describe import DescribeCache
-from .errors import ErrorKind, SalesforceApiError, SalesforceError, uncertain
+from .errors import SalesforceApiError, SalesforceError, uncertain
 from .hosts import check_url
 from .records import RecordsApi
 from .usage import ApiUsage
@@ -28,10 +28,8 @@ from .usage import ApiUsage
 _FORM_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~'(),@!*:/$; ]+")
 # Errors raised before the request could have reached Salesforce: always safe to resend.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, SalesforceApiError) and exc.kind is ErrorKind.TRANSIENT
+# Gateway answers to a request that was sent: Salesforce may have applied it behind the proxy.
+_MAYBE_APPLIED = (500, 502, 504)
 
 
 def ssl_context(connection: Connection) -> ssl.SSLContext:
@@ -46,15 +44,16 @@ class SalesforceClient:
     """One org. Use as `async with SalesforceClient(conn) as sf:`."""
 
     def __init__(self, connection: Connection, *, http: httpx.AsyncClient | None = None,
-                 backoff_initial: float = 0.2, backoff_max: float = 10.0) -> None:
+                 backoff_initial: float = 0.2, backoff_max: float = 10.0, policy: RetryPolicy | None = None) -> None:
         self.connection = connection
+        # One policy for every retry this client (and the writer and Bulk jobs above it) makes.
+        self.policy = policy or RetryPolicy(max_attempts=connection.max_attempts, backoff_initial_seconds=backoff_initial,
+                                            backoff_max_seconds=backoff_max)
         self.http = http or httpx.AsyncClient(verify=ssl_context(connection),
                                               timeout=httpx.Timeout(connection.timeout_seconds, connect=10.0),
                                               limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
-        self.tokens = TokenManager(connection, self.http)
+        self.tokens = TokenManager(connection, self.http, self.policy)
         self.usage = ApiUsage()
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
         self.describe = DescribeCache(self)
         self.records = RecordsApi(self)
         self.bulk = BulkIngest(self)
@@ -82,16 +81,19 @@ class SalesforceClient:
         return check_url(url, self.connection.allowed_hosts)
 
     async def request(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
-        """Send with retries for transient failures (bounded, exponential with jitter), one token refresh on
-        401, and usage tracking. `idempotent=False` turns a post-send network failure into UNCERTAIN_WRITE."""
-        retrying = AsyncRetrying(retry=retry_if_exception(_retryable), reraise=True,
-                                 stop=stop_after_attempt(self.connection.max_attempts),
-                                 wait=wait_exponential_jitter(multiplier=self.backoff_initial, max=self.backoff_max,
-                                                                    jitter=self.backoff_initial))
-        async for attempt in retrying:
-            with attempt:
+        """Send with retries for transient and auth failures under the retry policy (a token refresh on 401),
+        and usage tracking. `idempotent=False` turns a post-send network or gateway failure into
+        UNCERTAIN_WRITE (never resent here). When the policy is exhausted the error is RETRY_EXHAUSTED,
+        naming the last failure; rate limits are raised for the caller to pause on."""
+        attempts = self.policy.start()
+        while True:
+            try:
                 return await self._send_once(method, path, idempotent=idempotent, **kwargs)
-        raise AssertionError("unreachable")
+            except SalesforceApiError as exc:
+                if decide(exc.kind) not in (Decision.RETRY, Decision.REFRESH):
+                    raise
+                if not await attempts.retry(exc.error):
+                    raise SalesforceApiError([attempts.exhausted(f"{method} {path.split('?')[0]}")]) from exc
 
     async def _send_once(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
         token = await self.tokens.token()
@@ -101,7 +103,11 @@ class SalesforceClient:
             response = await self._transport(method, self._url(token, path), token, idempotent=idempotent,
                                              **kwargs)
         if response.status_code >= 400:
-            raise SalesforceApiError(parse_errors(response), response.status_code)
+            errors = parse_errors(response)
+            if not idempotent and response.status_code in _MAYBE_APPLIED and errors[0].code.startswith("HTTP_"):
+                raise SalesforceApiError([uncertain(f"{method} {path} answered HTTP {response.status_code} from "
+                                                    f"the edge: it may have been applied")])
+            raise SalesforceApiError(errors, response.status_code)
         return response
 
     async def _transport(self, method: str, url: str, token: Token, *, idempotent: bool,

@@ -212,6 +212,19 @@ class SyncLog(ABC):
         a newer one."""
 
     @abstractmethod
+    async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None:
+        """Before creates are sent: (source, message_id, action, object, matchers) with a fate unknown until
+        settled (an intent already there keeps what it knows)."""
+
+    @abstractmethod
+    async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        """(source, message_id, action, record_id): created with that Id, or (None) certainly not created."""
+
+    @abstractmethod
+    async def open_intents(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str | None]:
+        """Intents still open for these events: messageId → record Id (created) or None (fate unknown)."""
+
+    @abstractmethod
     async def dead_letter(self, source: str, reason: str, payload: str,
                           error_code: str | None = None) -> int:
         """Append to the dead-letter queue; returns the entry's id."""

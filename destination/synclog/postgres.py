@@ -74,6 +74,35 @@ class PostgresSyncLog(SyncLog):
             await conn.executemany(sql, rows)
             if targeted:
                 await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
+            # The create intents these outcomes settle (an intent outlives its create until the outcome is kept).
+            await conn.execute("DELETE FROM create_intents c USING unnest($1::text[], $2::text[], $3::text[]) "
+                               "AS k(source, message_id, action) WHERE c.source = k.source "
+                               "AND c.message_id = k.message_id AND c.action = k.action",
+                               [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+    async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None:
+        if intents:
+            now = utcnow()
+            await self.pool.executemany(
+                "INSERT INTO create_intents (source, message_id, action, object, matchers, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, message_id, action) DO NOTHING",
+                [[*i, now] for i in intents])
+
+    async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        created = [[r, s, m, a] for s, m, a, r in settled if r]
+        gone = [[s, m, a] for s, m, a, r in settled if not r]
+        if created:
+            await self.pool.executemany("UPDATE create_intents SET record_id = $1 WHERE source = $2 "
+                                        "AND message_id = $3 AND action = $4", created)
+        if gone:
+            await self.pool.executemany("DELETE FROM create_intents WHERE source = $1 AND message_id = $2 "
+                                        "AND action = $3", gone)
+
+    async def open_intents(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str | None]:
+        rows = await self.pool.fetch("SELECT message_id, record_id FROM create_intents WHERE source = $1 "
+                                     "AND action = $2 AND message_id = ANY($3::text[])", source, action,
+                                     list(message_ids))
+        return {r["message_id"]: r["record_id"] for r in rows}
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:

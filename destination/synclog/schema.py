@@ -26,6 +26,12 @@ def create_statements(*, serial: str, timestamp: str, boolean: str) -> list[str]
         f"""CREATE TABLE IF NOT EXISTS value_times (
             object TEXT NOT NULL, record_id TEXT NOT NULL, field TEXT NOT NULL, event_time {timestamp} NOT NULL,
             PRIMARY KEY (object, record_id, field))""",
+        # A create's intent, recorded before it is sent: record_id NULL = fate unknown (reconcile by lookup
+        # before resending), set = created. Removed when the event's outcome is recorded.
+        f"""CREATE TABLE IF NOT EXISTS create_intents (
+            source TEXT NOT NULL, message_id TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL,
+            matchers TEXT NOT NULL, record_id TEXT, created_at {timestamp} NOT NULL,
+            PRIMARY KEY (source, message_id, action))""",
     ]
 
 

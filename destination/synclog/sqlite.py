@@ -31,6 +31,23 @@ _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
 _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
 
 
+_INTENT_ROWS = 100  # rows per create_intents statement (6 columns: 600 variables)
+
+
+def _delete_intents(keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, list[Any]]]:
+    """DELETE statements for (source, message_id, action) keys, grouped by source and action."""
+    by_group: dict[tuple[str, str], list[str]] = {}
+    for source, message_id, action in keys:
+        by_group.setdefault((source, action), []).append(message_id)
+    out: list[tuple[str, list[Any]]] = []
+    for (source, action), ids in by_group.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            out.append((f"DELETE FROM create_intents WHERE source = ? AND action = ? AND message_id IN "
+                        f"({', '.join('?' * len(chunk))})", [source, action, *chunk]))
+    return out
+
+
 @functools.lru_cache(maxsize=16)
 def _upsert_sql(rows: int) -> str:
     return upsert_statement(["?"] * len(COLUMNS), rows)
@@ -47,6 +64,7 @@ class SqliteSyncLog(SyncLog):
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._intents_open = True  # whether create_intents may hold rows (checked on open and after deletes)
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +76,7 @@ class SqliteSyncLog(SyncLog):
             _add_target(db, statements[0])
         for statement in statements:
             db.execute(statement)
+        self._intents_open = bool(db.execute("SELECT EXISTS (SELECT 1 FROM create_intents)").fetchone()[0])
         self._db = db
 
     async def close(self) -> None:
@@ -95,12 +114,78 @@ class SqliteSyncLog(SyncLog):
         await asyncio.to_thread(self._upsert, params, sorted(targeted))
 
     def _upsert(self, params: list[Any], targeted: list[tuple[str, str, str]]) -> None:
-        """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows)."""
+        """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows); then the create
+        intents those outcomes settle are removed."""
         assert self._db is not None, "sync log is not open"
+        width = len(COLUMNS)
+        keys = [(params[i], params[i + 1], params[i + 2]) for i in range(0, len(params), width)]
         with self._lock:
-            insert_rows(self._db, _upsert_sql, params, len(COLUMNS), _ROWS_PER_STATEMENT)
+            insert_rows(self._db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
             if targeted:  # rare (on_many_matches: all); a crash before it leaves a row that the next replay removes
                 self._db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
+            if self._intents_open:  # skipped while the table is empty: most workloads never pay for it
+                self._transaction([*_delete_intents(keys), ("SELECT NOT EXISTS (SELECT 1 FROM create_intents)", [])])
+
+    def _transaction(self, statements: list[tuple[str, list[Any]]]) -> None:
+        """Statements in one transaction (the caller holds the lock); a last SELECT NOT EXISTS that answers
+        true marks the intents table empty."""
+        assert self._db is not None, "sync log is not open"
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            last = None
+            for sql, params in statements:
+                last = self._db.execute(sql, params).fetchone()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        if statements and statements[-1][0].startswith("SELECT NOT EXISTS") and last and last[0]:
+            self._intents_open = False
+
+    async def _intents(self, statements: list[tuple[str, list[Any]]]) -> None:
+        def work() -> None:
+            with self._lock:
+                self._transaction(statements)
+        if statements:
+            await asyncio.to_thread(work)
+
+    async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None:
+        now = utcnow().isoformat()
+        statements = []
+        for start in range(0, len(intents), _INTENT_ROWS):
+            chunk = intents[start:start + _INTENT_ROWS]
+            statements.append(("INSERT INTO create_intents (source, message_id, action, object, matchers, created_at) "
+                               f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))} "
+                               "ON CONFLICT (source, message_id, action) DO NOTHING",
+                               [v for i in chunk for v in (*i, now)]))
+        if statements:
+            self._intents_open = True
+        await self._intents(statements)
+
+    async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        statements = _delete_intents([(s, m, a) for s, m, a, r in settled if not r])
+        created: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for source, message_id, action, record_id in settled:
+            if record_id:
+                created.setdefault((source, action), []).append((message_id, record_id))
+        for (source, action), pairs in created.items():
+            for start in range(0, len(pairs), _INTENT_ROWS):
+                chunk = pairs[start:start + _INTENT_ROWS]
+                cases = " ".join("WHEN ? THEN ?" for _ in chunk)
+                statements.append((f"UPDATE create_intents SET record_id = CASE message_id {cases} END "
+                                   f"WHERE source = ? AND action = ? AND message_id IN ({', '.join('?' * len(chunk))})",
+                                   [v for pair in chunk for v in pair] + [source, action, *(m for m, _ in chunk)]))
+        await self._intents(statements)
+
+    async def open_intents(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for start in range(0, len(message_ids), 500):
+            chunk = list(message_ids[start:start + 500])
+            found = await self._run(
+                f"SELECT message_id, record_id FROM create_intents WHERE source = ? AND action = ? AND message_id "
+                f"IN ({', '.join('?' * len(chunk))})", [source, action, *chunk])
+            out.update({m: r for m, r in found})
+        return out
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:

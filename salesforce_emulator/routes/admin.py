@@ -59,6 +59,7 @@ async def _object_body(request: Request) -> dict[str, Any]:
 @router.post("/faults")
 async def set_faults(request: Request, state: State) -> JSONResponse:
     """Change faults at run time: latency_ms, error_503_rate, lock_error_rate, token_lifetime_seconds, seed,
+    trigger_error_above, trigger_error_marker,
     limit_exceeded_for_seconds, api_daily_max. All or nothing: a bad key or value changes none (400)."""
     body = await _object_body(request)
     daily_max = _count(body, "api_daily_max", minimum=1)

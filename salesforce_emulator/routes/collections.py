@@ -58,6 +58,16 @@ def _item(result: WriteResult, *, with_created: bool = False, keep_id: bool = Tr
     return out
 
 
+def _tripped(state: Any, records: list[Any]) -> list[WriteResult] | None:
+    """Every record failed with the same error when the call trips an injected trigger fault (faults.py);
+    nothing is written: the trigger's transaction is rolled back."""
+    obj = next((_type_of(state, r)[0] for r in records if _type_of(state, r)[0]), None) or ""
+    error = state.faults.trigger_error(obj, [list(r.values()) for r in records if isinstance(r, dict)])
+    if error is None:
+        return None
+    return [WriteResult(None, errors=[SfError(*error)]) for _ in records]
+
+
 def _run(store: Store, all_or_none: bool, writes: list[Any]) -> list[WriteResult]:
     """Call each write; with allOrNone a failure undoes all and the others report the rollback."""
     results: list[WriteResult] = []
@@ -84,7 +94,7 @@ async def create_records(request: Request, state: State, view: CallerOrg) -> JSO
                                                             "call", ("Id",))]))
         else:
             writes.append(lambda o=obj, r=record: state.store.insert(o, r, view=view))
-    results = _run(state.store, all_or_none, writes)
+    results = _tripped(state, records) or _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r, keep_id=False) for r in results])
 
 
@@ -103,7 +113,7 @@ async def update_records(request: Request, state: State, view: CallerOrg) -> JSO
                                                             "call", ("Id",))]))
         else:
             writes.append(lambda o=obj, r=record, i=str(record_id): state.store.update(o, i, r, view=view))
-    results = _run(state.store, all_or_none, writes)
+    results = _tripped(state, records) or _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r) for r in results])
 
 
@@ -138,7 +148,7 @@ async def upsert_records(obj: str, field: str, request: Request, state: State, v
         else:
             value = record[_field_key(record, fd.name)]
             writes.append(lambda r=record, v=value: _upsert_one(state.store, od.name, fd.name, v, r, view))
-    results = _run(state.store, all_or_none, writes)
+    results = _tripped(state, records) or _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r, with_created=True) for r in results])
 
 

@@ -100,6 +100,19 @@ async def test_risky_choices_are_warnings(tls_emulator: Any, tmp_path: Path) -> 
     assert {p.path for p in problems} == {"actions[0].on_many_matches", "actions[0].mode", "actions[0].match"}
 
 
+async def test_an_idempotency_field_must_be_a_createable_filterable_text_field(tls_emulator: Any,
+                                                                              tmp_path: Path) -> None:
+    bad = await _problems(tls_emulator, tmp_path, _action("Case", "create", "    idempotency_field: IsClosed\n"))
+    assert [(p.path, p.severity) for p in bad] == [("actions[0].idempotency_field", "error")]
+    plain = await _problems(tls_emulator, tmp_path, _action("Case", "create", "    idempotency_field: Subject\n"))
+    assert [(p.path, p.severity) for p in plain] == [("actions[0].idempotency_field", "warning")]
+    good = await _problems(tls_emulator, tmp_path, _action("Case", "create", "    idempotency_field: External_Id__c\n"))
+    assert good == []
+    with pytest.raises(ConfigError, match="idempotency_field is for creates"):
+        load_text(_action("Lead", "update", "    match: {any: {Email: $.x}}\n    idempotency_field: External_Id__c\n"),
+                  "app.yaml")
+
+
 async def test_the_shipped_actions_pass_check_against_the_emulator(tls_emulator: Any, tmp_path: Path) -> None:
     folder = tmp_path / "actions"
     shutil.copytree(REPO / "actions", folder)

@@ -82,3 +82,46 @@ def test_command_line_refuses_a_bad_faults_file(tmp_path: Path, capsys: pytest.C
     with pytest.raises(SystemExit) as exited:
         emulator_main.main(["--faults", str(path)])
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def _leads(n: int, marker_at: int | None = None) -> list[dict[str, Any]]:
+    return [{"attributes": {"type": "Lead"}, "LastName": "poison" if i == marker_at else f"L{i}", "Company": "C"}
+            for i in range(n)]
+
+
+def test_a_collections_call_above_the_trigger_limit_fails_whole_and_writes_nothing(emulator: Any, rest: Any) -> None:
+    emulator.state.faults.update({"trigger_error_above": 3})
+    over = rest.post("/composite/sobjects", json={"allOrNone": False, "records": _leads(4)}).json()
+    assert [(i["success"], i["errors"][0]["statusCode"]) for i in over] == \
+        [(False, "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY")] * 4
+    assert "System.LimitException: Apex CPU time limit exceeded" in over[0]["errors"][0]["message"]
+    assert emulator.state.store.records("Lead") == []
+    under = rest.post("/composite/sobjects", json={"allOrNone": False, "records": _leads(3)}).json()
+    assert all(i["success"] for i in under) and len(emulator.state.store.records("Lead")) == 3
+
+
+def test_one_marked_record_fails_its_whole_call_over_rest_and_its_bulk_chunk(emulator: Any, rest: Any) -> None:
+    from bulk_api import BulkApi
+
+    emulator.state.faults.update({"trigger_error_marker": "poison"})
+    body = rest.post("/composite/sobjects", json={"allOrNone": False, "records": _leads(5, marker_at=2)}).json()
+    assert not any(i["success"] for i in body)
+    assert {i["errors"][0]["message"] for i in body} == {"LeadTrigger: System.LimitException: Too many SOQL queries: 101"}
+    rows = "\r\n".join(["LastName,Company"] + [f"{'poison' if i == 250 else f'B{i}'},C" for i in range(300)]) + "\r\n"
+    bulk = BulkApi.connect(emulator)
+    job_id, info = bulk.run(rows, object="Lead", operation="insert", lineEnding="CRLF")
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (300, 100)  # rows 200-299: one chunk
+    failed = bulk.result(job_id, "failedResults")
+    assert "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY:LeadTrigger: System.LimitException: Too many SOQL queries: 101" in failed
+    assert len(emulator.state.store.records("Lead")) == 200
+
+
+def test_trigger_fault_settings_are_checked_and_reported() -> None:
+    faults = Faults()
+    for bad in ({"trigger_error_above": -1}, {"trigger_error_above": 2.5}, {"trigger_error_marker": ""}):
+        with pytest.raises(ValueError):
+            faults.update(bad)
+    faults.update({"trigger_error_above": 50, "trigger_error_marker": "x"})
+    assert faults.as_dict()["trigger_error_above"] == 50 and faults.as_dict()["trigger_error_marker"] == "x"
+    faults.update({"trigger_error_above": None, "trigger_error_marker": None})
+    assert faults.trigger_error("Lead", [["x"]] * 100) is None

@@ -43,9 +43,10 @@ async def test_failed_events_are_replayed_after_a_fix(tls_emulator: Any, tmp_pat
     config.write_text(config.read_text().replace("batching: {linger_ms: 50}", "batching: {linger_ms: 50, max_attempts: 1}"))
     await _deliver(config, orders)
     failed = await _rows(config, status=Status.FAILED)
-    assert len(failed) == 3 and {r.error_code for r in failed} == {"UNABLE_TO_LOCK_ROW"}
+    assert len(failed) == 3 and {r.error_code for r in failed} == {"RETRY_EXHAUSTED"}
+    assert all("last error UNABLE_TO_LOCK_ROW" in (r.message or "") for r in failed)
     tls_emulator.state.faults.update({"lock_error_rate": 0.0})  # the "fix"
-    code = await asyncio.to_thread(main, ["--config", str(config), "replay", "--error-code", "UNABLE_TO_LOCK_ROW",
+    code = await asyncio.to_thread(main, ["--config", str(config), "replay", "--error-code", "RETRY_EXHAUSTED",
                                           "--object", "Opportunity"])
     assert code == 0
     rows = await _rows(config)
@@ -62,7 +63,7 @@ async def test_dead_letters_are_replayed_and_marked(tls_emulator: Any, tmp_path:
     await _deliver(config, [bad])
     async with open_sync_log(load_settings(config).sync_log_url) as log:
         [letter] = await log.dead_letters()
-        assert letter.error_code == "UNABLE_TO_LOCK_ROW"
+        assert letter.error_code == "RETRY_EXHAUSTED"
     tls_emulator.state.faults.update({"lock_error_rate": 0.0})
     assert await asyncio.to_thread(main, ["--config", str(config), "replay", "--dead-letters"]) == 0
     async with open_sync_log(load_settings(config).sync_log_url) as log:

@@ -76,7 +76,10 @@ async def test_cancelling_a_run_aborts_its_job(sf: SalesforceClient, tls_emulato
     bulk = BulkIngest(sf, poll_initial=0.05)
     task = asyncio.create_task(bulk.run("Lead", "insert", [{"LastName": f"L{i}", "Company": "C"}
                                                            for i in range(20000)]))
-    await asyncio.sleep(0.5)
+    for _ in range(400):  # cancel once the job is submitted (building 20,000 rows takes a while under load)
+        if any(j.state in ("UploadComplete", "InProgress") for j in tls_emulator.state.bulk.jobs.values()):
+            break
+        await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

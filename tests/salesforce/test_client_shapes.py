@@ -54,8 +54,8 @@ async def test_retries_are_bounded() -> None:
     async with _client() as sf:
         with pytest.raises(SalesforceApiError) as caught:
             await sf.json("GET", "limits")
-    assert route.call_count == 3 and caught.value.kind is ErrorKind.TRANSIENT
-    assert caught.value.error.code == "HTTP_503"
+    assert route.call_count == 3 and caught.value.kind is ErrorKind.PERMANENT  # exhausted: not retried above
+    assert caught.value.error.code == "RETRY_EXHAUSTED" and "last error HTTP_503: down" in caught.value.error.message
 
 
 @respx.mock
@@ -87,3 +87,24 @@ def test_bulk_error_cells_parse_into_code_message_and_fields() -> None:
     dup = SalesforceError.from_item({"errorCode": "DUPLICATES_DETECTED", "message": "Use one of these records?",
                                      "duplicateResult": {"matchResults": [{"matchRecords": [{"record": {"Id": "003X"}}]}]}})
     assert dup.duplicate_ids() == ["003X"]
+
+
+@respx.mock
+async def test_a_token_endpoint_that_stays_busy_is_given_up_on_within_the_retry_policy() -> None:
+    busy = httpx.Response(400, json={"error": "invalid_grant",
+                                     "error_description": "token request is already being processed"})
+    route = respx.post(f"{LOGIN}/services/oauth2/token").mock(return_value=busy)
+    async with _client() as sf:
+        with pytest.raises(SalesforceApiError) as caught:
+            await sf.json("GET", "limits")
+    assert route.call_count == 3 and caught.value.error.code == "invalid_grant"  # the policy's max_attempts
+
+
+@respx.mock
+async def test_a_gateway_error_after_sending_a_create_is_uncertain_and_not_resent() -> None:
+    respx.post(f"{LOGIN}/services/oauth2/token").mock(return_value=httpx.Response(200, json=TOKEN))
+    route = respx.post(f"{LOGIN}/services/data/v62.0/composite/sobjects").mock(
+        return_value=httpx.Response(504, text="<html>Gateway Timeout</html>"))
+    async with _client() as sf:
+        [result] = await sf.records.create_many("Case", [{"Subject": "s"}])
+    assert route.call_count == 1 and result.kind is ErrorKind.UNCERTAIN

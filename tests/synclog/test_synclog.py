@@ -107,6 +107,20 @@ async def test_a_create_that_succeeded_is_found_by_message_id_so_it_is_not_sent_
     assert await log.created_records("web", "survey", ["m-1", "m-2", "m-3", "m-9"]) == {"m-1": "a008c0000000001AAA"}
 
 
+async def test_create_intents_are_kept_until_settled_and_gone_once_the_outcome_is_recorded(log: SyncLog) -> None:
+    intents = [("web", f"m-{n}", "survey", "Survey_Response__c", "[]") for n in (1, 2, 3)]
+    await log.record_intents(intents)
+    await log.record_intents([("web", "m-1", "survey", "Survey_Response__c", "[('X', 1)]")])  # kept as it was
+    assert await log.open_intents("web", "survey", ["m-1", "m-2", "m-3", "m-9"]) == {"m-1": None, "m-2": None,
+                                                                                  "m-3": None}
+    await log.settle_intents([("web", "m-1", "survey", "a008c0000000001AAA"), ("web", "m-2", "survey", None)])
+    assert await log.open_intents("web", "survey", ["m-1", "m-2", "m-3"]) == {"m-1": "a008c0000000001AAA",
+                                                                            "m-3": None}
+    assert await log.open_intents("other", "survey", ["m-1"]) == {}
+    await log.record([Outcome.succeeded(event(1), record_id="a008c0000000001AAA", created=True, action="survey")])
+    assert await log.open_intents("web", "survey", ["m-1", "m-3"]) == {"m-3": None}
+
+
 async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
     first = await log.dead_letter("web", "REQUIRED_FIELD_MISSING: LastName", '{"type":"identify","messageId":"m-1"}',
                                   "REQUIRED_FIELD_MISSING")
