@@ -175,3 +175,9 @@ async def consume_until(config: Any, sources: Mapping[str, Any], delivery: Any, 
     await consumer.drain()
     await source.stop()
     return consumer
+
+
+def creating_topics(config: Any, partitions: int = 8) -> Any:
+    """`config` with topic creation on (one replica: the test broker is a single node)."""
+    return config.model_copy(update={"create_topics": config.create_topics.model_copy(
+        update={"enabled": True, "partitions": partitions, "replication_factor": 1})})

@@ -61,7 +61,7 @@ def _item(result: WriteResult, *, with_created: bool = False, keep_id: bool = Tr
 def _tripped(state: Any, records: list[Any]) -> list[WriteResult] | None:
     """Every record failed with the same error when the call trips an injected trigger fault (faults.py);
     nothing is written: the trigger's transaction is rolled back."""
-    obj = next((_type_of(state, r)[0] for r in records if _type_of(state, r)[0]), None) or ""
+    obj = next((_type_of(state.org, r)[0] for r in records if _type_of(state.org, r)[0]), None) or ""
     error = state.faults.trigger_error(obj, [list(r.values()) for r in records if isinstance(r, dict)])
     if error is None:
         return None

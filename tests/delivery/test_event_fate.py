@@ -8,7 +8,7 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from destination.actions.loader import load_text
 from destination.config import BatchingConfig
 from destination.consume import Consumer
 from destination.deliver import Delivery
+from destination.eventlog.base import Partition
 from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from destination.events import Event
 from destination.ingest.keys import WriteKeys
@@ -351,15 +352,16 @@ async def test_the_consumer_never_commits_past_an_event_without_outcomes_when_ba
         log.fail.update({"created_records": 1, "record": 4})  # a batch that raises, and a sync log that refuses
         await source.start()
         consumer = Consumer(source, pipeline, commit_interval=0.05)
-        commits: list[dict[int, int]] = []
+        commits: list[dict[int, int]] = []  # partition number → offset
         original = source.commit
 
-        async def checked_commit(offsets: dict[int, int]) -> None:
+        async def checked_commit(offsets: Mapping[Partition, int]) -> None:
             recorded = {r.message_id for r in await log.rows(limit=1000)}
+            by_number = {p.number: o for p, o in offsets.items()}
             for offset, (partition, message_id) in where.items():
-                if offset < offsets.get(partition, 0):
+                if offset < by_number.get(partition, 0):
                     assert message_id in recorded, f"commit passes offset {offset} ({message_id}) without outcome"
-            commits.append(dict(offsets))
+            commits.append(by_number)
             await original(offsets)
 
         source.commit = checked_commit  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from kafka_broker import consume_until
+from kafka_broker import consume_until, creating_topics
 
 from destination.actions.loader import load_text
 from destination.config import BatchingConfig, KafkaConfig
@@ -43,7 +43,7 @@ def _config(bootstrap: str) -> KafkaConfig:
 
 async def _produce_without_message_ids(config: KafkaConfig, n: int) -> None:
     """What a producer other than our ingest typically sends: Segment JSON, no messageId, no timestamp."""
-    async with KafkaEventLog(config, partitions=2):
+    async with KafkaEventLog(creating_topics(config, 2)):
         pass  # creates the topics
     producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap_servers)
     await producer.start()
@@ -107,7 +107,7 @@ async def test_events_without_message_id_each_get_their_own_row_and_a_redelivery
 async def test_an_event_the_http_api_would_refuse_is_dead_lettered_with_its_reason(
         kafka_bootstrap: str, delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
     config = _config(kafka_bootstrap)
-    async with KafkaEventLog(config, partitions=1):
+    async with KafkaEventLog(creating_topics(config, 1)):
         pass
     producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap_servers)
     await producer.start()

@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 from kafka_broker import LEADS_BY_EMAIL as SOURCE
+from kafka_broker import creating_topics
 
 from destination.config import KafkaConfig
 from destination.eventlog.kafka import KafkaEventLog, KafkaLogConsumer
@@ -54,7 +55,7 @@ async def test_the_consumer_accepts_every_example_in_the_doc(kafka_bootstrap: st
     examples = _doc_examples()
     config = _config(kafka_bootstrap)
     config = config.model_copy(update={"topic_sources": {config.topic: "web-app"}})  # for header-less examples
-    async with KafkaEventLog(config, partitions=1):
+    async with KafkaEventLog(creating_topics(config, 1)):
         pass
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
@@ -87,7 +88,7 @@ async def test_the_messages_our_ingest_produces_validate(kafka_bootstrap: str) -
         {"type": "page", "userId": "u1", "name": "Home", "timestamp": "2026-01-01T00:00:00Z"},
         {"type": "alias", "previousId": "a1", "userId": "u1"},
     ], "sentAt": datetime.now(UTC).isoformat()}
-    async with KafkaEventLog(config, partitions=2) as log:
+    async with KafkaEventLog(creating_topics(config, 2)) as log:
         app = FastAPI()
         app.include_router(Ingest(WriteKeys({"web": SOURCE}), log).router)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ingest",

@@ -7,6 +7,8 @@ import asyncio
 import uuid
 from collections.abc import Collection
 
+from kafka_broker import creating_topics
+
 from destination.config import KafkaConfig
 from destination.eventlog.base import Partition
 from destination.eventlog.kafka import KafkaEventLog, KafkaLogConsumer
@@ -16,7 +18,7 @@ async def test_the_group_hands_partitions_to_the_hooks_as_partition_values(kafka
     name = uuid.uuid4().hex[:8]
     config = KafkaConfig(bootstrap_servers=kafka_bootstrap, topic=f"events-{name}", group_id=f"g-{name}",
                          dead_letter_topic=f"dlq-{name}", idempotent=False)
-    async with KafkaEventLog(config, partitions=3):
+    async with KafkaEventLog(creating_topics(config, 3)):
         pass
     assigned: list[Partition] = []
     revoked: list[Partition] = []
