@@ -46,6 +46,9 @@ class MatchTree:
 class FieldValue:
     value: Any
     policy: Policy = Policy.SKIP_BLANK
+    from_default: bool = False  # the field's default: written on create or over a blank, never over a value
+    spread: bool = False  # from `fields_from`: dropped with a warning when the object has no such field
+    truncate: bool = True  # text longer than the field is cut to its length (False: `truncate: false`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class RecordOp:
     connection: str = "default"
     retry_without_failing_fields: bool = False
     follow_converted_leads: bool = False
+    warnings: tuple[str, ...] = ()  # from mapping and fitting to describe; carried to the outcome
 
     @property
     def source(self) -> str:

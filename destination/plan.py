@@ -41,26 +41,37 @@ class Plan:
     current: dict[str, dict[str, Any]] = field(default_factory=dict)  # looked-up records by Id (for previews)
 
 
-def native_upsert_field(op: RecordOp, external_ids: set[str]) -> str | None:
-    """The external-ID field of an upsert that needs no lookup query (one exact matcher, no read policies)."""
+def reads_current(op: RecordOp) -> bool:
+    """Whether planning this op needs the record's current values: set_if_empty, most_recent, and defaults
+    (a default is written only over a blank)."""
+    return any(v.policy in (Policy.SET_IF_EMPTY, Policy.MOST_RECENT) or (v.from_default and v.policy is not
+                                                                         Policy.ALWAYS)
+               for v in op.fields.values())
+
+
+def native_upsert_field(ops: Sequence[RecordOp], external_ids: set[str]) -> str | None:
+    """The external-ID field of a batch of upserts that needs no lookup query (one exact matcher, and no op
+    that needs the record's current values)."""
+    op = ops[0]
     if op.operation is not Operation.UPSERT or op.match is None or op.follow_converted_leads:
         return None
     single = op.match.single()
     if single is None or single.field.lower() not in external_ids:
         return None
-    if any(v.policy in (Policy.SET_IF_EMPTY, Policy.MOST_RECENT) for v in op.fields.values()):
+    if any(reads_current(o) for o in ops):
         return None
     return single.field
 
 
-def id_matcher(op: RecordOp) -> Matcher | None:
-    """The Id matcher of an update/delete that needs no lookup query."""
+def id_matcher(ops: Sequence[RecordOp]) -> Matcher | None:
+    """The Id matcher of a batch of updates/deletes that needs no lookup query."""
+    op = ops[0]
     if op.match is None or op.operation not in (Operation.UPDATE, Operation.DELETE) or op.follow_converted_leads:
         return None
     single = op.match.single()
     if single is None or single.field.lower() != "id":
         return None
-    if any(v.policy in (Policy.SET_IF_EMPTY, Policy.MOST_RECENT) for v in op.fields.values()):
+    if any(reads_current(o) for o in ops):
         return None
     return single
 
@@ -177,9 +188,14 @@ def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None) -> tup
     for op in ops:
         event_time = _moment(op.event.timestamp) if timed else None  # only most_recent compares event times
         for name, fv in op.fields.items():
-            if fv.policy is Policy.SET_IF_EMPTY:
+            if fv.from_default and fv.policy is not Policy.ALWAYS:
+                # a default fills a create or a blank field; it never replaces a value the record holds
+                # or one an event of this write supplied
+                if (current is not None and not _blank(_field(current, name))) or name in values:
+                    continue
+            elif fv.policy is Policy.SET_IF_EMPTY:
                 existing = _field(current, name) if current else None
-                if existing not in (None, "") or name in values:
+                if not _blank(existing) or name in values:
                     continue
             elif fv.policy is Policy.MOST_RECENT and current is not None:
                 if event_time is None or (record_changed and event_time <= record_changed):
@@ -191,7 +207,11 @@ def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None) -> tup
             written_at[name] = event_time
     if current is not None:
         values = {k: v for k, v in values.items() if not _same(_field(current, k), v)}
-    return values, []
+    return values, list(dict.fromkeys(w for op in ops for w in op.warnings))
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _same(current: Any, new: Any) -> bool:
@@ -214,7 +234,8 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]]) -> Plan
     for op in ops:
         matches = [r for r in index.candidates(op.match) if tree_holds(op.match, r)] if op.match else []
         if op.operation is Operation.CREATE:
-            plan.writes.append(Write("create", op.object, [op], merge_values([op], None)[0]))
+            values, warnings = merge_values([op], None)
+            plan.writes.append(Write("create", op.object, [op], values, warnings=warnings))
             continue
         if not matches:
             if op.operation is Operation.UPSERT:
