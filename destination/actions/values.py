@@ -20,7 +20,7 @@ _FALSE = {"false", "no", "n", "0", "off"}
 # here; the target field's own precision and scale are checked once its describe is known (destination/fit.py).
 MAX_INTEGER_DIGITS = 18
 NUMBER_LIMIT = 10 ** MAX_INTEGER_DIGITS
-_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,6})?")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?")
 _MAX_NUMBER_TEXT = 64  # longer text is not a number anyone meant; refusing it keeps to_number constant-time
 
 
@@ -223,8 +223,15 @@ def to_number(value: Any) -> int | float:
     if isinstance(value, float):
         return _finite(value, value)
     text = str(value).strip().replace(",", "") if not isinstance(value, (dict, list)) else ""
-    if len(text) > _MAX_NUMBER_TEXT or not _NUMBER_TEXT.fullmatch(text):
+    shape = _NUMBER_TEXT.fullmatch(text) if len(text) <= _MAX_NUMBER_TEXT else None
+    if shape is None:
         raise ValueProblem(f"to_number: {_show(value)} is not a number")
+    exponent = shape.group(1)
+    if exponent is not None and len(exponent.lstrip("+-").lstrip("0")) > 6:  # |exponent| ≥ 10^6: no arithmetic
+        if exponent.startswith("-") or not any(c in "123456789" for c in text[:shape.start(1)]):
+            return 0.0  # far below a double's smallest magnitude, or zero
+        raise NumberOutOfRange(f"to_number: {_show(value)} is beyond what a Salesforce number field holds "
+                               f"({MAX_INTEGER_DIGITS} digits)")
     try:
         number = Decimal(text)
     except InvalidOperation:
