@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from destination.actions.trigger import TriggerError, matches, parse
+from destination.actions.trigger import TriggerError, matches, parse, predicate
 
 IDENTIFY = {"type": "identify", "userId": "u1", "traits": {"email": "a@b.co", "plan": "pro-annual", "seats": 12,
                                                            "tags": ["vip", "beta"], "blank": ""}}
