@@ -1,0 +1,118 @@
+"""Field sources and transforms: path fallbacks, whole objects as fields (`fields_from`), regex replace,
+split/join, coalesce, template `on_missing`, explicit truncation — each a pure mapping of one event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from destination.actions.loader import ConfigError, load_text
+from destination.events import Event
+from destination.mapping import map_event
+from destination.operations import RecordOp
+from destination.outcomes import Outcome
+
+SOURCE = load_text("""
+source: app
+actions:
+  - name: contacts
+    when: type exists
+    object: Contact
+    operation: create
+    fields:
+      Email: {path: [$.traits.email, $.properties.email, $.context.traits.email]}
+      Phone: {path: $.traits.phone, transform: [{replace: {pattern: "[^0-9+]", replacement: ""}}]}
+      FirstName: {path: $.traits.name, transform: [{split: {separator: " ", index: 0}}]}
+      LastName: {path: $.traits.name, transform: [{split: {separator: " ", index: -1}}]}
+      Interests__c: {path: $.traits.interests, transform: [split, join]}
+      Tags__c: {path: $.traits.tags, transform: {join: {separator: ", "}}}
+      Title: {path: $.traits.title, transform: {coalesce: [$.traits.role, $.properties.role, Member]}}
+      Nickname__c: {path: $.traits.aliases, transform: coalesce}
+      Description: {template: "Plan {{ traits.plan }}", on_missing: error}
+      Department: {path: $.traits.department, truncate: 5}
+""", "app.yaml")
+
+
+def _fields(body: dict[str, Any]) -> dict[str, Any]:
+    op = map_event(SOURCE, SOURCE.actions[0], Event("app", {"type": "identify", **body}))
+    assert isinstance(op, RecordOp), op
+    return {k: v.value for k, v in op.fields.items()}
+
+
+def _with_plan(traits: dict[str, Any], **body: Any) -> dict[str, Any]:
+    return _fields({"traits": {"plan": "pro", **traits}, **body})
+
+
+def test_the_first_non_blank_path_wins() -> None:
+    assert _with_plan({"email": "t@x.example"}, properties={"email": "p@x.example"})["Email"] == "t@x.example"
+    assert _with_plan({"email": " "}, properties={"email": "p@x.example"})["Email"] == "p@x.example"
+    assert _with_plan({}, context={"traits": {"email": "c@x.example"}})["Email"] == "c@x.example"
+    assert "Email" not in _with_plan({})
+
+
+def test_replace_split_join_and_coalesce() -> None:
+    values = _with_plan({"phone": "(555) 010-2000 ext", "name": "Ada King Lovelace", "interests": "a, b,,c",
+                         "tags": ["x", "", None, 3], "role": "", "aliases": ["", None, "Countess"]},
+                        properties={"role": "Engineer"})
+    assert (values["Phone"], values["FirstName"], values["LastName"]) == ("5550102000", "Ada", "Lovelace")
+    assert (values["Interests__c"], values["Tags__c"]) == ("a;b;c", "x, 3")
+    assert (values["Title"], values["Nickname__c"]) == ("Engineer", "Countess")
+    assert _with_plan({"title": "CTO"})["Title"] == "CTO"
+    assert _with_plan({})["Title"] == "Member"  # a static last resort
+
+
+def test_an_explicit_truncate_cuts_the_text() -> None:
+    assert _with_plan({"department": "Engineering"})["Department"] == "Engin"
+
+
+def test_a_template_with_on_missing_error_fails_the_event_naming_the_placeholder() -> None:
+    outcome = map_event(SOURCE, SOURCE.actions[0], Event("app", {"type": "identify", "traits": {}}))
+    assert isinstance(outcome, Outcome) and outcome.error_code == "MAPPING_ERROR"
+    assert outcome.fields == ("Description",) and "traits.plan" in (outcome.message or "")
+
+
+SPREAD = load_text("""
+source: app
+actions:
+  - name: custom
+    when: type exists
+    object: Lead
+    operation: create
+    fields_from: {path: $.properties, rename: {plan: Plan__c, co: Company}, deny: [secret]}
+    fields:
+      LastName: $.traits.last_name
+  - name: allowed
+    when: type exists
+    object: Lead
+    operation: create
+    fields_from: [{path: $.traits, allow: [email, Company]}, $.properties]
+""", "app.yaml")
+
+
+def test_fields_from_spreads_an_object_with_renames_and_deny_and_explicit_fields_win() -> None:
+    body = {"type": "track", "traits": {"last_name": "Real", "email": "a@x.example", "company": "T"},
+            "properties": {"plan": "pro", "co": "Acme", "LastName": "Spread", "secret": "s", "Empty": " ",
+                           "nested": {"a": 1}}}
+    op = map_event(SPREAD, SPREAD.actions[0], Event("app", body))
+    assert isinstance(op, RecordOp)
+    assert {k: v.value for k, v in op.fields.items()} == {"Plan__c": "pro", "Company": "Acme", "LastName": "Real"}
+    assert op.fields["Plan__c"].spread and not op.fields["LastName"].spread
+    assert op.warnings == ("$.properties.nested is not a value a field can hold: left out",)
+    allowed = map_event(SPREAD, SPREAD.actions[1], Event("app", body))
+    assert isinstance(allowed, RecordOp)
+    assert {k: v.value for k, v in allowed.fields.items()} == {
+        "email": "a@x.example", "company": "T", "plan": "pro", "co": "Acme", "LastName": "Spread", "secret": "s"}
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ('{X: {path: $.a, transform: split}}', "split makes a list"),
+    ('{X: {path: $.a, transform: [{replace: {pattern: "("}}]}}', "not a regular expression"),
+    ('{X: {path: $.a, on_missing: error}}', "on_missing applies to a template"),
+    ('{X: {path: []}}', "at least one path"),
+    ('{X: {path: $.a, transform: [{split: {}, join: {}}]}}', "exactly one of"),
+])
+def test_bad_field_specs_are_config_errors(fields: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_text(f"source: s\nactions:\n  - {{name: a, when: type exists, object: Lead, operation: create, "
+                  f"fields: {fields}}}\n", "s.yaml")
