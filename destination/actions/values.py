@@ -145,9 +145,9 @@ def apply_transform(transform: TransformStep, value: Any, *, length: int | None 
             return text in _TRUE
         raise ValueProblem(f"to_bool: {_show(value)} is not a boolean")
     if transform is Transform.TO_DATE:
-        return _moment(value).date().isoformat() if not _is_date_only(value) else str(value).strip()
+        return moment_of(value).date().isoformat() if not _is_date_only(value) else str(value).strip()
     if transform is Transform.TO_DATETIME:
-        moment = _moment(value).astimezone(UTC)
+        moment = moment_of(value).astimezone(UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     if transform is Transform.TRUNCATE:
         return str(value)[:length] if length else value
@@ -261,7 +261,7 @@ def _is_date_only(value: Any) -> bool:
     return isinstance(value, str) and bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()))
 
 
-def _moment(value: Any) -> datetime:
+def moment_of(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
