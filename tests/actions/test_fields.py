@@ -3,6 +3,7 @@ split/join, coalesce, template `on_missing`, explicit truncation — each a pure
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from destination.events import Event
 from destination.mapping import map_event
 from destination.operations import RecordOp
 from destination.outcomes import Outcome
+from destination.route import route
 
 SOURCE = load_text("""
 source: app
@@ -116,3 +118,19 @@ def test_bad_field_specs_are_config_errors(fields: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_text(f"source: s\nactions:\n  - {{name: a, when: type exists, object: Lead, operation: create, "
                   f"fields: {fields}}}\n", "s.yaml")
+
+
+def test_the_segment_conformance_example_in_the_docs_maps_fallbacks_and_custom_fields() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "actions.md").read_text()
+    block = doc.split("## Segment conformance", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    source = load_text("source: segment\nactions:\n" + block, "segment.yaml")
+    body = {"type": "track", "properties": {"email": "p@x.example", "phone": "+1 (555) 010",
+                                            "customFields": {"Rating": "Hot", "Plan__c": "pro"}},
+            "traits": {"email": " ", "company": "Acme"}}
+    [op] = route({"segment": source}, Event("segment", body))
+    assert isinstance(op, RecordOp)
+    assert [(m.field, m.value) for m in op.match.matchers()] == [("Email", "p@x.example")]  # type: ignore[union-attr]
+    assert {k: v.value for k, v in op.fields.items()} == {
+        "Email": "p@x.example", "LastName": "Unknown", "Company": "Acme", "Phone": "+1555010", "Rating": "Hot",
+        "Plan__c": "pro"}
+    assert op.fields["LastName"].from_default and op.fields["Rating"].spread
