@@ -147,7 +147,10 @@ def apply_transform(transform: TransformStep, value: Any, *, length: int | None 
     if transform is Transform.TO_DATE:
         return moment_of(value).date().isoformat() if not _is_date_only(value) else str(value).strip()
     if transform is Transform.TO_DATETIME:
-        moment = moment_of(value).astimezone(UTC)
+        try:
+            moment = moment_of(value).astimezone(UTC)
+        except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+            raise ValueProblem(f"{_show(value)} is not a datetime in range") from None
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     if transform is Transform.TRUNCATE:
         return str(value)[:length] if length else value
@@ -267,8 +270,8 @@ def moment_of(value: Any) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 10**11 else value  # epoch milliseconds or seconds
         try:
+            seconds = value / 1000 if value > 10**11 else value  # epoch milliseconds or seconds
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             raise ValueProblem(f"{_show(value)} is not a date or datetime in range") from None

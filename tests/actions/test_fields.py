@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from destination.actions.loader import ConfigError, load_text
 from destination.events import Event
@@ -134,3 +136,47 @@ def test_the_segment_conformance_example_in_the_docs_maps_fallbacks_and_custom_f
         "Email": "p@x.example", "LastName": "Unknown", "Company": "Acme", "Phone": "+1555010", "Rating": "Hot",
         "Plan__c": "pro"}
     assert op.fields["LastName"].from_default and op.fields["Rating"].spread
+
+
+EVERY_TRANSFORM = load_text("""
+source: app
+actions:
+  - name: all
+    when: type exists
+    object: Lead
+    operation: upsert
+    match: {any: {Email: {path: [$.traits.a, $.properties.a], transform: [trim, lowercase]},
+                  Website: {path: $.traits.b, transform: email_domain, compare: domain}}}
+    fields_from: {path: $.properties, rename: {a: Email}, deny: [b]}
+    fields:
+      A: {path: $.traits.a, transform: [uppercase, domain]}
+      B: {path: $.traits.b, transform: to_date}
+      C: {path: $.traits.b, transform: to_datetime}
+      D: {path: $.traits.c, transform: to_number}
+      E: {path: $.traits.c, transform: to_bool}
+      F: {path: $.traits.a, transform: [split, join, truncate], truncate: 3}
+      G: {path: $.traits.a, transform: [{replace: {pattern: "(a+)", replacement: "<\\\\1>"}}, {split: {index: 1}}]}
+      H: {path: $.traits.c, transform: [coalesce, {coalesce: [$.traits.b, x]}]}
+      I: {template: "{{ traits.a }}-{{ properties.a }}", default: "{{ traits.c }}"}
+""", "app.yaml")
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                     max_leaves=12)
+_dates = st.one_of(st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()), st.integers(), st.floats(),
+                   st.text(max_size=30))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.one_of(_json, _dates)), _json)
+def test_no_event_makes_mapping_raise_whatever_the_transforms(traits: dict[str, Any], properties: Any) -> None:
+    event = Event("app", {"type": "identify", "traits": traits, "properties": properties})
+    [result] = route({"app": EVERY_TRANSFORM}, event)
+    assert isinstance(result, (RecordOp, Outcome))
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", 10 ** 400, 1e300,
+                                   float("nan"), float("inf")])
+def test_dates_beyond_the_calendar_are_mapping_errors(value: Any) -> None:
+    event = Event("app", {"type": "identify", "traits": {"b": value}})
+    [result] = route({"app": EVERY_TRANSFORM}, event)
+    assert isinstance(result, Outcome) and result.error_code == "MAPPING_ERROR" and result.fields in (("B",), ("C",))
