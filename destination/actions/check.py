@@ -3,8 +3,8 @@ at the YAML path it concerns."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
