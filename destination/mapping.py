@@ -7,6 +7,7 @@ and field — never an exception that stops the stream.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from .actions.model import Action, ActionFile, Compare, FieldSpec, MatchGroup, Policy
@@ -15,6 +16,8 @@ from .actions.values import ValueProblem, domain_of, field_value, is_blank, reso
 from .events import Event
 from .operations import FieldValue, Lookup, Matcher, MatchTree, RecordOp
 from .outcomes import Outcome
+
+_FLOAT_MAX = int(sys.float_info.max)
 
 
 class _Fail(Exception):
@@ -30,6 +33,9 @@ def _matcher_value(field: str, spec: FieldSpec, body: dict[str, Any]) -> Any:
         raise _Fail(field, str(exc)) from None
     if is_blank(value):
         return MISSING
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
+        # planning compares numbers as floats; a JSON integer of 309+ digits cannot be one
+        raise _Fail(field, f"matcher {field}: a number of {len(str(abs(value)))} digits cannot be matched")
     if spec.compare is Compare.DOMAIN:
         value = domain_of(str(value)) or MISSING
     return value
