@@ -74,7 +74,7 @@ def map_event(source: ActionFile, action: Action, event: Event) -> RecordOp | Ou
     where = f"source {source.source}, action {action.name}"
     try:
         match = build_tree(action.match, body, where) if action.match is not None else None
-        fields, warnings = _spread(action, body)
+        fields, warnings = _spread(action, body) if action.fields_from is not None else ({}, [])
         for name, spec in action.field_specs().items():
             try:
                 value, from_default = resolve_field(spec, body)

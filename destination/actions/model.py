@@ -318,10 +318,13 @@ class Action(BaseModel):
         return self
 
     def spreads(self) -> list[FieldsFrom]:
-        """`fields_from` as a list of FieldsFrom (a bare path is `{path: ...}`)."""
-        raw = self.fields_from
-        items = [] if raw is None else raw if isinstance(raw, list) else [raw]
-        return [FieldsFrom(path=i) if isinstance(i, str) else i for i in items]
+        """`fields_from` as a list of FieldsFrom (a bare path is `{path: ...}`); computed once per model."""
+        cached = self.__dict__.get("_spreads")
+        if cached is None:
+            raw = self.fields_from
+            items = [] if raw is None else raw if isinstance(raw, list) else [raw]
+            cached = self.__dict__["_spreads"] = [FieldsFrom(path=i) if isinstance(i, str) else i for i in items]
+        return cached
 
     def field_specs(self) -> dict[str, FieldSpec]:
         """Every field entry as a FieldSpec (computed once per model: mapping calls this per event)."""

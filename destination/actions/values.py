@@ -44,22 +44,25 @@ def render_template(template: str, body: dict[str, Any], on_missing: OnMissing =
     """Replace each `{{ path }}` with the value there; no code is evaluated. A missing or blank placeholder
     renders as "" — and when every placeholder is missing the result is "" (blank, so not written), never
     the template's fixed text alone (`Plan: `). With on_missing=error a missing placeholder is a ValueProblem."""
+    parts: list[str] = []
     found = 0
-    placeholders = 0
-
-    def one(match: re.Match[str]) -> str:
-        nonlocal found, placeholders
-        placeholders += 1
+    at = 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(template[at:match.start()])
+        at = match.end()
         value = resolve(body, match.group(1))
         if is_blank(value):
             if on_missing is OnMissing.ERROR:
                 raise ValueProblem(f"template placeholder {{{{ {match.group(1)} }}}} has no value in this event")
-            return ""
+            continue
         found += 1
-        return _text(value)
-
-    text = _PLACEHOLDER.sub(one, template)
-    return "" if placeholders and not found else text
+        parts.append(_text(value))
+    if at == 0:
+        return template  # no placeholders: fixed text
+    if not found:
+        return ""  # every placeholder missing: blank, never the fixed text alone
+    parts.append(template[at:])
+    return "".join(parts)
 
 
 def _text(value: Any) -> str:
@@ -294,23 +297,32 @@ def field_value(spec: FieldSpec, body: dict[str, Any], *, length: int | None = N
 def resolve_field(spec: FieldSpec, body: dict[str, Any], *, length: int | None = None) -> tuple[Any, bool]:
     """(value, from_default): the field's value and whether it is its default (which never replaces a
     non-blank value in Salesforce). MISSING when there is neither a value nor a default."""
-    plain = spec.__dict__.get("_plain_path")  # a bare `$.path` field, the common case: read, check, done
-    if plain is None:
-        plain = spec.__dict__["_plain_path"] = (
-            getter(spec.path) if isinstance(spec.path, str) and spec.default is None and spec.transform is None
-            and spec.truncate is None else False)
-    if plain:
-        return _writable(plain(body)), False
+    compiled = spec.__dict__.get("_compiled")  # mapping calls this for every field of every event
+    if compiled is None:
+        compiled = spec.__dict__["_compiled"] = _compile(spec)
+    plain, transforms, cut = compiled
+    if plain is not None:  # a bare `$.path` field, the common case: read, check, done
+        value = plain(body)
+        return (value if type(value) in _SIMPLE else _writable(value)), False
     value = source_value(spec, body)
-    for transform in spec.transforms:  # each passes MISSING through, except coalesce, which may fill it
-        value = apply_transform(transform, value, length=spec.cut_at or length, body=body)
-    if spec.cut_at and isinstance(value, str):
-        value = value[:spec.cut_at]
-    if is_blank(value):
+    for transform in transforms:  # each passes MISSING through, except coalesce, which may fill it
+        value = apply_transform(transform, value, length=cut or length, body=body)
+    if cut and isinstance(value, str):
+        value = value[:cut]
+    if spec.default is not None and is_blank(value):
         fallback = default_value(spec, body)
         if not is_blank(fallback):
             return _writable(fallback), True
-    return _writable(value), False
+    return (value if type(value) in _SIMPLE else _writable(value)), False
+
+
+_SIMPLE = frozenset({str, int, bool, type(None)})
+
+
+def _compile(spec: FieldSpec) -> tuple[Any, tuple[TransformStep, ...], int | None]:
+    plain = (getter(spec.path) if isinstance(spec.path, str) and spec.default is None and spec.transform is None
+             and spec.truncate is None else None)
+    return plain, tuple(spec.transforms), spec.cut_at
 
 
 def _writable(value: Any) -> Any:
