@@ -9,11 +9,15 @@ from typing import Any
 from delivery_support import ops_for
 
 from destination.actions.loader import load_dir
+from destination.config import BatchingConfig
 from destination.deliver import Delivery
 from destination.events import Event
 from destination.operations import RecordOp
 from destination.outcomes import Outcome, Status
+from destination.pipeline import Pipeline
 from destination.route import route
+from destination.synclog import open_sync_log
+from destination.synclog.base import SyncLogFilter
 
 LEADS = """    object: Lead
     operation: upsert
@@ -83,3 +87,27 @@ async def test_the_quick_start_order_with_a_huge_total_fails_alone(delivery: Del
     outcomes = await delivery.deliver(ops)
     assert [o.status for o in outcomes] == [Status.SUCCEEDED]
     assert tls_emulator.state.store.records("Opportunity")[0]["Amount"] == 99.5
+
+
+async def test_through_the_pipeline_a_poison_number_fails_alone_and_its_neighbours_are_recorded(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
+    sources = load_dir(Path(__file__).resolve().parents[2] / "actions")
+    log = open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}")
+    async with log:
+        pipeline = Pipeline(sources, delivery, log, batching=BatchingConfig(linger_ms=20))
+        done: list[str] = []
+        totals = {"n1": "10", "bad1": "1e5000", "n2": "20", "bad2": "9.9e999", "bad3": "1e1000000", "n3": 1e20}
+        for message_id, total in totals.items():
+            event = Event("web-app", {"type": "track", "event": "Order Completed", "messageId": message_id,
+                                      "timestamp": "2026-12-01T00:00:00Z",
+                                      "properties": {"order_id": message_id, "total": total}})
+            await pipeline.submit(event, lambda m=message_id: done.append(m))
+        await pipeline.drain()
+        assert sorted(done) == sorted(totals)
+        rows = {r.message_id: r for r in await log.rows(SyncLogFilter())}
+        assert {m: rows[m].status for m in totals} == {
+            "n1": Status.SUCCEEDED, "n2": Status.SUCCEEDED, "bad1": Status.FAILED, "bad2": Status.FAILED,
+            "bad3": Status.FAILED, "n3": Status.FAILED}
+        assert {rows[m].error_code for m in ("bad1", "bad2", "bad3", "n3")} == {"MAPPING_ERROR"}
+    amounts = sorted(r["Amount"] for r in tls_emulator.state.store.records("Opportunity"))
+    assert amounts == [10, 20]
