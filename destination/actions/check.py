@@ -22,6 +22,7 @@ from .model import (
     Operation,
     Policy,
     Transform,
+    TransformCall,
 )
 from .values import ValueProblem, moment_of, to_number
 
@@ -70,11 +71,24 @@ def risky_choices(source: ActionFile, where: Locator) -> list[ConfigProblem]:
                 out.append(where.problem((*base, "fields", name), f"policy always: a blank {spec.path} clears "
                                          f"{name} in Salesforce", "warning"))
             out.extend(_overwrite_risks(action, name, spec, (*base, "fields", name), where))
+            out.extend(_slow_patterns(spec, (*base, "fields", name), where))
         if (action.operation in (Operation.CREATE, Operation.UPSERT) and not action.fields and not action.fields_from
                 and not action.lookups):
             out.append(where.problem((*base, "fields"), f"this {action.operation.value} maps no fields: every "
                                      f"event creates an empty {action.object} record", "warning"))
     return out
+
+
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+
+
+def _slow_patterns(spec: FieldSpec, at: tuple[Any, ...], where: Locator) -> list[ConfigProblem]:
+    """A replace pattern with a repeated group that itself repeats (`(a+)+`) can take exponential time on
+    crafted input, and event text is written by whoever holds a (public) write key."""
+    return [where.problem(at, f"replace pattern {step.replace.pattern!r} repeats a repeating group: crafted input "
+                          "can make it take exponential time; rewrite it without nested repetition", "warning")
+            for step in spec.transforms
+            if isinstance(step, TransformCall) and step.replace and _NESTED_QUANTIFIER.search(step.replace.pattern)]
 
 
 def _overwrite_risks(action: Action, name: str, spec: FieldSpec, at: tuple[Any, ...],

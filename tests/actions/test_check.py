@@ -116,6 +116,9 @@ async def test_risky_choices_are_warnings(tls_emulator: Any, tmp_path: Path) -> 
      "actions[0].fields.Description", "written with gaps"),
     (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "    fields_from: {path: $.properties, allow: [Rating, Colour]}\n"),
      "actions[0].fields_from.allow", "Colour, which is not a field of Lead"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK +
+             "      Title: {path: $.t, transform: {replace: {pattern: '(a+)+$', replacement: ''}}}\n"),
+     "actions[0].fields.Title", "exponential time"),
 ])
 async def test_overwrite_risks_and_empty_creates_are_warnings(tls_emulator: Any, tmp_path: Path, text: str, path: str,
                                                              snippet: str) -> None:
