@@ -90,7 +90,9 @@ def source_value(spec: FieldSpec, body: dict[str, Any]) -> Any:
                 return value
         return value
     if spec.template is not None:
-        return render_template(spec.template, body, spec.on_missing)
+        # every placeholder missing is like an absent key: not written, even under policy: always
+        text = render_template(spec.template, body, spec.on_missing)
+        return text if text else MISSING
     if spec.value is not None:
         return spec.value
     return MISSING

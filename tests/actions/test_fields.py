@@ -181,3 +181,12 @@ def test_dates_beyond_the_calendar_are_mapping_errors(value: Any) -> None:
                        "fields: {C: {path: $.b, transform: to_datetime}}}\n", "app.yaml")
     [result] = route({"app": source}, Event("app", {"type": "identify", "b": value}))
     assert isinstance(result, Outcome) and result.error_code == "MAPPING_ERROR" and result.fields == ("C",)
+
+
+def test_a_template_with_every_placeholder_missing_is_not_written_even_under_policy_always() -> None:
+    source = load_text("source: app\nactions:\n  - {name: t, when: type exists, object: Lead, operation: create, "
+                       "fields: {Description: {template: 'Plan: {{ traits.plan }}', policy: always}, "
+                       "Title: {path: $.traits.title, policy: always}}}\n", "app.yaml")
+    [op] = route({"app": source}, Event("app", {"type": "identify", "traits": {"title": None}}))
+    assert isinstance(op, RecordOp)
+    assert {k: v.value for k, v in op.fields.items()} == {"Title": None}  # an explicit null clears; no plan: nothing
