@@ -14,6 +14,7 @@ from typing import Any
 from .actions.model import Compare, Mode, Operation, Policy
 from .batch_size import BatchSizes
 from .budget import Budget
+from .fit import fit_to_describe
 from .operations import FieldValue, Lookup, MatchTree, RecordOp
 from .outcomes import Fate, Outcome, Status
 from .plan import (
@@ -124,6 +125,8 @@ class Delivery:
         fate.add(done)
         ops, done = await self._resolve_parents(client, ops)
         fate.add(done)
+        ops, done = fit_to_describe(ops, describe)
+        fate.add(done)
         if not ops:
             return
         plan = await self._plan(client, describe, ops)
@@ -150,6 +153,8 @@ class Delivery:
                                 for op in ops]
             raise
         ops, outcomes = await self._resolve_parents(client, ops)
+        ops, unfit = fit_to_describe(ops, describe)
+        outcomes += unfit
         if not ops:
             return Plan(), outcomes
         plan = await self._plan(client, describe, ops, read_only=True)
@@ -163,10 +168,10 @@ class Delivery:
                     read_only: bool = False) -> Plan:
         external_ids = {f["name"].lower() for f in describe.fields if f.get("externalId") or
                         (f.get("idLookup") and f.get("unique"))}
-        native = native_upsert_field(ops[0], external_ids)
+        native = native_upsert_field(ops, external_ids)
         if native and not read_only:
             return plan_native(ops, native)
-        if id_matcher(ops[0]) is not None and not read_only:
+        if id_matcher(ops) is not None and not read_only:
             return plan_by_id(ops)
         if ops[0].operation is Operation.CREATE:
             return plan_batch(ops, [])

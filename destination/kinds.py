@@ -48,6 +48,14 @@ class Transform(StrEnum):
     TO_NUMBER = "to_number"
     TO_BOOL = "to_bool"
     TRUNCATE = "truncate"
+    SPLIT = "split"  # "a, b" → ["a", "b"] (separator ","; follow with join, or use {split: {index: 0}})
+    JOIN = "join"  # ["a", "b"] → "a;b" (separator ";", the multi-select picklist form)
+    COALESCE = "coalesce"  # a list → its first non-blank item
+
+
+class OnMissing(StrEnum):
+    BLANK = "blank"  # a missing placeholder renders as ""; all of them missing = a blank value (not written)
+    ERROR = "error"  # a missing placeholder fails the event with MAPPING_ERROR naming it
 
 
 class Compare(StrEnum):

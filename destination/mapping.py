@@ -6,15 +6,18 @@ and field — never an exception that stops the stream.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import sys
 from typing import Any
 
 from .actions.model import Action, ActionFile, Compare, FieldSpec, MatchGroup, Policy
-from .actions.paths import MISSING
-from .actions.values import ValueProblem, domain_of, field_value, is_blank
+from .actions.paths import MISSING, getter
+from .actions.values import ValueProblem, domain_of, field_value, is_blank, resolve_field
 from .events import Event
 from .operations import FieldValue, Lookup, Matcher, MatchTree, RecordOp
 from .outcomes import Outcome
+
+_FLOAT_MAX = int(sys.float_info.max)
 
 
 class _Fail(Exception):
@@ -30,6 +33,9 @@ def _matcher_value(field: str, spec: FieldSpec, body: dict[str, Any]) -> Any:
         raise _Fail(field, str(exc)) from None
     if is_blank(value):
         return MISSING
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX:
+        # planning compares numbers as floats; a JSON integer of 309+ digits cannot be one
+        raise _Fail(field, f"matcher {field}: a number of {len(str(abs(value)))} digits cannot be matched")
     if spec.compare is Compare.DOMAIN:
         value = domain_of(str(value)) or MISSING
     return value
@@ -59,18 +65,19 @@ def build_tree(group: MatchGroup, body: dict[str, Any], where: str) -> MatchTree
     return MatchTree(group.kind, tuple(items))
 
 
-def map_event(source: ActionFile, action: Action, event: Event,
-              lengths: Mapping[str, int] | None = None) -> RecordOp | Outcome:
-    """The operation this action asks for this event, or the failed outcome explaining why not."""
+def map_event(source: ActionFile, action: Action, event: Event) -> RecordOp | Outcome:
+    """The operation this action asks for this event, or the failed outcome explaining why not.
+
+    Lengths, unknown spread keys and number ranges are checked later against the object's describe
+    (destination/fit.py): mapping stays pure."""
     body = event.body
     where = f"source {source.source}, action {action.name}"
     try:
         match = build_tree(action.match, body, where) if action.match is not None else None
-        fields: dict[str, FieldValue] = {}
-        lengths = lengths or {}
+        fields, warnings = _spread(action, body) if action.fields_from is not None else ({}, [])
         for name, spec in action.field_specs().items():
             try:
-                value = field_value(spec, body, length=lengths.get(name.lower()) if lengths else None)
+                value, from_default = resolve_field(spec, body)
             except ValueProblem as exc:
                 raise _Fail(name, f"{where}, field {name}: {exc}") from None
             blank = is_blank(value)
@@ -78,7 +85,8 @@ def map_event(source: ActionFile, action: Action, event: Event,
                 if spec.required:
                     raise _Fail(name, f"{where}, field {name}: required value is missing")
                 continue
-            fields[name] = FieldValue(None if blank else value, spec.policy)
+            fields[name] = FieldValue(None if blank else value, spec.policy, from_default=from_default,
+                                      truncate=spec.truncate is not False)
         if action.record_type:
             fields.setdefault("RecordTypeId", FieldValue(action.record_type, Policy.ALWAYS))
         if action.idempotency_field:  # the marker an uncertain create is looked up by (write.py reconciles)
@@ -100,4 +108,29 @@ def map_event(source: ActionFile, action: Action, event: Event,
     return RecordOp(event=event, action=action.name, object=action.object, operation=action.operation, match=match,
                     fields=fields, lookups=tuple(lookups), on_many_matches=action.on_many_matches, mode=action.mode,
                     connection=source.connection, retry_without_failing_fields=action.retry_without_failing_fields,
-                    follow_converted_leads=action.follow_converted_leads, on_duplicate=action.on_duplicate)
+                    follow_converted_leads=action.follow_converted_leads, on_duplicate=action.on_duplicate,
+                    warnings=tuple(warnings))
+
+
+def _spread(action: Action, body: dict[str, Any]) -> tuple[dict[str, FieldValue], list[str]]:
+    """Fields from `fields_from` objects (renamed, allowed, not denied, not blank); explicit fields and
+    later spreads override. Objects and lists inside are left out with a warning."""
+    fields: dict[str, FieldValue] = {}
+    warnings: list[str] = []
+    explicit = {name.lower() for name in action.fields}
+    for spread in action.spreads():
+        found = getter(spread.path)(body)
+        if not isinstance(found, dict):
+            continue
+        renames = {k.lower(): v for k, v in spread.rename.items()}
+        for key, value in found.items():
+            name = renames.get(str(key).lower(), str(key))
+            if name.lower() in explicit or not spread.keep(str(key), name):
+                continue
+            if isinstance(value, (dict, list)) or (isinstance(value, float) and not math.isfinite(value)):
+                warnings.append(f"{spread.path}.{key} is not a value a field can hold: left out")
+                continue
+            if is_blank(value):
+                continue
+            fields[name] = FieldValue(value, spread.policy, spread=True)
+    return fields, warnings

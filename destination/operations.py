@@ -50,6 +50,9 @@ class MatchTree:
 class FieldValue:
     value: Any
     policy: Policy = Policy.SKIP_BLANK
+    from_default: bool = False  # the field's default: written on create or over a blank, never over a value
+    spread: bool = False  # from `fields_from`: dropped with a warning when the object has no such field
+    truncate: bool = True  # text longer than the field is cut to its length (False: `truncate: false`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,8 @@ class RecordOp:
     retry_without_failing_fields: bool = False
     follow_converted_leads: bool = False
     on_duplicate: OnDuplicate = OnDuplicate.FAIL
-    warnings: tuple[str, ...] = ()  # for its outcome, e.g. a lookup that found no parent
+    # for its outcome: from mapping and fitting to describe, and a lookup that found no parent
+    warnings: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:

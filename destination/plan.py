@@ -42,26 +42,37 @@ class Plan:
     current: dict[str, dict[str, Any]] = field(default_factory=dict)  # looked-up records by Id (for previews)
 
 
-def native_upsert_field(op: RecordOp, external_ids: set[str]) -> str | None:
-    """The external-ID field of an upsert that needs no lookup query (one exact matcher, no read policies)."""
+def reads_current(op: RecordOp) -> bool:
+    """Whether planning this op needs the record's current values: set_if_empty, most_recent, and defaults
+    (a default is written only over a blank)."""
+    return any(v.policy in (Policy.SET_IF_EMPTY, Policy.MOST_RECENT) or (v.from_default and v.policy is not
+                                                                         Policy.ALWAYS)
+               for v in op.fields.values())
+
+
+def native_upsert_field(ops: Sequence[RecordOp], external_ids: set[str]) -> str | None:
+    """The external-ID field of a batch of upserts that needs no lookup query (one exact matcher, and no op
+    that needs the record's current values)."""
+    op = ops[0]
     if op.operation is not Operation.UPSERT or op.match is None or op.follow_converted_leads:
         return None
     single = op.match.single()
     if single is None or single.field.lower() not in external_ids:
         return None
-    if any(v.policy in (Policy.SET_IF_EMPTY, Policy.MOST_RECENT) for v in op.fields.values()):
+    if any(reads_current(o) for o in ops):
         return None
     return single.field
 
 
-def id_matcher(op: RecordOp) -> Matcher | None:
-    """The Id matcher of an update/delete that needs no lookup query."""
+def id_matcher(ops: Sequence[RecordOp]) -> Matcher | None:
+    """The Id matcher of a batch of updates/deletes that needs no lookup query."""
+    op = ops[0]
     if op.match is None or op.operation not in (Operation.UPDATE, Operation.DELETE) or op.follow_converted_leads:
         return None
     single = op.match.single()
     if single is None or single.field.lower() != "id":
         return None
-    if any(v.policy in (Policy.SET_IF_EMPTY, Policy.MOST_RECENT) for v in op.fields.values()):
+    if any(reads_current(o) for o in ops):
         return None
     return single
 
@@ -191,9 +202,14 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
     for op in ops:
         event_time = _moment(op.event.timestamp) if timed else None  # only most_recent compares event times
         for name, fv in op.fields.items():
-            if fv.policy is Policy.SET_IF_EMPTY:
+            if fv.from_default and fv.policy is not Policy.ALWAYS:
+                # a default fills a create or a blank field; it never replaces a value the record holds
+                # or one an event of this write supplied
+                if (current is not None and not _blank(_field(current, name))) or name in values:
+                    continue
+            elif fv.policy is Policy.SET_IF_EMPTY:
                 existing = _field(current, name) if current else None
-                if existing not in (None, "") or name in values:
+                if not _blank(existing) or name in values:
                     continue
             elif fv.policy is Policy.MOST_RECENT:
                 earlier = written_at.get(name)
@@ -211,10 +227,14 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
     times = {name: moment for name, moment in written_at.items()
              if moment is not None and name in values and
              any(op.fields.get(name, _UNTIMED).policy is Policy.MOST_RECENT for op in ops)}
-    return values, [], times
+    return values, [], times  # an op's own warnings reach its outcomes through deliver (one op, one outcome)
 
 
 _UNTIMED = FieldValue(None)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _same(current: Any, new: Any) -> bool:

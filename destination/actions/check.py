@@ -3,6 +3,7 @@ at the YAML path it concerns."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,20 @@ from typing import Any
 import yaml
 
 from .loader import ConfigProblem, _positions, substitute
-from .model import Action, ActionFile, Compare, FieldSpec, Mode, OnManyMatches, Operation, Policy, Transform
+from .model import (
+    Action,
+    ActionFile,
+    Compare,
+    FieldSpec,
+    Mode,
+    OnManyMatches,
+    OnMissing,
+    Operation,
+    Policy,
+    Transform,
+    TransformCall,
+)
+from .values import ValueProblem, moment_of, to_number
 
 Describe = Callable[[str], Awaitable[dict[str, Any] | None]]  # object name → describe, or None when unknown
 _NUMBER = {"double", "currency", "percent", "int", "long"}
@@ -59,6 +73,40 @@ def risky_choices(source: ActionFile, where: Locator) -> list[ConfigProblem]:
             if spec.policy is Policy.ALWAYS and spec.path is not None:
                 out.append(where.problem((*base, "fields", name), f"policy always: a blank {spec.path} clears "
                                          f"{name} in Salesforce", "warning"))
+            out.extend(_overwrite_risks(action, name, spec, (*base, "fields", name), where))
+            out.extend(_slow_patterns(spec, (*base, "fields", name), where))
+        if (action.operation in (Operation.CREATE, Operation.UPSERT) and not action.fields and not action.fields_from
+                and not action.lookups):
+            out.append(where.problem((*base, "fields"), f"this {action.operation.value} maps no fields: every "
+                                     f"event creates an empty {action.object} record", "warning"))
+    return out
+
+
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+
+
+def _slow_patterns(spec: FieldSpec, at: tuple[Any, ...], where: Locator) -> list[ConfigProblem]:
+    """A replace pattern with a repeated group that itself repeats (`(a+)+`) can take exponential time on
+    crafted input, and event text is written by whoever holds a (public) write key."""
+    return [where.problem(at, f"replace pattern {step.replace.pattern!r} repeats a repeating group: crafted input "
+                          "can make it take exponential time; rewrite it without nested repetition", "warning")
+            for step in spec.transforms
+            if isinstance(step, TransformCall) and step.replace and _NESTED_QUANTIFIER.search(step.replace.pattern)]
+
+
+def _overwrite_risks(action: Action, name: str, spec: FieldSpec, at: tuple[Any, ...],
+                     where: Locator) -> list[ConfigProblem]:
+    """Warnings where a default or a template can replace real data in Salesforce."""
+    out = []
+    if spec.default is not None and spec.policy is Policy.ALWAYS:
+        out.append(where.problem(at, f"policy always with a default: whenever an event lacks a value, "
+                                 f"{spec.default!r} replaces the value {name} holds in Salesforce", "warning"))
+    template = spec.template
+    if (template is not None and template.count("{{") > 1 and spec.on_missing is OnMissing.BLANK
+            and action.operation in (Operation.UPDATE, Operation.UPSERT) and spec.policy is not Policy.SET_IF_EMPTY):
+        out.append(where.problem(at, f"the template has {template.count('{{')} placeholders: when some (not all) "
+                                 f"are missing it is written with gaps over {name}'s value; use on_missing: error "
+                                 "or policy: set_if_empty", "warning"))
     return out
 
 
@@ -88,6 +136,17 @@ async def _check_action(action: Action, base: tuple[Any, ...], describe: Describ
             continue
         out.extend(_field_access_problems(action, f, at, where))
         out.extend(_type_problems(action, f, spec, at, where))
+    for j, spread in enumerate(action.spreads()):
+        at = (*base, "fields_from") if not isinstance(action.fields_from, list) else (*base, "fields_from", j)
+        for key, target in spread.rename.items():
+            if target.lower() not in fields:
+                out.append(where.problem((*at, "rename", key), f"rename target {target} is not a field of "
+                                         f"{action.object}"))
+        renamed = {v.lower() for v in spread.rename.values()} | {k.lower() for k in spread.rename}
+        for allowed in spread.allow or []:
+            if allowed.lower() not in fields and allowed.lower() not in renamed:
+                out.append(where.problem((*at, "allow"), f"allow lists {allowed}, which is not a field of "
+                                         f"{action.object}: that key would be dropped", "warning"))
     if action.match is not None:
         matchers = action.match.fields()
         for name, spec in matchers:
@@ -181,7 +240,8 @@ def _field_access_problems(action: Action, f: dict[str, Any], at: tuple[Any, ...
 def _type_problems(action: Action, f: dict[str, Any], spec: FieldSpec, at: tuple[Any, ...],
                    where: Locator) -> list[ConfigProblem]:
     kind = f["type"]
-    produced = next((_TRANSFORM_TYPES[t] for t in reversed(spec.transforms) if t in _TRANSFORM_TYPES), None)
+    produced = next((_TRANSFORM_TYPES[t] for t in reversed(spec.transforms)
+                     if isinstance(t, Transform) and t in _TRANSFORM_TYPES), None)
     out = []
     if produced == "number" and kind not in _NUMBER and kind not in _TEXT:
         out.append(where.problem(at, f"to_number feeds {f['name']}, a {kind} field"))
@@ -189,13 +249,28 @@ def _type_problems(action: Action, f: dict[str, Any], spec: FieldSpec, at: tuple
         out.append(where.problem(at, f"{produced} value feeds {f['name']}, a {kind} field"))
     if produced == "boolean" and kind != "boolean" and kind not in _TEXT:
         out.append(where.problem(at, f"to_bool feeds {f['name']}, a {kind} field"))
-    value = spec.value
-    if value is None:
-        return out
+    statics = [("static value", spec.value)] if spec.value is not None else []
+    if spec.default is not None and not (isinstance(spec.default, str) and "{{" in spec.default):
+        statics.append(("default", spec.default))
+    for label, value in statics:
+        out.extend(_static_problems(label, value, f, at, where))
+    return out
+
+
+def _static_problems(label: str, value: Any, f: dict[str, Any], at: tuple[Any, ...],
+                     where: Locator) -> list[ConfigProblem]:
+    """A value written in the action file that the field's type cannot take (the org would refuse every event)."""
+    kind = f["type"]
+    out = []
     if kind in _NUMBER and not _is_number(value):
-        out.append(where.problem(at, f"static value {value!r} is not a number for {f['name']} ({kind})"))
+        out.append(where.problem(at, f"{label} {value!r} is not a number for {f['name']} ({kind})"))
+    elif kind in _NUMBER and not _fits_digits(value, f):
+        out.append(where.problem(at, f"{label} {value!r} is beyond what {f['name']} ({kind}) holds"))
     elif kind == "boolean" and not isinstance(value, bool):
-        out.append(where.problem(at, f"static value {value!r} is not a boolean for {f['name']}"))
+        out.append(where.problem(at, f"{label} {value!r} is not a boolean for {f['name']}"))
+    elif kind in ("date", "datetime") and not _is_moment(value, kind):
+        form = "YYYY-MM-DD" if kind == "date" else "an ISO 8601 date-time such as 2026-12-01T09:30:00Z"
+        out.append(where.problem(at, f"{label} {value!r} is not a {kind} for {f['name']} (write {form})"))
     elif kind in ("picklist", "multipicklist") and f.get("restrictedPicklist"):
         allowed = {p["value"] for p in f.get("picklistValues", []) if p.get("active", True)}
         chosen = str(value).split(";") if kind == "multipicklist" else [str(value)]
@@ -204,8 +279,33 @@ def _type_problems(action: Action, f: dict[str, Any], spec: FieldSpec, at: tuple
             out.append(where.problem(at, f"{bad[0]!r} is not an allowed value of the restricted picklist "
                                      f"{f['name']} ({sorted(allowed)})"))
     elif kind in _TEXT and isinstance(value, str) and f.get("length") and len(value) > f["length"]:
-        out.append(where.problem(at, f"static value is longer than {f['name']}'s {f['length']} characters"))
+        out.append(where.problem(at, f"{label} is longer than {f['name']}'s {f['length']} characters"))
     return out
+
+
+def _is_moment(value: Any, kind: str) -> bool:
+    if not isinstance(value, str):
+        return False
+    shape = r"\d{4}-\d{2}-\d{2}" if kind == "date" else r"\d{4}-\d{2}-\d{2}[Tt ].+"
+    if not re.fullmatch(shape, value.strip()):
+        return False
+    try:
+        moment_of(value)
+    except ValueProblem:
+        return False
+    return True
+
+
+def _fits_digits(value: Any, f: dict[str, Any]) -> bool:
+    try:
+        number = to_number(value)
+    except ValueProblem:
+        return False
+    if f["type"] in ("int", "long"):
+        digits = f.get("digits") or 18
+    else:
+        digits = (f.get("precision") or 18) - (f.get("scale") or 0)
+    return abs(number) < 10 ** max(digits, 0)
 
 
 def _is_number(value: Any) -> bool:
@@ -221,6 +321,9 @@ def _is_number(value: Any) -> bool:
 def _required_problems(action: Action, info: dict[str, Any], fields: dict[str, dict[str, Any]], base: tuple[Any, ...],
                        where: Locator) -> list[ConfigProblem]:
     mapped = {n.lower() for n in action.fields} | {n.lower() for n in action.lookups}
+    for spread in action.spreads():
+        mapped |= {v.lower() for v in spread.rename.values()} | {a.lower() for a in spread.allow or []}
+    open_spread = any(spread.allow is None for spread in action.spreads())
     if action.record_type:
         mapped.add("recordtypeid")
     person = bool(action.record_type) and "lastname" in mapped and "ispersonaccount" in fields
@@ -232,6 +335,9 @@ def _required_problems(action: Action, info: dict[str, Any], fields: dict[str, d
         if required and f["name"].lower() not in mapped:
             missing.append(f["name"])
     if (missing and action.operation is Operation.CREATE) or (missing and action.operation is Operation.UPSERT):
+        if open_spread:  # the spread object may carry them; only the events can tell
+            return [where.problem((*base, "fields"), f"a {action.operation.value} of {info['name']} needs "
+                                  f"{', '.join(missing)}, which only fields_from can supply", "warning")]
         return [where.problem((*base, "fields"), f"a {action.operation.value} of {info['name']} needs "
                               f"{', '.join(missing)}, which no field maps")]
     return []

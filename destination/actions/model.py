@@ -6,30 +6,89 @@ matchers (`any` = OR, `all` = AND), fields to write with per-field policies, and
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..kinds import Compare, Mode, OnDuplicate, OnManyMatches, Operation, Policy, Transform
+from ..kinds import Compare, Mode, OnDuplicate, OnManyMatches, OnMissing, Operation, Policy, Transform
 from .trigger import TriggerError
 from .trigger import parse as parse_trigger
 
 __all__ = ["Action", "ActionFile", "Compare", "FieldEntry", "FieldSpec", "MatchGroup", "Mode", "OnDuplicate", "OnManyMatches",
-           "Operation", "ParentLookup", "Policy", "Transform", "spec_of"]
+           "OnMissing", "Operation", "ParentLookup", "Policy", "Transform", "spec_of"]
 
 _STRICT = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class ReplaceArgs(BaseModel):
+    model_config = _STRICT
+    pattern: str = Field(description="a Python regular expression")
+    replacement: str = Field("", description="replacement text; \\1 or \\g<name> refer to groups")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"replace pattern {value!r} is not a regular expression: {exc}") from None
+        return value
+
+
+class SplitArgs(BaseModel):
+    model_config = _STRICT
+    separator: str = Field(",", min_length=1)
+    index: int | None = Field(None, description="keep only this part (0 = first, -1 = last) instead of a list")
+
+
+class JoinArgs(BaseModel):
+    model_config = _STRICT
+    separator: str = ";"
+
+
+class TransformCall(BaseModel):
+    """A transform with arguments: `{replace: {pattern, replacement}}`, `{split: {separator, index}}`,
+    `{join: {separator}}` or `{coalesce: [fallbacks...]}` (paths `$.x` or static values)."""
+
+    model_config = _STRICT
+    replace: ReplaceArgs | None = None
+    split: SplitArgs | None = None
+    join: JoinArgs | None = None
+    coalesce: list[Any] | None = Field(None, description="when the value is blank: the first non-blank of these")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TransformCall:
+        given = [k for k in ("replace", "split", "join", "coalesce") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a transform with arguments names exactly one of replace, split, join, coalesce")
+        return self
+
+    @property
+    def name(self) -> str:
+        return next(k for k in ("replace", "split", "join", "coalesce") if getattr(self, k) is not None)
+
+
+TransformStep = Transform | TransformCall
 
 
 class FieldSpec(BaseModel):
     """Where a value comes from (`path`, `value` or `template`), how it is transformed, when it is written."""
 
     model_config = _STRICT
-    path: str | None = Field(None, description="JSON path into the event, e.g. $.traits.email")
+    path: str | list[str] | None = Field(None, description="JSON path into the event, e.g. $.traits.email; a list "
+                                         "is tried in order and the first non-blank value wins")
     value: Any = Field(None, description="a static value")
     template: str | None = Field(None, description="text with {{ path }} placeholders, e.g. 'Plan: {{ properties.plan }}'")
-    default: Any = Field(None, description="used when the source value is missing or blank")
-    transform: Transform | list[Transform] | None = None
-    truncate: int | None = Field(None, ge=1, description="cut to this many characters (`truncate` alone: the field's length)")
+    default: Any = Field(None, description="a static value or a {{ template }}, used when the source value is missing "
+                         "or blank; it fills a create or an empty field and never replaces a non-blank value "
+                         "(unless policy: always)")
+    on_missing: OnMissing = Field(OnMissing.BLANK, description="a template placeholder without a value: blank "
+                                  "(all missing = nothing written) or error (the event fails)")
+    transform: TransformStep | list[TransformStep] | None = None
+    truncate: Annotated[int, Field(ge=1)] | bool | None = Field(
+        None, description="a number: cut to this many characters. Text longer than its Salesforce field is cut to "
+        "the field's length by default (with a warning on the outcome); false: never cut, let Salesforce refuse it")
     policy: Policy = Policy.SKIP_BLANK
     required: bool = Field(False, description="a missing value fails the event instead of leaving the field out")
     compare: Compare = Field(Compare.EXACT, description="for matchers: exact, or domain")
@@ -41,13 +100,43 @@ class FieldSpec(BaseModel):
             raise ValueError("give one of path, value, template")
         if not sources and self.default is None:
             raise ValueError("give one of path, value, template (or a default)")
+        if isinstance(self.path, list) and not self.path:
+            raise ValueError("a list of paths needs at least one path")
+        if self.on_missing is OnMissing.ERROR and self.template is None and not _is_template(self.default):
+            raise ValueError("on_missing applies to a template (template: or a default with {{ placeholders }})")
+        pending_list = False
+        for step in self.transforms:
+            name = step.name if isinstance(step, TransformCall) else step.value
+            if name == "split":
+                pending_list = not (isinstance(step, TransformCall) and step.split and step.split.index is not None)
+            elif name in ("join", "coalesce"):
+                pending_list = False
+        if pending_list:
+            raise ValueError("split makes a list, which no field can hold: follow it with join or coalesce, "
+                             "or give split an index")
         return self
 
     @property
-    def transforms(self) -> list[Transform]:
+    def cut_at(self) -> int | None:
+        """The explicit length to cut text to (`truncate: N`), if any."""
+        return None if isinstance(self.truncate, bool) else self.truncate
+
+    @property
+    def paths(self) -> list[str]:
+        """The source paths, in fallback order (empty when the value is not read from a path)."""
+        if self.path is None:
+            return []
+        return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    @property
+    def transforms(self) -> list[TransformStep]:
         if self.transform is None:
             return []
-        return [self.transform] if isinstance(self.transform, Transform) else list(self.transform)
+        return [self.transform] if isinstance(self.transform, (Transform, TransformCall)) else list(self.transform)
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
 
 
 def spec_of(raw: Any) -> FieldSpec:
@@ -122,6 +211,26 @@ class ParentLookup(BaseModel):
     required: bool = Field(False, description="fail the event when no parent matches (else the field is left out, with a warning on the outcome)")
 
 
+class FieldsFrom(BaseModel):
+    """Every key of an event object as a field (Segment's `customFields: $.properties`): keys are renamed by
+    `rename`, kept only when in `allow` (if given) and not in `deny`; keys the object does not have are
+    dropped with a warning on the outcome. Explicit `fields` win over spread ones."""
+
+    model_config = _STRICT
+    path: str = Field(description="JSON path of an object in the event, e.g. $.properties")
+    rename: dict[str, str] = Field(default_factory=dict, description="event key → Salesforce field name")
+    allow: list[str] | None = Field(None, description="only these keys (event key or field name)")
+    deny: list[str] = Field(default_factory=list, description="never these keys (event key or field name)")
+    policy: Policy = Policy.SKIP_BLANK
+
+    def keep(self, key: str, name: str) -> bool:
+        """Whether event key `key` (field `name` after renaming) is spread (case-insensitive)."""
+        names = {key.lower(), name.lower()}
+        if self.allow is not None and not names & {a.lower() for a in self.allow}:
+            return False
+        return not names & {d.lower() for d in self.deny}
+
+
 class Action(BaseModel):
     """One action of a source: when it runs and what it writes."""
 
@@ -137,6 +246,9 @@ class Action(BaseModel):
                                       "record Salesforce matched (create and upsert; rest mode)")
     mode: Mode = Mode.REST
     fields: dict[str, FieldEntry] = Field(default_factory=dict)
+    fields_from: str | FieldsFrom | list[str | FieldsFrom] | None = Field(
+        None, description="spread event objects into fields: `$.properties`, or {path, rename, allow, deny, policy}; "
+        "a list for several")
     lookups: dict[str, ParentLookup] = Field(default_factory=dict, description="reference field → parent lookup")
     record_type: str | None = Field(None, description="RecordTypeId to set on create (e.g. a Person Account type)")
     retry_without_failing_fields: bool = False
@@ -160,7 +272,7 @@ class Action(BaseModel):
     def _operation_needs(self) -> Action:
         if self.operation is not Operation.CREATE and self.match is None:
             raise ValueError(f"operation {self.operation.value} needs `match`")
-        if self.operation is Operation.DELETE and self.fields:
+        if self.operation is Operation.DELETE and (self.fields or self.fields_from):
             raise ValueError("a delete writes no fields")
         if self.on_duplicate is OnDuplicate.UPDATE_EXISTING and self.operation not in (Operation.CREATE,
                                                                                        Operation.UPSERT):
@@ -168,6 +280,15 @@ class Action(BaseModel):
         if self.idempotency_field and self.operation is not Operation.CREATE:
             raise ValueError("idempotency_field is for creates (other operations find their record by `match`)")
         return self
+
+    def spreads(self) -> list[FieldsFrom]:
+        """`fields_from` as a list of FieldsFrom (a bare path is `{path: ...}`); computed once per model."""
+        cached = self.__dict__.get("_spreads")
+        if cached is None:
+            raw = self.fields_from
+            items = [] if raw is None else raw if isinstance(raw, list) else [raw]
+            cached = self.__dict__["_spreads"] = [FieldsFrom(path=i) if isinstance(i, str) else i for i in items]
+        return cached
 
     def field_specs(self) -> dict[str, FieldSpec]:
         """Every field entry as a FieldSpec (computed once per model: mapping calls this per event)."""

@@ -9,6 +9,7 @@ No eval: the expression becomes a tree of plain dataclasses evaluated against th
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -256,8 +257,13 @@ def compile_tree(tree: Any) -> Callable[[dict[str, Any]], bool]:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):  # a JSON integer can have hundreds of digits: beyond a float, it is ±inf
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         try:
             return float(value)

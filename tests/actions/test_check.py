@@ -64,6 +64,14 @@ LEAD_OK = "      LastName: $.traits.last_name\n      Company: $.traits.company\n
      "refers to"),
     (_action("Account", rest="    match: {any: {Name: $.x}}\n    fields: {Name: $.x}\n    record_type: 0120000000000AAAAA\n"),
      "actions[0].record_type", "not one of Account's"),
+    (_action("Opportunity", "create", "    fields: {Name: x, StageName: Prospecting, CloseDate: Tomorrow}\n"),
+     "actions[0].fields.CloseDate", "'Tomorrow' is not a date"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      NumberOfEmployees: 1000000000\n"),
+     "actions[0].fields.NumberOfEmployees", "beyond what NumberOfEmployees"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      NumberOfEmployees: {path: $.n, default: many}\n"),
+     "actions[0].fields.NumberOfEmployees", "default 'many' is not a number"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "    fields_from: {path: $.properties, rename: {plan: Plan__c}}\n"),
+     "actions[0].fields_from.rename.plan", "Plan__c is not a field of Lead"),
 ])
 async def test_each_describe_error_kind_is_reported_at_its_yaml_path(tls_emulator: Any, tmp_path: Path, text: str,
                                                                      path: str, snippet: str) -> None:
@@ -113,11 +121,31 @@ async def test_an_idempotency_field_must_be_a_createable_filterable_text_field(t
                   "app.yaml")
 
 
+@pytest.mark.parametrize(("text", "path", "snippet"), [
+    (_action("Survey_Response__c", "create", ""), "actions[0].fields", "creates an empty Survey_Response__c"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      Title: {path: $.t, default: n/a, policy: always}\n"),
+     "actions[0].fields.Title", "replaces the value Title holds"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      Description: '{{ traits.a }} / {{ traits.b }}'\n"),
+     "actions[0].fields.Description", "written with gaps"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "    fields_from: {path: $.properties, allow: [Rating, Colour]}\n"),
+     "actions[0].fields_from.allow", "Colour, which is not a field of Lead"),
+    (_action(rest=MATCH + "    fields:\n" + LEAD_OK +
+             "      Title: {path: $.t, transform: {replace: {pattern: '(a+)+$', replacement: ''}}}\n"),
+     "actions[0].fields.Title", "exponential time"),
+])
+async def test_overwrite_risks_and_empty_creates_are_warnings(tls_emulator: Any, tmp_path: Path, text: str, path: str,
+                                                             snippet: str) -> None:
+    problems = await _problems(tls_emulator, tmp_path, text)
+    assert [p for p in problems if p.severity == "error"] == []
+    assert any(p.path == path and snippet in p.message and p.severity == "warning" for p in problems), problems
+
+
 async def test_the_shipped_actions_pass_check_against_the_emulator(tls_emulator: Any, tmp_path: Path) -> None:
     folder = tmp_path / "actions"
     shutil.copytree(REPO / "actions", folder)
     problems = await check(load_settings(_settings_for(tls_emulator, tmp_path)), folder)
     assert [p for p in problems if p.severity == "error"] == []
+    assert [p for p in problems if "replaces" in p.message or "gaps" in p.message] == []  # no overwrite risk
     assert {s for s in load_dir(folder)} == {"web-app", "product", "shop"}
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from destination.actions.trigger import TriggerError, matches, parse
+from destination.actions.trigger import TriggerError, matches, parse, predicate
 
 IDENTIFY = {"type": "identify", "userId": "u1", "traits": {"email": "a@b.co", "plan": "pro-annual", "seats": 12,
                                                            "tags": ["vip", "beta"], "blank": ""}}
@@ -47,3 +47,10 @@ def test_any_string_literal_compares_equal_to_itself(text: str) -> None:
     import json
 
     assert matches(parse(f"traits.name = {json.dumps(text)}"), {"traits": {"name": text}})
+
+
+def test_an_integer_beyond_a_float_compares_as_infinite_instead_of_raising() -> None:
+    huge = 10 ** 400  # valid JSON; float(huge) raises OverflowError
+    assert predicate("properties.total > 100")({"properties": {"total": huge}})
+    assert not predicate("properties.total < 100")({"properties": {"total": huge}})
+    assert not predicate("properties.total = 5")({"properties": {"total": -huge}})

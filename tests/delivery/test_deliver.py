@@ -39,7 +39,8 @@ async def test_a_batch_costs_one_query_and_one_write_and_merges_events_on_one_re
     leads = tls_emulator.state.store.records("Lead")
     assert len(leads) == 150
     merged = next(r for r in leads if r["Email"].lower() == "u1@x.example")
-    assert (merged["LastName"], merged["Title"]) == ("Unknown", "CTO")  # later event's value wins per field
+    # the later event's value wins per field, but its default (no last_name) never replaces the first's value
+    assert (merged["LastName"], merged["Title"]) == ("U1", "CTO")
     first = next(o for o in outcomes if o.event.body["traits"]["email"] == "u1@x.example")
     last = next(o for o in outcomes if o.event.body["traits"]["email"] == "U1@x.example")
     assert first.record_id == last.record_id == merged["Id"] and first.created and not last.created
@@ -110,7 +111,8 @@ async def test_lock_errors_are_retried_for_just_those_records(delivery: Delivery
 async def test_permanent_errors_fail_only_their_events_with_salesforce_details(delivery: Delivery,
                                                                              tls_emulator: Any) -> None:
     bodies = [{"traits": {"email": "ok@x.example"}}, {"traits": {"email": "bad@x.example", "title": "x" * 200}}]
-    outcomes = {o.event.body["traits"]["email"]: o for o in await delivery.deliver(ops_for(LEADS, bodies))}
+    uncut = LEADS.replace("Title: $.traits.title", "Title: {path: $.traits.title, truncate: false}")
+    outcomes = {o.event.body["traits"]["email"]: o for o in await delivery.deliver(ops_for(uncut, bodies))}
     assert outcomes["ok@x.example"].status is Status.SUCCEEDED
     bad = outcomes["bad@x.example"]
     assert (bad.status, bad.error_code, bad.fields) == (Status.FAILED, "STRING_TOO_LONG", ("Title",))

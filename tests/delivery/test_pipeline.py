@@ -23,7 +23,7 @@ actions:
     operation: upsert
     match: {any: {Email: $.traits.email}}
     fields: {Email: $.traits.email, LastName: {path: $.traits.name, default: X}, Company: n/a,
-             Title: $.traits.title}
+             Title: {path: $.traits.title, truncate: false}}
   - name: cases
     when: type = "track" and event = "Help"
     object: Case
