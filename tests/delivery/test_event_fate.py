@@ -68,12 +68,12 @@ actions:
     operation: update
     match: {any: {Email: $.traits.email}}
     on_many_matches: all
-    fields: {Title: $.traits.title}
+    fields: {Title: {path: $.traits.title, truncate: false}}  # an over-long title: the permanent error
   - name: cases
     when: type = "identify"
     object: Case
     operation: create
-    fields: {Subject: $.traits.title}
+    fields: {Subject: {path: $.traits.title, truncate: false}}
 """, "app.yaml")
 
 LEADS = load_text("""source: app
