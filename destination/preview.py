@@ -64,6 +64,7 @@ class Prediction:
     fields: tuple[str, ...] = ()
     record_id: str | None = None  # None for a record the run would create
     warnings: tuple[str, ...] = ()
+    source: Event | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -103,8 +104,9 @@ class PreviewReport:
             "warnings": self.warnings(),
             "samples": [s.__dict__ for s in self.samples]}
         if outcomes:
-            data["outcomes"] = [{**p.__dict__, "fields": list(p.fields), "warnings": list(p.warnings)}
-                                for p in self.predictions]
+            data["outcomes"] = [{"event": p.event, "action": p.action, "object": p.object, "verdict": p.verdict,
+                                 "code": p.code, "message": p.message, "fields": list(p.fields),
+                                 "record_id": p.record_id, "warnings": list(p.warnings)} for p in self.predictions]
         return data
 
 
@@ -116,6 +118,7 @@ async def preview(sources: Mapping[str, ActionFile], delivery: Delivery, events:
     batcher = Batcher(run.batch, rest_size=batching.rest_size, bulk_size=batching.bulk_size,
                       linger_ms=10**9, max_pending=2**62)  # no linger: batches split by size only, as in a burst
     for event in events:
+        run.position[id(event)] = run.report.events
         run.report.events += 1
         for result in route(sources, event):
             if isinstance(result, Outcome):
@@ -125,6 +128,7 @@ async def preview(sources: Mapping[str, ActionFile], delivery: Delivery, events:
     await batcher.drain()
     if run.errors:
         raise run.errors[0]
+    run.report.predictions.sort(key=lambda p: run.position.get(id(p.source), 0))  # event order (stable)
     return run.report
 
 
@@ -162,6 +166,7 @@ class _Preview:
         self.report = PreviewReport()
         self.overlay = _Overlay()
         self.errors: list[BaseException] = []
+        self.position: dict[int, int] = {}  # id(event) → its place in the input
 
     async def batch(self, ops: list[RecordOp]) -> None:
         try:  # the batcher runs this in a task and drops what it raises: keep it for preview() to raise
@@ -240,7 +245,7 @@ class _Preview:
         for op in write.ops:
             self._add(Prediction(op.event.message_id, op.action, write.object, verdict,
                                  problem.code if problem else code, problem.message if problem else None,
-                                 problem.fields if problem else (), record_id, tuple(warnings or ())))
+                                 problem.fields if problem else (), record_id, tuple(warnings or ()), op.event))
         if len(self.report.samples) < self.samples:
             current = changes or {}
             self.report.samples.append(Sample(
@@ -253,7 +258,8 @@ class _Preview:
         verdict = "fail" if outcome.status is Status.FAILED else "skip"
         code = outcome.error_code if outcome.status is Status.FAILED else (outcome.reason or "").split(":")[0]
         self._add(Prediction(outcome.event.message_id, outcome.action, outcome.object, verdict, code,
-                             outcome.message or outcome.reason, tuple(outcome.fields), outcome.record_id))
+                             outcome.message or outcome.reason, tuple(outcome.fields), outcome.record_id,
+                             source=outcome.event))
         if len(self.report.samples) < self.samples:
             self.report.samples.append(Sample(outcome.event.message_id, outcome.action or "", outcome.object or "",
                                               verdict, outcome.record_id, reason=outcome.message or outcome.reason))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="only outcomes recorded until this ISO time")
     parser.add_argument("--dead-letters", action="store_true", help="re-drive the dead-letter queue instead")
     parser.add_argument("--limit", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 async def replay(args: argparse.Namespace) -> dict[str, int]:
@@ -64,6 +66,10 @@ async def replay(args: argparse.Namespace) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     result = asyncio.run(replay(args))
+    if args.json:
+        print(json.dumps({"command": "replay", "replayed": result.pop("replayed"), "sync_log": {
+            s.value: result.get(s.value, 0) for s in Status}}))
+        return 0
     print(f"replayed {result['replayed']} events; sync log now: succeeded {result.get('succeeded', 0)}, "
           f"skipped {result.get('skipped', 0)}, failed {result.get('failed', 0)}")
     return 0

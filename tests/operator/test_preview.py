@@ -65,7 +65,39 @@ async def test_preview_over_http_returns_the_same_report(tls_emulator: Any, tmp_
         service = await build(load_settings(settings_file(tmp_path, tls_emulator)), stack)
         transport = httpx.ASGITransport(app=service.app())
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            r = await http.post("/v1/preview", json={"source": "web-app", "events": [
-                {"type": "identify", "userId": "u", "traits": {"email": "a@x.example"}}]})
+            r = await http.post("/v1/preview", json={"source": "web-app", "outcomes": True, "events": [
+                {"type": "identify", "userId": "u", "traits": {"email": "a@x.example"}},
+                {"type": "identify", "userId": "v", "traits": {"email": "a b@x.example"}}]})
     assert r.status_code == 200 and r.json()["would"]["create"] == 1
+    assert [(o["verdict"], o["code"]) for o in r.json()["outcomes"]] == [("create", None), ("fail", "INVALID_EMAIL_ADDRESS")]
     assert tls_emulator.state.store.records("Lead") == []
+
+
+CSV = "company,site,employees\nAcme,https://www.acme.example,120\nGlobex,globex.example,many\nInitech,initech.example,9\n"
+
+
+def test_preview_takes_csv_rows_with_a_column_map_like_backfill(tls_emulator: Any, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    tls_emulator.state.store.insert("Account", {"Name": "ACME Corp", "Website": "acme.example",
+                                                "NumberOfEmployees": 100})
+    data = tmp_path / "accounts.csv"
+    data.write_text(CSV)
+    code = main(["--config", str(settings_file(tmp_path, tls_emulator)), "preview", str(data), "--object", "Account",
+                 "--map", "Name=company", "--map", "Website=site", "--map", "NumberOfEmployees=employees",
+                 "--match", "Website:domain", "--json", "--outcomes"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["would"] == {"create": 1, "update": 1, "delete": 0, "skip": 0, "fail": 1}
+    assert [(o["verdict"], o["code"]) for o in report["outcomes"]] == [
+        ("update", None), ("fail", "JSON_PARSER_ERROR"), ("create", None)]
+    assert report["overwrites"]["Account.Name"] == {"replaced": 1, "with_blank": 0, "with_default": 0}
+    assert "1 records would have a non-blank value replaced in Account.Name" in report["warnings"]
+    assert len(tls_emulator.state.store.records("Account")) == 1
+
+
+def test_preview_of_a_csv_without_a_column_map_says_what_is_missing(tls_emulator: Any, tmp_path: Path) -> None:
+    data = tmp_path / "accounts.csv"
+    data.write_text(CSV)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(settings_file(tmp_path, tls_emulator)), "preview", str(data)])
+    assert "--object" in str(exit_.value.code)
