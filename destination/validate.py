@@ -44,6 +44,7 @@ _SOAP = {"double": "double", "currency": "double", "percent": "double", "int": "
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
 
@@ -126,9 +127,20 @@ def value_problems(fd: Mapping[str, Any], value: Any) -> list[Problem]:
         if any(v not in allowed for v in chosen):
             problems.append(Problem("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                     f"{label}: bad value for restricted picklist field: {value}", (name,)))
-    if kind == "reference" and not looks_like_id(str(value)):
+    if kind == "reference" and not well_formed_id(str(value)):
         problems.append(Problem("MALFORMED_ID", f"{label}: id value of incorrect type: {value}", (name,)))
     return problems
+
+
+def well_formed_id(value: str) -> bool:
+    """An Id the org accepts as one: 15 characters, or 18 whose last 3 are the case-safe checksum."""
+    if not looks_like_id(value):
+        return False
+    if len(value) == 15:
+        return True
+    suffix = "".join(_CHECKSUM[sum(1 << j for j, c in enumerate(value[b * 5:b * 5 + 5]) if "A" <= c <= "Z")]
+                     for b in range(3))
+    return value[15:] == suffix
 
 
 def required_on_create(fd: Mapping[str, Any]) -> bool:
