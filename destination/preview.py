@@ -34,7 +34,7 @@ from .route import route
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
 from .salesforce.ids import looks_like_id
-from .validate import Checked, check_write, datetime_wire, from_json, new_record
+from .validate import Checked, check_write, datetime_wire, from_json, new_record, object_access
 from .write import DROPPABLE
 
 VERDICTS = ("create", "update", "delete", "skip", "fail")
@@ -197,6 +197,10 @@ class _Preview:
         describe = await client.describe.get(write.object)
         current = plan.current.get(write.record_id or "")
         if write.kind == "delete":
+            denied = object_access(describe, "delete")
+            if denied is not None:
+                self._decided(write, "fail", Checked(errors=[denied]))
+                return
             self.overlay.delete(describe.name, str(write.record_id))
             self._decided(write, "delete", None)
             return

@@ -5,6 +5,8 @@ the values as the org would store them and the predicted errors out.
 The org of record for our tests is the bundled emulator, so the checks and their order follow what it
 does (salesforce_emulator/store.py `_save`, coercion.py, validation.py), which follows Salesforce:
 
+0. the user's object permissions (describe's createable / updateable / deletable):
+   INSUFFICIENT_ACCESS_OR_READONLY, and nothing else is checked;
 1. each value is resolved and coerced to its field's type: an unknown field is INVALID_FIELD; a value of
    the wrong JSON type is JSON_PARSER_ERROR (REST), a CSV cell that does not parse is
    INVALID_TYPE_ON_FIELD_IN_RECORD (Bulk);
@@ -77,6 +79,10 @@ def check_write(describe: ObjectDescribe, values: Mapping[str, Any], *, creating
     upsert's external-ID value, which the org sets on create without checking it as a written field; `text`
     means Bulk API (values become CSV cells, where "" means not given and `#N/A` means null)."""
     out = Checked()
+    denied = object_access(describe, "create" if creating else "update")
+    if denied is not None:
+        out.errors = [denied]
+        return out
     errors: list[Problem] = []
     for name, value in values.items():
         if text:
@@ -107,6 +113,15 @@ def check_write(describe: ObjectDescribe, values: Mapping[str, Any], *, creating
     seen: set[str] = set()
     out.errors = [e for e in errors if not (e.code in seen or seen.add(e.code))]  # type: ignore[func-returns-value]
     return out
+
+
+def object_access(describe: ObjectDescribe, operation: str) -> Problem | None:
+    """INSUFFICIENT_ACCESS_OR_READONLY when the calling user may not create / update / delete this object
+    (describe answers for the user: its createable, updateable and deletable flags)."""
+    flag = {"create": "createable", "update": "updateable", "delete": "deletable"}[operation]
+    if describe.raw.get(flag, True):
+        return None
+    return Problem("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
 
 
 def value_problems(fd: Mapping[str, Any], value: Any) -> list[Problem]:

@@ -22,6 +22,7 @@ from destination.outcomes import Status
 from destination.pipeline import Pipeline
 from destination.preview import preview
 from destination.salesforce.client import SalesforceClient
+from destination.salesforce.connection import AuthSettings
 from destination.synclog import open_sync_log
 
 SOURCE = load_text("""source: corpus
@@ -43,6 +44,7 @@ actions:
       HasOptedOutOfEmail: $.traits.opted_out
       IsConverted: $.traits.converted
       City: {path: $.traits.city, policy: set_if_empty}
+      Phone: $.traits.phone
   - name: contacts         # native upsert by an external ID (no lookup), REST, drops fields the org refuses
     when: type = "track" and event = "Signed Up"
     object: Contact
@@ -146,7 +148,8 @@ def _body(rng: random.Random, n: int) -> dict[str, Any]:
                   "revenue": _pick(rng, [1000, 2500.5, "300"], ["lots", False], 0.05),
                   "opted_out": _pick(rng, [True, False, "true"], ["yes", 1, "maybe"], 0.05, 0.5),
                   "converted": _pick(rng, [True], [True], 0.0, 0.97),
-                  "city": _pick(rng, ["Paris", "Lima"], ["C" * 41], 0.05, 0.3)}
+                  "city": _pick(rng, ["Paris", "Lima"], ["C" * 41], 0.05, 0.3),
+                  "phone": _pick(rng, ["+33 1 23 45 67 89"], ["+1 555 0100 " * 4], 0.04, 0.5)}  # phones are never cut
         body.update(type="identify", traits={k: v for k, v in traits.items() if v is not None})
     elif kind == "contact":
         key = rng.randrange(EXISTING_CONTACTS + 40)
@@ -216,17 +219,22 @@ class Comparison:
                 if self.predicted.get(k) != self.actual.get(k)]
 
 
-async def preview_then_run(emulator: Any, events: list[Event], tmp_path: Path) -> Comparison:
+async def preview_then_run(emulator: Any, events: list[Event], tmp_path: Path,
+                           auth: AuthSettings | None = None) -> Comparison:
     """The corpus through `preview`, then through the pipeline (Delivery against the same org, untouched by
-    the preview); each event's predicted and recorded outcome."""
+    the preview), as the user `auth` logs in as (default: the admin); each event's predicted and recorded
+    outcome."""
     sources = {"corpus": SOURCE}
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(
-            SalesforceClient(connection_for(emulator), backoff_initial=0.01, backoff_max=0.05))
+            SalesforceClient(connection_for(emulator, auth), backoff_initial=0.01, backoff_max=0.05))
         client.bulk.poll_initial = 0.05
         client.bulk.poll_max = 0.1
         delivery = Delivery({"default": client}, budget=Budget(recheck_seconds=0.2), backoff_seconds=0.01)
+        before = dict(emulator.state.usage.by_endpoint)
         report = await preview(sources, delivery, events, batching=BATCHING)
+        after = emulator.state.usage.by_endpoint
+        assert {k for k in after if after[k] != before.get(k, 0)} <= {"query", "sobjects/describe"}  # no writes
         predicted = {(p.event, p.action or ""): (p.verdict, p.code) for p in report.predictions}
         sync_log = await stack.enter_async_context(open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}"))
         pipeline = Pipeline(sources, delivery, sync_log, batching=BATCHING)

@@ -118,3 +118,25 @@ def test_bulk_cells_are_typed_as_csv_text_not_json() -> None:
     assert rest is not None and rest.code == "JSON_PARSER_ERROR"
     bulk = check_write(lead, {"LastName": "L", "Company": "C", "AnnualRevenue": "lots"}, creating=True, text=True)
     assert bulk.error is not None and bulk.error.code == "INVALID_TYPE_ON_FIELD_IN_RECORD"
+
+
+def test_a_user_without_object_permission_is_refused_before_any_field_check() -> None:
+    raw = dict(DESCRIBES["Lead"].raw, createable=False, updateable=True)
+    lead = ObjectDescribe(raw)
+    refused = check_write(lead, {"Title": "t" * 500}, creating=True).error
+    assert refused is not None and refused.code == "INSUFFICIENT_ACCESS_OR_READONLY"
+    allowed = check_write(lead, {"Title": "t" * 500}, creating=False).error
+    assert allowed is not None and allowed.code == "STRING_TOO_LONG"
+
+
+def test_a_field_the_user_cannot_edit_or_see_is_refused_as_salesforce_refuses_it() -> None:
+    raw = dict(DESCRIBES["Lead"].raw)
+    raw["fields"] = [dict(f, createable=False, updateable=False) if f["name"] == "AnnualRevenue" else f
+                     for f in raw["fields"] if f["name"] != "Rating"]  # read-only; invisible
+    lead = ObjectDescribe(raw)
+    read_only = check_write(lead, {"AnnualRevenue": 5}, creating=False).error
+    assert read_only is not None and (read_only.code, read_only.fields) == ("INVALID_FIELD_FOR_INSERT_UPDATE",
+                                                                            ("AnnualRevenue",))
+    invisible = check_write(lead, {"Rating": "Hot"}, creating=False).error
+    assert invisible is not None and invisible.code == "INVALID_FIELD"
+    assert invisible.message == "No such column 'Rating' on sobject of type Lead"
