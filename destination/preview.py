@@ -199,10 +199,10 @@ class _Preview:
         if write.kind == "delete":
             denied = object_access(describe, "delete")
             if denied is not None:
-                self._decided(write, "fail", Checked(errors=[denied]))
+                self._decided(write, "fail", Checked(errors=[denied]), current)
                 return
             self.overlay.delete(describe.name, str(write.record_id))
-            self._decided(write, "delete", None)
+            self._decided(write, "delete", None, current)
             return
         creating = write.kind != "update"
         values, preset = dict(write.values), {}
@@ -212,7 +212,7 @@ class _Preview:
             ext = describe.field(native) or {"name": native, "type": "string"}
             preset = {ext["name"]: from_json(ext, _ext_value(write.ops[0], native))[0]}
         if write.kind == "update" and not values and not native:
-            self._decided(write, "skip", None, code="NOTHING_TO_CHANGE")
+            self._decided(write, "skip", None, current, code="NOTHING_TO_CHANGE")
             return
         text = write.ops[0].mode is Mode.BULK
         checked = check_write(describe, values, creating=creating, preset=preset, text=text)
@@ -228,22 +228,22 @@ class _Preview:
                 values = kept
                 checked = check_write(describe, values, creating=creating, preset=preset, text=text)
         if checked.error is not None:
-            self._decided(write, "fail", checked, warnings=warnings)
+            self._decided(write, "fail", checked, current, warnings=warnings)
             return
         now = datetime_wire(datetime.now(UTC))
         if creating:
             record = new_record(describe, {**checked.values, **preset})
             record.update(Id=self.overlay.new_id(describe), LastModifiedDate=now)
             self.overlay.put(describe.name, record)
-            self._decided(write, "create", None, warnings=warnings)
+            self._decided(write, "create", None, current, warnings=warnings)
             return
         if current is not None:
             self._count_overwrites(describe.name, write, current, values)
             self.overlay.put(describe.name, {**current, **checked.values, "LastModifiedDate": now})
-        self._decided(write, "update", None, warnings=warnings, changes=current)
+        self._decided(write, "update", None, current, warnings=warnings)
 
-    def _decided(self, write: Write, verdict: str, checked: Checked | None, *, code: str | None = None,
-                 warnings: list[str] | None = None, changes: dict[str, Any] | None = None) -> None:
+    def _decided(self, write: Write, verdict: str, checked: Checked | None, current: dict[str, Any] | None, *,
+                 code: str | None = None, warnings: list[str] | None = None) -> None:
         problem = checked.error if checked is not None else None
         record_id = None if verdict == "create" else write.record_id
         for op in write.ops:
@@ -251,7 +251,7 @@ class _Preview:
                                  problem.code if problem else code, problem.message if problem else None,
                                  problem.fields if problem else (), record_id, tuple(warnings or ()), op.event))
         if len(self.report.samples) < self.samples:
-            current = changes or {}
+            current = current or {}
             self.report.samples.append(Sample(
                 write.ops[0].event.message_id, write.ops[0].action, write.object, verdict, record_id,
                 {k: {"from": current.get(k), "to": v} for k, v in write.values.items()},

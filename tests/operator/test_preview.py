@@ -101,3 +101,37 @@ def test_preview_of_a_csv_without_a_column_map_says_what_is_missing(tls_emulator
     with pytest.raises(SystemExit) as exit_:
         main(["--config", str(settings_file(tmp_path, tls_emulator)), "preview", str(data)])
     assert "--object" in str(exit_.value.code)
+
+
+def test_preview_counts_records_whose_non_blank_values_would_be_replaced(tls_emulator: Any, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    store = tls_emulator.state.store
+    for i in range(3):
+        store.insert("Lead", {"LastName": f"L{i}", "Company": "Acme", "Email": f"l{i}@x.example", "Title": "CTO",
+                              "Website": "acme.example"})
+    actions = tmp_path / "actions"
+    actions.mkdir()
+    (actions / "crm.yaml").write_text("""source: crm
+actions:
+  - name: leads
+    when: type = "identify"
+    object: Lead
+    operation: update
+    match: {any: {Email: $.traits.email}}
+    fields:
+      Title: {path: $.traits.title, default: "n/a", policy: always}
+      Website: {path: $.traits.site, policy: always}
+""")
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps({"source": "crm", "type": "identify", "messageId": f"e{i}",
+                                            "traits": body}) for i, body in enumerate([
+        {"email": "l0@x.example"},                                        # Title ← the default
+        {"email": "l1@x.example", "title": "CEO", "site": ""},            # Title ← CEO, Website ← blank
+        {"email": "l2@x.example", "title": "CTO", "site": "acme.example"}])) + "\n")  # nothing changes
+    code = main(["--config", str(settings_file(tmp_path, tls_emulator)), "--actions", str(actions), "preview",
+                 str(events)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "would update 2" in out and "would skip 1" in out
+    assert "warning: 2 records would have a non-blank value replaced in Lead.Title (1 with a default)" in out
+    assert "warning: 1 records would have a non-blank value replaced in Lead.Website (1 with a blank)" in out
