@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .actions.model import ActionFile, Mode
+from .actions.model import ActionFile, Mode, Operation
 from .actions.paths import MISSING
 from .actions.values import is_blank, source_value
 from .batcher import Batcher
@@ -33,8 +33,16 @@ from .plan import Plan, Write, id_matcher, merge_values, native_upsert_field
 from .route import route
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
-from .salesforce.ids import looks_like_id
-from .validate import Checked, check_write, datetime_wire, from_json, new_record, object_access
+from .validate import (
+    Checked,
+    Problem,
+    check_write,
+    datetime_wire,
+    from_json,
+    new_record,
+    object_access,
+    well_formed_id,
+)
 from .write import DROPPABLE
 
 VERDICTS = ("create", "update", "delete", "skip", "fail")
@@ -137,12 +145,12 @@ class _Overlay:
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, dict[str, Any]]] = {}  # object (lower) → Id → record
-        self.deleted: set[str] = set()
+        self.deleted: set[str] = set()  # 15-character Ids
         self._ids = itertools.count(1)
 
     def amend(self, obj: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         table = self.records.get(obj.lower(), {})
-        out = {r["Id"]: {**r, **table.get(r["Id"], {})} for r in found if r["Id"] not in self.deleted}
+        out = {r["Id"]: {**r, **table.get(r["Id"], {})} for r in found if r["Id"][:15] not in self.deleted}
         for record_id, record in table.items():
             out.setdefault(record_id, record)
         return list(out.values())
@@ -152,7 +160,7 @@ class _Overlay:
 
     def delete(self, obj: str, record_id: str) -> None:
         self.records.get(obj.lower(), {}).pop(record_id, None)
-        self.deleted.add(record_id)
+        self.deleted.add(record_id[:15])
 
     def new_id(self, describe: ObjectDescribe) -> str:
         return f"{describe.key_prefix or '000'}PRV{next(self._ids):012d}"
@@ -187,7 +195,7 @@ class _Preview:
         native = native_upsert_field(ops[0], external_ids)
         by_id = id_matcher(ops[0]) is not None
         for outcome in outcomes:
-            self.outcome(_by_id_outcome(outcome, ops, describe) if by_id else outcome)
+            self.outcome(_by_id_outcome(outcome, ops, describe, self.overlay.deleted) if by_id else outcome)
         for write in plan.writes:
             await self._write(client, write, plan, native, by_id)
 
@@ -196,6 +204,14 @@ class _Preview:
         """What the writer would send for this write, the org's verdict, and the overlay's new state."""
         describe = await client.describe.get(write.object)
         current = plan.current.get(write.record_id or "")
+        first = str(_ext_value(write.ops[0], "Id")) if by_id else ""
+        if by_id and (not well_formed_id(first) or first[:3] != describe.key_prefix):
+            # a run writes the events of one Id (by its first 15 characters) as one write to the first
+            # event's Id: an 18-character form with a wrong checksum makes the org refuse them all
+            refused = Problem("MALFORMED_ID", f"{describe.raw.get('label', describe.name)} ID: id value of "
+                              f"incorrect type: {first}", ("Id",))
+            self._decided(write, "fail", Checked(errors=[refused]), current)
+            return
         if write.kind == "delete":
             denied = object_access(describe, "delete")
             if denied is not None:
@@ -260,7 +276,10 @@ class _Preview:
     def outcome(self, outcome: Outcome) -> None:
         """An outcome decided without a write (routing, mapping, lookups)."""
         verdict = "fail" if outcome.status is Status.FAILED else "skip"
-        code = outcome.error_code if outcome.status is Status.FAILED else (outcome.reason or "").split(":")[0]
+        if outcome.status is Status.SUCCEEDED:
+            verdict = "delete" if outcome.operation == "delete" else "create" if outcome.created else "update"
+        code = outcome.error_code if outcome.status is Status.FAILED else \
+            (outcome.reason or "").split(":")[0] if outcome.status is Status.SKIPPED else None
         self._add(Prediction(outcome.event.message_id, outcome.action, outcome.object, verdict, code,
                              outcome.message or outcome.reason, tuple(outcome.fields), outcome.record_id,
                              source=outcome.event))
@@ -312,17 +331,21 @@ def _ext_value(op: RecordOp, ext_field: str) -> Any:
         if op.match else MISSING
 
 
-def _by_id_outcome(outcome: Outcome, ops: list[RecordOp], describe: ObjectDescribe) -> Outcome:
-    """A run sends updates and deletes by Id without a lookup: the org, not the planner, answers for an Id
-    that is malformed or of another object (MALFORMED_ID) or not there (NOT_FOUND)."""
+def _by_id_outcome(outcome: Outcome, ops: list[RecordOp], describe: ObjectDescribe, deleted: set[str]) -> Outcome:
+    """A run sends updates and deletes by Id without a lookup, so the org, not the planner, answers for an
+    Id the lookup did not find: malformed or of another object (MALFORMED_ID), deleted by an earlier batch
+    (a delete succeeds, an update gets ENTITY_IS_DELETED), or not there (NOT_FOUND)."""
     if outcome.error_code != "NOT_FOUND":
         return outcome
     op = next((o for o in ops if o.event is outcome.event and o.action == outcome.action), None)
     matcher = op.match.single() if op and op.match else None
     value = str(matcher.value) if matcher else ""
-    if looks_like_id(value) and value[:3] == describe.key_prefix:
-        return outcome
-    outcome.error_code = "MALFORMED_ID"
-    outcome.message = f"{describe.raw.get('label', describe.name)} ID: id value of incorrect type: {value}"
+    if not well_formed_id(value) or value[:3] != describe.key_prefix:
+        outcome.error_code = "MALFORMED_ID"
+        outcome.message = f"{describe.raw.get('label', describe.name)} ID: id value of incorrect type: {value}"
+    elif value[:15] in deleted and op is not None and op.operation is Operation.DELETE:
+        return Outcome.succeeded(outcome.event, record_id=value, created=False, action=outcome.action,
+                                 object=outcome.object, operation=outcome.operation)
+    elif value[:15] in deleted:
+        outcome.error_code, outcome.message = "ENTITY_IS_DELETED", "entity is deleted"
     return outcome
-

@@ -80,6 +80,20 @@ actions:
       Priority: $.properties.priority
       Subject: $.properties.subject
       IsClosed: $.properties.closed
+  - name: deals            # updates by Salesforce Id (no lookup: the org answers for bad Ids)
+    when: type = "track" and event = "Deal Moved"
+    object: Opportunity
+    operation: update
+    match: {any: {Id: $.properties.deal_id}}
+    fields:
+      StageName: $.properties.stage
+      NextStep: $.properties.next_step
+      Probability: $.properties.probability
+  - name: survey_removals  # deletes by Salesforce Id
+    when: type = "track" and event = "Survey Withdrawn"
+    object: Survey_Response__c
+    operation: delete
+    match: {any: {Id: $.properties.survey_id}}
   - name: accounts         # native upsert through Bulk API 2.0 (CSV typing)
     when: type = "group"
     object: Account
@@ -100,14 +114,18 @@ EXISTING_LEADS = 40
 EXISTING_CONTACTS = 30
 EXISTING_CASES = 30
 EXISTING_ACCOUNTS = 20
+EXISTING_DEALS = 20
+EXISTING_SURVEYS = 20
 
 
-def seed_org(store: Any) -> None:
-    """The org both sides start from: some records of every object the corpus touches."""
+def seed_org(store: Any) -> dict[str, list[str]]:
+    """The org both sides start from: some records of every object the corpus touches (the Ids of those
+    addressed by Id)."""
+    ids: dict[str, list[str]] = {"deals": [], "surveys": [], "leads": []}
     for i in range(EXISTING_LEADS):
-        store.insert("Lead", {"LastName": f"Lead{i}", "Company": "Seeded", "Email": f"lead{i}@corpus.example",
+        ids["leads"].append(store.insert("Lead", {"LastName": f"Lead{i}", "Company": "Seeded", "Email": f"lead{i}@corpus.example",
                               "Title": "Engineer" if i % 2 else None, "City": "Oslo" if i % 3 == 0 else None,
-                              "Status": "Working - Contacted"})
+                              "Status": "Working - Contacted"}).id)
     for i in range(EXISTING_CONTACTS):
         store.insert("Contact", {"LastName": f"Contact{i}", "External_Id__c": f"C-{i}",
                                  "Email": f"contact{i}@corpus.example"})
@@ -115,6 +133,12 @@ def seed_org(store: Any) -> None:
         store.insert("Case", {"Subject": f"Ticket {i}", "External_Id__c": f"T-{i}", "Priority": "Low"})
     for i in range(EXISTING_ACCOUNTS):
         store.insert("Account", {"Name": f"Account {i}", "External_Id__c": f"A-{i}"})
+    for i in range(EXISTING_DEALS):
+        ids["deals"].append(store.insert("Opportunity", {"Name": f"Deal {i}", "StageName": "Prospecting",
+                                                         "CloseDate": "2026-12-31", "NextStep": "Call"}).id)
+    for i in range(EXISTING_SURVEYS):
+        ids["surveys"].append(store.insert("Survey_Response__c", {"Score__c": i}).id)
+    return ids
 
 
 def _pick(rng: random.Random, good: list[Any], bad: list[Any], bad_share: float = 0.1,
@@ -127,9 +151,15 @@ def _pick(rng: random.Random, good: list[Any], bad: list[Any], bad_share: float 
     return rng.choice(good)
 
 
-def _body(rng: random.Random, n: int) -> dict[str, Any]:
+def _bad_id(rng: random.Random, good: str, ids: dict[str, list[str]]) -> str:
+    """An Id the org refuses or does not have: malformed, a bad checksum, another object's, a missing one."""
+    return rng.choice(["not-an-id", good[:15] + "zzz", rng.choice(ids["leads"]), good[:5] + "ZZZZZZZZZZ"])
+
+
+def _body(rng: random.Random, n: int, ids: dict[str, list[str]]) -> dict[str, Any]:
     """One event: mostly valid, with each kind of bad value now and then."""
-    kind = rng.choices(["lead", "contact", "survey", "case", "account", "other"], [40, 20, 12, 12, 10, 6])[0]
+    kind = rng.choices(["lead", "contact", "survey", "case", "account", "deal", "withdrawal", "other"],
+                       [40, 20, 12, 12, 10, 8, 3, 6])[0]
     body: dict[str, Any] = {"messageId": f"m{n}", "userId": f"u{n}"}
     if kind == "lead":
         key = rng.randrange(EXISTING_LEADS + 80)  # < EXISTING_LEADS: an existing record; repeats across events
@@ -190,6 +220,22 @@ def _body(rng: random.Random, n: int) -> dict[str, Any]:
                   "city": _pick(rng, ["Rome", "Cairo"], ["R" * 41], 0.06),
                   "person": _pick(rng, [True], [True], 0.0, 0.97)}
         body.update(type="group", groupId=f"A-{key}", traits={k: v for k, v in traits.items() if v is not None})
+    elif kind == "deal":
+        deal = rng.choice(ids["deals"])
+        if rng.random() < 0.1:
+            deal = _bad_id(rng, deal, ids)
+        elif rng.random() < 0.2:
+            deal = deal[:15]  # the 15-character form of the same Id
+        props = {"deal_id": deal,
+                 "stage": _pick(rng, ["Qualification", "Closed Won", "Prospecting"], ["Won", "closed won"], 0.1),
+                 "next_step": _pick(rng, ["Call", "Demo"], ["N" * 256], 0.05),
+                 "probability": _pick(rng, [10, 50, "75"], ["likely"], 0.05)}
+        body.update(type="track", event="Deal Moved", properties={k: v for k, v in props.items() if v is not None})
+    elif kind == "withdrawal":
+        survey = rng.choice(ids["surveys"])
+        if rng.random() < 0.15:
+            survey = rng.choice(["not-an-id", survey[:15] + "zzz", survey[:5] + "ZZZZZZZZZZ"])
+        body.update(type="track", event="Survey Withdrawn", properties={"survey_id": survey})
     else:
         body.update(rng.choice([{"type": "page", "name": "Home"},
                                 {"type": "track", "event": "Signed Up", "properties": {"last_name": "NoKey"}},
@@ -198,10 +244,10 @@ def _body(rng: random.Random, n: int) -> dict[str, Any]:
     return body
 
 
-def corpus(n: int, seed: int = 15) -> list[Event]:
-    """`n` events from a seeded generator (the same seed gives the same events)."""
+def corpus(n: int, ids: dict[str, list[str]], seed: int = 15) -> list[Event]:
+    """`n` events from a seeded generator (the same seed and seeded org give the same events)."""
     rng = random.Random(seed)
-    return [Event("corpus", _body(rng, i)) for i in range(n)]
+    return [Event("corpus", _body(rng, i, ids)) for i in range(n)]
 
 
 Verdict = tuple[str, str | None]  # (create | update | delete | skip | fail, error or reason code)

@@ -135,3 +135,31 @@ actions:
     assert "would update 2" in out and "would skip 1" in out
     assert "warning: 2 records would have a non-blank value replaced in Lead.Title (1 with a default)" in out
     assert "warning: 1 records would have a non-blank value replaced in Lead.Website (1 with a blank)" in out
+
+
+def test_an_id_with_a_wrong_checksum_never_reaches_a_query_and_fails_the_write_it_leads(tls_emulator: Any, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    deal, other = (tls_emulator.state.store.insert("Opportunity", {"Name": "D", "StageName": "Prospecting",
+                                                                   "CloseDate": "2026-12-31"}).id for _ in "ab")
+    actions = tmp_path / "actions"
+    actions.mkdir()
+    (actions / "crm.yaml").write_text("""source: crm
+actions:
+  - name: deals
+    when: type = "track"
+    object: Opportunity
+    operation: update
+    match: {any: {Id: $.properties.deal}}
+    fields: {StageName: $.properties.stage}
+""")
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps({"source": "crm", "type": "track", "event": "Moved", "messageId": f"e{i}",
+                                            "properties": {"deal": d, "stage": "Qualification"}})
+                                for i, d in enumerate([deal[:15] + "zzz", deal, other])) + "\n")
+    code = main(["--config", str(settings_file(tmp_path, tls_emulator)), "--actions", str(actions), "preview",
+                 str(events), "--json", "--outcomes"])
+    assert code == 0
+    outcomes = json.loads(capsys.readouterr().out)["outcomes"]
+    # a run writes both events of `deal` as one write to the first one's Id, which the org refuses
+    assert [(o["verdict"], o["code"]) for o in outcomes] == [("fail", "MALFORMED_ID"), ("fail", "MALFORMED_ID"),
+                                                             ("update", None)]

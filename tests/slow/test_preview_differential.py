@@ -10,7 +10,7 @@ from preview_support import corpus, preview_then_run, seed_org
 
 
 async def test_preview_predicts_every_outcome_of_ten_thousand_events(tls_emulator: Any, tmp_path: Path) -> None:
-    seed_org(tls_emulator.state.store)
-    result = await preview_then_run(tls_emulator, corpus(10_000, seed=1015), tmp_path)
+    ids = seed_org(tls_emulator.state.store)
+    result = await preview_then_run(tls_emulator, corpus(10_000, ids, seed=1015), tmp_path)
     assert len(result.actual) == 10_000
     assert result.disagreements() == []
