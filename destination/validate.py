@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .salesforce.bulk import NULL, cell
 from .salesforce.describe import ObjectDescribe
 from .salesforce.ids import looks_like_id
 
 STRING_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "multipicklist",
                           "combobox", "encryptedstring"})
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
-BULK_NULL = "#N/A"
 _SOAP = {"double": "double", "currency": "double", "percent": "double", "int": "int", "long": "long",
          "boolean": "boolean", "date": "date", "datetime": "datetime"}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -85,7 +85,7 @@ def check_write(describe: ObjectDescribe, values: Mapping[str, Any], *, creating
     errors: list[Problem] = []
     for name, value in values.items():
         if text:
-            value = bulk_cell(value)
+            value = cell(value)
             if value == "":
                 continue
         known = describe.field(name)
@@ -181,15 +181,6 @@ def new_record(describe: ObjectDescribe, values: Mapping[str, Any]) -> dict[str,
 
 # ----- coercion: request values → what the org stores, or the error it returns ---------------------------
 
-def bulk_cell(value: Any) -> str:
-    """A value as the Bulk CSV cell the client uploads (as destination/salesforce/bulk.py `cell`)."""
-    if value is None:
-        return BULK_NULL
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
 def datetime_wire(moment: datetime) -> str:
     """A datetime as Salesforce returns it: UTC, milliseconds, offset without a colon."""
     moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -257,7 +248,7 @@ def from_json(fd: Mapping[str, Any], value: Any) -> tuple[Any, Problem | None]:
 def from_text(fd: Mapping[str, Any], value: str) -> tuple[Any, Problem | None]:
     """A Bulk CSV cell for the field as the org stores it (`#N/A` is null), or the row's error."""
     kind = fd["type"]
-    if value == BULK_NULL:
+    if value == NULL:
         return None, None
     if kind in STRING_TYPES or kind in ("id", "reference"):
         return value, None

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from destination.salesforce.bulk import cell
 from destination.salesforce.describe import ObjectDescribe
-from destination.validate import bulk_cell, check_write
+from destination.validate import check_write
 from salesforce_emulator.state import build_state
 
 STATE = build_state()
@@ -65,7 +66,7 @@ def _codes(errors: list[Any]) -> list[str]:
 def test_predicted_errors_of_a_create_are_the_emulators_in_order(write: tuple[str, dict[str, Any]],
                                                                   bulk: bool) -> None:
     name, values = write
-    sent = {k: bulk_cell(v) for k, v in values.items()} if bulk else values
+    sent = {k: cell(v) for k, v in values.items()} if bulk else values
     actual = STATE.store.insert(name, sent, text=bulk)
     predicted = check_write(DESCRIBES[name], values, creating=True, text=bulk)
     assert _codes(predicted.errors) == _codes(actual.errors), (values, actual.errors)
@@ -83,7 +84,7 @@ def test_predicted_errors_of_an_update_are_the_emulators_in_order(write: tuple[s
     base = {"Lead": {"LastName": "L", "Company": "C"}, "Contact": {"LastName": "L"}, "Account": {"Name": "A"}}
     record_id = STATE.store.insert(name, base.get(name, {})).id
     assert record_id is not None
-    sent = {k: bulk_cell(v) for k, v in values.items()} if bulk else values
+    sent = {k: cell(v) for k, v in values.items()} if bulk else values
     actual = STATE.store.update(name, record_id, sent, text=bulk)
     predicted = check_write(DESCRIBES[name], values, creating=False, text=bulk)
     assert _codes(predicted.errors) == _codes(actual.errors), (values, actual.errors)
