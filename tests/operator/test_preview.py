@@ -163,3 +163,39 @@ actions:
     # a run writes both events of `deal` as one write to the first one's Id, which the org refuses
     assert [(o["verdict"], o["code"]) for o in outcomes] == [("fail", "MALFORMED_ID"), ("fail", "MALFORMED_ID"),
                                                              ("update", None)]
+
+
+async def test_a_later_batch_sees_the_record_an_earlier_batch_would_create(tls_emulator: Any) -> None:
+    from sf_support import connection_for
+
+    from destination.actions.loader import load_text
+    from destination.config import BatchingConfig
+    from destination.deliver import Delivery
+    from destination.events import Event
+    from destination.preview import preview
+    from destination.salesforce.client import SalesforceClient
+
+    source = load_text("""source: app
+actions:
+  - name: leads
+    when: type = "identify"
+    object: Lead
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: $.traits.name, Company: Co}
+""", "app.yaml")
+    emails = ["new@x.example", "b@x.example", "new@x.example", "c@x.example", "new@x.example"]
+    names = ["First", "B", "Second", "C", "Second"]
+    events = [Event("app", {"type": "identify", "messageId": f"e{i}", "traits": {"email": email, "name": name}})
+              for i, (email, name) in enumerate(zip(emails, names, strict=True))]
+    async with SalesforceClient(connection_for(tls_emulator)) as client:
+        delivery = Delivery({"default": client})
+        together = await preview({"app": source}, delivery, events, batching=BatchingConfig(rest_size=200))
+        apart = await preview({"app": source}, delivery, events, batching=BatchingConfig(rest_size=1))
+    # one batch: the three events of new@ coalesce into one create; batches of one record (another record
+    # closes each): a create, an update, then nothing left to change
+    new = [p for p in together.predictions if p.event in ("e0", "e2", "e4")]
+    assert [(p.verdict, p.code) for p in new] == [("create", None)] * 3
+    new = [p for p in apart.predictions if p.event in ("e0", "e2", "e4")]
+    assert [(p.verdict, p.code) for p in new] == [("create", None), ("update", None), ("skip", "NOTHING_TO_CHANGE")]
+    assert tls_emulator.state.store.records("Lead") == []
