@@ -194,8 +194,8 @@ class _Preview:
                         (f.get("idLookup") and f.get("unique"))}
         native = native_upsert_field(ops[0], external_ids)
         by_id = id_matcher(ops[0]) is not None
-        for outcome in outcomes:
-            self.outcome(_by_id_outcome(outcome, ops, describe, self.overlay.deleted) if by_id else outcome)
+        for outcome in _by_id_outcomes(outcomes, ops, describe, self.overlay.deleted) if by_id else outcomes:
+            self.outcome(outcome)
         for write in plan.writes:
             await self._write(client, write, plan, native, by_id)
 
@@ -331,21 +331,30 @@ def _ext_value(op: RecordOp, ext_field: str) -> Any:
         if op.match else MISSING
 
 
-def _by_id_outcome(outcome: Outcome, ops: list[RecordOp], describe: ObjectDescribe, deleted: set[str]) -> Outcome:
-    """A run sends updates and deletes by Id without a lookup, so the org, not the planner, answers for an
-    Id the lookup did not find: malformed or of another object (MALFORMED_ID), deleted by an earlier batch
-    (a delete succeeds, an update gets ENTITY_IS_DELETED), or not there (NOT_FOUND)."""
-    if outcome.error_code != "NOT_FOUND":
-        return outcome
-    op = next((o for o in ops if o.event is outcome.event and o.action == outcome.action), None)
-    matcher = op.match.single() if op and op.match else None
-    value = str(matcher.value) if matcher else ""
-    if not well_formed_id(value) or value[:3] != describe.key_prefix:
-        outcome.error_code = "MALFORMED_ID"
-        outcome.message = f"{describe.raw.get('label', describe.name)} ID: id value of incorrect type: {value}"
-    elif value[:15] in deleted and op is not None and op.operation is Operation.DELETE:
-        return Outcome.succeeded(outcome.event, record_id=value, created=False, action=outcome.action,
-                                 object=outcome.object, operation=outcome.operation)
-    elif value[:15] in deleted:
-        outcome.error_code, outcome.message = "ENTITY_IS_DELETED", "entity is deleted"
-    return outcome
+def _by_id_outcomes(outcomes: list[Outcome], ops: list[RecordOp], describe: ObjectDescribe,
+                    deleted: set[str]) -> list[Outcome]:
+    """A run sends updates and deletes by Id without a lookup, as one write per Id (its first 15 characters)
+    to the first event's Id, so the org, not the planner, answers for an Id the lookup did not find: that
+    first Id malformed or of another object (MALFORMED_ID), deleted by an earlier batch (a delete succeeds,
+    an update gets ENTITY_IS_DELETED), or not there (NOT_FOUND)."""
+    leading: dict[str, str] = {}
+    for op in ops:
+        value = str(_ext_value(op, "Id"))
+        leading.setdefault(value[:15], value)
+    out = []
+    for outcome in outcomes:
+        op = next((o for o in ops if o.event is outcome.event and o.action == outcome.action), None)
+        if outcome.error_code != "NOT_FOUND" or op is None:
+            out.append(outcome)
+            continue
+        first = leading[str(_ext_value(op, "Id"))[:15]]
+        if not well_formed_id(first) or first[:3] != describe.key_prefix:
+            outcome.error_code = "MALFORMED_ID"
+            outcome.message = f"{describe.raw.get('label', describe.name)} ID: id value of incorrect type: {first}"
+        elif first[:15] in deleted and op.operation is Operation.DELETE:
+            outcome = Outcome.succeeded(outcome.event, record_id=first, created=False, action=outcome.action,
+                                        object=outcome.object, operation=outcome.operation)
+        elif first[:15] in deleted:
+            outcome.error_code, outcome.message = "ENTITY_IS_DELETED", "entity is deleted"
+        out.append(outcome)
+    return out
