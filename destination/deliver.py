@@ -6,7 +6,7 @@ Retries and pauses go through the retry policy (destination/retry.py)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,7 @@ from .write import Writer, target_of, unresolved
 
 log = logging.getLogger("destination.deliver")
 DOMAIN_CHUNK = 40  # LIKE clauses per domain lookup query
+Known = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]  # (object, found records) → amended records
 
 
 class Delivery:
@@ -138,9 +139,10 @@ class Delivery:
         await self._record_value_times(plan, fate)
         _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
 
-    async def prepare(self, ops: Sequence[RecordOp]) -> tuple[Plan, list[Outcome]]:
+    async def prepare(self, ops: Sequence[RecordOp], *, known: Known | None = None) -> tuple[Plan, list[Outcome]]:
         """Everything but the write (for previews): describe, parent lookups, record lookups, plan.
-        Read-only: every upsert is looked up so the plan can say create or update."""
+        Read-only: every upsert is looked up so the plan can say create or update. `known` amends the
+        looked-up records (a preview's earlier batches would have created or changed some)."""
         ops = list(ops)
         client = self.clients.get(ops[0].connection)
         if client is None:
@@ -157,7 +159,7 @@ class Delivery:
         outcomes += unfit
         if not ops:
             return Plan(), outcomes
-        plan = await self._plan(client, describe, ops, read_only=True)
+        plan = await self._plan(client, describe, ops, read_only=True, known=known)
         return plan, outcomes + plan.outcomes
 
     def _count_call(self, kind: str, size: int) -> None:
@@ -165,7 +167,7 @@ class Delivery:
             self.metrics.batch(kind, size)
 
     async def _plan(self, client: SalesforceClient, describe: ObjectDescribe, ops: list[RecordOp], *,
-                    read_only: bool = False) -> Plan:
+                    read_only: bool = False, known: Known | None = None) -> Plan:
         external_ids = {f["name"].lower() for f in describe.fields if f.get("externalId") or
                         (f.get("idLookup") and f.get("unique"))}
         native = native_upsert_field(ops, external_ids)
@@ -178,6 +180,8 @@ class Delivery:
         extra = ["IsConverted", "ConvertedContactId"] if ops[0].follow_converted_leads else []
         fields = [f for f in select_fields(ops, extra) if describe.field(f) is not None]
         found = await self._lookup(client, describe, fields, [op.match for op in ops if op.match is not None])
+        if known is not None:
+            found = known(describe.name, found)
         plan = plan_batch(ops, found, await self._value_times(describe.name, ops, found))
         if ops[0].follow_converted_leads:
             await self._follow_converted(client, plan, {r["Id"]: r for r in found})

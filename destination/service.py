@@ -106,8 +106,8 @@ class Service:
                                     400)
             report = await preview(self.sources, self.pipeline.delivery,
                                    [Event(source, e) for e in events if isinstance(e, dict)],
-                                   samples=int(body.get("samples", 5)))
-            return JSONResponse(report.to_json())
+                                   samples=int(body.get("samples", 5)), batching=self.settings.batching)
+            return JSONResponse(report.to_json(outcomes=bool(body.get("outcomes"))))
 
         @app.get("/metrics")
         async def metrics() -> Response:

@@ -31,17 +31,25 @@ MODES = {"update": "update", "create": "create", "both": "upsert"}
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="NDJSON events, or a CSV file (with --object and --map)")
     parser.add_argument("--source", help="NDJSON: the source of the events (default: each line's `source`)")
+    csv_options(parser)
+    parser.add_argument("--chunk", type=int, default=1000, help="events per checkpoint")
+    parser.add_argument("--checkpoint", help="progress file (default: FILE.progress)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (no progress bar)")
+
+
+def csv_options(parser: argparse.ArgumentParser) -> None:
+    """The options that turn CSV rows into an in-memory action (shared with `preview`)."""
     parser.add_argument("--object", help="CSV: the object to write")
     parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                         help="CSV: a field and the column that fills it (repeat)")
     parser.add_argument("--match", help="CSV: Id, a field (e.g. External_Id__c), or FIELD:domain (e.g. Website:domain)")
     parser.add_argument("--mode", choices=list(MODES), default="both", help="CSV: update, create, or both (upsert)")
-    parser.add_argument("--chunk", type=int, default=1000, help="events per checkpoint")
-    parser.add_argument("--checkpoint", help="progress file (default: FILE.progress)")
 
 
 def csv_action(args: argparse.Namespace, stem: str) -> ActionFile:
     """The in-memory action a CSV backfill runs: fields from columns, matched by Id, a field or a domain."""
+    if not args.object or not args.map:
+        raise SystemExit("a CSV file needs --object and at least one --map FIELD=COLUMN")
     fields = {}
     for item in args.map:
         field, _, column = item.partition("=")
@@ -119,7 +127,7 @@ async def backfill(args: argparse.Namespace) -> dict[str, int]:
         pipeline = await open_pipeline(settings, sources, stack, "backfill")
         columns = (TextColumn("[bold]backfill"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]:.0f} events/s"), TimeRemainingColumn())
-        with Progress(*columns) as progress:
+        with Progress(*columns, disable=args.json) as progress:
             task = progress.add_task("backfill", total=total, completed=done, rate=0.0)
             loop = asyncio.get_running_loop()
             started, sent = loop.time(), 0
@@ -146,6 +154,9 @@ async def backfill(args: argparse.Namespace) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     result = asyncio.run(backfill(args))
+    if args.json:
+        print(json.dumps({"command": "backfill", "file": args.file, **result}))
+        return 0
     print(f"backfill: sent {result['sent']} events (resumed after {result['skipped_as_done']}); "
           f"see the sync log for outcomes")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=100_000)
     parser.add_argument("--resend-unresolved", action="store_true",
                         help=f"also resend {UNRESOLVED_CREATE} creates (only after checking they are not in the org)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 async def replay(args: argparse.Namespace) -> dict[str, int]:
@@ -81,6 +83,10 @@ async def replay(args: argparse.Namespace) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     result = asyncio.run(replay(args))
+    if args.json:
+        print(json.dumps({"command": "replay", "replayed": result.pop("replayed"), "held": result.pop("held"),
+                          "sync_log": {s.value: result.get(s.value, 0) for s in Status}}))
+        return 0
     print(f"replayed {result['replayed']} events; sync log now: succeeded {result.get('succeeded', 0)}, "
           f"skipped {result.get('skipped', 0)}, failed {result.get('failed', 0)}")
     if result["held"]:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from settings_support import settings_file
 
 from destination.cli import main
@@ -39,7 +40,8 @@ async def test_csv_rows_update_matched_accounts_by_domain_and_create_the_rest(tl
     assert sorted(r["Name"] for r in store.records("Account")) == ["Acme", "Globex", "Initech"]
 
 
-async def test_a_backfill_resumes_after_its_checkpoint(tls_emulator: Any, tmp_path: Path) -> None:
+async def test_a_backfill_resumes_after_its_checkpoint(tls_emulator: Any, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "events.ndjson"
     data.write_text("\n".join(json.dumps({"type": "identify", "userId": f"u{i}",
                                           "traits": {"email": f"b{i}@x.example", "last_name": f"B{i}"}})
@@ -51,7 +53,11 @@ async def test_a_backfill_resumes_after_its_checkpoint(tls_emulator: Any, tmp_pa
     emails = sorted(r["Email"] for r in tls_emulator.state.store.records("Lead"))
     assert emails == [f"b{i}@x.example" for i in range(6, 10)]
     assert Path(f"{data}.progress").read_text() == "10"
-    assert await asyncio.to_thread(main, ["--config", str(config), "backfill", str(data), "--source", "web-app"]) == 0
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["--config", str(config), "backfill", str(data), "--source", "web-app",
+                                          "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"command": "backfill", "file": str(data), "sent": 0,
+                                                   "skipped_as_done": 10, "position": 10}
     assert len(tls_emulator.state.store.records("Lead")) == 4  # nothing left to do
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from settings_support import settings_file
 
 from destination.cli import main
@@ -55,7 +57,8 @@ async def test_failed_events_are_replayed_after_a_fix(tls_emulator: Any, tmp_pat
     assert sorted(r["External_Id__c"] for r in tls_emulator.state.store.records("Opportunity")) == ["O-0", "O-1", "O-2"]
 
 
-async def test_dead_letters_are_replayed_and_marked(tls_emulator: Any, tmp_path: Path) -> None:
+async def test_dead_letters_are_replayed_and_marked(tls_emulator: Any, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     config = settings_file(tmp_path, tls_emulator, "")
     config.write_text(config.read_text().replace("batching: {linger_ms: 50}", "batching: {linger_ms: 50, max_attempts: 1}"))
     bad = Event("web-app", {"type": "identify", "messageId": "d1", "userId": "u", "traits": {"email": "d@x.example"}})
@@ -65,7 +68,9 @@ async def test_dead_letters_are_replayed_and_marked(tls_emulator: Any, tmp_path:
         [letter] = await log.dead_letters()
         assert letter.error_code == "RETRY_EXHAUSTED"
     tls_emulator.state.faults.update({"lock_error_rate": 0.0})
-    assert await asyncio.to_thread(main, ["--config", str(config), "replay", "--dead-letters"]) == 0
+    assert await asyncio.to_thread(main, ["--config", str(config), "replay", "--dead-letters", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"command": "replay", "replayed": 1, "sync_log": {
+        "succeeded": 1, "skipped": 0, "failed": 0}}
     async with open_sync_log(load_settings(config).sync_log_url) as log:
         assert await log.dead_letters() == []
         assert (await log.counts())[Status.SUCCEEDED] == 1

@@ -1,0 +1,26 @@
+"""Preview is exact: a generated corpus goes through `preview` and then through the real pipeline against
+the same org (which the preview leaves untouched); every event's predicted outcome — create, update,
+skip or fail, and the error code — is the one the run records."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from preview_support import corpus, preview_then_run, seed_org
+
+
+async def test_preview_predicts_every_outcome_of_a_generated_corpus(tls_emulator: Any, tmp_path: Path) -> None:
+    ids = seed_org(tls_emulator.state.store)
+    events = corpus(1200, ids)
+    result = await preview_then_run(tls_emulator, events, tmp_path)
+    assert len(result.actual) >= 1200
+    assert result.disagreements() == []
+    kinds = Counter(v for v in result.actual.values())
+    codes = {code for verdict, code in result.actual.values() if verdict == "fail"}
+    # the corpus reaches every kind of outcome it is meant to exercise
+    assert {"create", "update", "delete", "skip", "fail"} <= {verdict for verdict, _ in kinds}
+    assert {"REQUIRED_FIELD_MISSING", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "STRING_TOO_LONG",
+            "JSON_PARSER_ERROR", "INVALID_TYPE_ON_FIELD_IN_RECORD", "INVALID_EMAIL_ADDRESS",
+            "INVALID_FIELD_FOR_INSERT_UPDATE", "NOT_FOUND", "MAPPING_ERROR", "MALFORMED_ID"} <= codes, kinds
