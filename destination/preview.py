@@ -262,8 +262,11 @@ class _Preview:
                  code: str | None = None, warnings: list[str] | None = None) -> None:
         problem = checked.error if checked is not None else None
         record_id = None if verdict == "create" else write.record_id
-        for op in write.ops:
-            self._add(Prediction(op.event.message_id, op.action, write.object, verdict,
+        for n, op in enumerate(write.ops):
+            # events coalesced into one create: the first creates the record, the others update it (as a run
+            # records them)
+            said = "update" if verdict == "create" and n else verdict
+            self._add(Prediction(op.event.message_id, op.action, write.object, said,
                                  problem.code if problem else code, problem.message if problem else None,
                                  problem.fields if problem else (), record_id, tuple(warnings or ()), op.event))
         if len(self.report.samples) < self.samples:

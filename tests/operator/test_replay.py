@@ -69,7 +69,7 @@ async def test_dead_letters_are_replayed_and_marked(tls_emulator: Any, tmp_path:
         assert letter.error_code == "RETRY_EXHAUSTED"
     tls_emulator.state.faults.update({"lock_error_rate": 0.0})
     assert await asyncio.to_thread(main, ["--config", str(config), "replay", "--dead-letters", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"command": "replay", "replayed": 1, "sync_log": {
+    assert json.loads(capsys.readouterr().out) == {"command": "replay", "replayed": 1, "held": 0, "sync_log": {
         "succeeded": 1, "skipped": 0, "failed": 0}}
     async with open_sync_log(load_settings(config).sync_log_url) as log:
         assert await log.dead_letters() == []
