@@ -3,7 +3,6 @@ the consumer can acknowledge (commit) only what has its outcomes recorded."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -18,7 +17,7 @@ from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status
 from .route import route
-from .synclog.base import SyncLog
+from .synclog.base import SyncLog, event_text
 
 log = logging.getLogger("destination.pipeline")
 
@@ -64,7 +63,12 @@ class Pipeline:
             await self.batcher.add(op)
 
     async def _deliver(self, batch: list[RecordOp]) -> None:
-        outcomes = await self.delivery.deliver(batch)
+        try:
+            outcomes = await self.delivery.deliver(batch)
+        except Exception:  # a batch is an error boundary: a bug one event meets in planning or writing
+            log.exception("delivering a batch of %d %s operations failed; delivering them one by one",
+                          len(batch), batch[0].object)
+            outcomes = [o for op in batch for o in await self._deliver_alone(op)]
         finished = []
         for outcome in outcomes:
             ticket = self._tickets.get(id(outcome.event))
@@ -80,6 +84,16 @@ class Pipeline:
         self.metrics.pending.set(self.batcher.pending)
         self.metrics.paused.set(1 if self.delivery.budget.paused else 0)
 
+    async def _deliver_alone(self, op: RecordOp) -> list[Outcome]:
+        """One operation on its own: its outcomes, or INTERNAL_ERROR when it alone still breaks delivery
+        (its neighbours are delivered; `destination replay --error-code INTERNAL_ERROR` re-drives it)."""
+        try:
+            return await self.delivery.deliver([op])
+        except Exception as exc:
+            log.exception("delivering event %s (action %s) failed", op.event.message_id, op.action)
+            return [Outcome.failed(op.event, "INTERNAL_ERROR", f"delivery failed: {type(exc).__name__}: {exc}"[:500],
+                                   action=op.action, object=op.object, operation=op.operation.value)]
+
     async def _finish(self, tickets: list[_Ticket]) -> None:
         """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
         then acknowledge each event (never before its outcomes are stored)."""
@@ -90,7 +104,7 @@ class Pipeline:
                 self.metrics.outcome(outcome)
                 if outcome.status is Status.FAILED:
                     await self.sync_log.dead_letter(ticket.event.source, f"{outcome.action}: {outcome.message}",
-                                                    json.dumps(ticket.event.body), error_code=outcome.error_code)
+                                                    event_text(ticket.event.body), error_code=outcome.error_code)
             self.metrics.latency.observe(now - ticket.received)
             ticket.done()
 

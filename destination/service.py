@@ -65,7 +65,7 @@ class Service:
     def app(self) -> FastAPI:
         """The HTTP app: Segment ingest, /v1/sync-log, /metrics, /healthz, /readyz, /docs."""
         app = FastAPI(title="Salesforce event destination", docs_url="/docs")
-        ingest = Ingest(WriteKeys(self.sources), self.event_log)
+        ingest = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest)
         app.include_router(ingest.router)
         from .ingest.outbound import Outbound
 
