@@ -12,7 +12,6 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-
 DEFAULT_MAX_ENTRIES = 200_000
 
 
