@@ -13,8 +13,9 @@ import httpx
 
 
 class DestinationProcess:
-    def __init__(self, config: Path, port: int, log: Path) -> None:
+    def __init__(self, config: Path, port: int, log: Path, args: tuple[str, ...] = ()) -> None:
         self.config = config
+        self.args = args
         self.port = port
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -23,7 +24,7 @@ class DestinationProcess:
     def start(self) -> None:
         handle = self.log.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "destination", "--config", str(self.config), "run",
-                                         "--port", str(self.port)], stdout=handle, stderr=subprocess.STDOUT)
+                                         "--port", str(self.port), *self.args], stdout=handle, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -48,3 +49,11 @@ class DestinationProcess:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+    def memory_kb(self, field: str = "VmHWM") -> int:
+        """A figure of /proc/<pid>/status in kB: VmHWM (peak resident set) by default, or VmRSS."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+        raise KeyError(field)
