@@ -94,6 +94,8 @@ class HttpConfig(BaseModel):
     port: int = 8080
     max_connections: int = Field(2048, ge=1, description="open connections and requests in flight beyond "
                                  "which new ones get 503 (uvicorn's limit_concurrency)")
+    header_timeout_seconds: float = Field(10.0, gt=0, description="a connection that has not sent a complete "
+                                          "request line and headers by then is closed (slowloris)")
     keep_alive_seconds: float = Field(5.0, gt=0, description="an idle keep-alive connection is closed after this")
     max_header_bytes: int = Field(16 * 1024, ge=1024, description="largest request line and headers (h11)")
 

@@ -57,3 +57,15 @@ class DestinationProcess:
             if line.startswith(f"{field}:"):
                 return int(line.split()[1])
         raise KeyError(field)
+
+
+def ingest_only(tmp: Path, extra: str = "") -> DestinationProcess:
+    """`destination run --ingest-only` (not started yet) on a free port: the shipped actions, logs in `tmp`,
+    `extra` YAML appended to its destination.yaml."""
+    from running_emulator import free_port
+
+    repo = Path(__file__).resolve().parents[1]
+    config = tmp / "destination.yaml"
+    config.write_text(f"actions_dir: {repo / 'actions'}\nsync_log_url: sqlite:///{tmp / 'sync.db'}\n"
+                      f"event_log: {{path: {tmp / 'events.db'}}}\n{extra}")
+    return DestinationProcess(config, free_port(), tmp / "run.log", ("--ingest-only",))

@@ -16,7 +16,7 @@ from pathlib import Path
 import uvicorn
 
 from ..config import load_settings
-from ..ingest.limits import uvicorn_limits
+from ..ingest.connections import uvicorn_options
 from ..service import build
 
 NAME = "run"
@@ -50,7 +50,7 @@ async def serve(args: argparse.Namespace) -> int:
             # no access log: one log line per request costs more CPU than parsing the request (uvicorn's
             # log_level would otherwise set uvicorn.access back to INFO)
             config = uvicorn.Config(service.app(), host=host, port=port, log_level="info", lifespan="off",
-                                    access_log=False, **uvicorn_limits(settings.http))
+                                    access_log=False, **uvicorn_options(settings.http))
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
             tasks.append(asyncio.create_task(server.serve()))

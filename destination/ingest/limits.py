@@ -7,9 +7,6 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
-
-from ..config import HttpConfig
 
 _MAX_KEYS = 10_000  # buckets kept; a full bucket of an idle key carries no state worth keeping
 
@@ -54,9 +51,3 @@ class KeyRateLimit:
         """The Retry-After header value: whole seconds, at least 1."""
         return str(max(1, math.ceil(seconds)))
 
-
-def uvicorn_limits(http: HttpConfig) -> dict[str, Any]:
-    """uvicorn's per-connection limits from the settings: connections and requests in flight, idle keep-alive,
-    and the size of a request line and headers."""
-    return {"limit_concurrency": http.max_connections, "timeout_keep_alive": http.keep_alive_seconds,
-            "h11_max_incomplete_event_size": http.max_header_bytes}

@@ -8,15 +8,12 @@ import gzip
 import socket
 import zlib
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-from destination_process import DestinationProcess
-from running_emulator import free_port
+from destination_process import DestinationProcess, ingest_only
 
 from destination.ingest.body import BadEncoding, BodyTooLarge, read_limited
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "web-app-demo-key"
 LIMIT = 500 * 1024
 
@@ -73,11 +70,7 @@ async def test_broken_or_trailing_compressed_data_is_a_bad_encoding() -> None:
 
 @pytest.fixture(scope="module")
 def ingest_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DestinationProcess]:
-    tmp = tmp_path_factory.mktemp("limits")
-    config = tmp / "destination.yaml"
-    config.write_text(f"actions_dir: {REPO / 'actions'}\nsync_log_url: sqlite:///{tmp / 'sync.db'}\n"
-                      f"event_log: {{path: {tmp / 'events.db'}}}\n")
-    process = DestinationProcess(config, free_port(), tmp / "run.log", ("--ingest-only",))
+    process = ingest_only(tmp_path_factory.mktemp("limits"))
     process.start()
     yield process
     process.stop()
