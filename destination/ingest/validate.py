@@ -39,36 +39,40 @@ def _number_text(value: float) -> str:
     return str(value)
 
 
+_ID, _STRING, _OBJECT, _TIME, _MESSAGE_ID = range(5)
+_KIND = {**dict.fromkeys(ID_FIELDS, _ID), **dict.fromkeys(STRING_FIELDS, _STRING),
+         **dict.fromkeys(OBJECT_FIELDS, _OBJECT), **dict.fromkeys(TIME_FIELDS, _TIME), "messageId": _MESSAGE_ID}
+_WRONG = {_ID: "must be a string or a number", _STRING: "must be a string", _OBJECT: "must be an object",
+          _TIME: "must be an ISO-8601 date-time"}
+
+
 def check(body: Any) -> None:
-    """Raise InvalidEvent naming the first field of `body` that breaks the Segment spec's shape."""
-    if not isinstance(body, dict):
+    """Raise InvalidEvent naming the first field of `body` that breaks the Segment spec's shape.
+    One pass over the event's top-level fields (this runs for every event at ingest and at routing)."""
+    if type(body) is not dict:
         raise InvalidEvent("event", "must be a JSON object")
-    for name in ID_FIELDS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidEvent(name, "must be a string or a number")
-    for name in STRING_FIELDS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidEvent(name, "must be a string")
-    message_id = body.get("messageId")
-    if message_id is not None:
-        if not isinstance(message_id, str):
-            raise InvalidEvent("messageId", "must be a string")
-        if len(message_id) > MAX_MESSAGE_ID_LENGTH:
-            raise InvalidEvent("messageId", f"must be at most {MAX_MESSAGE_ID_LENGTH} characters")
-    for name in OBJECT_FIELDS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, dict):
-            raise InvalidEvent(name, "must be an object")
-    for name in TIME_FIELDS:
-        value = body.get(name)
-        if value is not None and not _is_iso_time(value):
-            raise InvalidEvent(name, "must be an ISO-8601 date-time")
-    context = body.get("context")
-    if context and context.get("traits") is not None and not isinstance(context["traits"], dict):
-        raise InvalidEvent("context.traits", "must be an object")
-    _check_depth(body)
+    for name, value in body.items():
+        kind = _KIND.get(name)
+        if value is None:
+            continue
+        if kind is not None:
+            if kind == _MESSAGE_ID:
+                if type(value) is not str:
+                    raise InvalidEvent("messageId", "must be a string")
+                if len(value) > MAX_MESSAGE_ID_LENGTH:
+                    raise InvalidEvent("messageId", f"must be at most {MAX_MESSAGE_ID_LENGTH} characters")
+            elif kind == _OBJECT:
+                if type(value) is not dict:
+                    raise InvalidEvent(name, _WRONG[kind])
+                if name == "context" and value.get("traits") is not None and type(value["traits"]) is not dict:
+                    raise InvalidEvent("context.traits", "must be an object")
+            elif kind == _TIME:
+                if not _is_iso_time(value):
+                    raise InvalidEvent(name, _WRONG[kind])
+            elif type(value) is not str:  # ids (numbers were made strings before) and plain strings
+                raise InvalidEvent(name, _WRONG[kind])
+        if (type(value) is dict or type(value) is list) and _too_deep(value, MAX_DEPTH - 1):
+            raise InvalidEvent(name, f"is nested deeper than {MAX_DEPTH} levels")
 
 
 def problem(body: Any) -> InvalidEvent | None:
@@ -90,15 +94,12 @@ def _is_iso_time(value: Any) -> bool:
     return True
 
 
-def _check_depth(body: dict[str, Any]) -> None:
-    """Iterative (a recursive walk is what deep nesting attacks): only containers are visited."""
-    stack: list[tuple[Any, int, str]] = [(value, 2, key) for key, value in body.items()
-                                         if type(value) is dict or type(value) is list]
-    while stack:
-        value, depth, top = stack.pop()
-        if depth > MAX_DEPTH:
-            raise InvalidEvent(top, f"is nested deeper than {MAX_DEPTH} levels")
-        children = value.values() if type(value) is dict else value
-        for child in children:
-            if type(child) is dict or type(child) is list:
-                stack.append((child, depth + 1, top))
+def _too_deep(container: dict[str, Any] | list[Any], levels_left: int) -> bool:
+    """True when `container` holds objects or arrays more than `levels_left` levels down. Recursive, but
+    never deeper than MAX_DEPTH calls: it stops at the limit instead of following the attacker's nesting."""
+    if levels_left <= 0:
+        return True
+    for child in container.values() if type(container) is dict else container:
+        if (type(child) is dict or type(child) is list) and _too_deep(child, levels_left - 1):
+            return True
+    return False
