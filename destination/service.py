@@ -22,6 +22,7 @@ from .deliver import Delivery
 from .eventlog.base import EventLog, LogConsumer
 from .eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from .ingest.app import Ingest
+from .ingest.body import BodyLimit
 from .ingest.keys import WriteKeys
 from .metrics import Metrics
 from .outcomes import Status
@@ -73,6 +74,7 @@ class Service:
         """The HTTP app: Segment ingest, /v1/sync-log, /metrics, /healthz, /readyz, /docs."""
         app = FastAPI(title="Salesforce event destination", docs_url="/docs")
         app.add_exception_handler(BadFilter, bad_filter)  # type: ignore[arg-type]
+        app.add_middleware(BodyLimit, max_bytes=self.settings.ingest.max_body_bytes)
         ingest = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest)
         app.include_router(ingest.router)
         from .ingest.outbound import Outbound
@@ -111,9 +113,12 @@ class Service:
             if source not in self.sources or not isinstance(events, list):
                 return JSONResponse({"code": "invalid_request", "message": "give a known `source` and `events`"},
                                     400)
+            samples = body.get("samples", 5)
+            if type(samples) is not int or not 0 <= samples <= 100:
+                return JSONResponse({"code": "invalid_request", "message": "`samples`: an integer from 0 to 100"},
+                                    400)
             report = await preview(self.sources, self.pipeline.delivery,
-                                   [Event(source, e) for e in events if isinstance(e, dict)],
-                                   samples=int(body.get("samples", 5)))
+                                   [Event(source, e) for e in events if isinstance(e, dict)], samples=samples)
             return JSONResponse(report.to_json())
 
         @app.get("/metrics")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 _CHUNK = 64 * 1024  # decompressed bytes produced per step
 
@@ -75,3 +76,50 @@ def _inflate(inflater: zlib._Decompress, data: bytes, out: bytearray, limit: int
         data = inflater.unconsumed_tail
         if not piece and data:  # no progress: the max_length window is exhausted
             raise BodyTooLarge(f"the request is larger than {limit} bytes once decompressed")
+
+
+class BodyLimit:
+    """ASGI middleware: every request body of the app at most `max_bytes` as sent (the preview and Outbound
+    Message endpoints parse theirs whole). A declared Content-Length above it is answered 413 before the app
+    runs; a streamed body that grows past it is cut off: 413, and the app sees the client disconnect."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _too_large(send, self.max_bytes)
+                return
+        received = 0
+        answered = False
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received, answered
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    if not answered:
+                        answered = True
+                        await _too_large(send, self.max_bytes)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if not answered:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    body = b'{"code":"payload_too_large","message":"the request is larger than %d bytes"}' % limit
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

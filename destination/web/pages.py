@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import QueryParams
@@ -58,7 +59,7 @@ def router(sync_log: SyncLog, sources: Mapping[str, ActionFile], instance_url: C
         return HTMLResponse(html)
 
     @pages.get("/sync-log/{row_id}", response_class=HTMLResponse)
-    async def detail(row_id: int) -> HTMLResponse:
+    async def detail(row_id: int = PathParam(ge=1, le=2**63 - 1)) -> HTMLResponse:  # SQLite's INTEGER
         row = await sync_log.row(row_id)
         if row is None:
             return HTMLResponse("<p>No such outcome.</p>", status_code=404)

@@ -68,3 +68,16 @@ async def test_the_page_shows_one_page_and_links_the_older_one(http: httpx.Async
     assert last.text.count('class="detail"') == ROWS - 20 and 'id="older"' not in last.text
     default = await http.get("/sync-log")
     assert default.text.count('class="detail"') == ROWS
+
+
+async def test_every_endpoint_refuses_a_body_over_the_limit_while_reading_it(http: httpx.AsyncClient) -> None:
+    big = b'{"source": "web-app", "events": [' + b'{"type": "identify"},' * 40_000 + b"{}]}"
+    declared = await http.post("/v1/preview", content=big, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and declared.json()["code"] == "payload_too_large"
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for i in range(0, len(big), 65536):
+            yield big[i:i + 65536]
+
+    chunked = await http.post("/v1/preview", content=streamed(), headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413
