@@ -97,7 +97,8 @@ class HttpConfig(BaseModel):
     header_timeout_seconds: float = Field(10.0, gt=0, description="a connection that has not sent a complete "
                                           "request line and headers by then is closed (slowloris)")
     keep_alive_seconds: float = Field(5.0, gt=0, description="an idle keep-alive connection is closed after this")
-    max_header_bytes: int = Field(16 * 1024, ge=1024, description="largest request line and headers (h11)")
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="largest request line and headers; a "
+                                  "connection sending more gets 431 and is closed")
 
 
 class IngestConfig(BaseModel):

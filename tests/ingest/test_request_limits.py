@@ -85,3 +85,23 @@ async def test_fifty_slow_connections_do_not_slow_a_well_behaved_client(ingest_p
         assert all(not t.exception() for t in attackers)
     # 2x, plus 10 ms for the scheduling noise of a shared 2-core machine (tests/slow measures without it)
     assert statistics.median(attacked) <= 2 * statistics.median(normal) + 0.010, (normal, attacked)
+
+
+async def test_request_headers_beyond_the_limit_close_the_connection(tmp_path: Path) -> None:
+    options = uvicorn_options(HttpConfig(max_header_bytes=16_384))
+    async with serve_ingest(tmp_path, None, options) as ingest:
+        port = int(ingest.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        answer = b""
+        try:  # 8 MB of one header: uvicorn's httptools protocol would keep it all in memory
+            writer.write(b"POST /v1/track HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (8 << 20) + b"\r\n\r\n")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(4096), 10)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+        async with httpx.AsyncClient(base_url=ingest.url) as http:
+            r = await http.post("/v1/track", json=TRACK, auth=("web-key", ""), headers={"X-Fine": "a" * 8000})
+            assert r.status_code == 200
