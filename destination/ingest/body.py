@@ -8,6 +8,8 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 _CHUNK = 64 * 1024  # decompressed bytes produced per step
 
 
@@ -114,7 +116,11 @@ class BodyLimit:
             if not answered:
                 await send(message)
 
-        await self.app(scope, limited_receive, guarded_send)
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except ClientDisconnect:  # what the app makes of the disconnect it was handed after the 413
+            if not answered:
+                raise
 
 
 async def _too_large(send: Any, limit: int) -> None:
