@@ -59,20 +59,20 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
     if received_iso is None:
         received_iso = _iso(received)
     out = dict(event)
+    out["type"] = kind if kind != "batch" else str(out.get("type", ""))
+    if out["type"] not in TYPES:
+        raise BadRequest("invalid_type", f"{where}unknown event type {out['type']!r}")
     coerce_ids(out)
     try:
         check(out)
     except InvalidEvent as exc:
         raise BadRequest("invalid_event", f"{where}{exc}") from None
-    out["type"] = kind if kind != "batch" else str(out.get("type", ""))
-    if out["type"] not in TYPES:
-        raise BadRequest("invalid_type", f"unknown event type {out['type']!r}")
     if not out.get("userId") and not out.get("anonymousId") and out["type"] != "alias":
-        raise BadRequest("missing_id", "an event needs userId or anonymousId")
+        raise BadRequest("missing_id", f"{where}an event needs userId or anonymousId")
     if out["type"] == "track" and not out.get("event"):
-        raise BadRequest("missing_event", "a track call needs `event`")
+        raise BadRequest("missing_event", f"{where}a track call needs `event`")
     if out["type"] == "group" and not out.get("groupId"):
-        raise BadRequest("missing_group", "a group call needs `groupId`")
+        raise BadRequest("missing_group", f"{where}a group call needs `groupId`")
     if not out.get("messageId"):
         out["messageId"] = f"ajs-{uuid.uuid4()}"
     out["receivedAt"] = received_iso
