@@ -86,6 +86,13 @@ class Ingest:
         backlog = getattr(self.log, "backlog", 0)
         if backlog > OVERLOAD_BACKLOG:
             return _error(429, "overloaded", "the event log is behind; retry shortly", {"Retry-After": "1"})
+        # a key sent as HTTP Basic is known before the body (and then the body's writeKey is ignored): an
+        # unknown or over-rate key is refused unread
+        auth = request.headers.get("authorization", "")
+        early = self._admit(key_from(request.headers, {})) if auth[:6].lower() == "basic " and auth[6:].strip() \
+            else None
+        if isinstance(early, Response):
+            return early
         try:
             async with asyncio.timeout(self.limits.body_timeout_seconds):
                 raw = await read_limited(request.stream(), request.headers.get("content-encoding"),
@@ -98,14 +105,9 @@ class Ingest:
             return _error(408, "request_timeout", "the body was not received in time", {"Connection": "close"})
         try:
             data = decode(raw)
-            key = key_from(request.headers, data)
-            source = self.keys.source_for(key)
-            if source is None or key is None:
-                return _error(401, "invalid_write_key", "missing or unknown write key")
-            wait = self.rate.wait_seconds(key)
-            if wait:
-                return _error(429, "rate_limited", "too many requests for this write key",
-                              {"Retry-After": KeyRateLimit.retry_after(wait)})
+            source = early if early is not None else self._admit(key_from(request.headers, data))
+            if isinstance(source, Response):
+                return source
             bodies = events_of(kind, data, datetime.now(UTC))
         except BadRequest as exc:
             return _error(400, exc.code, str(exc))
@@ -115,6 +117,17 @@ class Ingest:
             return await self._append(source, fresh) if fresh else _Accepted()
         repeats = [b for b, first in zip(bodies, firsts, strict=True) if not first]
         return await self._append(source, fresh, after=set(self._appending), repeats=repeats)
+
+    def _admit(self, key: str | None) -> str | Response:
+        """The source of a write key within its rate; otherwise the 401 or 429 to answer."""
+        source = self.keys.source_for(key)
+        if source is None or key is None:
+            return _error(401, "invalid_write_key", "missing or unknown write key")
+        wait = self.rate.wait_seconds(key)
+        if wait:
+            return _error(429, "rate_limited", "too many requests for this write key",
+                          {"Retry-After": KeyRateLimit.retry_after(wait)})
+        return source
 
     async def _append(self, source: str, fresh: list[dict[str, Any]], *, after: set[asyncio.Future[None]] | None = None,
                       repeats: list[dict[str, Any]] | None = None) -> Response:

@@ -105,3 +105,19 @@ async def test_request_headers_beyond_the_limit_close_the_connection(tmp_path: P
         async with httpx.AsyncClient(base_url=ingest.url) as http:
             r = await http.post("/v1/track", json=TRACK, auth=("web-key", ""), headers={"X-Fine": "a" * 8000})
             assert r.status_code == 200
+
+
+async def test_an_unknown_or_over_rate_basic_key_is_refused_before_its_body_is_read(tmp_path: Path) -> None:
+    async with serve_ingest(tmp_path, IngestConfig(rate_per_key=0.001, burst_per_key=1)) as ingest:
+        port = int(ingest.url.rsplit(":", 1)[1])
+        async with httpx.AsyncClient(base_url=ingest.url) as http:
+            assert (await http.post("/v1/track", json=TRACK, auth=("web-key", ""))).status_code == 200
+        for key, status in ((b"bm8tc3VjaC1rZXk6", b"401"), (b"d2ViLWtleTo=", b"429")):  # no-such-key, web-key
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Length: 400000\r\n"
+                         b"Authorization: Basic " + key + b"\r\n\r\n")  # and no body at all
+            try:
+                answer = await asyncio.wait_for(reader.read(4096), 5)
+            finally:
+                writer.close()
+            assert answer.startswith(b"HTTP/1.1 " + status), answer[:80]
