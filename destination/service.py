@@ -29,8 +29,8 @@ from .outcomes import Status
 from .pipeline import Pipeline
 from .salesforce.client import SalesforceClient
 from .synclog import open_sync_log
-from .synclog.base import SyncLog, SyncLogFilter
-from .synclog.filters import MAX_OFFSET, MAX_PAGE_SIZE, BadFilter, parse_time
+from .synclog.base import SyncLog
+from .synclog.filters import MAX_OFFSET, MAX_PAGE_SIZE, BadFilter, filter_from
 
 log = logging.getLogger("destination")
 
@@ -91,9 +91,8 @@ class Service:
                                 limit: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
                                 offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> JSONResponse:
             """Outcomes, newest first, a page at a time: `next_offset` asks for the next page (null: last page)."""
-            where = SyncLogFilter(status=status, object=object, source=source, record_id=record_id,
-                                  error_code=error_code, search=search, since=parse_time(since, "since"),
-                                  until=parse_time(until, "until"))
+            where = filter_from({"status": status, "object": object, "source": source, "record_id": record_id,
+                                 "error_code": error_code, "search": search, "since": since, "until": until})
             rows = await sync_log.rows(where, limit=limit, offset=offset)
             counts = await sync_log.counts(where)
             return JSONResponse({"counts": {k.value: v for k, v in counts.items()},
