@@ -1,8 +1,8 @@
 """Per-connection limits for the HTTP server: how long a connection may take to send a request's line and
-headers, and how large they may be. uvicorn closes idle keep-alive connections, but a connection that trickles its headers (slowloris)
-or sends nothing after connecting is held for ever; enough of them exhaust the connection limit and every
-other client gets 503. This closes such a connection once `header_timeout` passes without a complete
-request head. (The body has its own deadline in the ingest handler: 408.)"""
+headers, and how large they may be. uvicorn closes idle keep-alive connections, but a connection that
+trickles its headers (slowloris) or sends nothing after connecting is held for ever; enough of them exhaust
+the connection limit and every other client gets 503. This closes such a connection once `header_timeout`
+passes without a complete request head. (The body has its own deadline in the ingest handler: 408.)"""
 
 from __future__ import annotations
 

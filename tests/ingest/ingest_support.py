@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from hypothesis import strategies as st
 from running_emulator import free_port
 
 from destination.actions.loader import load_text
@@ -18,6 +19,16 @@ from destination.config import IngestConfig
 from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from destination.ingest.app import Ingest
 from destination.ingest.keys import WriteKeys
+
+# any JSON, and objects whose keys are the Segment spec's fields with any JSON values (hypothesis)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=8)
+_EVENT_FIELDS = st.sampled_from(["type", "userId", "anonymousId", "groupId", "previousId", "event", "messageId",
+                                 "timestamp", "sentAt", "originalTimestamp", "context", "traits", "properties",
+                                 "integrations", "name", "writeKey", "batch"])
+EVENT_BODIES = st.dictionaries(_EVENT_FIELDS, JSON_VALUES, max_size=8)
 
 SOURCES = {name: load_text(f"source: {name}\nwrite_keys: [{key}]\nactions:\n  - name: a\n    when: type exists\n"
                            "    object: Lead\n    operation: create\n", f"{name}.yaml")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_support import SOURCES, IngestServer
+from ingest_support import EVENT_BODIES, JSON_VALUES, SOURCES, IngestServer
 
 from destination.events import Event
 from destination.ingest import validate
@@ -81,17 +81,9 @@ async def test_numeric_ids_are_stored_as_strings_as_segment_does(ingest: IngestS
     assert (body["userId"], body["groupId"], body["anonymousId"]) == ("42", "7", "1.5")
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                     max_leaves=8)
-_FIELDS = st.sampled_from(["type", "userId", "anonymousId", "groupId", "previousId", "event", "messageId",
-                           "timestamp", "sentAt", "originalTimestamp", "context", "traits", "properties",
-                           "integrations", "name", "writeKey", "batch"])
-_BODIES = st.dictionaries(_FIELDS, _JSON, max_size=8)
-
-
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-@given(body=_BODIES, batch=st.lists(_BODIES, max_size=3), kind=st.sampled_from(["identify", "track", "batch"]))
+@given(body=EVENT_BODIES, batch=st.lists(EVENT_BODIES, max_size=3),
+       kind=st.sampled_from(["identify", "track", "batch"]))
 def test_any_json_is_either_refused_with_a_400_or_yields_events_of_the_spec_shape(
         body: dict[str, Any], batch: list[dict[str, Any]], kind: str) -> None:
     data = {**body, "batch": batch} if kind == "batch" else body
@@ -106,7 +98,7 @@ def test_any_json_is_either_refused_with_a_400_or_yields_events_of_the_spec_shap
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-@given(body=_BODIES | _JSON)
+@given(body=EVENT_BODIES | JSON_VALUES)
 def test_routing_any_logged_body_gives_outcomes_never_an_exception(body: Any) -> None:
     event = Event("web", body)
     results = route(SOURCES, event)

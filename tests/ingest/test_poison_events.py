@@ -5,12 +5,16 @@ neighbours are delivered, and the process keeps running across restarts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from destination_process import DestinationProcess
+from hypothesis import HealthCheck, Phase, given, settings
+from ingest_support import EVENT_BODIES
 from running_emulator import free_port
 from settings_support import settings_file
 
@@ -40,6 +44,20 @@ POISON = [
 ]
 
 
+def _corpus(size: int) -> list[dict[str, Any]]:
+    """`size` event bodies drawn by hypothesis: Segment's field names with any JSON values."""
+    found: list[dict[str, Any]] = []
+
+    @settings(max_examples=size, phases=[Phase.generate], database=None, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(EVENT_BODIES)
+    def collect(body: dict[str, Any]) -> None:
+        found.append(orjson.loads(json.dumps(body)))  # as a JSON parser hands it over (no 65-bit integers)
+
+    collect()
+    return found
+
+
 def _good(i: int) -> dict[str, Any]:
     return {"type": "identify", "userId": f"good-{i}", "messageId": f"good-{i}",
             "traits": {"email": f"good{i}@x.example", "last_name": f"L{i}"}}
@@ -66,6 +84,8 @@ async def test_poison_events_in_the_log_fail_alone_and_destination_run_survives_
     for i, body in enumerate(POISON):
         events += [Event("web-app", _good(2 * i)), Event("web-app", {**body, "messageId": f"poison-{i}"})]
     events.append(Event("web-app", _good(2 * len(POISON))))
+    corpus = _corpus(60)
+    events += [Event("web-app", {**body, "messageId": f"corpus-{i}"}) for i, body in enumerate(corpus)]
     async with SqliteEventLog(tmp_path / "events.db") as log:  # as an older version (or a Kafka producer) left it
         await log.append(events)
     process = DestinationProcess(config, free_port(), tmp_path / "run.log")
@@ -77,6 +97,13 @@ async def test_poison_events_in_the_log_fail_alone_and_destination_run_survives_
             assert row.status is Status.FAILED and row.error_code == "INVALID_EVENT", row
         goods = [rows[f"good-{2 * i}"] for i in range(len(POISON) + 1)]
         assert all(r.status is Status.SUCCEEDED for r in goods), [(r.message_id, r.message) for r in goods]
+        assert all(f"corpus-{i}" in rows for i in range(len(corpus)))  # every logged event has its outcome
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{process.port}", auth=(KEY, "")) as http:
+            answers = [(await http.post("/v1/identify", json={"userId": f"c{i}", **body, "messageId": f"http-{i}"})
+                        ).status_code for i, body in enumerate(corpus)]
+        assert set(answers) <= {200, 400}, answers  # never a 5xx
+        accepted = answers.count(200)
+        assert 0 < accepted < len(corpus)  # the corpus is derandomized: some of it is valid, some not
         # what ingest now answers for the reproduced event: a 400 naming the field, nothing logged
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{process.port}", auth=(KEY, "")) as http:
             r = await http.post("/v1/identify", json={"userId": "u", "context": "x"})
@@ -89,8 +116,9 @@ async def test_poison_events_in_the_log_fail_alone_and_destination_run_survives_
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{process.port}", auth=(KEY, "")) as http:
             r = await http.post("/v1/identify", json=_good(99))
         assert r.status_code == 200
-        rows = await _outcomes(tmp_path / "sync.db", len(events) + 1, process)
+        rows = await _outcomes(tmp_path / "sync.db", len(events) + accepted + 1, process)
         assert rows["good-99"].status is Status.SUCCEEDED
+        assert sum(1 for m in rows if m.startswith("http-")) == accepted  # one outcome per accepted event
     finally:
         process.stop()
     assert process.process.returncode == 0
