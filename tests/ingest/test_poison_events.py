@@ -5,7 +5,9 @@ neighbours are delivered, and the process keeps running across restarts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -122,3 +124,22 @@ async def test_poison_events_in_the_log_fail_alone_and_destination_run_survives_
     finally:
         process.stop()
     assert process.process.returncode == 0
+
+
+async def test_when_a_part_of_destination_run_dies_it_says_why_and_exits_non_zero(
+        tls_emulator: Any, tmp_path: Path) -> None:
+    config = settings_file(tmp_path, tls_emulator)
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}"):
+        pass  # the tables, then a store failure for one event: no outcome can be recorded for it
+    with sqlite3.connect(tmp_path / "sync.db") as db:
+        db.execute("CREATE TRIGGER boom BEFORE INSERT ON sync_log WHEN NEW.message_id = 'boom' "
+                   "BEGIN SELECT RAISE(ABORT, 'injected store failure'); END")
+    async with SqliteEventLog(tmp_path / "events.db") as log:
+        # no action matches a page call: its outcome (skipped) is recorded by the consumer itself
+        await log.append([Event("web-app", {"type": "page", "userId": "u", "messageId": "boom"})])
+    process = DestinationProcess(config, free_port(), tmp_path / "run.log")
+    with contextlib.suppress(RuntimeError):  # it may die before or after it answers /healthz
+        process.start()
+    assert process.process is not None
+    assert process.process.wait(timeout=60) == 1  # not the quiet 0 it used to exit with
+    assert "injected store failure" in (tmp_path / "run.log").read_text()
