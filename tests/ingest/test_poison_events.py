@@ -141,5 +141,8 @@ async def test_when_a_part_of_destination_run_dies_it_says_why_and_exits_non_zer
     with contextlib.suppress(RuntimeError):  # it may die before or after it answers /healthz
         process.start()
     assert process.process is not None
-    assert process.process.wait(timeout=60) == 1  # not the quiet 0 it used to exit with
+    try:
+        assert process.process.wait(timeout=60) == 1  # not the quiet 0 it used to exit with
+    finally:
+        process.stop()
     assert "injected store failure" in (tmp_path / "run.log").read_text()
