@@ -171,6 +171,30 @@ class HttpConfig(BaseModel):
     model_config = _STRICT
     host: str = "127.0.0.1"
     port: int = 8080
+    max_connections: int = Field(2048, ge=1, description="open connections and requests in flight beyond "
+                                 "which new ones get 503 (uvicorn's limit_concurrency)")
+    header_timeout_seconds: float = Field(10.0, gt=0, description="a connection that has not sent a complete "
+                                          "request line and headers by then is closed (slowloris)")
+    keep_alive_seconds: float = Field(5.0, gt=0, description="an idle keep-alive connection is closed after this")
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="largest request line and headers; a "
+                                  "connection sending more gets 431 and is closed")
+
+
+class IngestConfig(BaseModel):
+    """Limits of the ingest API, so no one client or request can stall or exhaust it (docs/operations.md)."""
+
+    model_config = _STRICT
+    max_body_bytes: int = Field(500 * 1024, ge=1024, description="largest request body, as sent and once "
+                                "decompressed (Segment's 500 KB); larger ones get 413 while still being read")
+    body_timeout_seconds: float = Field(30.0, gt=0, description="a request body not fully received by then "
+                                        "gets 408 (a client trickling its body cannot hold a request open)")
+    rate_per_key: float = Field(1000.0, ge=0, description="requests per second per write key (token bucket); "
+                                "beyond it 429 with Retry-After; 0 turns the limit off")
+    burst_per_key: int = Field(2000, ge=1, description="requests a write key may send at once above its rate")
+    dedup_window_seconds: float = Field(24 * 3600, gt=0, description="a messageId seen again within this "
+                                        "window is acknowledged but not logged twice")
+    dedup_max_entries: int = Field(200_000, ge=1, description="messageIds the dedup window holds (about 200 "
+                                   "bytes each); beyond it the oldest are forgotten first")
 
 
 class EmulatorConfig(BaseModel):
@@ -194,6 +218,7 @@ class Settings(BaseSettings):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
     emulator: EmulatorConfig = Field(default_factory=EmulatorConfig)
 
     @classmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -20,7 +19,7 @@ from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status, fate_key
 from .route import route
-from .synclog.base import SyncLog
+from .synclog.base import SyncLog, event_text
 
 log = logging.getLogger("destination.pipeline")
 
@@ -73,11 +72,11 @@ class Pipeline:
         """One batch, an error boundary: every operation in it comes out with its outcomes."""
         try:
             outcomes = await self.delivery.deliver(batch)
-        except Exception as exc:  # Delivery decides what it can; whatever still escapes lands here
-            log.error("batch of %d %s operations failed with %s; they fail as INTERNAL_ERROR", len(batch),
-                      batch[0].object, type(exc).__name__, exc_info=exc)
+        except Exception as exc:  # Delivery decides what it can; a bug one event meets there lands here
+            log.exception("delivering a batch of %d %s operations failed; delivering them one by one",
+                          len(batch), batch[0].object)
             self.metrics.batch_error(batch[0].object, type(exc).__name__)
-            outcomes = [_internal_error(op, f"{type(exc).__name__}: {exc}") for op in batch]
+            outcomes = [o for op in batch for o in await self._deliver_alone(op)]
         finished = self._collect(batch, outcomes)
         if finished:
             await self._finish(finished)
@@ -109,6 +108,15 @@ class Pipeline:
                       extra[0].action)
         return finished
 
+    async def _deliver_alone(self, op: RecordOp) -> list[Outcome]:
+        """One operation on its own: its outcomes, or INTERNAL_ERROR when it alone still breaks delivery
+        (its neighbours are delivered; `destination replay --error-code INTERNAL_ERROR` re-drives it)."""
+        try:
+            return await self.delivery.deliver([op])
+        except Exception as exc:
+            log.exception("delivering event %s (action %s) failed", op.event.message_id, op.action)
+            return [_internal_error(op, f"delivery failed: {type(exc).__name__}: {exc}"[:500])]
+
     async def _finish(self, tickets: list[_Ticket]) -> None:
         """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
         then acknowledge each event (never before its outcomes are stored)."""
@@ -123,7 +131,7 @@ class Pipeline:
                     dead.add(outcome.action)
                     await self.until_stored("dead-letter a failed event", functools.partial(
                         self.sync_log.dead_letter, ticket.event.source, f"{outcome.action}: {outcome.message}",
-                        json.dumps(ticket.event.body), error_code=outcome.error_code))
+                        event_text(ticket.event.body), error_code=outcome.error_code))
             self.metrics.latency.observe(now - ticket.received)
             ticket.done()
 

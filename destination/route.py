@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping
 
 from .actions.model import ActionFile
 from .actions.trigger import predicate
 from .events import Event
+from .ingest.validate import problem
 from .mapping import map_event
 from .operations import RecordOp
 from .outcomes import Outcome
 
 DESTINATION_NAMES = ("Salesforce", "salesforce", "Salesforce (Actions)")
+log = logging.getLogger("destination.route")
 
 
 def opted_out(event: Event) -> bool:
@@ -29,7 +32,21 @@ def route(sources: Mapping[str, ActionFile], event: Event,
           only: Collection[str] | None = None) -> list[RecordOp | Outcome]:
     """One RecordOp (or failed Outcome) per matching action; one skipped Outcome when none applies.
 
-    A source only ever reaches its own actions: the event's source name selects the file."""
+    A source only ever reaches its own actions: the event's source name selects the file. An event without
+    the Segment spec's shape (ingest refuses those, but the log may hold older ones, or Kafka producers may
+    skip ingest) fails with INVALID_EVENT; so does one that breaks routing or mapping: that one event, never
+    its batch or the stream."""
+    invalid = problem(event.body)
+    if invalid is not None:
+        return [Outcome.failed(event, "INVALID_EVENT", f"not a valid Segment event: {invalid}", (invalid.field,))]
+    try:
+        return _route(sources, event, only)
+    except Exception as exc:  # the event boundary: a bug met by one event must not stop the stream
+        log.exception("routing event %s of source %s failed", event.message_id, event.source)
+        return [Outcome.failed(event, "INVALID_EVENT", f"routing or mapping failed: {type(exc).__name__}")]
+
+
+def _route(sources: Mapping[str, ActionFile], event: Event, only: Collection[str] | None) -> list[RecordOp | Outcome]:
     source = sources.get(event.source)
     if source is None:
         return [Outcome.failed(event, "UNKNOWN_SOURCE", f"no action file for source {event.source!r}")]

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from .actions.loader import load_dir
 from .actions.model import ActionFile
@@ -22,14 +22,15 @@ from .deliver import Delivery
 from .eventlog.base import EventLog, LogConsumer
 from .eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from .ingest.app import Ingest
+from .ingest.body import BodyLimit
 from .ingest.keys import WriteKeys
 from .metrics import Metrics
 from .outcomes import Status
 from .pipeline import Pipeline
 from .salesforce.client import SalesforceClient
 from .synclog import open_sync_log
-from .synclog.base import SyncLog, SyncLogFilter
-from .synclog.filters import parse_time
+from .synclog.base import SyncLog
+from .synclog.filters import MAX_OFFSET, MAX_PAGE_SIZE, BadFilter, filter_from
 
 log = logging.getLogger("destination")
 
@@ -54,6 +55,13 @@ def start_bundled_emulator(settings: Settings) -> tuple[Any, ConnectionConfig]:
     return running, connection
 
 
+async def bad_filter(request: Request, exc: BadFilter) -> Response:
+    """A sync-log query parameter that cannot be used: 422 naming it (the page gets it as text)."""
+    if request.url.path.startswith("/v1/"):
+        return JSONResponse({"code": "invalid_filter", "message": str(exc)}, status_code=422)
+    return PlainTextResponse(f"Invalid filter: {exc}", status_code=422)
+
+
 @dataclass
 class Service:
     settings: Settings
@@ -70,7 +78,9 @@ class Service:
     def app(self) -> FastAPI:
         """The HTTP app: Segment ingest, /v1/sync-log, /metrics, /healthz, /readyz, /docs."""
         app = FastAPI(title="Salesforce event destination", docs_url="/docs")
-        ingest = Ingest(WriteKeys(self.sources), self.event_log)
+        app.add_exception_handler(BadFilter, bad_filter)  # type: ignore[arg-type]
+        app.add_middleware(BodyLimit, max_bytes=self.settings.ingest.max_body_bytes)
+        ingest = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest)
         app.include_router(ingest.router)
         from .ingest.outbound import Outbound
 
@@ -83,13 +93,16 @@ class Service:
                                 source: str | None = None, record_id: str | None = None,
                                 error_code: str | None = None, search: str | None = None,
                                 since: str | None = None, until: str | None = None,
-                                limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
-            where = SyncLogFilter(status=status, object=object, source=source, record_id=record_id,
-                                  error_code=error_code, search=search, since=parse_time(since), until=parse_time(until))
-            rows = await sync_log.rows(where, limit=limit)
+                                limit: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
+                                offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> JSONResponse:
+            """Outcomes, newest first, a page at a time: `next_offset` asks for the next page (null: last page)."""
+            where = filter_from({"status": status, "object": object, "source": source, "record_id": record_id,
+                                 "error_code": error_code, "search": search, "since": since, "until": until})
+            rows = await sync_log.rows(where, limit=limit, offset=offset)
             counts = await sync_log.counts(where)
             return JSONResponse({"counts": {k.value: v for k, v in counts.items()},
-                                 "rows": [r.to_json() for r in rows]})
+                                 "rows": [r.to_json() for r in rows],
+                                 "next_offset": offset + len(rows) if len(rows) == limit else None})
 
         @app.post("/v1/preview")
         async def preview_events(body: dict[str, Any]) -> JSONResponse:
@@ -104,9 +117,13 @@ class Service:
             if source not in self.sources or not isinstance(events, list):
                 return JSONResponse({"code": "invalid_request", "message": "give a known `source` and `events`"},
                                     400)
+            samples = body.get("samples", 5)
+            if type(samples) is not int or not 0 <= samples <= 100:
+                return JSONResponse({"code": "invalid_request", "message": "`samples`: an integer from 0 to 100"},
+                                    400)
             report = await preview(self.sources, self.pipeline.delivery,
-                                   [Event(source, e) for e in events if isinstance(e, dict)],
-                                   samples=int(body.get("samples", 5)), batching=self.settings.batching)
+                                   [Event(source, e) for e in events if isinstance(e, dict)], samples=samples,
+                                   batching=self.settings.batching)
             return JSONResponse(report.to_json(outcomes=bool(body.get("outcomes"))))
 
         @app.get("/metrics")

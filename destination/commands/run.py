@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 
 from ..config import load_settings
+from ..ingest.connections import uvicorn_options
 from ..service import build
 
 NAME = "run"
@@ -49,7 +50,7 @@ async def serve(args: argparse.Namespace) -> int:
             # no access log: one log line per request costs more CPU than parsing the request (uvicorn's
             # log_level would otherwise set uvicorn.access back to INFO)
             config = uvicorn.Config(service.app(), host=host, port=port, log_level="info", lifespan="off",
-                                    access_log=False)
+                                    access_log=False, **uvicorn_options(settings.http))
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
             tasks.append(asyncio.create_task(server.serve()))
@@ -58,6 +59,9 @@ async def serve(args: argparse.Namespace) -> int:
             tasks.append(asyncio.create_task(service.consumer.run()))
         stop_wait = asyncio.create_task(stop.wait())
         await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+        for task in failed:  # a part that died is a failure to report, never a quiet exit 0
+            log.error("stopping: %s failed", task.get_coro().__qualname__, exc_info=task.exception())
         log.warning("shutting down: draining what is in flight")
         if server is not None:
             server.should_exit = True
@@ -66,7 +70,7 @@ async def serve(args: argparse.Namespace) -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
         if service.consumer is not None:
             await service.consumer.drain()
-    return 0
+    return 1 if failed else 0
 
 
 def _settle_garbage_collector() -> None:

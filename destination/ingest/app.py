@@ -10,10 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..config import IngestConfig
 from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
+from .body import BadEncoding, BodyTooLarge, read_limited
 from .dedup import RecentMessages
 from .keys import WriteKeys, key_from
+from .limits import KeyRateLimit
 from .segment import SHORT_PATHS, TYPES, BadRequest, decode, events_of
 
 OVERLOAD_BACKLOG = 5_000
@@ -27,9 +30,11 @@ _EVENT_SCHEMA = {"type": "object", "properties": {
 _OPENAPI = {"requestBody": {"required": True, "content": {"application/json": {"schema": _EVENT_SCHEMA},
                                                           "text/plain": {"schema": {"type": "string"}}}},
             "responses": {"200": {"description": "durable in the event log"},
-                          "400": {"description": "refused: {code, message}"},
+                          "400": {"description": "refused: {code, message} (the message names the field)"},
                           "401": {"description": "missing or unknown write key"},
-                          "429": {"description": "overloaded; Retry-After"}}}  # appends waiting for a group commit before new requests get 429
+                          "408": {"description": "the body was not received in time"},
+                          "413": {"description": "the body is too large, as sent or decompressed"},
+                          "429": {"description": "overloaded, or the write key's rate exceeded; Retry-After"}}}
 
 
 class _Accepted(Response):
@@ -53,10 +58,13 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 class Ingest:
     """Accepts events for the sources whose write keys it knows and appends them to the log."""
 
-    def __init__(self, keys: WriteKeys, log: EventLog, recent: RecentMessages | None = None) -> None:
+    def __init__(self, keys: WriteKeys, log: EventLog, recent: RecentMessages | None = None,
+                 limits: IngestConfig | None = None) -> None:
         self.keys = keys
         self.log = log
-        self.recent = recent or RecentMessages()
+        self.limits = limits = limits or IngestConfig()
+        self.recent = recent or RecentMessages(limits.dedup_window_seconds, limits.dedup_max_entries)
+        self.rate = KeyRateLimit(limits.rate_per_key, limits.burst_per_key)
         self._appending: set[asyncio.Future[None]] = set()  # appends in flight; each resolves once stored or forgotten
         self.router = APIRouter()
         for kind in (*TYPES, "batch"):
@@ -78,12 +86,28 @@ class Ingest:
         backlog = getattr(self.log, "backlog", 0)
         if backlog > OVERLOAD_BACKLOG:
             return _error(429, "overloaded", "the event log is behind; retry shortly", {"Retry-After": "1"})
-        raw = await request.body()
+        # a key sent as HTTP Basic is known before the body (and then the body's writeKey is ignored): an
+        # unknown or over-rate key is refused unread
+        auth = request.headers.get("authorization", "")
+        early = self._admit(key_from(request.headers, {})) if auth[:6].lower() == "basic " and auth[6:].strip() \
+            else None
+        if isinstance(early, Response):
+            return early
         try:
-            data = decode(raw, request.headers.get("content-encoding"))
-            source = self.keys.source_for(key_from(request.headers, data))
-            if source is None:
-                return _error(401, "invalid_write_key", "missing or unknown write key")
+            async with asyncio.timeout(self.limits.body_timeout_seconds):
+                raw = await read_limited(request.stream(), request.headers.get("content-encoding"),
+                                         self.limits.max_body_bytes, request.headers.get("content-length"))
+        except BodyTooLarge as exc:
+            return _error(413, "payload_too_large", str(exc), {"Connection": "close"})
+        except BadEncoding as exc:
+            return _error(400, "invalid_encoding", str(exc))
+        except TimeoutError:
+            return _error(408, "request_timeout", "the body was not received in time", {"Connection": "close"})
+        try:
+            data = decode(raw)
+            source = early if early is not None else self._admit(key_from(request.headers, data))
+            if isinstance(source, Response):
+                return source
             bodies = events_of(kind, data, datetime.now(UTC))
         except BadRequest as exc:
             return _error(400, exc.code, str(exc))
@@ -93,6 +117,17 @@ class Ingest:
             return await self._append(source, fresh) if fresh else _Accepted()
         repeats = [b for b, first in zip(bodies, firsts, strict=True) if not first]
         return await self._append(source, fresh, after=set(self._appending), repeats=repeats)
+
+    def _admit(self, key: str | None) -> str | Response:
+        """The source of a write key within its rate; otherwise the 401 or 429 to answer."""
+        source = self.keys.source_for(key)
+        if source is None or key is None:
+            return _error(401, "invalid_write_key", "missing or unknown write key")
+        wait = self.rate.wait_seconds(key)
+        if wait:
+            return _error(429, "rate_limited", "too many requests for this write key",
+                          {"Retry-After": KeyRateLimit.retry_after(wait)})
+        return source
 
     async def _append(self, source: str, fresh: list[dict[str, Any]], *, after: set[asyncio.Future[None]] | None = None,
                       repeats: list[dict[str, Any]] | None = None) -> Response:

@@ -1,4 +1,9 @@
-"""messageIds seen in the last 24 hours (per source): a retried send is acknowledged but not logged twice."""
+"""messageIds seen in the last 24 hours (per source): a retried send is acknowledged but not logged twice.
+
+The window is bounded in memory: at most `max_entries` messageIds (about 200 bytes each for a 36-character
+id, at most about 430 for the longest messageId ingest accepts, 256 characters), the oldest forgotten first.
+A repeat of a messageId already forgotten is logged again; delivery then finds its outcome in the sync log
+(one row per source, messageId and action; a create already made is never re-sent)."""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
+DEFAULT_MAX_ENTRIES = 200_000
+
 
 class RecentMessages:
-    def __init__(self, window_seconds: float = 24 * 3600, max_entries: int = 2_000_000) -> None:
+    def __init__(self, window_seconds: float = 24 * 3600, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.window = window_seconds
         self.max_entries = max_entries
         self._seen: OrderedDict[str | tuple[str, object], float] = OrderedDict()
@@ -46,6 +53,8 @@ class RecentMessages:
                 continue
             seen[key] = now
             out.append(True)
+        if len(seen) > self.max_entries:  # within the cap after this call too, not only before the next
+            self._expire(now)
         return out
 
     def forget(self, source: str, message_id: Any) -> None:

@@ -4,16 +4,15 @@ correction — as Segment's own API does (field_survey.md §3)."""
 from __future__ import annotations
 
 import functools
-import gzip
 import uuid
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from .validate import InvalidEvent, check, coerce_ids
+
 MAX_EVENT_BYTES = 32 * 1024
-MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
 SHORT_PATHS = {"i": "identify", "t": "track", "g": "group", "p": "page", "s": "screen", "a": "alias", "b": "batch"}
 TYPES = ("identify", "track", "group", "page", "screen", "alias")
@@ -27,22 +26,13 @@ class BadRequest(ValueError):
         self.code = code
 
 
-def decode(body: bytes, content_encoding: str | None) -> dict[str, Any]:
-    """The JSON object of a request body (gzip or deflate when the header says so; JSON or text/plain)."""
-    encoding = (content_encoding or "").lower().strip()
-    try:
-        if encoding == "gzip":
-            body = gzip.decompress(body)
-        elif encoding == "deflate":
-            body = zlib.decompress(body)
-    except (OSError, zlib.error, EOFError):
-        raise BadRequest("invalid_encoding", f"the body is not valid {encoding}") from None
-    if len(body) > MAX_BATCH_BYTES:
-        raise BadRequest("payload_too_large", f"the request is larger than {MAX_BATCH_BYTES} bytes")
+def decode(body: bytes) -> dict[str, Any]:
+    """The JSON object of a request body, already decompressed and size-checked by `body.read_limited`
+    (JSON or text/plain)."""
     try:
         data = orjson.loads(body or b"{}")
     except orjson.JSONDecodeError:
-        raise BadRequest("invalid_json", "the body is not valid JSON") from None
+        raise BadRequest("invalid_json", "the body is not valid JSON (or nested too deeply)") from None
     if not isinstance(data, dict):
         raise BadRequest("invalid_json", "the body must be a JSON object")
     return data
@@ -63,22 +53,29 @@ def _iso(moment: datetime) -> str:
 
 
 def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any = None,
-              received_iso: str | None = None, *, max_bytes: int | None = MAX_EVENT_BYTES) -> dict[str, Any]:
+              received_iso: str | None = None, where: str = "", *, max_bytes: int | None = MAX_EVENT_BYTES
+              ) -> dict[str, Any]:
     """One event ready for the log: type, messageId, receivedAt, skew-corrected timestamp (`received_iso` is
-    `received` as ISO-8601, when the caller already has it: one per request, not one per event). `max_bytes`
-    None: the caller has checked the size already."""
+    `received` as ISO-8601, when the caller already has it: one per request, not one per event). An event
+    without the Segment spec's shape is a 400 naming the field (`where` prefixes it: `batch[3].`).
+    `max_bytes` None: the caller has checked the size already."""
     if received_iso is None:
         received_iso = _iso(received)
     out = dict(event)
     out["type"] = kind if kind != "batch" else str(out.get("type", ""))
     if out["type"] not in TYPES:
-        raise BadRequest("invalid_type", f"unknown event type {out['type']!r}")
+        raise BadRequest("invalid_type", f"{where}unknown event type {out['type']!r}")
+    coerce_ids(out)
+    try:
+        check(out)
+    except InvalidEvent as exc:
+        raise BadRequest("invalid_event", f"{where}{exc}") from None
     if not out.get("userId") and not out.get("anonymousId") and out["type"] != "alias":
-        raise BadRequest("missing_id", "an event needs userId or anonymousId")
+        raise BadRequest("missing_id", f"{where}an event needs userId or anonymousId")
     if out["type"] == "track" and not out.get("event"):
-        raise BadRequest("missing_event", "a track call needs `event`")
+        raise BadRequest("missing_event", f"{where}a track call needs `event`")
     if out["type"] == "group" and not out.get("groupId"):
-        raise BadRequest("missing_group", "a group call needs `groupId`")
+        raise BadRequest("missing_group", f"{where}a group call needs `groupId`")
     if not out.get("messageId"):
         out["messageId"] = f"ajs-{uuid.uuid4()}"
     out["receivedAt"] = received_iso
@@ -87,7 +84,7 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
     except (OverflowError, ValueError):
         raise BadRequest("invalid_timestamp", "timestamp or sentAt is out of range") from None
     if max_bytes is not None and len(orjson.dumps(out)) > max_bytes:
-        raise BadRequest("event_too_large", f"an event is larger than {max_bytes} bytes")
+        raise BadRequest("event_too_large", f"{where}an event is larger than {max_bytes} bytes")
     return out
 
 
@@ -140,20 +137,41 @@ def events_of(kind: str, data: dict[str, Any], received: datetime) -> list[dict[
         raise BadRequest("invalid_batch", "`batch` must be an array of events")
     if len(batch) > MAX_BATCH_EVENTS:
         raise BadRequest("batch_too_large", f"a batch holds at most {MAX_BATCH_EVENTS} events")
-    shared_context = data.get("context") if isinstance(data.get("context"), dict) else {}
-    shared_integrations = data.get("integrations") if isinstance(data.get("integrations"), dict) else {}
+    shared_context = _shared(data, "context")
+    shared_integrations = _shared(data, "integrations")
     sent_at = data.get("sentAt")
+    if sent_at is not None and not isinstance(sent_at, str):
+        raise BadRequest("invalid_event", "sentAt: must be an ISO-8601 date-time")
     received_iso = _iso(received)
     out = []
-    for item in batch:
+    for index, item in enumerate(batch):
         if not isinstance(item, dict):
-            raise BadRequest("invalid_batch", "every batch item must be an object")
+            raise BadRequest("invalid_batch", f"batch[{index}]: every batch item must be an object")
         merged = item  # normalise copies it; a second copy is needed only to merge the shared parts
         if shared_context or shared_integrations:
             merged = dict(item)
             if shared_context:
-                merged["context"] = {**shared_context, **(item.get("context") or {})}
+                merged["context"] = _merged(shared_context, item.get("context"), f"batch[{index}].context")
             if shared_integrations:
-                merged["integrations"] = {**shared_integrations, **(item.get("integrations") or {})}
-        out.append(normalise(merged, "batch", received, sent_at, received_iso))
+                merged["integrations"] = _merged(shared_integrations, item.get("integrations"),
+                                                 f"batch[{index}].integrations")
+        out.append(normalise(merged, "batch", received, sent_at, received_iso, f"batch[{index}]."))
     return out
+
+
+def _shared(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """The batch-level `context` or `integrations` merged into every event: an object, or absent."""
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("invalid_event", f"{name}: must be an object")
+    return value
+
+
+def _merged(shared: dict[str, Any], own: Any, where: str) -> dict[str, Any]:
+    if own is None:
+        return dict(shared)
+    if not isinstance(own, dict):
+        raise BadRequest("invalid_event", f"{where}: must be an object")
+    return {**shared, **own}

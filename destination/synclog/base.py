@@ -130,12 +130,22 @@ def _json_text(value: Any) -> str:
     try:
         return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
-        return json.dumps(value, separators=(",", ":"), default=str)
+        try:
+            return json.dumps(value, separators=(",", ":"), default=str)
+        except (RecursionError, ValueError):  # nested beyond what JSON encoders follow: an invalid event
+            return json.dumps({"unstorable": "the event is nested too deeply to store"})
+
+
+def event_text(body: Any) -> str:
+    """An event body as JSON text for the sync log and its dead letters (any body, even a malformed one)."""
+    return _json_text(body)
 
 
 def event_email(body: dict[str, Any]) -> str | None:
     """The email an event is about (traits, properties or context traits), lower-cased for search."""
-    for scope in (body.get("traits"), body.get("properties"), (body.get("context") or {}).get("traits")):
+    context = body.get("context")
+    context_traits = context.get("traits") if isinstance(context, dict) else None  # a logged event may be malformed
+    for scope in (body.get("traits"), body.get("properties"), context_traits):
         if isinstance(scope, dict) and isinstance(scope.get("email"), str) and scope["email"].strip():
             return scope["email"].strip().lower()
     return None

@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import QueryParams
 
 from ..actions.model import ActionFile
 from ..actions.values import ValueProblem, field_value
 from ..outcomes import Status
-from ..synclog.base import SyncLog, SyncLogFilter, SyncLogRow
-from ..synclog.filters import parse_time
+from ..synclog.base import SyncLog, SyncLogRow
+from ..synclog.filters import filter_from, page_from
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
 
@@ -46,18 +48,18 @@ def router(sync_log: SyncLog, sources: Mapping[str, ActionFile], instance_url: C
     @pages.get("/sync-log", response_class=HTMLResponse)
     async def sync_log_page(request: Request) -> HTMLResponse:
         q = request.query_params
-        filters = SyncLogFilter(status=Status(q["status"]) if q.get("status") else None,
-                                object=q.get("object") or None, source=q.get("source") or None,
-                                error_code=q.get("error_code") or None, search=q.get("search") or None,
-                                since=parse_time(q.get("since")), until=parse_time(q.get("until")))
-        rows = await sync_log.rows(filters, limit=int(q.get("limit", 200)))
+        filters = filter_from(q)  # BadFilter: the app answers 422
+        limit, offset = page_from(q, default=200)
+        rows = await sync_log.rows(filters, limit=limit, offset=offset)
         counts = await sync_log.counts(filters)
+        older = f"?{QueryParams({**q, 'offset': str(offset + limit)})}" if len(rows) == limit else None
         html = _ENV.get_template("sync_log.html").render(rows=rows, filters=filters, record_url=record_url,
-                                                         counts={s.value: counts.get(s, 0) for s in Status})
+                                                         counts={s.value: counts.get(s, 0) for s in Status},
+                                                         older=older)
         return HTMLResponse(html)
 
     @pages.get("/sync-log/{row_id}", response_class=HTMLResponse)
-    async def detail(row_id: int) -> HTMLResponse:
+    async def detail(row_id: int = PathParam(ge=1, le=2**63 - 1)) -> HTMLResponse:  # SQLite's INTEGER
         row = await sync_log.row(row_id)
         if row is None:
             return HTMLResponse("<p>No such outcome.</p>", status_code=404)

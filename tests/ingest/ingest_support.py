@@ -7,15 +7,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from hypothesis import strategies as st
 from running_emulator import free_port
 
 from destination.actions.loader import load_text
+from destination.config import IngestConfig
 from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from destination.ingest.app import Ingest
 from destination.ingest.keys import WriteKeys
+
+# any JSON, and objects whose keys are the Segment spec's fields with any JSON values (hypothesis)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=8)
+_EVENT_FIELDS = st.sampled_from(["type", "userId", "anonymousId", "groupId", "previousId", "event", "messageId",
+                                 "timestamp", "sentAt", "originalTimestamp", "context", "traits", "properties",
+                                 "integrations", "name", "writeKey", "batch"])
+EVENT_BODIES = st.dictionaries(_EVENT_FIELDS, JSON_VALUES, max_size=8)
 
 SOURCES = {name: load_text(f"source: {name}\nwrite_keys: [{key}]\nactions:\n  - name: a\n    when: type exists\n"
                            "    object: Lead\n    operation: create\n", f"{name}.yaml")
@@ -39,15 +52,16 @@ class IngestServer:
 
 
 @asynccontextmanager
-async def serve_ingest(tmp_path: Path) -> AsyncIterator[IngestServer]:
-    """Serve the ingest API on a free port for the duration of the block."""
+async def serve_ingest(tmp_path: Path, limits: IngestConfig | None = None,
+                       server_options: dict[str, Any] | None = None) -> AsyncIterator[IngestServer]:
+    """Serve the ingest API on a free port for the duration of the block (`server_options`: uvicorn's)."""
     path = tmp_path / "events.db"
     async with SqliteEventLog(path) as log:
         app = FastAPI()
-        app.include_router(Ingest(WriteKeys(SOURCES), log).router)
+        app.include_router(Ingest(WriteKeys(SOURCES), log, limits=limits).router)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="off"))
+                                               lifespan="off", **(server_options or {})))
         task = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
             await asyncio.sleep(0.01)
