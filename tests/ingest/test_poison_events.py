@@ -5,7 +5,6 @@ neighbours are delivered, and the process keeps running across restarts."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
 import time
@@ -126,8 +125,9 @@ async def test_poison_events_in_the_log_fail_alone_and_destination_run_survives_
     assert process.process.returncode == 0
 
 
-async def test_when_a_part_of_destination_run_dies_it_says_why_and_exits_non_zero(
+async def test_a_store_failure_is_logged_and_waited_out_without_exiting_or_acknowledging(
         tls_emulator: Any, tmp_path: Path) -> None:
+    """Was: the consumer task died on the failure and `destination run` exited 0 with nothing logged."""
     config = settings_file(tmp_path, tls_emulator)
     async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}"):
         pass  # the tables, then a store failure for one event: no outcome can be recorded for it
@@ -138,11 +138,26 @@ async def test_when_a_part_of_destination_run_dies_it_says_why_and_exits_non_zer
         # no action matches a page call: its outcome (skipped) is recorded by the consumer itself
         await log.append([Event("web-app", {"type": "page", "userId": "u", "messageId": "boom"})])
     process = DestinationProcess(config, free_port(), tmp_path / "run.log")
-    with contextlib.suppress(RuntimeError):  # it may die before or after it answers /healthz
-        process.start()
+    process.start()
     assert process.process is not None
     try:
-        assert process.process.wait(timeout=60) == 1  # not the quiet 0 it used to exit with
+        deadline = time.monotonic() + 60
+        while "injected store failure" not in (tmp_path / "run.log").read_text():
+            assert time.monotonic() < deadline, "the store failure was never logged"
+            assert process.process.poll() is None, "the process exited on a store failure"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1)
+        assert process.process.poll() is None  # still running: the failure is waited out
+        with sqlite3.connect(tmp_path / "events.db") as db:  # and the event is not acknowledged
+            assert all(offset <= 1 for (offset,) in db.execute("SELECT next_offset FROM commits"))  # boom is 1
+        with sqlite3.connect(tmp_path / "sync.db") as db:
+            db.execute("DROP TRIGGER boom")  # the store recovers: the outcome lands without a restart
+        while True:
+            with sqlite3.connect(tmp_path / "sync.db") as db:
+                if db.execute("SELECT count(*) FROM sync_log WHERE message_id = 'boom'").fetchone()[0]:
+                    break
+            assert time.monotonic() < deadline + 30, "the outcome never landed after the store recovered"
+            await asyncio.sleep(0.2)
     finally:
         process.stop()
     assert "injected store failure" in (tmp_path / "run.log").read_text()

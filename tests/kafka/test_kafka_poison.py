@@ -1,5 +1,6 @@
-"""Events produced straight to Kafka skip ingest's checks: one without the Segment spec's shape fails alone
-with INVALID_EVENT, and the consumer keeps delivering its neighbours (it used to stop the consumer)."""
+"""Events produced straight to Kafka get ingest's checks when they are read: one without the Segment spec's
+shape is dead-lettered alone (POISON_MESSAGE, the reason naming the field), and the consumer keeps delivering
+its neighbours (it used to stop the consumer)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from kafka_broker import LEADS_BY_EMAIL, consume_until
+from kafka_broker import LEADS_BY_EMAIL, consume_until, creating_topics
 from sf_support import connection_for
 
 from destination.config import KafkaConfig
@@ -29,7 +30,7 @@ async def test_malformed_events_from_kafka_fail_alone_and_neighbours_are_deliver
     name = uuid.uuid4().hex[:8]
     config = KafkaConfig(bootstrap_servers=kafka_bootstrap, topic=f"poison-{name}", group_id=f"g-{name}",
                          dead_letter_topic=f"dlq-{name}", idempotent=False)
-    async with KafkaEventLog(config, partitions=1):
+    async with KafkaEventLog(creating_topics(config, 1)):
         pass
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
@@ -48,8 +49,13 @@ async def test_malformed_events_from_kafka_fail_alone_and_neighbours_are_deliver
                                                                                  sync_log=sync_log),
                                        sync_log, len(bodies), seconds=60)
         rows = {r.message_id: r for r in await sync_log.rows(limit=100)}
+        dead = await sync_log.dead_letters()
     assert consumer.consumed == len(bodies)
-    for i in range(len(POISON)):
-        assert rows[f"poison-{i}"].status is Status.FAILED and rows[f"poison-{i}"].error_code == "INVALID_EVENT"
+    assert consumer.tracker.in_flight() == 0
+    poisoned = {json.loads(d.payload)["messageId"]: d for d in dead}
+    assert sorted(poisoned) == [f"poison-{i}" for i in range(len(POISON))]
+    assert all(d.error_code == "POISON_MESSAGE" for d in dead)
+    assert "context" in poisoned["poison-0"].reason and "traits" in poisoned["poison-1"].reason
+    assert "userId" in poisoned["poison-2"].reason
     goods = [m for m in rows if m.startswith("good")]
     assert len(goods) == len(POISON) + 1 and all(rows[m].status is Status.SUCCEEDED for m in goods)
