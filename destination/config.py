@@ -4,15 +4,18 @@ or files, never inline."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .actions.loader import substitute
+from .actions.loader import ConfigError, ConfigProblem, substitute
+from .actions.loader import _locate as locate
+from .actions.loader import _positions as positions_of
 from .salesforce.connection import AuthMethod, AuthSettings, Connection
 
 _STRICT = ConfigDict(extra="forbid")
@@ -92,6 +95,37 @@ class HttpConfig(BaseModel):
     model_config = _STRICT
     host: str = "127.0.0.1"
     port: int = 8080
+    allowed_hosts: list[str] = Field(default_factory=list, description="names the `Host` header may carry (besides "
+                                     "localhost, 127.0.0.1, ::1 and `host`); others get 400 (DNS rebinding). "
+                                     "`*` accepts any (only behind a proxy that checks it)")
+    operator_listen: str | None = Field(None, pattern=r"^\[?[A-Za-z0-9.:\-]+\]?:[0-9]{1,5}$",
+                                        description="host:port of a separate listener for the operator endpoints "
+                                        "(sync log, preview, metrics, docs); the main port then serves ingest only")
+
+
+class Scope(StrEnum):
+    """What an operator token may do; each scope includes the ones before it."""
+
+    READ = "read"  # sync log (API and page), preview, metrics, docs
+    REPLAY = "replay"  # re-drive events
+    ADMIN = "admin"  # everything, including state-changing endpoints added later
+
+
+class OperatorTokenConfig(BaseModel):
+    """One operator token: where its value is (a file or an environment variable), or only its SHA-256."""
+
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@\-]+$", description="who holds it (shown in logs, never the token)")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
+    token_file: Path | None = Field(None, description="a file holding the token (mode 0600)")
+    token_env: str | None = Field(None, description="an environment variable holding the token")
+    scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ])
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OperatorTokenConfig:
+        if sum(x is not None for x in (self.sha256, self.token_file, self.token_env)) != 1:
+            raise ValueError("give exactly one of sha256, token_file, token_env")
+        return self
 
 
 class EmulatorConfig(BaseModel):
@@ -115,6 +149,9 @@ class Settings(BaseSettings):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     emulator: EmulatorConfig = Field(default_factory=EmulatorConfig)
+    operator_tokens: list[OperatorTokenConfig] = Field(
+        default_factory=list, description="tokens for the operator endpoints; none configured = those endpoints "
+        "refuse everyone")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -124,9 +161,45 @@ class Settings(BaseSettings):
         return env_settings, init_settings, file_secret_settings  # the environment overrides the file
 
 
+_QUOTED = re.compile(r"'[^']{2,}'|\"[^\"]{2,}\"")
+
+
 def load_settings(path: Path | str | None, env: dict[str, str] | None = None) -> Settings:
-    """Settings from a YAML file (embedded defaults when it does not exist) and the environment."""
+    """Settings from a YAML file (embedded defaults when it does not exist) and the environment. Problems are
+    a ConfigError naming the file, line and key, never the value (it may be a password)."""
     data: dict[str, Any] = {}
+    positions: dict[tuple[Any, ...], tuple[int, int]] = {}
+    file = str(path) if path is not None else "settings"
     if path is not None and Path(path).exists():
-        data = yaml.safe_load(substitute(Path(path).read_text(), env)) or {}
-    return Settings(**data)
+        raw = Path(path).read_text()
+        text = substitute(raw, env)
+        try:
+            node = yaml.compose(text)
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError([_yaml_problem(file, raw, exc)]) from None
+        if not isinstance(data, dict):
+            raise ConfigError([ConfigProblem(file, 1, 1, "", "the settings file is a mapping of keys")])
+        positions = positions_of(node) if node is not None else {}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            line, column, where = locate(positions, tuple(error["loc"]))
+            where = where or ".".join(str(p) for p in error["loc"])
+            problems.append(ConfigProblem(file, line, column, where, error["msg"].removeprefix("Value error, ")))
+        raise ConfigError(problems) from None
+
+
+def _yaml_problem(file: str, raw: str, exc: yaml.YAMLError) -> ConfigProblem:
+    """A YAML error without the offending text: PyYAML's message quotes the line, which may hold a secret."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = _QUOTED.sub("'…'", str(getattr(exc, "problem", None) or "not valid YAML"))
+    key = ""
+    if mark is not None:
+        lines = raw.splitlines()
+        line_text = lines[mark.line] if mark.line < len(lines) else ""
+        key = line_text.split(":", 1)[0].strip().lstrip("- ") if ":" in line_text else ""
+    return ConfigProblem(file, mark.line + 1 if mark else None, mark.column + 1 if mark else None, key,
+                         f"not valid YAML: {problem}")

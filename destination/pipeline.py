@@ -17,6 +17,7 @@ from .events import Event
 from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status
+from .redaction import stored_outcomes
 from .route import route
 from .synclog.base import SyncLog
 
@@ -83,14 +84,15 @@ class Pipeline:
     async def _finish(self, tickets: list[_Ticket]) -> None:
         """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
         then acknowledge each event (never before its outcomes are stored)."""
-        await self.sync_log.record([o for t in tickets for o in t.outcomes])
+        stored = [stored_outcomes(self.sources, t.event, t.outcomes) for t in tickets]  # redact:/hash: applied
+        await self.sync_log.record([o for _, outcomes in stored for o in outcomes])
         now = time.monotonic()
-        for ticket in tickets:
-            for outcome in ticket.outcomes:
+        for ticket, (event, outcomes) in zip(tickets, stored, strict=True):
+            for outcome in outcomes:
                 self.metrics.outcome(outcome)
                 if outcome.status is Status.FAILED:
-                    await self.sync_log.dead_letter(ticket.event.source, f"{outcome.action}: {outcome.message}",
-                                                    json.dumps(ticket.event.body), error_code=outcome.error_code)
+                    await self.sync_log.dead_letter(event.source, f"{outcome.action}: {outcome.message}",
+                                                    json.dumps(event.body), error_code=outcome.error_code)
             self.metrics.latency.observe(now - ticket.received)
             ticket.done()
 

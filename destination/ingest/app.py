@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
 from .dedup import RecentMessages
-from .keys import WriteKeys, key_from
+from .keys import WriteKeys, key_from, strip_write_keys
 from .segment import SHORT_PATHS, TYPES, BadRequest, decode, events_of
 
 OVERLOAD_BACKLOG = 5_000
@@ -84,7 +84,7 @@ class Ingest:
             source = self.keys.source_for(key_from(request.headers, data))
             if source is None:
                 return _error(401, "invalid_write_key", "missing or unknown write key")
-            bodies = events_of(kind, data, datetime.now(UTC))
+            bodies = strip_write_keys(events_of(kind, data, datetime.now(UTC)))
         except BadRequest as exc:
             return _error(400, exc.code, str(exc))
         firsts = self.recent.first_times(source, [b["messageId"] for b in bodies])

@@ -38,3 +38,11 @@ def key_from(headers: Mapping[str, str], body: dict[str, Any]) -> str | None:
         return decoded.split(":", 1)[0] or None
     key = body.get("writeKey")
     return key if isinstance(key, str) else None
+
+
+def strip_write_keys(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events without their `writeKey` field: a credential is not event data, and the stored event is
+    served by the sync-log API and page."""
+    for body in bodies:
+        body.pop("writeKey", None)
+    return bodies
