@@ -1,0 +1,78 @@
+"""`destination run` as a real process: `--operator-token-file` makes a 0600 token file and prints the token
+once (never to the log); an `operator_listen` listener serves the operator endpoints while the main port serves
+ingest only; `--ingest-only` 404s the operator paths."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from running_emulator import free_port
+from settings_support import settings_file
+
+
+@contextmanager
+def _running(config: Path, port: int, *extra: str, wait_port: int | None = None) -> Iterator[list[str]]:
+    """The process's stdout and stderr (filled in when it has stopped)."""
+    process = subprocess.Popen([sys.executable, "-m", "destination", "--config", str(config), "run", "--port",
+                                str(port), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{wait_port or port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield output
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=60)
+        output += [out.decode(), err.decode()]
+
+
+def test_a_local_token_is_made_once_and_the_operator_listener_is_separate(tls_emulator: Any, tmp_path: Path) -> None:
+    port, op_port = free_port(), free_port()
+    config = settings_file(tmp_path, tls_emulator, f"http: {{operator_listen: '127.0.0.1:{op_port}'}}\n")
+    token_file = tmp_path / "data" / "operator-token"
+    with _running(config, port, "--operator-token-file", str(token_file), wait_port=op_port) as first:
+        token = token_file.read_text().strip()
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and len(token) >= 32
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"http://127.0.0.1:{op_port}/v1/sync-log", headers=bearer).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{op_port}/v1/sync-log").status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/sync-log", headers=bearer).status_code == 404
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", headers=bearer).status_code == 404
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/identify", auth=("web-app-demo-key", ""),
+                       json={"userId": "u", "traits": {"email": "a@x.example"}})
+        assert r.status_code == 200
+        assert httpx.post(f"http://127.0.0.1:{op_port}/v1/identify", auth=("web-app-demo-key", ""),
+                          json={"userId": "u"}).status_code == 401
+    stdout, stderr = first
+    assert stdout.count(token) == 1 and token not in stderr  # printed once, never logged
+    with _running(config, port, "--operator-token-file", str(token_file), wait_port=op_port) as second:
+        assert httpx.get(f"http://127.0.0.1:{op_port}/metrics",
+                         headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert token not in "".join(second) and token_file.read_text().strip() == token
+
+
+def test_ingest_only_does_not_serve_the_sync_log(tls_emulator: Any, tmp_path: Path) -> None:
+    port = free_port()
+    token_file = tmp_path / "operator-token"
+    with _running(settings_file(tmp_path, tls_emulator), port, "--ingest-only", "--operator-token-file",
+                  str(token_file)):
+        bearer = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        for path in ("/v1/sync-log", "/sync-log", "/metrics", "/docs", "/openapi.json"):
+            assert httpx.get(f"http://127.0.0.1:{port}{path}", headers=bearer).status_code == 404, path
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/preview", headers=bearer, json={}).status_code == 404
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/track", auth=("web-app-demo-key", ""),
+                       json={"userId": "u", "event": "E"})
+        assert r.status_code == 200
