@@ -217,7 +217,7 @@ def allowed_host_names(configured: Iterable[str], bind_host: str) -> frozenset[s
 
 def host_name(value: str) -> str:
     """The host of a Host header without the port (`[::1]:8080` → `::1`)."""
-    value = value.strip().lower()
+    value = value.lower()
     if value.startswith("["):
         return value[1:].split("]", 1)[0]
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
@@ -275,13 +275,13 @@ class AccessGuard:
         if path in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        if not self.any_host and host_name(headers.get("host", "")) not in self.hosts:
+        if not self.any_host and host_name(_host(scope)) not in self.hosts:
             await _reply(send, 400, "invalid_host", "the Host header names no host this service is configured for")
             return
         if self.policy.ingest and self.policy.is_ingest(path):
             await self.app(scope, receive, send)
             return
+        headers = _headers(scope)
         if not self.policy.operator:
             await _reply(send, 404, "not_found", "this listener serves the ingest API only")
             return
@@ -314,6 +314,14 @@ class AccessGuard:
             return None, None  # Basic (a write key) or anything else: never an operator credential
         session = self.sessions.verify(cookie(headers, SESSION_COOKIE))
         return (session.operator, session) if session else (None, None)
+
+
+def _host(scope: Scope_) -> str:
+    """The Host header (the ingest path needs only this one: no dict of every header per request)."""
+    for key, value in scope["headers"]:
+        if key == b"host":
+            return value.decode("latin-1")
+    return ""
 
 
 def _headers(scope: Scope_) -> dict[str, str]:
