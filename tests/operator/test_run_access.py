@@ -76,3 +76,52 @@ def test_ingest_only_does_not_serve_the_sync_log(tls_emulator: Any, tmp_path: Pa
         r = httpx.post(f"http://127.0.0.1:{port}/v1/track", auth=("web-app-demo-key", ""),
                        json={"userId": "u", "event": "E"})
         assert r.status_code == 200
+
+
+def test_no_secret_reaches_the_log_the_sync_log_the_metrics_or_the_page(tls_emulator: Any, tmp_path: Path) -> None:
+    import os
+    import secrets
+
+    port = free_port()
+    write_key = f"wk-{secrets.token_hex(12)}"
+    config = settings_file(tmp_path, tls_emulator)
+    token_file = tmp_path / "operator-token"
+    env = {**os.environ, "WEB_APP_WRITE_KEY": write_key}
+    process = subprocess.Popen([sys.executable, "-m", "destination", "--config", str(config), "run", "--port",
+                                str(port), "--operator-token-file", str(token_file)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    served: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        token = token_file.read_text().strip()
+        bearer = {"Authorization": f"Bearer {token}"}
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.post(f"{base}/v1/identify", json={"writeKey": write_key, "userId": "u1", "traits": {
+            "email": "s@x.example", "last_name": "S"}}).status_code == 200
+        assert httpx.post(f"{base}/v1/track", auth=(write_key, ""), json={
+            "userId": "u1", "event": "Order Completed", "properties": {"order_id": "o1", "total": "lots"},
+            "writeKey": write_key}).status_code == 200
+        assert httpx.post(f"{base}/v1/track", auth=(token, ""), json={"userId": "u", "event": "E"}).status_code == 401
+        assert httpx.get(f"{base}/v1/sync-log", headers={"Authorization": f"Bearer {write_key}"}).status_code == 401
+        for _ in range(300):
+            body = httpx.get(f"{base}/v1/sync-log", headers=bearer).json()
+            if len(body["rows"]) >= 2:
+                break
+            time.sleep(0.1)
+        served += [httpx.get(f"{base}{p}", headers=bearer).text for p in ("/v1/sync-log", "/metrics", "/sync-log")]
+        served += [httpx.get(f"{base}/sync-log/{row['id']}", headers=bearer).text for row in body["rows"]]
+        assert len(body["rows"]) >= 2 and any(r["status"] == "failed" for r in body["rows"])
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=60)
+    stored = (tmp_path / "sync.db").read_bytes()
+    log_output = out.decode().replace(token, "<printed once>", 1) + err.decode()
+    for secret in (write_key, token, "emulator-secret"):
+        for where, text in (("log", log_output), ("served", "".join(served)), ("sync log file", stored.decode("latin-1"))):
+            assert secret not in text, (secret, where)
