@@ -27,11 +27,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import OperatorTokenConfig, Scope
 
 log = logging.getLogger("destination.access")
+T = TypeVar("T")
 
 MIN_TOKEN_CHARS = 32
 SESSION_COOKIE = "destination_session"
@@ -42,7 +43,7 @@ LOGIN_PATHS = frozenset({"/login"})
 _RANK = {Scope.READ: 0, Scope.REPLAY: 1, Scope.ADMIN: 2}
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 
-Scope_ = MutableMapping[str, Any]
+AsgiScope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
@@ -61,6 +62,16 @@ class Operator:
     def may(self, needed: Scope) -> bool:
         """Whether one of the token's scopes includes `needed` (admin ⊇ replay ⊇ read)."""
         return any(_RANK[s] >= _RANK[needed] for s in self.scopes)
+
+
+def find_in_constant_time(entries: Iterable[tuple[bytes, T]], candidate: bytes) -> T | None:
+    """The value of the entry whose secret equals `candidate`, comparing with every entry (no early exit), so
+    the time taken says nothing about which entry, or how much of one, matched."""
+    found = None
+    for known, value in entries:
+        if hmac.compare_digest(known, candidate):
+            found = value
+    return found
 
 
 def digest(token: str) -> bytes:
@@ -110,12 +121,7 @@ class OperatorTokens:
         """The operator whose token this is, comparing against every digest (no early exit)."""
         if not token:
             return None
-        candidate = digest(token)
-        found = None
-        for operator, known in self._entries:
-            if hmac.compare_digest(known, candidate):
-                found = operator
-        return found
+        return find_in_constant_time(((known, op) for op, known in self._entries), digest(token))
 
     def named(self, name: str) -> Operator | None:
         """The current operator of that name (a session re-reads scopes from here)."""
@@ -267,7 +273,7 @@ class AccessGuard:
         self.hosts = hosts
         self.any_host = "*" in hosts
 
-    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -316,7 +322,7 @@ class AccessGuard:
         return (session.operator, session) if session else (None, None)
 
 
-def _host(scope: Scope_) -> str:
+def _host(scope: AsgiScope) -> str:
     """The Host header (the ingest path needs only this one: no dict of every header per request)."""
     for key, value in scope["headers"]:
         if key == b"host":
@@ -324,7 +330,7 @@ def _host(scope: Scope_) -> str:
     return ""
 
 
-def _headers(scope: Scope_) -> dict[str, str]:
+def _headers(scope: AsgiScope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 

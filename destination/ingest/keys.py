@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from ..access import find_in_constant_time
 from ..actions.model import ActionFile
 
 
@@ -18,12 +18,7 @@ class WriteKeys:
         """The source of a write key, checking every key in constant time."""
         if not key:
             return None
-        candidate = key.encode()
-        found = None
-        for known, name in self._keys:
-            if hmac.compare_digest(known, candidate):
-                found = name
-        return found
+        return find_in_constant_time(self._keys, key.encode())
 
 
 def key_from(headers: Mapping[str, str], body: dict[str, Any]) -> str | None:

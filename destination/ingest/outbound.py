@@ -11,7 +11,6 @@ the loop window is acknowledged and dropped (the sync log says which writes thos
 
 from __future__ import annotations
 
-import hmac
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ..access import find_in_constant_time
 from ..actions.model import ActionFile
 from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
@@ -58,14 +58,7 @@ class OutboundAccess:
                       if source.outbound}
 
     def source_for(self, secret: str | None) -> str | None:
-        if not secret:
-            return None
-        candidate = secret.encode()
-        found = None
-        for known, name in self._secrets:
-            if hmac.compare_digest(known, candidate):
-                found = name
-        return found
+        return find_in_constant_time(self._secrets, secret.encode()) if secret else None
 
     def org_allowed(self, source: str, organization_id: str | None) -> bool:
         return organization_id is not None and organization_id in self._orgs.get(source, frozenset())

@@ -19,10 +19,11 @@ from settings_support import settings_file
 
 
 @contextmanager
-def _running(config: Path, port: int, *extra: str, wait_port: int | None = None) -> Iterator[list[str]]:
+def _running(config: Path, port: int, *extra: str, wait_port: int | None = None,
+             env: dict[str, str] | None = None) -> Iterator[list[str]]:
     """The process's stdout and stderr (filled in when it has stopped)."""
     process = subprocess.Popen([sys.executable, "-m", "destination", "--config", str(config), "run", "--port",
-                                str(port), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                str(port), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     output: list[str] = []
     try:
         deadline = time.monotonic() + 60
@@ -87,18 +88,8 @@ def test_no_secret_reaches_the_log_the_sync_log_the_metrics_or_the_page(tls_emul
     config = settings_file(tmp_path, tls_emulator)
     token_file = tmp_path / "operator-token"
     env = {**os.environ, "WEB_APP_WRITE_KEY": write_key}
-    process = subprocess.Popen([sys.executable, "-m", "destination", "--config", str(config), "run", "--port",
-                                str(port), "--operator-token-file", str(token_file)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     served: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with _running(config, port, "--operator-token-file", str(token_file), env=env) as output:
         token = token_file.read_text().strip()
         bearer = {"Authorization": f"Bearer {token}"}
         base = f"http://127.0.0.1:{port}"
@@ -117,11 +108,9 @@ def test_no_secret_reaches_the_log_the_sync_log_the_metrics_or_the_page(tls_emul
         served += [httpx.get(f"{base}{p}", headers=bearer).text for p in ("/v1/sync-log", "/metrics", "/sync-log")]
         served += [httpx.get(f"{base}/sync-log/{row['id']}", headers=bearer).text for row in body["rows"]]
         assert len(body["rows"]) >= 2 and any(r["status"] == "failed" for r in body["rows"])
-    finally:
-        process.terminate()
-        out, err = process.communicate(timeout=60)
     stored = (tmp_path / "sync.db").read_bytes()
-    log_output = out.decode().replace(token, "<printed once>", 1) + err.decode()
+    out, err = output
+    log_output = out.replace(token, "<printed once>", 1) + err
     for secret in (write_key, token, "emulator-secret"):
         for where, text in (("log", log_output), ("served", "".join(served)), ("sync log file", stored.decode("latin-1"))):
             assert secret not in text, (secret, where)
