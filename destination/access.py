@@ -287,10 +287,10 @@ class AccessGuard:
         if self.policy.ingest and self.policy.is_ingest(path):
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
         if not self.policy.operator:
             await _reply(send, 404, "not_found", "this listener serves the ingest API only")
             return
+        headers = _headers(scope)
         if path in LOGIN_PATHS:
             await self.app(scope, receive, send)
             return
