@@ -1,7 +1,8 @@
 """PII in the stored copy of an event: a source's `redact:` paths become "[redacted]" and its `hash:` paths
 their SHA-256 (hex of the UTF-8 text), in what the sync log and the dead-letter queue keep. Salesforce gets
 the real values (mapping reads the event before this runs), and a Salesforce error message that quotes a
-redacted value is scrubbed the same way."""
+redacted value is scrubbed the same way. A `writeKey` field is never kept (the HTTP ingest drops it
+already; events from Kafka may still carry one)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ def stored_body(source: ActionFile | None, body: dict[str, Any]) -> tuple[dict[s
     """The body to store, and each replaced text value → its replacement (to scrub messages). The input is
     not changed: dicts along a rule's path are copied."""
     if source is None or not (source.redact or source.hash):
-        return body, {}
+        if "writeKey" not in body:
+            return body, {}
+        return {k: v for k, v in body.items() if k != "writeKey"}, {}
     out = dict(body)
+    out.pop("writeKey", None)
     replaced: dict[str, str] = {}
     rules = [(p, lambda _v: REDACTED) for p in source.redact] + [(p, _hashed) for p in source.hash]
     for path, replace in rules:

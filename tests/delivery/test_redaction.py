@@ -56,3 +56,17 @@ async def test_redacted_and_hashed_paths_are_replaced_in_the_stored_event_only(t
         everything = str([r.to_json() for r in rows.values()])
         for secret in ("+1 555 0100", "+1 555 0199", "pii@x.example", "bad@x.example", "203.0.113.9"):
             assert secret not in everything, secret
+
+
+async def test_a_write_key_field_is_never_kept_even_from_kafka(tls_emulator: Any, tmp_path: Any,
+                                                               delivery: Delivery) -> None:
+    source = load_text(SOURCE.replace("redact: [traits.phone, context.ip]\nhash: [traits.email]\n", ""), "app.yaml")
+    async with SqliteSyncLog(tmp_path / "sync.db") as sync_log:
+        delivery.sync_log = sync_log
+        pipeline = Pipeline({"app": source}, delivery, sync_log)
+        await pipeline.submit(Event("app", {"type": "identify", "messageId": "k1", "userId": "u1", "writeKey": "wk-1",
+                                            "traits": {"last_name": "K", "size": "lots"}}))
+        await pipeline.drain()
+        [row] = await sync_log.rows(limit=10)
+        assert "writeKey" not in row.event and row.status.value == "failed"
+        assert "wk-1" not in (await sync_log.dead_letters())[0].payload
