@@ -4,7 +4,6 @@ or files, never inline."""
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .actions.loader import ConfigError, ConfigProblem, substitute
+from .actions.loader import ConfigError, ConfigProblem, substitute, yaml_problem
 from .actions.loader import _locate as locate
 from .actions.loader import _positions as positions_of
 from .salesforce.connection import AuthMethod, AuthSettings, Connection
@@ -161,9 +160,6 @@ class Settings(BaseSettings):
         return env_settings, init_settings, file_secret_settings  # the environment overrides the file
 
 
-_QUOTED = re.compile(r"'[^']{2,}'|\"[^\"]{2,}\"")
-
-
 def load_settings(path: Path | str | None, env: dict[str, str] | None = None) -> Settings:
     """Settings from a YAML file (embedded defaults when it does not exist) and the environment. Problems are
     a ConfigError naming the file, line and key, never the value (it may be a password)."""
@@ -195,7 +191,7 @@ def load_settings(path: Path | str | None, env: dict[str, str] | None = None) ->
 def _yaml_problem(file: str, raw: str, exc: yaml.YAMLError) -> ConfigProblem:
     """A YAML error without the offending text: PyYAML's message quotes the line, which may hold a secret."""
     mark = getattr(exc, "problem_mark", None)
-    problem = _QUOTED.sub("'…'", str(getattr(exc, "problem", None) or "not valid YAML"))
+    problem = yaml_problem(exc)
     key = ""
     if mark is not None:
         lines = raw.splitlines()

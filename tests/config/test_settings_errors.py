@@ -52,3 +52,12 @@ def test_the_command_prints_the_located_error_and_exits_2(tmp_path: Path, capsys
     assert main(["--config", str(path), "run"]) == 2
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err and str(path) in out.err and "password" in out.err
+
+
+def test_an_action_file_error_does_not_quote_a_substituted_write_key() -> None:
+    from destination.actions.loader import load_text
+
+    text = "source: web\nwrite_keys: [${WEB_KEY}]\nactions: []\n"
+    with pytest.raises(ConfigError) as err:
+        load_text(text, "web.yaml", env={"WEB_KEY": f"*{SECRET}"})
+    assert SECRET not in str(err.value) and "web.yaml:2" in str(err.value), str(err.value)
