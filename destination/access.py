@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from .config import OperatorTokenConfig, Scope
 
@@ -360,8 +361,8 @@ async def _reply(send: Send, status: int, code: str, message: str,
 async def _unauthorized(send: Send, path: str, headers: Mapping[str, str]) -> None:
     """401; a browser asking for a page gets a link to the login form."""
     if "text/html" in headers.get("accept", "") and not path.startswith("/v1/"):
-        body = (b'<!doctype html><meta charset="utf-8"><title>Sign in</title>'
-                b'<p>This page needs an operator token: <a href="/login">sign in</a>.</p>')
+        body = ('<!doctype html><meta charset="utf-8"><title>Sign in</title><p>This page needs an operator '
+                f'token: <a href="/login?next={quote(path, safe="/")}">sign in</a>.</p>').encode()
         await send({"type": "http.response.start", "status": 401,
                     "headers": [(b"content-type", b"text/html; charset=utf-8"),
                                 (b"content-length", str(len(body)).encode())]})

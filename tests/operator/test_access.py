@@ -102,6 +102,8 @@ async def test_sync_log_preview_metrics_and_docs_need_an_operator_token(service:
     async with _client(service.app()) as http:
         for path in ("/v1/sync-log", "/metrics", "/docs", "/openapi.json", "/sync-log"):
             assert (await http.get(path)).status_code == 401, path
+        page = await http.get("/sync-log/1", headers={"Accept": "text/html"})
+        assert page.status_code == 401 and 'href="/login?next=/sync-log/1"' in page.text
         preview = {"source": "web-app", "events": [IDENTIFY]}
         assert (await http.post("/v1/preview", json=preview)).status_code == 401
         rows = (await http.get("/v1/sync-log", headers=OPERATOR)).json()["rows"]
