@@ -251,7 +251,9 @@ class Policy:
     form_prefixes: tuple[str, ...] = ("/sync-log/", "/logout")
 
     def is_ingest(self, path: str) -> bool:
-        return path in self.ingest_paths or path.startswith(self.ingest_prefixes)
+        """An ingest path (a trailing slash too: the router redirects it to the path without)."""
+        return (path in self.ingest_paths or path.startswith(self.ingest_prefixes)
+                or (path.endswith("/") and path[:-1] in self.ingest_paths))
 
     def needed(self, method: str, path: str) -> Scope:
         if method in _SAFE_METHODS:
