@@ -100,7 +100,9 @@ class Service:
             return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
         policy = Policy(frozenset(ingest_paths), (OUTBOUND_PATH,) if ingest else (), operator=operator, ingest=ingest)
-        hosts = allowed_host_names(self.settings.http.allowed_hosts, self.bind_host or self.settings.http.host)
+        http = self.settings.http
+        listen = [http.operator_listen.rpartition(":")[0].strip("[]")] if http.operator_listen else []
+        hosts = allowed_host_names([*http.allowed_hosts, *listen], self.bind_host or http.host)
         app.add_middleware(AccessGuard, policy=policy, sessions=self.sessions, hosts=hosts)
         return app
 

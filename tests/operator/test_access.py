@@ -252,6 +252,9 @@ async def test_ingest_only_serves_ingest_paths_and_404s_operator_paths(service: 
 
 
 async def test_the_operator_listener_serves_no_ingest_paths(service: Service) -> None:
+    service.settings.http.operator_listen = "10.1.2.3:8090"
+    async with _client(service.app(ingest=False), OPERATOR, host="10.1.2.3:8090") as http:
+        assert (await http.get("/v1/sync-log")).status_code == 200  # its own address is an allowed Host
     async with _client(service.app(ingest=False), OPERATOR) as http:
         assert (await http.post("/v1/identify", json={**IDENTIFY, "writeKey": WRITE_KEY})).status_code == 404
         assert (await http.get("/v1/sync-log")).status_code == 200
