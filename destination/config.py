@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     operator_tokens: list[OperatorTokenConfig] = Field(
         default_factory=list, description="tokens for the operator endpoints; none configured = those endpoints "
         "refuse everyone")
+    operator_token_file: Path | None = Field(None, description="shortcut for one operator token with all scopes "
+                                             "(named `token-file`), read from this file "
+                                             "(DESTINATION_OPERATOR_TOKEN_FILE in deployments)")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

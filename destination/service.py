@@ -18,7 +18,7 @@ from .access import AccessGuard, OperatorTokens, Policy, Sessions, TokenProblem,
 from .actions.loader import load_dir
 from .actions.model import ActionFile
 from .budget import Budget
-from .config import ConnectionConfig, EventLogKind, Settings
+from .config import ConnectionConfig, EventLogKind, OperatorTokenConfig, Scope, Settings
 from .consume import Consumer
 from .deliver import Delivery
 from .eventlog.base import EventLog, LogConsumer
@@ -196,8 +196,12 @@ async def open_pipeline(settings: Settings, sources: dict[str, ActionFile], stac
 def operator_tokens(settings: Settings, sources: dict[str, ActionFile]) -> OperatorTokens:
     """The configured operator tokens; SystemExit naming the entry (never the value) when one is unusable or
     is also a write key (the two kinds of credential are never interchangeable)."""
+    configs = list(settings.operator_tokens)
+    if settings.operator_token_file is not None:
+        configs.append(OperatorTokenConfig(name="token-file", token_file=settings.operator_token_file,
+                                           scopes=[Scope.ADMIN]))
     try:
-        tokens = OperatorTokens.from_config(settings.operator_tokens)
+        tokens = OperatorTokens.from_config(configs)
     except TokenProblem as exc:
         raise SystemExit(f"operator_tokens: {exc}") from None
     for name, source in sources.items():

@@ -74,3 +74,12 @@ def test_a_session_is_signed_and_does_not_survive_a_removed_token() -> None:
     assert TOKEN not in value and sessions.verify(value) is not None
     assert Sessions(tokens, key=sessions._key).verify(value) is None  # the token is gone
     assert Sessions(ops).verify(value) is None  # another process's key (a restart)
+
+
+def test_the_deployment_shortcut_reads_one_token_file_from_the_environment(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    monkeypatch.setenv("DESTINATION_OPERATOR_TOKEN_FILE", str(tmp_path / "token"))
+    tokens = operator_tokens(Settings(), {})
+    operator = tokens.identify(TOKEN)
+    assert operator is not None and operator.may(Scope.ADMIN)
