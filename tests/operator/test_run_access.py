@@ -114,3 +114,18 @@ def test_no_secret_reaches_the_log_the_sync_log_the_metrics_or_the_page(tls_emul
     for secret in (write_key, token, "emulator-secret"):
         for where, text in (("log", log_output), ("served", "".join(served)), ("sync log file", stored.decode("latin-1"))):
             assert secret not in text, (secret, where)
+
+
+def test_a_consumer_only_process_serves_its_metrics_on_the_operator_listener(tls_emulator: Any, tmp_path: Path) -> None:
+    port, op_port = free_port(), free_port()
+    config = settings_file(tmp_path, tls_emulator, f"http: {{operator_listen: '127.0.0.1:{op_port}'}}\n")
+    token_file = tmp_path / "operator-token"
+    with _running(config, port, "--consumer-only", "--operator-token-file", str(token_file), wait_port=op_port):
+        bearer = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        assert httpx.get(f"http://127.0.0.1:{op_port}/metrics", headers=bearer).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{op_port}/metrics").status_code == 401
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            raise AssertionError("a consumer-only process opened the main port")
+        except httpx.ConnectError:
+            pass
