@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from .access import AccessGuard, OperatorTokens, Policy, Sessions, TokenProblem, allowed_host_names
@@ -159,19 +159,20 @@ class Service:
             conn = next(iter(self.settings.connections.values()), None)
             return conn.login_url if conn else (self.emulator.url if self.emulator else "")
 
-        async def replay(row: SyncLogRow) -> None:
+        async def replay(row: SyncLogRow, operator: str) -> None:
             assert self.pipeline is not None
+            log.warning("operator %s replays sync-log row %s (%s / %s)", operator, row.id, row.source, row.action)
             await self.pipeline.submit(Event(row.source, row.event), only={row.action})
 
         @app.post("/v1/sync-log/{row_id}/replay", status_code=202)
-        async def replay_row(row_id: int) -> JSONResponse:
+        async def replay_row(request: Request, row_id: int) -> JSONResponse:
             """Re-drive one outcome's event through its action (scope `replay`); the row updates when done."""
             row = await sync_log.row(row_id)
             if row is None:
                 return JSONResponse({"code": "not_found", "message": "no such sync-log row"}, 404)
             if self.pipeline is None:
                 return JSONResponse({"code": "unavailable", "message": "no delivery in this process"}, 503)
-            await replay(row)
+            await replay(row, request.state.operator.name)
             return JSONResponse({"replayed": row_id}, 202)
 
         app.include_router(pages(sync_log, self.sources, instance_url, self.sessions,

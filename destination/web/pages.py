@@ -39,9 +39,9 @@ def mapped_fields(sources: Mapping[str, ActionFile], row: SyncLogRow) -> dict[st
 
 
 def router(sync_log: SyncLog, sources: Mapping[str, ActionFile], instance_url: Callable[[], str],
-           sessions: Sessions, replay: Callable[[SyncLogRow], Awaitable[None]] | None = None) -> APIRouter:
+           sessions: Sessions, replay: Callable[[SyncLogRow, str], Awaitable[None]] | None = None) -> APIRouter:
     """Pages for one sync log; `instance_url()` gives the org's URL for record links; `replay` re-drives a
-    row's event (None: this process does not deliver, so the page offers no replay)."""
+    row's event for the named operator (None: this process does not deliver, so the page offers no replay)."""
     pages = APIRouter()
 
     def record_url(row: SyncLogRow) -> str:
@@ -81,7 +81,7 @@ def router(sync_log: SyncLog, sources: Mapping[str, ActionFile], instance_url: C
         row = await sync_log.row(row_id)
         if row is None or replay is None:
             return HTMLResponse("<p>Nothing to replay here.</p>", status_code=404)
-        await replay(row)
+        await replay(row, request.state.operator.name)
         return RedirectResponse(f"/sync-log/{row_id}?replayed=true", status_code=303)
 
     return pages

@@ -220,7 +220,8 @@ async def _replay_form(http: httpx.AsyncClient, row: int, session: dict[str, str
     return (await http.post(f"/sync-log/{row}/replay", data=data, headers=session)).status_code
 
 
-async def test_the_page_replays_a_failed_event_with_the_form_csrf_field(service: Service) -> None:
+async def test_the_page_replays_a_failed_event_with_the_form_csrf_field(service: Service,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
     assert service.pipeline is not None
     await service.pipeline.submit(Event("web-app", {"type": "track", "event": "Order Completed", "userId": "u",
                                                     "messageId": "bad1", "properties": {"order_id": "o1",
@@ -238,6 +239,7 @@ async def test_the_page_replays_a_failed_event_with_the_form_csrf_field(service:
     await service.pipeline.drain()
     again = (await service.sync_log.rows(limit=10))
     assert next(row for row in again if row.message_id == "bad1").attempts == 2
+    assert "operator tests replays sync-log row" in caplog.text and OPERATOR_TOKEN not in caplog.text
 
 
 async def test_ingest_only_serves_ingest_paths_and_404s_operator_paths(service: Service) -> None:
