@@ -262,3 +262,29 @@ async def test_the_operator_listener_serves_no_ingest_paths(service: Service) ->
         assert (await http.get("/v1/sync-log")).status_code == 200
     async with _client(service.app(ingest=False)) as http:
         assert (await http.post("/v1/identify", json={**IDENTIFY, "writeKey": WRITE_KEY})).status_code == 401
+
+
+async def test_paths_that_look_like_ingest_paths_do_not_reach_operator_endpoints(service: Service) -> None:
+    app = service.app()
+
+    async def call(path: str) -> tuple[int, bytes]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+        await app(scope, receive, send)
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return sent[0]["status"], body
+
+    for path in ("/v1/salesforce/outbound/../../v1/sync-log", "/v1/salesforce/outbound/x/../../../metrics",
+                 "/v1/identify/../sync-log", "/v1/batch/", "//v1/sync-log", "/v1/sync-log/", "/healthz/../metrics"):
+        status, body = await call(path)
+        assert status in (307, 401, 404, 405), (path, status)
+        assert b"pii@x.example" not in body and b"destination_events_in_total" not in body, path
