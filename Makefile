@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# On first start, makes a local operator token (all scopes) in .destination/operator-token (mode 0600) and
+# prints it once; the README's curl lines read it from that file.
 run: $(STAMP)
-	$(VENV)/bin/destination run
+	$(VENV)/bin/destination run --operator-token-file .destination/operator-token
 
 # Debian's chromium for the sync-log page test (root on this machine; elsewhere install it yourself).
 browser:

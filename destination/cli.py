@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from . import commands
+from .actions.loader import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:  # located problems (file:line:column, key), never a value
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .actions.loader import substitute
+from .actions.loader import ConfigError, ConfigProblem, substitute, yaml_problem
+from .actions.loader import _locate as locate
+from .actions.loader import _positions as positions_of
 from .retry import RetryPolicy
 from .salesforce.connection import AuthMethod, AuthSettings, Connection
 
@@ -178,6 +180,12 @@ class HttpConfig(BaseModel):
     keep_alive_seconds: float = Field(5.0, gt=0, description="an idle keep-alive connection is closed after this")
     max_header_bytes: int = Field(64 * 1024, ge=1024, description="largest request line and headers; a "
                                   "connection sending more gets 431 and is closed")
+    allowed_hosts: list[str] = Field(default_factory=list, description="names the `Host` header may carry (besides "
+                                     "localhost, 127.0.0.1, ::1 and `host`); others get 400 (DNS rebinding). "
+                                     "`*` accepts any (only behind a proxy that checks it)")
+    operator_listen: str | None = Field(None, pattern=r"^\[?[A-Za-z0-9.:\-]+\]?:[0-9]{1,5}$",
+                                        description="host:port of a separate listener for the operator endpoints "
+                                        "(sync log, preview, metrics, docs); the main port then serves ingest only")
 
 
 class IngestConfig(BaseModel):
@@ -195,6 +203,31 @@ class IngestConfig(BaseModel):
                                         "window is acknowledged but not logged twice")
     dedup_max_entries: int = Field(200_000, ge=1, description="messageIds the dedup window holds (about 200 "
                                    "bytes each); beyond it the oldest are forgotten first")
+
+
+class Scope(StrEnum):
+    """What an operator token may do; each scope includes the ones before it."""
+
+    READ = "read"  # sync log (API and page), preview, metrics, docs
+    REPLAY = "replay"  # re-drive events
+    ADMIN = "admin"  # everything, including state-changing endpoints added later
+
+
+class OperatorTokenConfig(BaseModel):
+    """One operator token: where its value is (a file or an environment variable), or only its SHA-256."""
+
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@\-]+$", description="who holds it (shown in logs, never the token)")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token")
+    token_file: Path | None = Field(None, description="a file holding the token (mode 0600)")
+    token_env: str | None = Field(None, description="an environment variable holding the token")
+    scopes: list[Scope] = Field(default_factory=lambda: [Scope.READ])
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OperatorTokenConfig:
+        if sum(x is not None for x in (self.sha256, self.token_file, self.token_env)) != 1:
+            raise ValueError("give exactly one of sha256, token_file, token_env")
+        return self
 
 
 class EmulatorConfig(BaseModel):
@@ -220,6 +253,12 @@ class Settings(BaseSettings):
     http: HttpConfig = Field(default_factory=HttpConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     emulator: EmulatorConfig = Field(default_factory=EmulatorConfig)
+    operator_tokens: list[OperatorTokenConfig] = Field(
+        default_factory=list, description="tokens for the operator endpoints; none configured = those endpoints "
+        "refuse everyone")
+    operator_token_file: Path | None = Field(None, description="shortcut for one operator token with all scopes "
+                                             "(named `token-file`), read from this file "
+                                             "(DESTINATION_OPERATOR_TOKEN_FILE in deployments)")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -230,8 +269,41 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: Path | str | None, env: dict[str, str] | None = None) -> Settings:
-    """Settings from a YAML file (embedded defaults when it does not exist) and the environment."""
+    """Settings from a YAML file (embedded defaults when it does not exist) and the environment. Problems are
+    a ConfigError naming the file, line and key, never the value (it may be a password)."""
     data: dict[str, Any] = {}
+    positions: dict[tuple[Any, ...], tuple[int, int]] = {}
+    file = str(path) if path is not None else "settings"
     if path is not None and Path(path).exists():
-        data = yaml.safe_load(substitute(Path(path).read_text(), env)) or {}
-    return Settings(**data)
+        raw = Path(path).read_text()
+        text = substitute(raw, env)
+        try:
+            node = yaml.compose(text)
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError([_yaml_problem(file, raw, exc)]) from None
+        if not isinstance(data, dict):
+            raise ConfigError([ConfigProblem(file, 1, 1, "", "the settings file is a mapping of keys")])
+        positions = positions_of(node) if node is not None else {}
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            line, column, where = locate(positions, tuple(error["loc"]))
+            where = where or ".".join(str(p) for p in error["loc"])
+            problems.append(ConfigProblem(file, line, column, where, error["msg"].removeprefix("Value error, ")))
+        raise ConfigError(problems) from None
+
+
+def _yaml_problem(file: str, raw: str, exc: yaml.YAMLError) -> ConfigProblem:
+    """A YAML error without the offending text: PyYAML's message quotes the line, which may hold a secret."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = yaml_problem(exc)
+    key = ""
+    if mark is not None:
+        lines = raw.splitlines()
+        line_text = lines[mark.line] if mark.line < len(lines) else ""
+        key = line_text.split(":", 1)[0].strip().lstrip("- ") if ":" in line_text else ""
+    return ConfigProblem(file, mark.line + 1 if mark else None, mark.column + 1 if mark else None, key,
+                         f"not valid YAML: {problem}")

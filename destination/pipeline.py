@@ -18,6 +18,7 @@ from .events import Event
 from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status, fate_key
+from .redaction import stored_outcomes
 from .route import route
 from .synclog.base import SyncLog, event_text
 
@@ -120,18 +121,19 @@ class Pipeline:
     async def _finish(self, tickets: list[_Ticket]) -> None:
         """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
         then acknowledge each event (never before its outcomes are stored)."""
-        outcomes = [o for t in tickets for o in t.outcomes]
+        stored = [stored_outcomes(self.sources, t.event, t.outcomes) for t in tickets]  # redact:/hash: applied
+        outcomes = [o for _, kept in stored for o in kept]
         await self.until_stored("record outcomes", lambda: self.sync_log.record(outcomes))
         now = time.monotonic()
-        for ticket in tickets:
+        for ticket, (event, kept) in zip(tickets, stored, strict=True):
             dead: set[str | None] = set()  # one dead letter per failed action (`all` may fail several records)
-            for outcome in ticket.outcomes:
+            for outcome in kept:
                 self.metrics.outcome(outcome)
                 if outcome.status is Status.FAILED and outcome.action not in dead:
                     dead.add(outcome.action)
                     await self.until_stored("dead-letter a failed event", functools.partial(
-                        self.sync_log.dead_letter, ticket.event.source, f"{outcome.action}: {outcome.message}",
-                        event_text(ticket.event.body), error_code=outcome.error_code))
+                        self.sync_log.dead_letter, event.source, f"{outcome.action}: {outcome.message}",
+                        event_text(event.body), error_code=outcome.error_code))
             self.metrics.latency.observe(now - ticket.received)
             ticket.done()
 

@@ -1,5 +1,6 @@
 """Assemble a running destination from settings: event log, sync log, Salesforce clients (or the bundled
-emulator), delivery pipeline, consumer, and the HTTP app (ingest, sync-log API, metrics, health)."""
+emulator), delivery pipeline, consumer, and the HTTP app (ingest, sync-log API, metrics, health) behind the
+access guard (write keys for ingest, operator tokens for the rest: destination/access.py)."""
 
 from __future__ import annotations
 
@@ -13,23 +14,26 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from .access import AccessGuard, OperatorTokens, Policy, Sessions, TokenProblem, allowed_host_names
 from .actions.loader import load_dir
 from .actions.model import ActionFile
 from .budget import Budget
-from .config import ConnectionConfig, EventLogKind, Settings
+from .config import ConnectionConfig, EventLogKind, OperatorTokenConfig, Scope, Settings
 from .consume import Consumer
 from .deliver import Delivery
 from .eventlog.base import EventLog, LogConsumer
 from .eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
+from .events import Event
 from .ingest.app import Ingest
 from .ingest.body import BodyLimit
 from .ingest.keys import WriteKeys
+from .ingest.outbound import PATH as OUTBOUND_PATH
 from .metrics import Metrics
 from .outcomes import Status
 from .pipeline import Pipeline
 from .salesforce.client import SalesforceClient
 from .synclog import open_sync_log
-from .synclog.base import SyncLog
+from .synclog.base import SyncLog, SyncLogRow
 from .synclog.filters import MAX_OFFSET, MAX_PAGE_SIZE, BadFilter, filter_from
 
 log = logging.getLogger("destination")
@@ -74,19 +78,54 @@ class Service:
     consumer: Consumer | None = None
     emulator: Any = None
     outbound: Any = None
+    tokens: OperatorTokens = field(default_factory=OperatorTokens)
+    sessions: Sessions | None = None
+    bind_host: str | None = None  # the address the main listener binds (a name the Host header may carry)
 
-    def app(self) -> FastAPI:
-        """The HTTP app: Segment ingest, /v1/sync-log, /metrics, /healthz, /readyz, /docs."""
-        app = FastAPI(title="Salesforce event destination", docs_url="/docs")
+    def app(self, *, ingest: bool = True, operator: bool = True) -> FastAPI:
+        """The HTTP app behind the access guard: Segment ingest and Outbound Messages (write keys, outbound
+        secrets) and the operator endpoints — /v1/sync-log, the page, /v1/preview, /metrics, /docs
+        (operator tokens); /healthz and /readyz are open. `ingest=False` or `operator=False` leaves one
+        side out (a separate operator listener; `--ingest-only`)."""
+        app = FastAPI(title="Salesforce event destination", docs_url="/docs" if operator else None,
+                      redoc_url=None, openapi_url="/openapi.json" if operator else None)
         app.add_exception_handler(BadFilter, bad_filter)  # type: ignore[arg-type]
         app.add_middleware(BodyLimit, max_bytes=self.settings.ingest.max_body_bytes)
-        ingest = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest)
-        app.include_router(ingest.router)
-        from .ingest.outbound import Outbound
+        if self.sessions is None:
+            self.sessions = Sessions(self.tokens)
+        ingest_paths: set[str] = set()
+        if ingest:
+            from .ingest.outbound import Outbound, OutboundAccess
 
-        self.outbound = Outbound(WriteKeys(self.sources), self.event_log, self.sync_log, metrics=self.metrics)
-        app.include_router(self.outbound.router)
+            ingest_router = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest).router
+            app.include_router(ingest_router)
+            ingest_paths = {route.path for route in ingest_router.routes}  # type: ignore[attr-defined]
+            self.outbound = Outbound(OutboundAccess(self.sources), self.event_log, self.sync_log,
+                                     metrics=self.metrics)
+            app.include_router(self.outbound.router)
+        if operator:
+            self._operator_routes(app)
+
+        @app.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/readyz")
+        async def readyz() -> JSONResponse:
+            ready = self.pipeline is not None or self.consumer is None
+            return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+        policy = Policy(frozenset(ingest_paths), (OUTBOUND_PATH,) if ingest else (), operator=operator, ingest=ingest)
+        http = self.settings.http
+        listen = [http.operator_listen.rpartition(":")[0].strip("[]")] if http.operator_listen else []
+        hosts = allowed_host_names([*http.allowed_hosts, *listen], self.bind_host or http.host)
+        app.add_middleware(AccessGuard, policy=policy, sessions=self.sessions, hosts=hosts)
+        return app
+
+    def _operator_routes(self, app: FastAPI) -> None:
+        """The endpoints for operators (the guard asks for a token with the right scope)."""
         sync_log = self.sync_log
+        assert self.sessions is not None
 
         @app.get("/v1/sync-log")
         async def sync_log_rows(status: Status | None = None, object: str | None = None,
@@ -107,7 +146,6 @@ class Service:
         @app.post("/v1/preview")
         async def preview_events(body: dict[str, Any]) -> JSONResponse:
             """Dry run: `{"source": "...", "events": [...]}` → would create / update / skip / fail; no writes."""
-            from .events import Event
             from .preview import preview
 
             if self.pipeline is None:
@@ -133,6 +171,7 @@ class Service:
                     self.metrics.budget_used.labels(name).set(client.usage.fraction)
             return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
+        from .web.auth import router as login_router
         from .web.pages import router as pages
 
         def instance_url() -> str:
@@ -143,18 +182,25 @@ class Service:
             conn = next(iter(self.settings.connections.values()), None)
             return conn.login_url if conn else (self.emulator.url if self.emulator else "")
 
-        app.include_router(pages(sync_log, self.sources, instance_url))
+        async def replay(row: SyncLogRow, operator: str) -> None:
+            assert self.pipeline is not None
+            log.warning("operator %s replays sync-log row %s (%s / %s)", operator, row.id, row.source, row.action)
+            await self.pipeline.submit(Event(row.source, row.event), only={row.action})
 
-        @app.get("/healthz")
-        async def healthz() -> dict[str, str]:
-            return {"status": "ok"}
+        @app.post("/v1/sync-log/{row_id}/replay", status_code=202)
+        async def replay_row(request: Request, row_id: int) -> JSONResponse:
+            """Re-drive one outcome's event through its action (scope `replay`); the row updates when done."""
+            row = await sync_log.row(row_id)
+            if row is None:
+                return JSONResponse({"code": "not_found", "message": "no such sync-log row"}, 404)
+            if self.pipeline is None:
+                return JSONResponse({"code": "unavailable", "message": "no delivery in this process"}, 503)
+            await replay(row, request.state.operator.name)
+            return JSONResponse({"replayed": row_id}, 202)
 
-        @app.get("/readyz")
-        async def readyz() -> JSONResponse:
-            ready = self.pipeline is not None or self.consumer is None
-            return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
-
-        return app
+        app.include_router(pages(sync_log, self.sources, instance_url, self.sessions,
+                                 replay if self.pipeline is not None else None))
+        app.include_router(login_router(self.sessions))
 
 
 async def open_pipeline(settings: Settings, sources: dict[str, ActionFile], stack: AsyncExitStack,
@@ -178,6 +224,25 @@ def client_for(settings: Settings, conn: ConnectionConfig, name: str) -> Salesfo
     return client
 
 
+def operator_tokens(settings: Settings, sources: dict[str, ActionFile]) -> OperatorTokens:
+    """The configured operator tokens; SystemExit naming the entry (never the value) when one is unusable or
+    is also a write key (the two kinds of credential are never interchangeable)."""
+    configs = list(settings.operator_tokens)
+    if settings.operator_token_file is not None:
+        configs.append(OperatorTokenConfig(name="token-file", token_file=settings.operator_token_file,
+                                           scopes=[Scope.ADMIN]))
+    try:
+        tokens = OperatorTokens.from_config(configs)
+    except TokenProblem as exc:
+        raise SystemExit(f"operator_tokens: {exc}") from None
+    for name, source in sources.items():
+        if any(tokens.identify(key) for key in source.write_keys):
+            raise SystemExit(f"source {name!r}: a write key is also an operator token; give them different values")
+    if not tokens:
+        log.warning("no operator tokens configured: the sync log, preview, metrics and docs refuse every caller")
+    return tokens
+
+
 async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path | None = None,
                 consume: bool = True) -> Service:
     """Open everything the settings name; the stack closes it all in reverse order."""
@@ -195,7 +260,7 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
         event_log = SqliteEventLog(settings.event_log.path, settings.event_log.partitions)
         consumer_source = SqliteLogConsumer(settings.event_log.path)
     await stack.enter_async_context(event_log)
-    service = Service(settings, sources, event_log, sync_log, metrics)
+    service = Service(settings, sources, event_log, sync_log, metrics, tokens=operator_tokens(settings, sources))
     connections = dict(settings.connections)
     if not connections and consume:
         if not settings.emulator.enabled:

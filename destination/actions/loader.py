@@ -45,6 +45,15 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+_QUOTED = re.compile(r"'[^']{2,}'|\"[^\"]{2,}\"")
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's problem without quoted text: the file's values may be secrets (`${VAR}` already replaced), and
+    its messages quote them (`found undefined alias '…'`)."""
+    return _QUOTED.sub("'…'", str(getattr(exc, "problem", None) or "not valid YAML"))
+
+
 def substitute(text: str, env: Mapping[str, str] | None = None) -> str:
     """Replace `${VAR}` (and `${VAR:-default}`) from the environment; an unset variable without default is ""."""
     environ = os.environ if env is None else env
@@ -91,7 +100,7 @@ def load_text(text: str, file: str, env: Mapping[str, str] | None = None) -> Act
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError([ConfigProblem(file, mark.line + 1 if mark else None, mark.column + 1 if mark else None,
-                                         "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+                                         "", f"not valid YAML: {yaml_problem(exc)}")]) from None
     if node is None or not isinstance(data, dict):
         raise ConfigError([ConfigProblem(file, 1, 1, "", "an action file is a mapping with `source` and `actions`")])
     positions = _positions(node)

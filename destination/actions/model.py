@@ -298,6 +298,34 @@ class Action(BaseModel):
         return cached
 
 
+MIN_OUTBOUND_SECRET_CHARS = 24
+_STORED_PATH = r"^(\$\.)?[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
+
+
+class OutboundConfig(BaseModel):
+    """Salesforce Outbound Messages for this source: the secret in the endpoint URL Salesforce calls
+    (`/v1/salesforce/outbound/<secret>`; Salesforce cannot send headers) and the orgs allowed to send."""
+
+    model_config = _STRICT
+    secrets: list[str] = Field(min_length=1, description="URL secrets (use ${VAR}; two during a rotation)")
+    organization_ids: list[str] = Field(min_length=1, description="18-character Ids of the orgs that may send")
+
+    @field_validator("secrets")
+    @classmethod
+    def _long_enough(cls, value: list[str]) -> list[str]:
+        if any(len(s) < MIN_OUTBOUND_SECRET_CHARS for s in value):
+            raise ValueError(f"an outbound secret has at least {MIN_OUTBOUND_SECRET_CHARS} characters (unset variable?)")
+        return value
+
+    @field_validator("organization_ids")
+    @classmethod
+    def _org_ids(cls, value: list[str]) -> list[str]:
+        for org in value:
+            if len(org) != 18 or not org.startswith("00D") or not org.isalnum():
+                raise ValueError("organization_ids are 18-character org Ids starting with 00D")
+        return value
+
+
 class ActionFile(BaseModel):
     """One source: its write keys and its actions, in order."""
 
@@ -305,7 +333,20 @@ class ActionFile(BaseModel):
     source: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     write_keys: list[str] = Field(default_factory=list, description="Segment write keys of this source (use ${VAR})")
     connection: str = "default"
+    outbound: OutboundConfig | None = Field(None, description="accept Salesforce Outbound Messages for this source")
+    redact: list[str] = Field(default_factory=list, description="event paths (e.g. traits.phone) replaced by "
+                              "\"[redacted]\" in the stored copy (sync log, dead letters); Salesforce gets the value")
+    hash: list[str] = Field(default_factory=list, description="event paths replaced by their SHA-256 (hex) in the "
+                            "stored copy; Salesforce gets the value")
     actions: list[Action]
+
+    @field_validator("redact", "hash")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not re.match(_STORED_PATH, path):
+                raise ValueError("a redact/hash entry is a dotted event path such as traits.email")
+        return [p.removeprefix("$.") for p in value]
 
     @model_validator(mode="after")
     def _unique_names(self) -> ActionFile:
@@ -313,4 +354,6 @@ class ActionFile(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"action names must be unique in a source: {dupes}")
+        if self.outbound and set(self.outbound.secrets) & set(self.write_keys):
+            raise ValueError("an outbound secret must not be one of the source's write keys (those may be public)")
         return self

@@ -12,12 +12,14 @@ import signal
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
-from ..config import load_settings
+from ..access import ensure_local_token
+from ..config import OperatorTokenConfig, Scope, load_settings
 from ..ingest.connections import uvicorn_options
-from ..service import build
+from ..service import Service, build
 
 NAME = "run"
 HELP = "serve the ingest API and deliver events to Salesforce"
@@ -30,12 +32,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
     only.add_argument("--consumer-only", action="store_true", help="consume and deliver only (no ingest API)")
     parser.add_argument("--host", default=None, help="HTTP host (default from settings: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default from settings: 8080)")
+    parser.add_argument("--operator-token-file", type=Path, default=None,
+                        help="a local operator token (all scopes): created with a random value and printed once "
+                        "when the file does not exist (mode 0600), read from it otherwise")
+
+
+def _local_token(path: Path, url: str) -> OperatorTokenConfig:
+    """The `--operator-token-file` token; a new one is printed once (to the terminal, never to the log)."""
+    token = ensure_local_token(path)
+    if token is not None:
+        print(f"\nOperator token (all scopes), shown once and saved in {path} (mode 0600):\n\n    {token}\n\n"
+              f"curl -H \"Authorization: Bearer $(cat {path})\" {url}/v1/sync-log\n", flush=True)
+    return OperatorTokenConfig(name="local", token_file=path, scopes=[Scope.ADMIN])
+
+
+def _listeners(service: Service, args: argparse.Namespace, host: str, port: int) -> list[tuple[str, int, Any, str]]:
+    """(host, port, app, what it serves) per HTTP listener: the main one (ingest, and the operator endpoints
+    unless they have their own listener or this is `--ingest-only`), and the operator listener when configured."""
+    operator_listen = service.settings.http.operator_listen
+    out: list[tuple[str, int, Any, str]] = []
+    if not args.consumer_only:
+        both = not args.ingest_only and operator_listen is None
+        out.append((host, port, service.app(operator=both),
+                    "ingest API and operator endpoints (sync log at /sync-log)" if both else "ingest API"))
+    if operator_listen is not None:
+        op_host, _, op_port = operator_listen.rpartition(":")
+        out.append((op_host.strip("[]"), int(op_port), service.app(ingest=False),
+                    "operator endpoints (sync log at /sync-log)"))
+    return out
 
 
 async def serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     host = args.host or settings.http.host
     port = args.port or settings.http.port
+    if args.operator_token_file is not None:
+        settings.operator_tokens.append(_local_token(args.operator_token_file, f"http://{host}:{port}"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,18 +75,21 @@ async def serve(args: argparse.Namespace) -> int:
     async with AsyncExitStack() as stack:
         service = await build(settings, stack, actions_dir=Path(args.actions) if args.actions else None,
                               consume=not args.ingest_only)
+        service.bind_host = host
+        listeners = _listeners(service, args, host, port)
         _settle_garbage_collector()
         tasks: list[asyncio.Task[object]] = []
-        server = None
-        if not args.consumer_only:
+        servers = []
+        for l_host, l_port, app, serves in listeners:
             # no access log: one log line per request costs more CPU than parsing the request (uvicorn's
             # log_level would otherwise set uvicorn.access back to INFO)
-            config = uvicorn.Config(service.app(), host=host, port=port, log_level="info", lifespan="off",
+            config = uvicorn.Config(app, host=l_host, port=l_port, log_level="info", lifespan="off",
                                     access_log=False, **uvicorn_options(settings.http))
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            servers.append(server)
             tasks.append(asyncio.create_task(server.serve()))
-            log.warning("ingest API on http://%s:%s (Segment paths under /v1/, sync log at /v1/sync-log)", host, port)
+            log.warning("%s on http://%s:%s", serves, l_host, l_port)
         if service.consumer is not None:
             tasks.append(asyncio.create_task(service.consumer.run()))
         stop_wait = asyncio.create_task(stop.wait())
@@ -63,7 +98,7 @@ async def serve(args: argparse.Namespace) -> int:
         for task in failed:  # a part that died is a failure to report, never a quiet exit 0
             log.error("stopping: %s failed", task.get_coro().__qualname__, exc_info=task.exception())
         log.warning("shutting down: draining what is in flight")
-        if server is not None:
+        for server in servers:
             server.should_exit = True
         if service.consumer is not None:
             service.consumer.stop()

@@ -15,7 +15,7 @@ from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
 from .body import BadEncoding, BodyTooLarge, read_limited
 from .dedup import RecentMessages
-from .keys import WriteKeys, key_from
+from .keys import WriteKeys, key_from, strip_write_keys
 from .limits import KeyRateLimit
 from .segment import SHORT_PATHS, TYPES, BadRequest, decode, events_of
 
@@ -108,7 +108,7 @@ class Ingest:
             source = early if early is not None else self._admit(key_from(request.headers, data))
             if isinstance(source, Response):
                 return source
-            bodies = events_of(kind, data, datetime.now(UTC))
+            bodies = strip_write_keys(events_of(kind, data, datetime.now(UTC)))
         except BadRequest as exc:
             return _error(400, exc.code, str(exc))
         firsts = self.recent.first_times(source, [b["messageId"] for b in bodies])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from ..access import find_in_constant_time
 from ..actions.model import ActionFile
 
 
@@ -18,12 +18,7 @@ class WriteKeys:
         """The source of a write key, checking every key in constant time."""
         if not key:
             return None
-        candidate = key.encode()
-        found = None
-        for known, name in self._keys:
-            if hmac.compare_digest(known, candidate):
-                found = name
-        return found
+        return find_in_constant_time(self._keys, key.encode())
 
 
 def key_from(headers: Mapping[str, str], body: dict[str, Any]) -> str | None:
@@ -38,3 +33,11 @@ def key_from(headers: Mapping[str, str], body: dict[str, Any]) -> str | None:
         return decoded.split(":", 1)[0] or None
     key = body.get("writeKey")
     return key if isinstance(key, str) else None
+
+
+def strip_write_keys(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events without their `writeKey` field: a credential is not event data, and the stored event is
+    served by the sync-log API and page."""
+    for body in bodies:
+        body.pop("writeKey", None)
+    return bodies

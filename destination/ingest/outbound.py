@@ -1,6 +1,10 @@
-"""Salesforce Outbound Messages: `POST /v1/salesforce/outbound?key=WRITE_KEY` takes the SOAP
+"""Salesforce Outbound Messages: `POST /v1/salesforce/outbound/<SECRET>` takes the SOAP
 notifications() call of workflow rules, turns each notification into a `track` event ("Salesforce Outbound
 Message", properties = the sObject's fields), appends them durably, and answers the Ack Salesforce expects.
+
+Only a source's own outbound secret (never a write key: those may be public) opens the endpoint, and only
+notifications from the source's allow-listed organization Ids are taken; a document with a DTD, in whatever
+encoding, is refused before it is parsed. Anything refused gets a SOAP fault and changes nothing.
 
 Loops are prevented: a notification about a record that an outbound-message event made us write within
 the loop window is acknowledged and dropped (the sync log says which writes those were). A dropped
@@ -11,19 +15,23 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from xml.parsers import expat
+from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ..access import find_in_constant_time
+from ..actions.model import ActionFile
 from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
 from ..metrics import Metrics
 from ..outcomes import Outcome
 from ..synclog.base import SyncLog, SyncLogFilter
 from .dedup import RecentMessages
-from .keys import WriteKeys
 
 EVENT_NAME = "Salesforce Outbound Message"
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
@@ -34,16 +42,58 @@ ACK = ('<?xml version="1.0" encoding="UTF-8"?>'
        '</soapenv:Body></soapenv:Envelope>')
 MAX_BYTES = 2_000_000
 log = logging.getLogger("destination.outbound")
+PATH = "/v1/salesforce/outbound/"
+
+
+def fault(status: int, message: str) -> Response:
+    """A SOAP 1.1 Client fault: Salesforce records it as a failed delivery (and retries); nothing is stored."""
+    body = ('<?xml version="1.0" encoding="UTF-8"?>'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+            f'<soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>{escape(message)}</faultstring>'
+            '</soapenv:Fault></soapenv:Body></soapenv:Envelope>')
+    return Response(body, status_code=status, media_type="text/xml")
+
+
+class OutboundAccess:
+    """Outbound secrets → source (constant-time, every secret compared) and each source's allowed org Ids."""
+
+    def __init__(self, sources: Mapping[str, ActionFile]) -> None:
+        self._secrets = [(secret.encode(), name) for name, source in sources.items() if source.outbound
+                         for secret in source.outbound.secrets]
+        self._orgs = {name: frozenset(source.outbound.organization_ids) for name, source in sources.items()
+                      if source.outbound}
+
+    def source_for(self, secret: str | None) -> str | None:
+        return find_in_constant_time(self._secrets, secret.encode()) if secret else None
+
+    def org_allowed(self, source: str, organization_id: str | None) -> bool:
+        return organization_id is not None and organization_id in self._orgs.get(source, frozenset())
 
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+def _refuse(*_: Any) -> None:
+    raise ValueError("DTDs and entities are not accepted")
+
+
+def refuse_dtd(xml: bytes) -> None:
+    """ValueError when the document declares a DTD or an entity, in any encoding: expat decodes it exactly as
+    the parser below will (BOM, XML declaration, UTF-16...), and stops at the first declaration."""
+    scanner = expat.ParserCreate()
+    scanner.StartDoctypeDeclHandler = _refuse
+    scanner.EntityDeclHandler = _refuse
+    scanner.ExternalEntityRefHandler = _refuse  # type: ignore[assignment]
+    try:
+        scanner.Parse(xml, True)
+    except expat.ExpatError as exc:
+        raise ValueError(f"not well-formed XML ({expat.errors.messages.get(exc.code, 'error')})") from None
+
+
 def parse_notifications(xml: bytes) -> list[dict[str, Any]]:
     """Each Notification as {"notification_id", "sobject_type", "fields", "organization_id", "action_id"}."""
-    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
-        raise ValueError("DTDs and entities are not accepted")
+    refuse_dtd(xml)
     root = ET.fromstring(xml)
     notifications = next((e for e in root.iter() if _local(e.tag) == "notifications"), None)
     if notifications is None:
@@ -68,10 +118,10 @@ def parse_notifications(xml: bytes) -> list[dict[str, Any]]:
 
 
 class Outbound:
-    def __init__(self, keys: WriteKeys, log: EventLog, sync_log: SyncLog | None,
+    def __init__(self, access: OutboundAccess, log: EventLog, sync_log: SyncLog | None,
                  loop_window: timedelta = timedelta(minutes=5), recent: RecentMessages | None = None,
                  metrics: Metrics | None = None) -> None:
-        self.keys = keys
+        self.access = access
         self.metrics = metrics or Metrics()
         self.log = log
         self.sync_log = sync_log
@@ -79,21 +129,23 @@ class Outbound:
         self.recent = recent or RecentMessages()
         self.dropped_as_loops = 0
         self.router = APIRouter()
-        self.router.add_api_route("/v1/salesforce/outbound", self.handle, methods=["POST"],
+        self.router.add_api_route(PATH + "{secret}", self.handle, methods=["POST"],
                                   summary="Salesforce Outbound Message listener (SOAP)")
 
     async def handle(self, request: Request) -> Response:
         """Acknowledge with Ack=true once the notifications are durable (or recognised as loops/repeats)."""
-        source = self.keys.source_for(request.query_params.get("key"))
+        source = self.access.source_for(request.path_params.get("secret"))
         if source is None:
-            return Response("unknown or missing key", status_code=401)
+            return fault(401, "unknown outbound secret")
         raw = await request.body()
         if len(raw) > MAX_BYTES:
-            return Response("too large", status_code=413)
+            return fault(413, "too large")
         try:
             notifications = parse_notifications(raw)
         except (ValueError, ET.ParseError) as exc:
-            return Response(f"not an outbound message: {exc}", status_code=400)
+            return fault(400, f"not an outbound message: {exc}")
+        if not all(self.access.org_allowed(source, n["organization_id"]) for n in notifications):
+            return fault(403, "this organization may not send to this source")
         events: list[Event] = []
         loops: list[Outcome] = []
         taken = []

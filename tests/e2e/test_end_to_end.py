@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from running_emulator import free_port
-from settings_support import settings_file
+from settings_support import OPERATOR, settings_file
 
 from destination.config import load_settings
 from destination.service import Service, build
@@ -60,7 +60,7 @@ def _send_with_analytics_python(url: str, n: int, prefix: str) -> None:
 
 
 async def _get(url: str, **params: Any) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(headers=OPERATOR) as http:
         return await http.get(url, params=params)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from settings_support import settings_file
+from settings_support import OPERATOR, settings_file
 
 from destination.cli import main
 
@@ -64,7 +64,7 @@ async def test_preview_over_http_returns_the_same_report(tls_emulator: Any, tmp_
     async with AsyncExitStack() as stack:
         service = await build(load_settings(settings_file(tmp_path, tls_emulator)), stack)
         transport = httpx.ASGITransport(app=service.app())
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=OPERATOR) as http:
             r = await http.post("/v1/preview", json={"source": "web-app", "outcomes": True, "events": [
                 {"type": "identify", "userId": "u", "traits": {"email": "a@x.example"}},
                 {"type": "identify", "userId": "v", "traits": {"email": "a b@x.example"}}]})

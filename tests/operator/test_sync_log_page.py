@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import uvicorn
 from running_emulator import free_port
-from settings_support import REPO, settings_file
+from settings_support import OPERATOR_TOKEN, REPO, settings_file
 
 from destination.config import load_settings
 from destination.events import Event
@@ -48,7 +48,12 @@ async def test_the_sync_log_page_filters_links_and_shows_details(tls_emulator: A
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 page = await browser.new_page()
-                await page.goto(f"http://127.0.0.1:{port}/sync-log")
+                await page.goto(f"http://localhost:{port}/sync-log")
+                assert "sign in" in (await page.content()).lower()  # no token, no rows
+                await page.goto(f"http://localhost:{port}/login")
+                await page.fill('input[name="token"]', OPERATOR_TOKEN)
+                await page.click('#login button[type="submit"]')
+                await page.wait_for_url("**/sync-log")
                 assert await page.text_content('[data-count="succeeded"]') == "3"
                 assert await page.text_content('[data-count="failed"]') == "1"
                 assert await page.locator("#rows tbody tr").count() == 4
@@ -58,7 +63,7 @@ async def test_the_sync_log_page_filters_links_and_shows_details(tls_emulator: A
                 artifacts.mkdir(exist_ok=True)
                 await page.screenshot(path=str(artifacts / "sync-log.png"), full_page=True)
                 await page.select_option('select[name="status"]', "failed")
-                await page.click('button[type="submit"]')
+                await page.click('form.filters button[type="submit"]')
                 await page.wait_for_url("**status=failed**")
                 assert await page.locator("#rows tbody tr").count() == 1
                 assert "MAPPING_ERROR" in (await page.text_content("#rows tbody") or "")
