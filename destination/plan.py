@@ -256,11 +256,22 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
     creates: dict[tuple[Any, ...], list[RecordOp]] = {}
     records = {r["Id"]: r for r in found}
     index = RecordIndex(found, [op.match for op in ops if op.match is not None])
+    same_event: dict[tuple[str, str, str], Write] = {}
     for op in ops:
         matches = [r for r in index.candidates(op.match) if tree_holds(op.match, r)] if op.match else []
         if op.operation is Operation.CREATE:
+            # the same event twice in one batch (a redelivery: same source, messageId and action) is one
+            # create; the repeat shares its outcome (created: false)
+            repeat = (op.source, op.event.message_id, op.action) if op.event.message_id else None
+            earlier = same_event.get(repeat) if repeat else None
+            if earlier is not None:
+                earlier.ops.append(op)
+                continue
             values, warnings, times = _merge([op], None, {})
-            plan.writes.append(Write("create", op.object, [op], values, warnings=warnings, value_times=times))
+            write = Write("create", op.object, [op], values, warnings=warnings, value_times=times)
+            plan.writes.append(write)
+            if repeat:
+                same_event[repeat] = write
             continue
         if not matches:
             if op.operation is Operation.UPSERT:

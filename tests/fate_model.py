@@ -68,6 +68,7 @@ actions:
     object: Opportunity
     operation: create
     mode: {mode}
+    idempotency_field: External_Id__c   # how a create interrupted by a crash is found again
     fields: {{Name: $.properties.order, StageName: Prospecting, CloseDate: "2026-12-31"}}
     lookups:
       AccountId:
@@ -78,6 +79,7 @@ actions:
     object: Case
     operation: create
     mode: {mode}
+    idempotency_field: External_Id__c
     fields: {{Subject: $.properties.subject}}
 """
 
@@ -367,8 +369,11 @@ def _seed_contacts(emulator: Any, case: Case) -> dict[str, str]:
     return ids
 
 
-def compare(case: Case, want: Expected, rows: Sequence[Any], emulator: Any, contact_ids: dict[str, str]) -> list[str]:
-    """The invariants, as a list of what does not hold."""
+def compare(case: Case, want: Expected, rows: Sequence[Any], emulator: Any, contact_ids: dict[str, str], *,
+            killed: bool = False) -> list[str]:
+    """The invariants, as a list of what does not hold. `killed`: the process was SIGKILLed, so an upsert
+    that created its record just before the kill and is redelivered afterwards is recorded as the update
+    Salesforce then reports (created rows may undercount upserted records; creates stay exact)."""
     problems: list[str] = []
     store = emulator.state.store
     index_of = {body["context"]["fate"]: i for i, (_, body) in unique_events(case.events)}
@@ -406,7 +411,7 @@ def compare(case: Case, want: Expected, rows: Sequence[Any], emulator: Any, cont
     account_of = {a["Id"]: a.get("External_Id__c") for a in accounts}
     opportunities = store.records("Opportunity")
     names = Counter(o.get("Name") for o in opportunities)
-    if names != Counter(want.orders):
+    if names != Counter(list(want.orders)):
         problems.append(f"Opportunities {dict(names)}, want one each of {sorted(want.orders)}")
     for opp in opportunities:
         group = want.orders.get(opp.get("Name"))
@@ -421,7 +426,8 @@ def compare(case: Case, want: Expected, rows: Sequence[Any], emulator: Any, cont
     actual = {"Lead": len(leads), "Account": len(accounts), "Case": sum(subjects.values()),
               "Opportunity": len(opportunities)}
     for obj, n in actual.items():
-        if created.get(obj, 0) != n:
+        upserted = obj in ("Lead", "Account")
+        if created.get(obj, 0) != n and not (killed and upserted and created.get(obj, 0) < n):
             problems.append(f"{created.get(obj, 0)} rows say a {obj} was created; {n} were")
     return problems
 
@@ -480,4 +486,4 @@ budget: {{recheck_seconds: 0.5}}
             process.stop()
         rows = await log.rows(limit=10_000)
     emulator.state.faults.update({"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None})
-    return problems + compare(case, expect(case), rows, emulator, contact_ids)
+    return problems + compare(case, expect(case), rows, emulator, contact_ids, killed=True)
