@@ -82,8 +82,8 @@ class Batcher:
         self._pending += 1
         key = op.batch_key()
         group = self._groups.setdefault(key, _Group())
-        record = op.record_key()
-        record = id(op) if record is None else record
+        matched = op.record_key()
+        record: object = id(op) if matched is None else matched  # a create is a record of its own
         size = self._size(op)
         if record not in group.records and len(group.records) >= size:
             self._start(key)  # full: a new record starts the next batch (more events of these may follow)

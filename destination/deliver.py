@@ -368,8 +368,8 @@ class Delivery:
             target = record.get("ConvertedContactId")
             if not target:
                 continue
-            kept = {k: v for k, v in write.values.items() if contact.field(k) is not None and
-                    contact.field(k).get("updateable")}
+            kept = {k: v for k, v in write.values.items()
+                    if (known := contact.field(k)) is not None and known.get("updateable")}
             write.warnings.append(f"Lead {write.record_id} is converted: written to Contact {target}")
             write.object, write.record_id, write.values = "Contact", target, kept
 

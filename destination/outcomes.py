@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .events import Event
 
@@ -48,20 +48,20 @@ class Outcome:
     target: str = ""
 
     @classmethod
-    def succeeded(cls, event: Event, *, record_id: str, created: bool, **kw: object) -> Outcome:
+    def succeeded(cls, event: Event, *, record_id: str, created: bool, **kw: Any) -> Outcome:
         """A write Salesforce confirmed for this event."""
-        return cls(event=event, status=Status.SUCCEEDED, record_id=record_id, created=created, **kw)  # type: ignore[arg-type]
+        return cls(event=event, status=Status.SUCCEEDED, record_id=record_id, created=created, **kw)
 
     @classmethod
-    def skipped(cls, event: Event, reason: str, **kw: object) -> Outcome:
+    def skipped(cls, event: Event, reason: str, **kw: Any) -> Outcome:
         """No write was needed or wanted for this event."""
-        return cls(event=event, status=Status.SKIPPED, reason=reason, **kw)  # type: ignore[arg-type]
+        return cls(event=event, status=Status.SKIPPED, reason=reason, **kw)
 
     @classmethod
     def failed(cls, event: Event, error_code: str, message: str, fields: tuple[str, ...] = (),
-               **kw: object) -> Outcome:
+               **kw: Any) -> Outcome:
         """A permanent failure: Salesforce's error, or a config/mapping error of ours."""
-        return cls(event=event, status=Status.FAILED, error_code=error_code, message=message,  # type: ignore[arg-type]
+        return cls(event=event, status=Status.FAILED, error_code=error_code, message=message,
                    fields=tuple(fields), **kw)
 
 

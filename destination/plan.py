@@ -275,7 +275,7 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
             continue
         if not matches:
             if op.operation is Operation.UPSERT:
-                creates.setdefault(op.record_key(), []).append(op)
+                creates.setdefault(op.record_key() or (("op", str(id(op))),), []).append(op)
             else:
                 plan.outcomes.append(_failed(op, "NOT_FOUND", f"no {op.object} matches {_describe(op.match)}"))
             continue

@@ -346,15 +346,15 @@ def _by_id_outcomes(outcomes: list[Outcome], ops: list[RecordOp], describe: Obje
         leading.setdefault(value[:15], value)
     out = []
     for outcome in outcomes:
-        op = next((o for o in ops if o.event is outcome.event and o.action == outcome.action), None)
-        if outcome.error_code != "NOT_FOUND" or op is None:
+        mine = next((o for o in ops if o.event is outcome.event and o.action == outcome.action), None)
+        if outcome.error_code != "NOT_FOUND" or mine is None:
             out.append(outcome)
             continue
-        first = leading[str(_ext_value(op, "Id"))[:15]]
+        first = leading[str(_ext_value(mine, "Id"))[:15]]
         if not well_formed_id(first) or first[:3] != describe.key_prefix:
             outcome.error_code = "MALFORMED_ID"
             outcome.message = f"{describe.raw.get('label', describe.name)} ID: id value of incorrect type: {first}"
-        elif first[:15] in deleted and op.operation is Operation.DELETE:
+        elif first[:15] in deleted and mine.operation is Operation.DELETE:
             outcome = Outcome.succeeded(outcome.event, record_id=first, created=False, action=outcome.action,
                                         object=outcome.object, operation=outcome.operation)
         elif first[:15] in deleted:

@@ -54,7 +54,7 @@ def start_bundled_emulator(settings: Settings) -> tuple[Any, ConnectionConfig]:
     running = serve_in_thread(state, port=emu.port, tls_dir=emu.tls_dir)
     connection = ConnectionConfig(login_url=running.url,
                                   auth={"method": "client_credentials", "client_id": "emulator-client",
-                                        "client_secret": "emulator-secret"},  # type: ignore[arg-type]
+                                        "client_secret": "emulator-secret"},
                                   ca_bundle=running.ca_pem, allowed_hosts=["127.0.0.1"])
     return running, connection
 

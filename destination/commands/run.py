@@ -86,7 +86,6 @@ async def serve(args: argparse.Namespace) -> int:
             config = uvicorn.Config(app, host=l_host, port=l_port, log_level="info", lifespan="off",
                                     access_log=False, **uvicorn_options(settings.http))
             server = uvicorn.Server(config)
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
             servers.append(server)
             tasks.append(asyncio.create_task(server.serve()))
             log.warning("%s on http://%s:%s", serves, l_host, l_port)
@@ -96,7 +95,8 @@ async def serve(args: argparse.Namespace) -> int:
         await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
         for task in failed:  # a part that died is a failure to report, never a quiet exit 0
-            log.error("stopping: %s failed", task.get_coro().__qualname__, exc_info=task.exception())
+            log.error("stopping: %s failed", getattr(task.get_coro(), "__qualname__", task.get_name()),
+                      exc_info=task.exception())
         log.warning("shutting down: draining what is in flight")
         for server in servers:
             server.should_exit = True

@@ -103,7 +103,7 @@ def _partition(tp: TopicPartition) -> Partition:
     return Partition(tp.topic, tp.partition)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
+class _Listener(ConsumerRebalanceListener):  # aiokafka ships no type hints: an Any base
     def __init__(self, owner: KafkaLogConsumer) -> None:
         self.owner = owner
 
