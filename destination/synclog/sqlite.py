@@ -80,15 +80,20 @@ class SqliteSyncLog(SyncLog):
         self._db = db
 
     async def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Close once no worker thread is inside a statement (closing a connection another thread is using
+        can crash the process); later calls find it closed."""
+        def work() -> None:
+            with self._lock:
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
+        await asyncio.to_thread(work)
 
     async def _run(self, sql: str, params: Sequence[Any] = (), *, many: Sequence[Sequence[Any]] | None = None,
                    fetch: bool = True) -> list[tuple[Any, ...]]:
         def work() -> list[tuple[Any, ...]]:
-            assert self._db is not None, "sync log is not open"
             with self._lock:
+                assert self._db is not None, "sync log is not open"
                 if many is not None:
                     self._db.execute("BEGIN IMMEDIATE")
                     try:
@@ -116,10 +121,10 @@ class SqliteSyncLog(SyncLog):
     def _upsert(self, params: list[Any], targeted: list[tuple[str, str, str]]) -> None:
         """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows); then the create
         intents those outcomes settle are removed."""
-        assert self._db is not None, "sync log is not open"
         width = len(COLUMNS)
         keys = [(params[i], params[i + 1], params[i + 2]) for i in range(0, len(params), width)]
         with self._lock:
+            assert self._db is not None, "sync log is not open"
             insert_rows(self._db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
             if targeted:  # rare (on_many_matches: all); a crash before it leaves a row that the next replay removes
                 self._db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from settings_support import OPERATOR, OPERATOR_SHA256
 
 from destination.config import Settings
 from destination.events import Event
@@ -24,14 +25,15 @@ ROWS = 25
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(actions_dir=REPO / "actions", sync_log_url=f"sqlite:///{tmp_path / 'sync.db'}",
-                        event_log={"path": tmp_path / "events.db"})  # type: ignore[arg-type]
+                        event_log={"path": tmp_path / "events.db"},  # type: ignore[arg-type]
+                        operator_tokens=[{"name": "tests", "sha256": OPERATOR_SHA256, "scopes": ["admin"]}])
     async with AsyncExitStack() as stack:
         service = await build(settings, stack, consume=False)
         await service.sync_log.record([Outcome.skipped(Event("web-app", {"type": "identify", "userId": "u",
                                                                          "messageId": f"m{i}"}), "test")
                                        for i in range(ROWS)])
         transport = httpx.ASGITransport(app=service.app(), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=OPERATOR) as client:
             yield client
 
 
