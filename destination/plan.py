@@ -194,7 +194,8 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
     `most_recent` compares event times: within the ops (an older event never overrides a newer one's
     value, on create as on update) and against the time of the record's value: the event time of the
     value we last wrote to that field (`value_times`, from the sync log), else the record's
-    LastModifiedDate. An event without a time never overrides an existing value."""
+    LastModifiedDate when the field holds a value (a blank field is filled by any timed event). An event
+    without a time never overrides an existing value."""
     values: dict[str, Any] = {}
     written_at: dict[str, datetime | None] = {}
     timed = any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
@@ -216,8 +217,9 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
                 if event_time is None:
                     if current is not None or earlier is not None:
                         continue
-                else:
-                    floor = value_times.get(name) or (record_changed if current is not None else None)
+                else:  # a blank field has no value to protect: only a value's own time guards it
+                    held = current is not None and not _blank(_field(current, name))
+                    floor = value_times.get(name) or (record_changed if held else None)
                     if (floor is not None and event_time <= floor) or (earlier is not None and event_time < earlier):
                         continue
             values[name] = fv.value

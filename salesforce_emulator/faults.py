@@ -27,6 +27,9 @@ class Faults:
     trigger_error_above: int | None = None
     # A write call holding a record with a value containing this text fails whole ("Too many SOQL queries").
     trigger_error_marker: str | None = None
+    # a data call whose work is done but whose response is lost on the way (an edge proxy's empty 502):
+    # the client cannot know whether its write applied
+    lost_response_rate: float = 0.0
     _limit_until: float = field(default=0.0, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -88,7 +91,7 @@ class Faults:
                 "lock_error_rate": self.lock_error_rate, "token_lifetime_seconds": self.token_lifetime_seconds,
                 "seed": self.seed, "limit_exceeded_for_seconds": self.limit_exceeded_for_seconds,
                 "limit_window_open": self.limit_window_open(), "trigger_error_above": self.trigger_error_above,
-                "trigger_error_marker": self.trigger_error_marker}
+                "trigger_error_marker": self.trigger_error_marker, "lost_response_rate": self.lost_response_rate}
 
 
 def _number(value: Any) -> bool:
@@ -106,4 +109,5 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trigger_error_above": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
                             "an integer >= 0 or null"),
     "trigger_error_marker": (lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty text or null"),
+    "lost_response_rate": (lambda v: _number(v) and 0 <= v <= 1, "a rate between 0 and 1"),
 }

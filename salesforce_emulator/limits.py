@@ -115,8 +115,17 @@ class LimitsMiddleware:
             await refused(scope, receive, send)
             return
         endpoint = endpoint_kind(scope["path"])
+        lost = faults.roll(faults.lost_response_rate)  # decided up front; the work below still happens
 
         async def send_counted(message: Message) -> None:
+            if lost:  # the API did the work (counted); the caller gets an empty 502 instead of its answer
+                if message["type"] == "http.response.start":
+                    usage.count(endpoint)
+                    await send({"type": "http.response.start", "status": 502,
+                                "headers": [(b"content-type", b"text/html"), (b"content-length", b"0")]})
+                elif not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b""})
+                return
             if message["type"] == "http.response.start":
                 if faults.latency_ms:  # after the work is done: a client that times out cannot know whether it was
                     await asyncio.sleep(faults.latency_ms / 1000)

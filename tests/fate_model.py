@@ -4,7 +4,9 @@ A seeded generator makes a random stream over a small key space — identify / g
 sources, repeated and missing messageIds, `on_many_matches` fail / newest / all, a parent (Account) and its
 children (Opportunity), REST or Bulk — and runs it through the real data path (embedded event log →
 Consumer → Pipeline → Delivery → SQLite sync log) against the emulator with random faults (503s, row
-locks, short-lived tokens, a sync log that fails some writes, a crash of the consumer mid-stream).
+locks, short-lived tokens, responses lost after the write applied, whole-call trigger errors above a record
+count, an outage of the org, a sync log that fails some writes, a crash of the consumer mid-stream; and, in
+make test-slow, a SIGKILL of a real `destination run` process).
 
 After each case the invariants are checked against a pure reference model:
 - every (event, action[, record]) has exactly one terminal outcome, with the status the model predicts;
@@ -35,6 +37,7 @@ from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from destination.events import Event
 from destination.outcomes import Outcome, Status
 from destination.pipeline import Pipeline
+from destination.retry import RetryPolicy
 from destination.salesforce.client import SalesforceClient
 from destination.synclog import open_sync_log
 from destination.synclog.base import SyncLog
@@ -140,6 +143,12 @@ def _faults(rng: random.Random) -> dict[str, Any]:
         faults["lock_error_rate"] = rng.choice([0.03, 0.08])
     if rng.random() < 0.2:
         faults["token_lifetime_seconds"] = 1
+    if rng.random() < 0.3:
+        faults["lost_response_rate"] = rng.choice([0.03, 0.08])
+    if rng.random() < 0.2:
+        faults["trigger_error_above"] = rng.choice([2, 4])  # calls with more records fail whole
+    if rng.random() < 0.15:
+        faults["outage_seconds"] = 1.5  # every data call refused with 503 for this long, mid-stream
     return faults
 
 
@@ -298,17 +307,19 @@ def _by_message(source: str, message_id: str) -> Any:
 async def run_case(case: Case, emulator: Any, connection: Any, workdir: Path) -> list[str]:
     """Run one case; returns the broken invariants (empty when the case holds)."""
     emulator.state.store.reset()
-    emulator.state.faults.update({"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None})
+    emulator.state.faults.update(_CLEAR)
     contact_ids = _seed_contacts(emulator, case)
     sources = {"app": load_text(APP.format(mode=case.mode), "app.yaml"),
                "crm": load_text(CRM.format(mode=case.mode, on_many=case.on_many), "crm.yaml")}
     events_path, sync_url = workdir / f"events-{case.seed}.db", f"sqlite:///{workdir / f'sync-{case.seed}.db'}"
     async with SqliteEventLog(events_path) as event_log:
         await event_log.append([Event(source, body) for source, body in case.events])
-    emulator.state.faults.update(case.faults)
+    emulator.state.faults.update({k: v for k, v in case.faults.items() if k != "outage_seconds"})
+    outage = asyncio.create_task(_outage(emulator, case.faults.get("outage_seconds", 0)))
     problems: list[str] = []
-    async with open_sync_log(sync_url) as real_log, \
-            SalesforceClient(connection, backoff_initial=0.01, backoff_max=0.05) as client:
+    policy = RetryPolicy(max_attempts=60, max_elapsed_seconds=30, backoff_initial_seconds=0.01,
+                         backoff_max_seconds=0.1)  # outlasts every fault the generator injects
+    async with open_sync_log(sync_url) as real_log, SalesforceClient(connection, policy=policy) as client:
         client.bulk.poll_initial = 0.02
         sync_log: Any = FlakySyncLog(real_log, case.synclog_failures)
         crash_after = case.crash_after
@@ -338,8 +349,23 @@ async def run_case(case: Case, emulator: Any, connection: Any, workdir: Path) ->
                 problems.append("not every event got its outcomes within the time limit")
             break
         rows = await real_log.rows(limit=10_000)
-    emulator.state.faults.update({"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None})
+    await outage
+    emulator.state.faults.update(_CLEAR)
     return problems + compare(case, expect(case), rows, emulator, contact_ids)
+
+
+_CLEAR = {"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None, "lost_response_rate": 0,
+          "trigger_error_above": None}
+
+
+async def _outage(emulator: Any, seconds: float) -> None:
+    """The org refuses every data call for `seconds`, starting shortly after the stream does."""
+    if seconds:
+        await asyncio.sleep(0.2)
+        before = emulator.state.faults.error_503_rate
+        emulator.state.faults.update({"error_503_rate": 1.0})
+        await asyncio.sleep(seconds)
+        emulator.state.faults.update({"error_503_rate": before})
 
 
 async def _wait_for_outcomes(sync_log: SyncLog, case: Case, crash_after: int | None) -> bool:
@@ -437,7 +463,7 @@ async def run_case_killed(case: Case, emulator: Any, workdir: Path, process_fact
     """Run one case through a real `destination run` process that is SIGKILLed once mid-stream (after
     `case.crash_after` outcomes, or half of them) and started again; returns the broken invariants."""
     emulator.state.store.reset()
-    emulator.state.faults.update({"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None})
+    emulator.state.faults.update(_CLEAR)
     contact_ids = _seed_contacts(emulator, case)
     actions = workdir / f"actions-{case.seed}"
     actions.mkdir()
@@ -459,7 +485,7 @@ event_log: {{path: {events_path}}}
 batching: {{linger_ms: 20, rest_size: 8, bulk_size: 8, max_attempts: 20}}
 budget: {{recheck_seconds: 0.5}}
 """)
-    emulator.state.faults.update(case.faults)
+    emulator.state.faults.update({k: v for k, v in case.faults.items() if k != "outage_seconds"})
     process = process_factory(config, port, workdir / f"destination-{case.seed}.log")
     want = sum(expect(case).rows.values())
     kill_at = case.crash_after or max(1, want // 2)
@@ -485,5 +511,5 @@ budget: {{recheck_seconds: 0.5}}
         finally:
             process.stop()
         rows = await log.rows(limit=10_000)
-    emulator.state.faults.update({"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None})
+    emulator.state.faults.update(_CLEAR)
     return problems + compare(case, expect(case), rows, emulator, contact_ids, killed=True)

@@ -122,8 +122,7 @@ class BulkIngest:
         job_id = job["id"]
         self.created += 1
         try:
-            await self._client.request("PUT", f"jobs/ingest/{job_id}/batches", content=data,
-                                       headers={"Content-Type": "text/csv"})
+            await self._upload(job_id, data)
             await self._close(job_id)
         except (asyncio.CancelledError, Exception):
             # Still Open: it can never run, so the caller may submit these rows again in a new job.
@@ -145,6 +144,17 @@ class BulkIngest:
             return [RecordResult.failed(error) for _ in keys]
         except asyncio.CancelledError:
             await asyncio.shield(self._abort(job_id))
+            raise
+
+    async def _upload(self, job_id: str, data: bytes) -> None:
+        """PUT the job's data once. A retry of an upload whose answer was lost (a 502, a timeout) is refused
+        because the first one landed ("Found multiple contents for job"): the data is there, go on."""
+        try:
+            await self._client.request("PUT", f"jobs/ingest/{job_id}/batches", content=data,
+                                       headers={"Content-Type": "text/csv"})
+        except SalesforceApiError as exc:
+            if exc.error.code == "BULK_API_ERROR" and "contents for job" in exc.error.message:
+                return
             raise
 
     async def _close(self, job_id: str) -> None:

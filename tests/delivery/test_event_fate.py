@@ -24,8 +24,7 @@ from destination.deliver import Delivery
 from destination.eventlog.base import Partition
 from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from destination.events import Event
-from destination.ingest.keys import WriteKeys
-from destination.ingest.outbound import EVENT_NAME, Outbound
+from destination.ingest.outbound import EVENT_NAME, Outbound, OutboundAccess
 from destination.metrics import Metrics
 from destination.outcomes import Outcome, Status
 from destination.pipeline import Pipeline
@@ -205,6 +204,7 @@ async def test_a_notification_dropped_by_the_loop_guard_is_recorded_skipped_logg
         tmp_path: Path, caplog: Any) -> None:
     crm = load_text("""source: crm
 write_keys: [crm-key]
+outbound: {secrets: [crm-outbound-secret-0123456789], organization_ids: [00D8c0000000001EAA]}
 actions:
   - name: contact-sync
     when: event = "Salesforce Outbound Message"
@@ -221,9 +221,9 @@ actions:
         earlier = Event("crm", {"type": "track", "event": EVENT_NAME, "messageId": "om-earlier"})
         await log.record([Outcome.succeeded(earlier, record_id=contact, created=False, action="contact-sync")])
         app = FastAPI()
-        app.include_router(Outbound(WriteKeys({"crm": crm}), events, log, metrics=metrics).router)
+        app.include_router(Outbound(OutboundAccess({"crm": crm}), events, log, metrics=metrics).router)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as http:
-            r = await http.post("/v1/salesforce/outbound", params={"key": "crm-key"},
+            r = await http.post("/v1/salesforce/outbound/crm-outbound-secret-0123456789",
                                 content=_soap("04l8c0000000007AAA", contact))
         assert r.status_code == 200 and "<Ack>true</Ack>" in r.text
         rows = await log.rows(SyncLogFilter(message_id="om-04l8c0000000007AAA"))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from salesforce_emulator import __main__ as emulator_main
@@ -125,3 +126,13 @@ def test_trigger_fault_settings_are_checked_and_reported() -> None:
     assert faults.as_dict()["trigger_error_above"] == 50 and faults.as_dict()["trigger_error_marker"] == "x"
     faults.update({"trigger_error_above": None, "trigger_error_marker": None})
     assert faults.trigger_error("Lead", [["x"]] * 100) is None
+
+
+def test_a_lost_response_applies_the_write_and_answers_an_empty_502(emulator: Any) -> None:
+    headers = {"Authorization": f"Bearer {emulator.token()}"}
+    emulator.state.faults.update({"lost_response_rate": 1.0})
+    r = httpx.post(f"{emulator.url}/services/data/v62.0/sobjects/Case", json={"Subject": "lost"}, headers=headers)
+    emulator.state.faults.update({"lost_response_rate": 0.0})
+    assert r.status_code == 502 and r.content == b""
+    assert [c["Subject"] for c in emulator.state.store.records("Case")] == ["lost"]  # it was created all the same
+    assert emulator.state.usage.total >= 1  # and counted as an API call
