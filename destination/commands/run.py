@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 
 from ..config import load_settings
+from ..progress import progress_lines
 from ..service import build
 
 NAME = "run"
@@ -42,6 +43,7 @@ async def serve(args: argparse.Namespace) -> int:
     async with AsyncExitStack() as stack:
         service = await build(settings, stack, actions_dir=Path(args.actions) if args.actions else None,
                               consume=not args.ingest_only)
+        await stack.enter_async_context(progress_lines(service.metrics.registry, settings.logging.progress_seconds))
         _settle_garbage_collector()
         tasks: list[asyncio.Task[object]] = []
         server = None
@@ -49,7 +51,7 @@ async def serve(args: argparse.Namespace) -> int:
             # no access log: one log line per request costs more CPU than parsing the request (uvicorn's
             # log_level would otherwise set uvicorn.access back to INFO)
             config = uvicorn.Config(service.app(), host=host, port=port, log_level="info", lifespan="off",
-                                    access_log=False)
+                                    access_log=False, log_config=None)
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
             tasks.append(asyncio.create_task(server.serve()))
@@ -82,9 +84,6 @@ _GC_YOUNG = 20_000
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(serve(args))
 
