@@ -30,6 +30,7 @@ from .salesforce.client import SalesforceClient
 from .synclog import open_sync_log
 from .synclog.base import SyncLog, SyncLogFilter
 from .synclog.filters import parse_time
+from .web.docs import serve_docs
 
 log = logging.getLogger("destination")
 
@@ -69,7 +70,8 @@ class Service:
 
     def app(self) -> FastAPI:
         """The HTTP app: Segment ingest, /v1/sync-log, /metrics, /healthz, /readyz, /docs."""
-        app = FastAPI(title="Salesforce event destination", docs_url="/docs")
+        app = FastAPI(title="Salesforce event destination", docs_url=None, redoc_url=None)
+        serve_docs(app)  # Swagger UI from packaged files, not a CDN
         ingest = Ingest(WriteKeys(self.sources), self.event_log)
         app.include_router(ingest.router)
         from .ingest.outbound import Outbound
