@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from . import commands
 from .actions.loader import ConfigError
+from .config import load_settings
+from .logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.configure(command)
-        command.set_defaults(handler=module.run)
+        command.set_defaults(handler=module.run, reads_settings=getattr(module, "READS_SETTINGS", True))
     return parser
 
 
@@ -31,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     try:
+        if args.reads_settings:
+            setup_logging(load_settings(args.config).logging)
         return int(args.handler(args) or 0)
     except ConfigError as exc:  # located problems (file:line:column, key), never a value
         print(exc, file=sys.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .actions.loader import ConfigError, ConfigProblem, substitute, yaml_problem
@@ -240,6 +240,24 @@ class EmulatorConfig(BaseModel):
     db: Path | None = Path(".destination/emulator.db")
 
 
+class LoggingConfig(BaseModel):
+    """What the process logs and how (docs/operations.md, "Logs")."""
+
+    model_config = _STRICT
+    format: Literal["text", "json"] = Field("text", description="text lines, or JSON lines (one object per line: "
+                                            "time, level, logger, message, exception, extra fields)")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    repeat_window_seconds: float = Field(30.0, gt=0, description="a warning or error repeated (same logger and "
+                                         "message template) is logged once, then once per window with a count")
+    progress_seconds: float = Field(60.0, ge=0, description="how often a delivering process logs a progress "
+                                    "line (events in, outcomes by status, API calls, consumer lag); 0 = never")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DESTINATION_", env_nested_delimiter="__", extra="forbid")
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
@@ -259,6 +277,7 @@ class Settings(BaseSettings):
     operator_token_file: Path | None = Field(None, description="shortcut for one operator token with all scopes "
                                              "(named `token-file`), read from this file "
                                              "(DESTINATION_OPERATOR_TOKEN_FILE in deployments)")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -35,6 +35,7 @@ from .salesforce.client import SalesforceClient
 from .synclog import open_sync_log
 from .synclog.base import SyncLog, SyncLogRow
 from .synclog.filters import MAX_OFFSET, MAX_PAGE_SIZE, BadFilter, filter_from
+from .web.docs import serve_docs
 
 log = logging.getLogger("destination")
 
@@ -87,8 +88,10 @@ class Service:
         secrets) and the operator endpoints — /v1/sync-log, the page, /v1/preview, /metrics, /docs
         (operator tokens); /healthz and /readyz are open. `ingest=False` or `operator=False` leaves one
         side out (a separate operator listener; `--ingest-only`)."""
-        app = FastAPI(title="Salesforce event destination", docs_url="/docs" if operator else None,
-                      redoc_url=None, openapi_url="/openapi.json" if operator else None)
+        app = FastAPI(title="Salesforce event destination", docs_url=None, redoc_url=None,
+                      openapi_url="/openapi.json" if operator else None)
+        if operator:
+            serve_docs(app)  # Swagger UI from packaged files, not a CDN
         app.add_exception_handler(BadFilter, bad_filter)  # type: ignore[arg-type]
         app.add_middleware(BodyLimit, max_bytes=self.settings.ingest.max_body_bytes)
         if self.sessions is None:

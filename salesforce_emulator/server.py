@@ -37,7 +37,7 @@ def serve_in_thread(state: EmulatorState, *, host: str = "127.0.0.1", port: int 
         ssl = {"ssl_certfile": str(paths.cert_pem), "ssl_keyfile": str(paths.key_pem)}
         ca_pem = paths.ca_pem
     config = uvicorn.Config(create_app(state), host=host, port=port, log_level=log_level, lifespan="off",
-                            **ssl)  # type: ignore[arg-type]
+                            log_config=None, **ssl)  # its log lines go through the host process's handlers  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="salesforce-emulator", daemon=True)
     thread.start()

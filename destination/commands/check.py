@@ -5,10 +5,11 @@ edit are not createable/updateable), so the checks answer "can this integration 
 
 Exit codes (stable, for CI):
   0  no errors (warnings allowed)
-  1  errors in the action files or the settings
+  1  errors in the action files
+  2  the settings file does not load (one line per problem: file, line, key; nothing else was checked)
   3  the org refused the connection's credentials
   4  the org could not be reached (network, TLS, host not allowed, Salesforce unavailable)
-`--offline` skips the org, so it only ever exits 0 or 1. When a connection fails, its describe checks did not
+`--offline` skips the org, so it only ever exits 0, 1 or 2. When a connection fails, its describe checks did not
 run: that exit code wins over 1.
 """
 
@@ -45,7 +46,7 @@ class ConnectionProblem(ConfigProblem):
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--offline", action="store_true", help="skip the describe checks (exit 0 or 1 only)")
+    parser.add_argument("--offline", action="store_true", help="skip the describe checks (exit 0, 1 or 2 only)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: {ok, exit_code, errors: [...], warnings: [...]}")
 

@@ -19,6 +19,7 @@ import uvicorn
 from ..access import ensure_local_token
 from ..config import OperatorTokenConfig, Scope, load_settings
 from ..ingest.connections import uvicorn_options
+from ..progress import progress_lines
 from ..service import Service, build
 
 NAME = "run"
@@ -77,6 +78,7 @@ async def serve(args: argparse.Namespace) -> int:
                               consume=not args.ingest_only)
         service.bind_host = host
         listeners = _listeners(service, args, host, port)
+        await stack.enter_async_context(progress_lines(service.metrics.registry, settings.logging.progress_seconds))
         _settle_garbage_collector()
         tasks: list[asyncio.Task[object]] = []
         servers = []
@@ -84,7 +86,7 @@ async def serve(args: argparse.Namespace) -> int:
             # no access log: one log line per request costs more CPU than parsing the request (uvicorn's
             # log_level would otherwise set uvicorn.access back to INFO)
             config = uvicorn.Config(app, host=l_host, port=l_port, log_level="info", lifespan="off",
-                                    access_log=False, **uvicorn_options(settings.http))
+                                    access_log=False, log_config=None, **uvicorn_options(settings.http))
             server = uvicorn.Server(config)
             servers.append(server)
             tasks.append(asyncio.create_task(server.serve()))
@@ -121,9 +123,6 @@ _GC_YOUNG = 20_000
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(serve(args))
 

@@ -12,6 +12,7 @@ from ..config import Settings
 
 NAME = "schema"
 HELP = "write JSON Schemas for action files and settings (for editors and CI)"
+READS_SETTINGS = False  # writes the schemas even when destination.yaml does not load
 SCHEMAS: dict[str, Any] = {"action-file.schema.json": ActionFile, "settings.schema.json": Settings}
 
 
