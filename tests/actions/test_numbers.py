@@ -117,7 +117,7 @@ def test_no_event_body_makes_the_shipped_actions_raise(source: str, body: dict[s
 
 def test_a_matcher_number_too_large_for_a_float_fails_its_event_instead_of_the_batch() -> None:
     source = load_text("source: app\nactions:\n  - {name: m, when: type exists, object: Lead, operation: upsert, "
-                       "match: {any: {External_Id__c: $.userId}}, fields: {LastName: x}}\n", "app.yaml")
-    [result] = route({"app": source}, Event("app", {"type": "identify", "userId": 10 ** 400}))
+                       "match: {any: {External_Id__c: $.traits.n}}, fields: {LastName: x}}\n", "app.yaml")
+    [result] = route({"app": source}, Event("app", {"type": "identify", "userId": "u", "traits": {"n": 10 ** 400}}))
     assert isinstance(result, Outcome) and result.error_code == "MAPPING_ERROR"
     assert result.fields == ("External_Id__c",)

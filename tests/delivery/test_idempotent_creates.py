@@ -161,7 +161,7 @@ def test_a_sigkill_during_a_create_makes_no_duplicate(tls_emulator: Any, tmp_pat
 
     from chaos_support import DestinationProcess, send_until_accepted
     from running_emulator import free_port
-    from settings_support import settings_file
+    from settings_support import OPERATOR, settings_file
 
     config = settings_file(tmp_path, tls_emulator, "retry: {backoff_initial_seconds: 0.05, backoff_max_seconds: 0.2}\n")
     port = free_port()
@@ -183,7 +183,8 @@ def test_a_sigkill_during_a_create_makes_no_duplicate(tls_emulator: Any, tmp_pat
         deadline = time.monotonic() + 30
         rows: list[Any] = []
         while time.monotonic() < deadline and not rows:
-            body = httpx.get(f"http://127.0.0.1:{port}/v1/sync-log", params={"source": "web-app"}).json()
+            body = httpx.get(f"http://127.0.0.1:{port}/v1/sync-log", params={"source": "web-app"},
+                             headers=OPERATOR).json()
             rows = [r for r in body["rows"] if r["action"] == "support-cases"]
             time.sleep(0.1)
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from settings_support import settings_file
+from settings_support import OPERATOR, settings_file
 
 from destination.config import load_settings
 from destination.service import build
@@ -20,7 +20,7 @@ async def test_docs_page_loads_swagger_ui_only_from_the_destination_itself(tls_e
     async with AsyncExitStack() as stack:
         service = await build(load_settings(settings_file(tmp_path, tls_emulator)), stack, consume=False)
         transport = httpx.ASGITransport(app=service.app())
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=OPERATOR) as client:
             page = await client.get("/docs")
             assert page.status_code == 200
             urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\s*:\s*['"]([^"']+)['"]""", page.text)

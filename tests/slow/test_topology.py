@@ -150,9 +150,13 @@ def test_split_deployment_delivers_every_event_once_through_consumer_kills(tmp_p
             "DESTINATION_KAFKA__IDEMPOTENT": "false", "DESTINATION_LOGGING__PROGRESS_SECONDS": "10",
         }
         port = free_port()
-        ingest = Process("ingest", ["--ingest-only", "--host", "127.0.0.1", "--port", str(port)], env,
+
+        def own(env: dict[str, str]) -> dict[str, str]:  # compose gives each container its own 9100
+            return {**env, "DESTINATION_HTTP__OPERATOR_LISTEN": f"127.0.0.1:{free_port()}"}
+
+        ingest = Process("ingest", ["--ingest-only", "--host", "127.0.0.1", "--port", str(port)], own(env),
                          tmp_path / "ingest.log")
-        consumers = [Process(f"consumer-{n}", ["--consumer-only"], env, tmp_path / f"consumer-{n}.log")
+        consumers = [Process(f"consumer-{n}", ["--consumer-only"], own(env), tmp_path / f"consumer-{n}.log")
                      for n in (1, 2)]
         processes = [ingest, *consumers]
         for process in processes:
