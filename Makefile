@@ -25,10 +25,10 @@ browser:
 	  || echo "chromium could not be installed: the sync-log page test will be skipped"; }
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" --durations=15
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -s -m slow tests/slow
+	$(PY) -m pytest -q -p no:cacheprovider -s -m slow tests/slow --durations=15
 
 bench: $(STAMP)
 	$(PY) -m bench
