@@ -24,3 +24,19 @@ async def test_preview_predicts_every_outcome_of_a_generated_corpus(tls_emulator
     assert {"REQUIRED_FIELD_MISSING", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "STRING_TOO_LONG",
             "JSON_PARSER_ERROR", "INVALID_TYPE_ON_FIELD_IN_RECORD", "INVALID_EMAIL_ADDRESS",
             "INVALID_FIELD_FOR_INSERT_UPDATE", "NOT_FOUND", "MAPPING_ERROR", "MALFORMED_ID"} <= codes, kinds
+
+
+async def test_preview_predicts_the_outcomes_of_a_user_with_a_restricted_profile(tls_emulator: Any,
+                                                                                  tmp_path: Path) -> None:
+    """The same corpus as the emulator's restricted integration user (field-level security and object
+    permissions from its profile and permission set): describe answers for that user, so the preview
+    predicts the permission errors the org then returns."""
+    from destination.salesforce.connection import AuthMethod, AuthSettings
+
+    ids = seed_org(tls_emulator.state.store)
+    restricted = AuthSettings(AuthMethod.CLIENT_CREDENTIALS, "restricted-client", "restricted-secret")
+    result = await preview_then_run(tls_emulator, corpus(1200, ids), tmp_path, restricted)
+    assert len(result.actual) >= 1200
+    assert result.disagreements() == []
+    codes = {code for verdict, code in result.actual.values() if verdict == "fail"}
+    assert codes & {"INSUFFICIENT_ACCESS_OR_READONLY", "INVALID_FIELD_FOR_INSERT_UPDATE", "CONFIG_ERROR"}, codes
