@@ -1,5 +1,5 @@
-"""Deliver one batch: lookups (one SOQL query per matcher field, chunked), parent lookups, plan, write,
-and an outcome for every operation. Creates already confirmed for a messageId are not sent again, and a
+"""Deliver one batch: lookups (destination/lookups.py), parent lookups, plan (destination/plan.py), write
+(destination/write.py), and an outcome for every operation. Creates already confirmed for a messageId are not sent again, and a
 create whose intent was recorded but whose fate is unknown (a crash mid-call) is reconciled by lookup first.
 Retries and pauses go through the retry policy (destination/retry.py)."""
 
@@ -11,15 +11,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from .actions.model import Compare, Mode, Operation, Policy
+from .actions.model import Mode, Operation, Policy
 from .batch_size import BatchSizes
 from .budget import Budget
 from .fit import fit_to_describe
-from .operations import FieldValue, Lookup, MatchTree, RecordOp
+from .lookups import find_records, follow_converted, resolve_parents
+from .operations import RecordOp
 from .outcomes import Fate, Outcome, Status
 from .plan import (
     Plan,
-    RecordIndex,
     Write,
     id_matcher,
     native_upsert_field,
@@ -30,16 +30,13 @@ from .plan import (
     tree_holds,
 )
 from .retry import RetryPolicy
-from .salesforce import soql
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
-from .salesforce.ids import looks_like_id
 from .synclog.base import SyncLog
 from .write import Writer, target_of, unresolved
 
 log = logging.getLogger("destination.deliver")
-DOMAIN_CHUNK = 40  # LIKE clauses per domain lookup query
 Known = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]  # (object, found records) → amended records
 
 
@@ -124,7 +121,7 @@ class Delivery:
         fate.add(done)
         ops, done = await self._open_intents(client, describe, ops)
         fate.add(done)
-        ops, done = await self._resolve_parents(client, ops)
+        ops, done = await resolve_parents(client, ops)
         fate.add(done)
         ops, done = fit_to_describe(ops, describe)
         fate.add(done)
@@ -154,7 +151,7 @@ class Delivery:
                 return Plan(), [_fail(op, "CONFIG_ERROR", f"object {op.object} does not exist in the org")
                                 for op in ops]
             raise
-        ops, outcomes = await self._resolve_parents(client, ops)
+        ops, outcomes = await resolve_parents(client, ops)
         ops, unfit = fit_to_describe(ops, describe)
         outcomes += unfit
         if not ops:
@@ -179,80 +176,13 @@ class Delivery:
             return plan_batch(ops, [])
         extra = ["IsConverted", "ConvertedContactId"] if ops[0].follow_converted_leads else []
         fields = [f for f in select_fields(ops, extra) if describe.field(f) is not None]
-        found = await self._lookup(client, describe, fields, [op.match for op in ops if op.match is not None])
+        found = await find_records(client, describe, fields, [op.match for op in ops if op.match is not None])
         if known is not None:
             found = known(describe.name, found)
         plan = plan_batch(ops, found, await self._value_times(describe.name, ops, found))
         if ops[0].follow_converted_leads:
-            await self._follow_converted(client, plan, {r["Id"]: r for r in found})
+            await follow_converted(client, plan, {r["Id"]: r for r in found})
         return plan
-
-    async def _lookup(self, client: SalesforceClient, describe: ObjectDescribe, fields: list[str],
-                      trees: Sequence[MatchTree]) -> list[dict[str, Any]]:
-        """Records matching any of the trees' matchers: one IN query per field (chunked), LIKE for domains."""
-        exact: dict[str, dict[Any, None]] = {}
-        domains: dict[str, dict[str, None]] = {}
-        for tree in trees:
-            for m in tree.matchers():
-                target = domains if m.compare is Compare.DOMAIN else exact
-                known = describe.field(m.field)
-                target.setdefault(known["name"] if known else m.field, {})[m.value] = None
-        select = soql.Select(describe.name, tuple(fields))
-        found: dict[str, dict[str, Any]] = {}
-        for name, values in exact.items():
-            kind = describe.type_of(name)
-            usable = [v for v in values if _literal_ok(v, kind)]
-            for query, _ in soql.chunk_in(select, name, usable, kind):
-                for record in await client.query(query.render()):
-                    found[record["Id"]] = record
-        for name, values in domains.items():
-            items = list(values)
-            for start in range(0, len(items), DOMAIN_CHUNK):
-                chunk = items[start:start + DOMAIN_CHUNK]
-                where = soql.any_of(*(soql.Cond(name, "CONTAINS", d) for d in chunk))
-                query = soql.Select(describe.name, tuple(fields), where)
-                for record in await client.query(query.render()):
-                    found[record["Id"]] = record
-        return list(found.values())
-
-    async def _resolve_parents(self, client: SalesforceClient, ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
-        """Fill reference fields from parent lookups (one query per parent object and matcher field)."""
-        if not any(op.lookups for op in ops):
-            return ops, []
-        by_object: dict[str, list[Lookup]] = {}
-        for op in ops:
-            for lookup in op.lookups:
-                by_object.setdefault(lookup.object, []).append(lookup)
-        parents: dict[str, list[dict[str, Any]]] = {}
-        for obj, lookups in by_object.items():
-            describe = await client.describe.get(obj)
-            fields = [f for f in select_fields([], [m.field for lk in lookups for m in lk.match.matchers()])
-                      if describe.field(f) is not None]
-            parents[obj] = await self._lookup(client, describe, fields, [lk.match for lk in lookups])
-        indexes = {obj: RecordIndex(found, [lk.match for lk in by_object[obj]]) for obj, found in parents.items()}
-        kept: list[RecordOp] = []
-        failed: list[Outcome] = []
-        for op in ops:
-            values = dict(op.fields)
-            missing = None
-            notes: list[str] = []
-            for lookup in op.lookups:
-                matches = [r for r in indexes[lookup.object].candidates(lookup.match) if tree_holds(lookup.match, r)]
-                if not matches:
-                    by = (" or " if lookup.match.kind == "any" else " and ").join(
-                        f"{m.field} = {m.value!r}" for m in lookup.match.matchers())
-                    if lookup.required:
-                        missing = f"no parent {lookup.object} found for {lookup.field} by {by}"
-                    else:  # written without the reference: said on the outcome, not silently
-                        notes.append(f"no parent {lookup.object} found for {lookup.field} by {by}")
-                    continue
-                newest = max(matches, key=lambda r: (str(r.get("LastModifiedDate") or ""), r["Id"]))
-                values[lookup.field] = FieldValue(newest["Id"], Policy.SKIP_BLANK)
-            if missing:
-                failed.append(_fail(op, "PARENT_NOT_FOUND", missing, (op.lookups[0].field,)))
-            else:
-                kept.append(replace(op, fields=values, warnings=(*op.warnings, *notes)))
-        return kept, failed
 
     async def _value_times(self, obj: str, ops: list[RecordOp], found: list[dict[str, Any]]
                            ) -> dict[str, dict[str, datetime]]:
@@ -347,7 +277,7 @@ class Delivery:
         if trees:
             fields = ["Id", "LastModifiedDate"] + [m.field for t in trees for m in t.matchers()]
             fields = [f for f in dict.fromkeys(fields) if f == "Id" or describe.field(f) is not None]
-            found = await self._lookup(client, describe, fields, trees)
+            found = await find_records(client, describe, fields, trees)
         out: list[str | None] = []
         for write in writes:
             mine = [op.match for op in write.ops if op.match is not None]
@@ -358,30 +288,6 @@ class Delivery:
             out.append(matching[0]["Id"] if matching else None)
         return out
 
-    async def _follow_converted(self, client: SalesforceClient, plan: Plan, records: dict[str, dict[str, Any]]) -> None:
-        """Updates aimed at a converted Lead go to its Contact (fields the Contact lacks are dropped)."""
-        contact = await client.describe.get("Contact")
-        for write in plan.writes:
-            record = records.get(write.record_id or "")
-            if write.kind != "update" or not record or not record.get("IsConverted"):
-                continue
-            target = record.get("ConvertedContactId")
-            if not target:
-                continue
-            kept = {k: v for k, v in write.values.items()
-                    if (known := contact.field(k)) is not None and known.get("updateable")}
-            write.warnings.append(f"Lead {write.record_id} is converted: written to Contact {target}")
-            write.object, write.record_id, write.values = "Contact", target, kept
-
-
-def _literal_ok(value: Any, kind: str | None) -> bool:
-    try:
-        soql.literal(value, kind)
-    except soql.SoqlValueError:
-        return False
-    if kind in ("id", "reference"):
-        return looks_like_id(str(value))
-    return True
 
 
 def _with_op_warnings(ops: Sequence[RecordOp], outcomes: list[Outcome]) -> list[Outcome]:

@@ -53,7 +53,7 @@ def test_bad_fault_or_usage_bodies_are_400_and_change_nothing(emulator) -> None:
     assert httpx.get(f"{admin}/faults").json() | {"limit_window_open": False} == {
         "latency_ms": 0.0, "error_503_rate": 0.0, "lock_error_rate": 0.0, "token_lifetime_seconds": None,
         "seed": None, "limit_exceeded_for_seconds": 0.0, "limit_window_open": False, "api_daily_max": 100000,
-        "trigger_error_above": None, "trigger_error_marker": None}
+        "trigger_error_above": None, "trigger_error_marker": None, "lost_response_rate": 0.0}
     for body in ({"total": -1}, {"total": "7"}, {}):
         assert httpx.post(f"{admin}/usage", json=body).status_code == 400
     assert httpx.post(f"{admin}/usage", json={"total": 7}).json()["total"] == 7
