@@ -1,6 +1,6 @@
 """A secrets grep over every output of a full run: each kind of secret gets a recognisable random value (write
-keys, the operator token, the Salesforce client secret, an outbound secret, a redacted trait, and the
-passwords of two broken settings files), a real `destination run` is driven through ingest, a failure (so a
+keys, the operator token, the Salesforce client secret (and a wrong one), an outbound secret, a redacted
+trait, the passwords of two broken settings files, and the Salesforce access tokens issued), a real `destination run` is driven through ingest, a failure (so a
 dead letter exists), an Outbound Message, the sync-log API and page (with a sign-in), replay, preview,
 /metrics and /docs; then `check`, `backfill` and `replay --json` run, and `check` on the broken files. None of
 the values appears in any process's stdout or stderr, the log, any HTTP response (status, headers, body),
@@ -191,6 +191,12 @@ operator_tokens: [{{name: ops, token_env: OPS_TOKEN, scopes: [admin]}}]
     assert backfill.returncode == 0, backfill.stderr
     assert command("replay", "replay", "--json").returncode in (0, 1)
     assert command("replay dead letters", "replay", "--dead-letters", "--json").returncode in (0, 1)
+    wrong = _secret("wrongsecret")  # `check` that cannot authenticate names the problem, not the secret
+    values["wrong client secret"] = wrong
+    refused = subprocess.run([sys.executable, "-m", "destination", "--config", str(config), "check", "--json"],
+                             capture_output=True, text=True, env={**env, "SF_CLIENT_SECRET": wrong}, timeout=300)
+    outputs += [("check, wrong secret stdout", refused.stdout), ("check, wrong secret stderr", refused.stderr)]
+    assert refused.returncode not in (0, 1, 2), refused.stdout + refused.stderr
     # broken settings carrying passwords: a YAML syntax error on the password's line; a numeric password
     # (not a string) and an inline Kafka SASL password next to a bad value
     broken = tmp_path / "input"
@@ -211,6 +217,10 @@ operator_tokens: [{{name: ops, token_env: OPS_TOKEN, scopes: [admin]}}]
     assert any(name.startswith("sync.db") for name in stored) and any(name.startswith("events.db") for name in stored)
     assert redacted in "".join(t for n, t in stored.items() if n.startswith("events.db")), \
         "the event log is expected to keep the event as received (the grep would prove nothing otherwise)"
+    # the Salesforce access tokens the emulator issued to the run and the commands are secrets too
+    sessions = list(tls_emulator.state.tokens._sessions)
+    assert sessions
+    values.update({f"Salesforce access token {i}": token for i, token in enumerate(sessions)})
     found = []
     for name, value in [*values.items(), ("redacted trait", redacted)]:
         for where, text in [*outputs, *((f"file {n}", t) for n, t in stored.items())]:
