@@ -132,9 +132,9 @@ class Outbound:
         self.router.add_api_route(PATH + "{secret}", self.handle, methods=["POST"],
                                   summary="Salesforce Outbound Message listener (SOAP)")
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, secret: str) -> Response:
         """Acknowledge with Ack=true once the notifications are durable (or recognised as loops/repeats)."""
-        source = self.access.source_for(request.path_params.get("secret"))
+        source = self.access.source_for(secret)
         if source is None:
             return fault(401, "unknown outbound secret")
         raw = await request.body()

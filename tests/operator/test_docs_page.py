@@ -38,3 +38,21 @@ async def test_docs_page_loads_swagger_ui_only_from_the_destination_itself(tls_e
             assert len(js.content) > 500_000 and b"SwaggerUIBundle" in js.content
             assert (await client.get("/openapi.json")).json()["info"]["title"] == "Salesforce event destination"
             assert (await client.get("/redoc")).status_code == 404  # its page would load ReDoc from a CDN
+
+
+async def test_every_path_parameter_in_the_openapi_document_is_declared(tls_emulator: Any, tmp_path: Path) -> None:
+    """A `{name}` in a path with no parameter of that name makes the document invalid: schemathesis (and any
+    client generator) refuses the operation (the Outbound Message listener's `{secret}` was undeclared)."""
+    async with AsyncExitStack() as stack:
+        service = await build(load_settings(settings_file(tmp_path, tls_emulator)), stack, consume=False)
+        transport = httpx.ASGITransport(app=service.app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=OPERATOR) as client:
+            paths = (await client.get("/openapi.json")).json()["paths"]
+    undeclared = {}
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            missing = set(re.findall(r"\{([^}]+)\}", path)) - declared
+            if missing:
+                undeclared[f"{method.upper()} {path}"] = missing
+    assert "/v1/salesforce/outbound/{secret}" in paths and not undeclared, undeclared
