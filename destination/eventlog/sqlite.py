@@ -90,8 +90,13 @@ class SqliteEventLog(EventLog):
                 await self._writer
             except asyncio.CancelledError:
                 pass
-        if self._db is not None:
-            self._db.close()
+
+        def work() -> None:  # once no insert is running in a worker thread
+            with self._lock:
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
+        await asyncio.to_thread(work)
 
     @property
     def backlog(self) -> int:
@@ -134,8 +139,9 @@ class SqliteEventLog(EventLog):
     def _insert(self, params: list[int | str | float]) -> None:
         """One transaction for the group, in multi-row INSERTs: executemany would step (and so release and
         re-take the GIL) once per row, and each re-take can wait for the event loop's switch interval."""
-        assert self._db is not None
         with self._lock:
+            if self._db is None:
+                raise sqlite3.OperationalError("the event log is closed")
             insert_rows(self._db, _insert_sql, params, _COLUMNS, self._largest_chunk)
 
 
@@ -148,6 +154,9 @@ class SqliteLogConsumer(LogConsumer):
         self._db: sqlite3.Connection | None = None
         self._position: int = 0  # highest offset handed out so far
         self._commits: dict[int, int] = {}  # partition → next offset, as stored (read once at start)
+        # reads and commits run in worker threads: stop() closes the connection only between them (closing a
+        # connection another thread is using can crash the process)
+        self._lock = threading.Lock()
 
     async def start(self) -> None:
         self._db = await asyncio.to_thread(_connect, self.path)
@@ -163,9 +172,12 @@ class SqliteLogConsumer(LogConsumer):
                                                   (self.consumer,))}
 
     async def stop(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        def work() -> None:
+            with self._lock:
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
+        await asyncio.to_thread(work)
 
     async def fetch(self, max_records: int = 500, wait_seconds: float = 0.5) -> list[LogRecord]:
         deadline = time.monotonic() + wait_seconds
@@ -179,10 +191,12 @@ class SqliteLogConsumer(LogConsumer):
             await asyncio.sleep(min(0.02, max(deadline - time.monotonic(), 0)))
 
     def _read(self, max_records: int) -> list[LogRecord]:
-        assert self._db is not None
+        with self._lock:
+            if self._db is None:  # stopped while this read was on its way
+                return []
+            rows = self._db.execute("SELECT offset, partition, source, body FROM events WHERE offset > ? ORDER BY offset "
+                                    "LIMIT ?", (self._position, max_records)).fetchall()
         committed = self._commits
-        rows = self._db.execute("SELECT offset, partition, source, body FROM events WHERE offset > ? ORDER BY offset "
-                                "LIMIT ?", (self._position, max_records)).fetchall()
         out = []
         for offset, number, source, body in rows:
             self._position = offset
@@ -208,8 +222,13 @@ class SqliteLogConsumer(LogConsumer):
             raise LogUnavailable(f"commit failed: {exc}") from exc
 
     def _commit(self, offsets: dict[int, int]) -> None:
-        assert self._db is not None
-        self._db.executemany("INSERT INTO commits (consumer, partition, next_offset) VALUES (?, ?, ?) "
+        with self._lock:
+            if self._db is None:
+                raise sqlite3.OperationalError("the event log consumer is stopped")
+            self._commit_locked(self._db, offsets)
+
+    def _commit_locked(self, db: sqlite3.Connection, offsets: dict[int, int]) -> None:
+        db.executemany("INSERT INTO commits (consumer, partition, next_offset) VALUES (?, ?, ?) "
                              "ON CONFLICT(consumer, partition) DO UPDATE SET next_offset = "
                              "MAX(next_offset, excluded.next_offset)",
                              [(self.consumer, p, o) for p, o in offsets.items()])
