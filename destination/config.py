@@ -293,8 +293,15 @@ def load_settings(path: Path | str | None, env: dict[str, str] | None = None) ->
     data: dict[str, Any] = {}
     positions: dict[tuple[Any, ...], tuple[int, int]] = {}
     file = str(path) if path is not None else "settings"
-    if path is not None and Path(path).exists():
-        raw = Path(path).read_text()
+    raw: str | None = None
+    if path is not None:
+        try:
+            raw = Path(path).read_text()
+        except FileNotFoundError:
+            raw = None  # embedded defaults
+        except OSError as exc:  # e.g. the service user may not read it: a config problem, not a traceback
+            raise ConfigError([ConfigProblem(file, None, None, "", f"cannot be read: {exc.strerror}")]) from None
+    if raw is not None:
         text = substitute(raw, env)
         try:
             node = yaml.compose(text)

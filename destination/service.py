@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -37,6 +37,7 @@ from .synclog.base import SyncLog, SyncLogRow
 from .synclog.filters import MAX_OFFSET, MAX_PAGE_SIZE, BadFilter, filter_from
 from .web.docs import serve_docs
 
+T = TypeVar("T")
 log = logging.getLogger("destination")
 
 
@@ -251,7 +252,7 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
     """Open everything the settings name; the stack closes it all in reverse order."""
     sources = load_dir(actions_dir or settings.actions_dir)
     metrics = Metrics()
-    sync_log = await stack.enter_async_context(open_sync_log(settings.sync_log_url))
+    sync_log = await _open_at_start("sync log", stack, open_sync_log(settings.sync_log_url))
     event_log: EventLog
     consumer_source: LogConsumer
     if settings.event_log.kind is EventLogKind.KAFKA:
@@ -262,7 +263,7 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
     else:
         event_log = SqliteEventLog(settings.event_log.path, settings.event_log.partitions)
         consumer_source = SqliteLogConsumer(settings.event_log.path)
-    await stack.enter_async_context(event_log)
+    await _open_at_start("event log", stack, event_log)
     service = Service(settings, sources, event_log, sync_log, metrics, tokens=operator_tokens(settings, sources))
     connections = dict(settings.connections)
     if not connections and consume:
@@ -280,7 +281,34 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
         budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
         delivery = Delivery(service.clients, sync_log=sync_log, budget=budget)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)
-        await consumer_source.start()
+        try:
+            await consumer_source.start()
+        except _store_errors() as exc:
+            raise SystemExit(_start_failure("event log consumer", exc)) from None
         stack.push_async_callback(consumer_source.stop)
         service.consumer = Consumer(consumer_source, service.pipeline)
     return service
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What a store or broker raises when it is unreachable or refuses us (not a bug of ours); evaluated only
+    when start-up fails, so the drivers are not imported for nothing."""
+    import sqlite3
+
+    import asyncpg
+    from aiokafka.errors import KafkaError
+
+    return OSError, asyncio.TimeoutError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError
+
+
+def _start_failure(what: str, exc: BaseException) -> str:
+    """One line for the operator; the exception's text (the drivers never quote a password), not the URL."""
+    return f"{what} could not be opened at start ({type(exc).__name__}: {exc}); exiting so the supervisor retries"
+
+
+async def _open_at_start(what: str, stack: AsyncExitStack, part: AbstractAsyncContextManager[T]) -> T:
+    """Enter a store's context, turning an unreachable store into SystemExit (one line, exit 1)."""
+    try:
+        return await stack.enter_async_context(part)
+    except _store_errors() as exc:
+        raise SystemExit(_start_failure(what, exc)) from None

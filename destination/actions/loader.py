@@ -178,7 +178,12 @@ def shared_write_keys(sources: Mapping[str, tuple[ActionFile, Path]],
 
 
 def load_file(path: Path, env: Mapping[str, str] | None = None) -> ActionFile:
-    return load_text(path.read_text(), str(path), env)
+    """One action file; an unreadable file is a located problem like a bad key."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(str(path), None, None, "", f"cannot be read: {exc.strerror}")]) from None
+    return load_text(text, str(path), env)
 
 
 def load_dir(folder: Path, env: Mapping[str, str] | None = None) -> dict[str, ActionFile]:

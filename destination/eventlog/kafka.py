@@ -55,7 +55,11 @@ class KafkaEventLog(EventLog):
         self._producer = AIOKafkaProducer(**client_options(self.config), acks="all",
                                           enable_idempotence=self.config.idempotent, linger_ms=2,
                                           max_batch_size=1_000_000)
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()  # a producer that failed to start still holds its client
+            raise
 
     async def close(self) -> None:
         if self._producer is not None:
@@ -133,7 +137,11 @@ class KafkaLogConsumer(LogConsumer):
         self._consumer = AIOKafkaConsumer(**client_options(self.config),
                                           group_id=self.config.group_id, enable_auto_commit=False,
                                           auto_offset_reset=self.config.auto_offset_reset, max_poll_records=1000)
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._consumer.stop()
+            raise
         # subscribed after start: start() would otherwise wait for the group join (seconds, and longer while
         # the group still counts a killed member), holding up the process — the ingest API included
         self._consumer.subscribe(topics, listener=_Listener(self))

@@ -61,3 +61,23 @@ def test_an_action_file_error_does_not_quote_a_substituted_write_key() -> None:
     with pytest.raises(ConfigError) as err:
         load_text(text, "web.yaml", env={"WEB_KEY": f"*{SECRET}"})
     assert SECRET not in str(err.value) and "web.yaml:2" in str(err.value), str(err.value)
+
+
+def test_a_settings_file_that_cannot_be_read_is_one_line_and_exit_2(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # A directory stands in for a file the service user may not read (tests run as root, where chmod 000 reads).
+    path = tmp_path / "destination.yaml"
+    path.mkdir()
+    assert main(["--config", str(path), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert str(path) in err and "cannot be read" in err, err
+
+
+def test_an_action_file_that_cannot_be_read_is_a_located_problem(tmp_path: Path) -> None:
+    from destination.actions.loader import load_sources
+
+    (tmp_path / "web.yaml").mkdir()
+    with pytest.raises(ConfigError) as err:
+        load_sources(tmp_path)
+    assert f"{tmp_path / 'web.yaml'}" in str(err.value) and "cannot be read" in str(err.value), str(err.value)
