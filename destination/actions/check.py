@@ -75,6 +75,11 @@ def risky_choices(source: ActionFile, where: Locator) -> list[ConfigProblem]:
                                          f"{name} in Salesforce", "warning"))
             out.extend(_overwrite_risks(action, name, spec, (*base, "fields", name), where))
             out.extend(_slow_patterns(spec, (*base, "fields", name), where))
+        if action.operation is Operation.CREATE and action.match is None and not action.idempotency_field:
+            out.append(where.problem((*base, "idempotency_field"), "a create with neither `match` nor `idempotency_field` "
+                                     "cannot be looked up when its answer is lost (timeout, 5xx, crash): such an "
+                                     "event ends failed UNRESOLVED_CREATE instead of being reconciled; add "
+                                     "idempotency_field (a text or external ID field)", "warning"))
         if (action.operation in (Operation.CREATE, Operation.UPSERT) and not action.fields and not action.fields_from
                 and not action.lookups):
             out.append(where.problem((*base, "fields"), f"this {action.operation.value} maps no fields: every "

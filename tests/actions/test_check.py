@@ -126,6 +126,8 @@ async def test_an_idempotency_field_must_be_a_createable_filterable_text_field(t
 
 @pytest.mark.parametrize(("text", "path", "snippet"), [
     (_action("Survey_Response__c", "create", ""), "actions[0].fields", "creates an empty Survey_Response__c"),
+    (_action("Survey_Response__c", "create", "    fields:\n      Email__c: $.x\n"), "actions[0].idempotency_field",
+     "ends failed UNRESOLVED_CREATE"),
     (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      Title: {path: $.t, default: n/a, policy: always}\n"),
      "actions[0].fields.Title", "replaces the value Title holds"),
     (_action(rest=MATCH + "    fields:\n" + LEAD_OK + "      Description: '{{ traits.a }} / {{ traits.b }}'\n"),
@@ -149,6 +151,7 @@ async def test_the_shipped_actions_pass_check_against_the_emulator(tls_emulator:
     problems = await check(load_settings(_settings_for(tls_emulator, tmp_path)), folder)
     assert [p for p in problems if p.severity == "error"] == []
     assert [p for p in problems if "replaces" in p.message or "gaps" in p.message] == []  # no overwrite risk
+    assert [p for p in problems if "UNRESOLVED_CREATE" in p.message] == []  # every create can be reconciled
     assert {s for s in load_dir(folder)} == {"web-app", "product", "shop"}
 
 
