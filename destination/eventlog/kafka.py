@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -15,9 +17,10 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from ..config import KafkaConfig
 from ..events import Event
+from ..health import Health
 from ..ingest.segment import BadRequest, normalise_logged
 from .base import EventLog, LogConsumer, LogRecord, LogUnavailable, Partition, record_identity
-from .kafka_options import client_options
+from .kafka_options import client_options, group_options
 from .kafka_partition import partition_of
 
 log = logging.getLogger("destination.kafka")
@@ -49,6 +52,8 @@ class KafkaEventLog(EventLog):
     def __init__(self, config: KafkaConfig) -> None:
         self.config = config
         self._producer: AIOKafkaProducer | None = None
+        self.appends = Health()
+        self._refresh_asked = 0.0
 
     async def open(self) -> None:
         await ensure_topics(self.config)
@@ -69,7 +74,22 @@ class KafkaEventLog(EventLog):
             async with asyncio.timeout(self.config.append_timeout_seconds):
                 await self._append(events)
         except _UNREACHABLE as exc:
+            self.appends.failure(f"the broker did not acknowledge the last append: {exc!r}")
             raise LogUnavailable(f"the broker did not acknowledge the append: {exc!r}") from exc
+        self.appends.success()
+
+    def readiness(self) -> str | None:
+        """Started; the producer's last metadata request to the brokers succeeded (aiokafka makes one whenever
+        a connection breaks); no append failed since the last that succeeded (within the hold)."""
+        if self._producer is None:
+            return "the Kafka producer is not started"
+        problem = metadata_problem(self._producer.client)
+        if problem is not None and time.monotonic() - self._refresh_asked >= METADATA_RECHECK_SECONDS:
+            # aiokafka retries a failed metadata request only after metadata_max_age_ms (5 min); ask for one
+            # now and then while it is failing, in the background, so a recovered broker is seen soon
+            self._refresh_asked = time.monotonic()
+            self._producer.client.force_metadata_update().add_done_callback(_retrieve)
+        return problem or self.appends.failing()
 
     async def _append(self, events: Sequence[Event]) -> None:
         assert self._producer is not None, "open() first"
@@ -99,8 +119,32 @@ def _retrieve(future: asyncio.Future[object]) -> None:
         future.exception()
 
 
+METADATA_RECHECK_SECONDS = 5.0
+
+
+def metadata_problem(client: Any) -> str | None:
+    """Why the brokers look unreachable to an aiokafka client: its last metadata request failed. aiokafka keeps
+    the times (private attributes, read defensively: missing ones read as healthy)."""
+    cluster = getattr(client, "cluster", None)
+    tried = getattr(cluster, "_last_refresh_ms", 0)
+    succeeded = getattr(cluster, "_last_successful_refresh_ms", 0)
+    if tried > succeeded:
+        return f"the brokers did not answer the last metadata request ({time.time() - tried / 1000:.0f} s ago)"
+    return None
+
+
 def _partition(tp: TopicPartition) -> Partition:
     return Partition(tp.topic, tp.partition)
+
+
+def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """The fetch position of a partition held, when known, without a request (consumer.position() may make
+    one): aiokafka's partition state, read defensively."""
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+        return int(state.position) if state is not None and state.has_valid_position else None
+    except AttributeError:  # no assignment right now, or another aiokafka layout
+        return None
 
 
 class _Listener(ConsumerRebalanceListener):  # aiokafka ships no type hints: an Any base
@@ -108,11 +152,13 @@ class _Listener(ConsumerRebalanceListener):  # aiokafka ships no type hints: an 
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        self.owner.forget(revoked)
         if self.owner.on_revoked is not None and revoked:
             await self.owner.on_revoked([_partition(tp) for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+        self.owner.forget(assigned)  # read from their committed offsets again
         if self.owner.on_assigned is not None and assigned:
             await self.owner.on_assigned([_partition(tp) for tp in assigned])
 
@@ -126,11 +172,17 @@ class KafkaLogConsumer(LogConsumer):
         self.known_sources = set(known_sources)
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
+        self.fetches = Health()
+        # per partition held, the offset the lag counts from: what this reader committed, else the first offset
+        # it read since it got the partition (its committed offset then)
+        self._committed: dict[TopicPartition, int] = {}
+        self._read_from: dict[TopicPartition, int] = {}
+        self._stopped = False
 
     async def start(self) -> None:
         await ensure_topics(self.config)
         topics = [self.config.topic, *[t for t in self.config.topic_sources if t != self.config.topic]]
-        self._consumer = AIOKafkaConsumer(**client_options(self.config),
+        self._consumer = AIOKafkaConsumer(**client_options(self.config), **group_options(self.config),
                                           group_id=self.config.group_id, enable_auto_commit=False,
                                           auto_offset_reset=self.config.auto_offset_reset, max_poll_records=1000)
         await self._consumer.start()
@@ -141,7 +193,14 @@ class KafkaLogConsumer(LogConsumer):
                                      enable_idempotence=self.config.idempotent)
         await self._dlq.start()
 
+    def forget(self, partitions: Collection[TopicPartition]) -> None:
+        """Partitions that move (revoked, or assigned anew): their lag counts from their committed offsets."""
+        for tp in partitions:
+            self._committed.pop(tp, None)
+            self._read_from.pop(tp, None)
+
     async def stop(self) -> None:
+        self._stopped = True
         if self._consumer is not None:
             await self._consumer.stop()
         if self._dlq is not None:
@@ -152,9 +211,13 @@ class KafkaLogConsumer(LogConsumer):
         try:
             batches = await self._consumer.getmany(timeout_ms=int(wait_seconds * 1000), max_records=max_records)
         except _UNREACHABLE as exc:
+            self.fetches.failure(f"the last fetch failed: {exc!r}")
             raise LogUnavailable(f"fetch failed: {exc!r}") from exc
+        self.fetches.success()
         out = []
         for tp, messages in batches.items():
+            if messages and tp not in self._committed:
+                self._read_from.setdefault(tp, int(messages[0].offset))
             for message in messages:
                 out.append(self._decode(tp, message))
         return out
@@ -191,6 +254,34 @@ class KafkaLogConsumer(LogConsumer):
                                          for p, o in offsets.items()})
         except _UNREACHABLE as exc:  # includes CommitFailedError after a rebalance
             raise LogUnavailable(f"commit failed: {exc!r}") from exc
+        held = self._consumer.assignment()
+        for p, o in offsets.items():
+            tp = TopicPartition(p.topic, p.number)
+            if tp in held:
+                self._committed[tp] = o
+
+    def readiness(self) -> str | None:
+        """Started and not stopped; the consumer's last metadata request to the brokers succeeded (it makes
+        them as it fetches, joins and heartbeats, so a broker outage shows within seconds); no fetch failed
+        since the last that succeeded. Looking for the group coordinator, or joining, counts as ready."""
+        if self._consumer is None or self._stopped:
+            return "the Kafka consumer is not running"
+        return metadata_problem(self._consumer._client) or self.fetches.failing()
+
+    async def lag(self) -> dict[Partition, int]:
+        """High watermark (from the last fetch response) minus the committed offset, per partition held."""
+        consumer = self._consumer
+        if consumer is None or self._stopped:
+            return {}
+        out: dict[Partition, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            base = self._committed.get(tp, self._read_from.get(tp))
+            if base is None:  # nothing read yet since it was assigned: it reads from its committed offset
+                base = _position(consumer, tp)
+            if highwater is not None and base is not None:
+                out[_partition(tp)] = max(int(highwater) - base, 0)
+        return out
 
     async def dead_letter(self, record: LogRecord, reason: str) -> None:
         assert self._dlq is not None
