@@ -275,6 +275,15 @@ class LoggingConfig(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class ReadinessConfig(BaseModel):
+    """What /readyz needs beyond the state the parts keep (docs/operations.md, "Health and readiness")."""
+
+    model_config = _STRICT
+    token_recheck_seconds: float = Field(30.0, gt=0, description="while a connection holds no usable Salesforce "
+                                         "token (none yet, or the last request was refused), one is requested this "
+                                         "often in the background (never per probe)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DESTINATION_", env_nested_delimiter="__", extra="forbid")
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
@@ -295,6 +304,7 @@ class Settings(BaseSettings):
                                              "(named `token-file`), read from this file "
                                              "(DESTINATION_OPERATOR_TOKEN_FILE in deployments)")
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -289,7 +289,7 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
             client = client_for(settings, conn, name)
             service.clients[name] = client
             stack.push_async_callback(client.aclose)
-        await stack.enter_async_context(watching_tokens(service.clients))
+        await stack.enter_async_context(watching_tokens(service.clients, settings.readiness.token_recheck_seconds))
         budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
         delivery = Delivery(service.clients, sync_log=sync_log, budget=budget)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)

@@ -53,7 +53,7 @@ class KafkaEventLog(EventLog):
         self.config = config
         self._producer: AIOKafkaProducer | None = None
         self.appends = Health()
-        self._refresh_asked = 0.0
+        self._brokers = BrokerWatch()
 
     async def open(self) -> None:
         await ensure_topics(self.config)
@@ -83,13 +83,7 @@ class KafkaEventLog(EventLog):
         a connection breaks); no append failed since the last that succeeded (within the hold)."""
         if self._producer is None:
             return "the Kafka producer is not started"
-        problem = metadata_problem(self._producer.client)
-        if problem is not None and time.monotonic() - self._refresh_asked >= METADATA_RECHECK_SECONDS:
-            # aiokafka retries a failed metadata request only after metadata_max_age_ms (5 min); ask for one
-            # now and then while it is failing, in the background, so a recovered broker is seen soon
-            self._refresh_asked = time.monotonic()
-            self._producer.client.force_metadata_update().add_done_callback(_retrieve)
-        return problem or self.appends.failing()
+        return self._brokers.problem(self._producer.client) or self.appends.failing()
 
     async def _append(self, events: Sequence[Event]) -> None:
         assert self._producer is not None, "open() first"
@@ -122,15 +116,26 @@ def _retrieve(future: asyncio.Future[object]) -> None:
 METADATA_RECHECK_SECONDS = 5.0
 
 
-def metadata_problem(client: Any) -> str | None:
-    """Why the brokers look unreachable to an aiokafka client: its last metadata request failed. aiokafka keeps
-    the times (private attributes, read defensively: missing ones read as healthy)."""
-    cluster = getattr(client, "cluster", None)
-    tried = getattr(cluster, "_last_refresh_ms", 0)
-    succeeded = getattr(cluster, "_last_successful_refresh_ms", 0)
-    if tried > succeeded:
+class BrokerWatch:
+    """Whether the brokers look reachable to an aiokafka client: its last metadata request succeeded. aiokafka
+    makes one whenever a connection breaks, and keeps the times (private attributes, read defensively:
+    missing ones read as healthy). After a failed one it asks again only after metadata_max_age_ms (5 min),
+    so while it is failing a new one is asked for in the background, at most every METADATA_RECHECK_SECONDS
+    (never per probe): a broker that is back is seen within seconds, by readiness and by the client."""
+
+    def __init__(self) -> None:
+        self._asked = 0.0
+
+    def problem(self, client: Any) -> str | None:
+        cluster = getattr(client, "cluster", None)
+        tried = getattr(cluster, "_last_refresh_ms", 0)
+        succeeded = getattr(cluster, "_last_successful_refresh_ms", 0)
+        if tried <= succeeded:
+            return None
+        if time.monotonic() - self._asked >= METADATA_RECHECK_SECONDS:
+            self._asked = time.monotonic()
+            client.force_metadata_update().add_done_callback(_retrieve)
         return f"the brokers did not answer the last metadata request ({time.time() - tried / 1000:.0f} s ago)"
-    return None
 
 
 def _partition(tp: TopicPartition) -> Partition:
@@ -173,6 +178,7 @@ class KafkaLogConsumer(LogConsumer):
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
         self.fetches = Health()
+        self._brokers = BrokerWatch()
         # per partition held, the offset the lag counts from: what this reader committed, else the first offset
         # it read since it got the partition (its committed offset then)
         self._committed: dict[TopicPartition, int] = {}
@@ -266,7 +272,7 @@ class KafkaLogConsumer(LogConsumer):
         since the last that succeeded. Looking for the group coordinator, or joining, counts as ready."""
         if self._consumer is None or self._stopped:
             return "the Kafka consumer is not running"
-        return metadata_problem(self._consumer._client) or self.fetches.failing()
+        return self._brokers.problem(self._consumer._client) or self.fetches.failing()
 
     async def lag(self) -> dict[Partition, int]:
         """High watermark (from the last fetch response) minus the committed offset, per partition held."""
