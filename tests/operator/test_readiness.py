@@ -30,15 +30,20 @@ def _lead(n: int, padding: int = 20_000) -> dict[str, Any]:
             "traits": {"email": f"ready-{n}@x.example", "last_name": "Ready", "notes": "x" * padding}}
 
 
-def _fill(db: sqlite3.Connection | None) -> None:
+def _connection(part: Any) -> sqlite3.Connection:
+    """The SQLite connection an embedded part writes through (max_page_count holds per connection)."""
+    db = part._db
+    assert isinstance(db, sqlite3.Connection)
+    return db
+
+
+def _fill(db: sqlite3.Connection) -> None:
     """Make a SQLite database full as a full disk would: no page beyond those it has."""
-    assert db is not None
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages}")
 
 
-def _free(db: sqlite3.Connection | None) -> None:
-    assert db is not None
+def _free(db: sqlite3.Connection) -> None:
     db.execute(f"PRAGMA max_page_count = {UNLIMITED}")
 
 
@@ -77,7 +82,7 @@ async def test_readyz_is_503_while_the_embedded_event_log_is_full_and_200_once_i
         ready = await _readyz_until(http, 200)
         assert ready == {"ready": True, "checks": {"event_log": {"ok": True}, "consumer": {"ok": True},
                                                    "sync_log": {"ok": True}, "salesforce:default": {"ok": True}}}
-        _fill(getattr(service.event_log, "_db"))
+        _fill(_connection(service.event_log))
         refused = await http.post("/v1/batch", json={"batch": [_lead(n) for n in range(5)]}, auth=WRITE_KEY)
         assert refused.status_code == 503 and refused.json()["code"] == "log_unavailable"
         body = (await http.get("/readyz"))
@@ -85,7 +90,7 @@ async def test_readyz_is_503_while_the_embedded_event_log_is_full_and_200_once_i
         checks = body.json()["checks"]
         assert checks["event_log"]["ok"] is False and "database or disk is full" in checks["event_log"]["problem"]
         assert all(checks[name] == {"ok": True} for name in ("consumer", "sync_log", "salesforce:default"))
-        _free(getattr(service.event_log, "_db"))
+        _free(_connection(service.event_log))
         accepted = await http.post("/v1/batch", json={"batch": [_lead(n) for n in range(5)]}, auth=WRITE_KEY)
         assert accepted.status_code == 200
         assert (await _readyz_until(http, 200))["ready"] is True
@@ -95,12 +100,12 @@ async def test_readyz_is_503_while_the_sync_log_cannot_record_and_200_once_it_re
         tls_emulator: RunningEmulator, tmp_path: Path) -> None:
     async with _running(settings_file(tmp_path, tls_emulator)) as (service, http):
         await _readyz_until(http, 200)
-        _fill(getattr(service.sync_log, "_db"))
+        _fill(_connection(service.sync_log))
         assert (await http.post("/v1/identify", json=_lead(1), auth=WRITE_KEY)).status_code == 200
         checks = (await _readyz_until(http, 503))["checks"]
         assert checks["sync_log"]["ok"] is False and "database or disk is full" in checks["sync_log"]["problem"]
         assert checks["event_log"] == checks["consumer"] == {"ok": True}
-        _free(getattr(service.sync_log, "_db"))
+        _free(_connection(service.sync_log))
         await _readyz_until(http, 200)  # the pipeline's own retry recorded the outcome
         rows = (await http.get("/v1/sync-log", headers=OPERATOR)).json()["rows"]
         assert [(r["message_id"], r["status"]) for r in rows] == [("ready-1", "succeeded")]
@@ -119,8 +124,9 @@ async def test_readyz_is_503_while_salesforce_refuses_the_token_and_200_once_it_
             app.client_secret = "rotated-elsewhere"
             held = service.clients["default"].tokens._token
             assert held is not None
-            revoke = httpx.post(f"{tls_emulator.url}/services/oauth2/revoke", data={"token": held.access_token},
-                                verify=ssl.create_default_context(cafile=str(tls_emulator.ca_pem)))
+            async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(tls_emulator.ca_pem))) as sf:
+                revoke = await sf.post(f"{tls_emulator.url}/services/oauth2/revoke",
+                                       data={"token": held.access_token})
             assert revoke.status_code == 200
             assert (await http.post("/v1/identify", json=_lead(2, 10), auth=WRITE_KEY)).status_code == 200
             checks = (await _readyz_until(http, 503))["checks"]
