@@ -53,6 +53,7 @@ class KafkaEventLog(EventLog):
         self.config = config
         self._producer: AIOKafkaProducer | None = None
         self.appends = Health()
+        self._append_failed_at = 0.0  # wall clock, as aiokafka's metadata times
         self._brokers = BrokerWatch()
 
     async def open(self) -> None:
@@ -75,6 +76,7 @@ class KafkaEventLog(EventLog):
                 await self._append(events)
         except _UNREACHABLE as exc:
             self.appends.failure(f"the broker did not acknowledge the last append: {exc!r}")
+            self._append_failed_at = time.time()
             raise LogUnavailable(f"the broker did not acknowledge the append: {exc!r}") from exc
         self.appends.success()
 
@@ -83,7 +85,11 @@ class KafkaEventLog(EventLog):
         a connection breaks); no append failed since the last that succeeded (within the hold)."""
         if self._producer is None:
             return "the Kafka producer is not started"
-        return self._brokers.problem(self._producer.client) or self.appends.failing()
+        client = self._producer.client
+        problem = self._brokers.problem(client)
+        if problem is None and self._brokers.answered_since(client, self._append_failed_at):
+            self.appends.success()  # the brokers answered after the failed append: no longer held against it
+        return problem or self.appends.failing()
 
     async def _append(self, events: Sequence[Event]) -> None:
         assert self._producer is not None, "open() first"
@@ -125,6 +131,11 @@ class BrokerWatch:
 
     def __init__(self) -> None:
         self._asked = 0.0
+
+    @staticmethod
+    def answered_since(client: Any, since: float) -> bool:
+        """Whether a metadata request succeeded after `since` (wall-clock seconds)."""
+        return bool(since) and getattr(getattr(client, "cluster", None), "_last_successful_refresh_ms", 0) > since * 1000
 
     def problem(self, client: Any) -> str | None:
         cluster = getattr(client, "cluster", None)

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from kafka_broker import Broker, creating_topics
 from running_emulator import RunningEmulator, free_port
 from settings_support import settings_file
 
 from destination.config import KafkaConfig
-from destination.eventlog.base import Partition
+from destination.eventlog.base import LogUnavailable, Partition
 from destination.eventlog.kafka import KafkaEventLog, KafkaLogConsumer
 from destination.events import Event
 from destination.metrics import Metrics
@@ -114,3 +115,24 @@ kafka:
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+async def test_the_kafka_event_log_is_not_ready_while_its_broker_is_down_and_ready_once_it_is_back(
+        persistent_broker: Broker) -> None:
+    config = _config(persistent_broker.bootstrap)
+    event = Event("web", {"type": "identify", "messageId": "r1", "userId": "u1"})
+    async with KafkaEventLog(config.model_copy(update={"append_timeout_seconds": 1.0})) as log:
+        await log.append([event])
+        assert log.readiness() is None
+        persistent_broker.stop()
+        with pytest.raises(LogUnavailable):
+            await log.append([event])
+        problem = log.readiness()
+        assert problem is not None and ("brokers" in problem or "append" in problem), problem
+        persistent_broker.start()
+        for _ in range(150):  # no append meanwhile, and well inside the 30 s hold: the brokers answering clears it
+            if log.readiness() is None:
+                break
+            await asyncio.sleep(0.1)
+        assert log.readiness() is None
+        await log.append([event])
