@@ -120,6 +120,23 @@ class KafkaConfig(BaseModel):
     topic_sources: dict[str, str] = Field(default_factory=dict, description="topic → source for plain Segment JSON")
     append_timeout_seconds: float = Field(5.0, gt=0, description="an append the broker has not acknowledged by "
                                           "then fails: the ingest API answers 503 (retry) instead of waiting")
+    # consumer-group timing (aiokafka's defaults): how soon a member that died without leaving (SIGKILL, a
+    # lost node) is dropped and its partitions go to the others
+    session_timeout_ms: int = Field(10_000, ge=1, description="a member the group coordinator hears no "
+                                    "heartbeat from for this long is dropped and its partitions reassigned")
+    heartbeat_interval_ms: int = Field(3_000, ge=1, description="how often a member heartbeats; below a third of "
+                                       "session_timeout_ms")
+    max_poll_interval_ms: int = Field(300_000, ge=1, description="a member that does not read for this long leaves "
+                                      "the group (its partitions are reassigned)")
+    rebalance_timeout_ms: int | None = Field(None, ge=1, description="how long the coordinator waits for members "
+                                             "to rejoin during a rebalance (null: session_timeout_ms); a broker "
+                                             "that waits this long for a dead member stalls the group as long")
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> KafkaConfig:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError("kafka.heartbeat_interval_ms must be below kafka.session_timeout_ms")
+        return self
 
 
 class EventLogConfig(BaseModel):
@@ -258,6 +275,15 @@ class LoggingConfig(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class ReadinessConfig(BaseModel):
+    """What /readyz needs beyond the state the parts keep (docs/operations.md, "Health and readiness")."""
+
+    model_config = _STRICT
+    token_recheck_seconds: float = Field(30.0, gt=0, description="while a connection holds no usable Salesforce "
+                                         "token (none yet, or the last request was refused), one is requested this "
+                                         "often in the background (never per probe)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DESTINATION_", env_nested_delimiter="__", extra="forbid")
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
@@ -278,6 +304,7 @@ class Settings(BaseSettings):
                                              "(named `token-file`), read from this file "
                                              "(DESTINATION_OPERATOR_TOKEN_FILE in deployments)")
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

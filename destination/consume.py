@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Collection
+from contextlib import suppress
 
 from .acks import OffsetTracker
 from .eventlog.base import LogConsumer, LogRecord, LogUnavailable, Partition
+from .metrics import Metrics
 from .pipeline import Pipeline
 
 log = logging.getLogger("destination.consume")
@@ -20,15 +23,19 @@ class Consumer:
     """The loop between a LogConsumer and the Pipeline."""
 
     def __init__(self, source: LogConsumer, pipeline: Pipeline, *, commit_interval: float = 0.5,
-                 fetch_size: int = 500) -> None:
+                 fetch_size: int = 500, metrics: Metrics | None = None) -> None:
         self.source = source
         self.pipeline = pipeline
+        self.metrics = metrics or getattr(pipeline, "metrics", None) or Metrics()  # the pipeline's, when it has one
         self.tracker: OffsetTracker[Partition] = OffsetTracker()
         self.commit_interval = commit_interval
         self.fetch_size = fetch_size
         self._stopping = asyncio.Event()
         self.consumed = 0
         self.revoke_timeout = 30.0
+        self.lag_interval = 5.0  # seconds between updates of the consumer-lag gauge
+        self.running = False
+        self.stopped_by: str | None = None  # why run() ended, when it ended by an exception
         source.on_revoked = self.on_revoked
 
     async def on_revoked(self, partitions: Collection[Partition]) -> None:
@@ -49,8 +56,40 @@ class Consumer:
         while any(self.tracker.in_flight(p) for p in partitions):  # noqa: ASYNC110 - the tracker is plain state
             await asyncio.sleep(0.05)
 
+    def readiness(self) -> str | None:
+        """Why this consumer is not consuming (None: it is, or is joining its group), from kept state."""
+        if self.stopped_by is not None:
+            return f"the consume loop stopped: {self.stopped_by}"
+        if not self.running:
+            return "the consume loop is not running"
+        return self.source.readiness()
+
     async def run(self) -> None:
-        """Until stop(): fetch, submit, commit what is safe."""
+        """Until stop(): fetch, submit, commit what is safe; the lag gauge is updated alongside."""
+        self.running = True
+        lag = asyncio.create_task(self._report_lag())
+        try:
+            await self._run()
+        except Exception as exc:
+            self.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+        finally:
+            self.running = False
+            lag.cancel()
+            with suppress(asyncio.CancelledError):
+                await lag
+
+    async def _report_lag(self) -> None:
+        """Every `lag_interval`: the lag per partition held, into the metrics (a separate task, so a consume loop
+        held by backpressure still reports the lag that builds up)."""
+        while True:
+            try:
+                self.metrics.lag(await self.source.lag())
+            except (LogUnavailable, sqlite3.Error) as exc:  # the next interval tries again
+                log.debug("consumer lag not known: %r", exc)
+            await asyncio.sleep(self.lag_interval)
+
+    async def _run(self) -> None:
         last_commit = time.monotonic()
         while not self._stopping.is_set():
             try:

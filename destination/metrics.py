@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from .eventlog.base import Partition
 from .outcomes import Outcome
 
 
@@ -13,12 +15,20 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.events_in = Counter("destination_events_in_total", "Events accepted, by source", ["source"], registry=r)
+        # counted where each happens: an ingest-only process accepts, a consumer-only process consumes
+        self.events_accepted = Counter("destination_events_accepted_total", "Events the HTTP API (Segment calls and "
+                                       "Outbound Messages) made durable in the event log, by source", ["source"],
+                                       registry=r)
+        self.events_consumed = Counter("destination_events_consumed_total", "Events handed to delivery (read from "
+                                       "the event log, or replayed by an operator), by source", ["source"],
+                                       registry=r)
+        self.consumer_lag = Gauge("destination_consumer_lag_events", "Events in the event log not yet committed by "
+                                  "this consumer, per assigned partition", ["topic", "partition"], registry=r)
         self.outcomes = Counter("destination_outcomes_total", "Terminal outcomes", ["status", "object", "error_code"],
                                 registry=r)
         self.api_calls = Counter("destination_salesforce_calls_total", "Write calls by kind (mode:operation)",
                                  ["kind"], registry=r)
-        self.batch_sizes = Histogram("destination_batch_size", "Records per write call", ["kind"], registry=r,
+        self.batch_sizes = Histogram("destination_batch_records", "Records per write call", ["kind"], registry=r,
                                      buckets=(1, 5, 10, 25, 50, 100, 200, 500, 1000, 5000, 10000))
         self.latency = Histogram("destination_event_latency_seconds", "Event received → outcome recorded",
                                  registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
@@ -33,13 +43,31 @@ class Metrics:
                                          "failed (waited out and retried)", ["error"], registry=r)
         self.loop_guard_drops = Counter("destination_loop_guard_dropped_total", "Outbound-message notifications "
                                         "dropped by the loop guard (recorded skipped LOOP_GUARD)", ["source"], registry=r)
+        self._lag_labels: set[tuple[str, str]] = set()
         self._children: dict[tuple[str, ...], Any] = {}  # labels() takes a lock and builds a key: once per label set
 
-    def event_in(self, source: str) -> None:
-        child = self._children.get(("in", source))
+    def accepted(self, source: str, count: int = 1) -> None:
+        """`count` events of `source` are durable in the event log (the ingest API's 200 goes out)."""
+        self._counter(self.events_accepted, "accepted", source).inc(count)
+
+    def consumed(self, source: str) -> None:
+        """One event of `source` goes to delivery."""
+        self._counter(self.events_consumed, "consumed", source).inc()
+
+    def _counter(self, counter: Counter, kind: str, source: str) -> Any:
+        child = self._children.get((kind, source))
         if child is None:
-            child = self._children[("in", source)] = self.events_in.labels(source)
-        child.inc()
+            child = self._children[(kind, source)] = counter.labels(source)
+        return child
+
+    def lag(self, partitions: Mapping[Partition, int]) -> None:
+        """The consumer lag per partition this consumer holds now; partitions it no longer holds are dropped."""
+        held = {(p.topic, str(p.number)): n for p, n in partitions.items()}
+        for labels in set(self._lag_labels) - set(held):
+            self.consumer_lag.remove(*labels)
+        for labels, n in held.items():
+            self.consumer_lag.labels(*labels).set(n)
+        self._lag_labels = set(held)
 
     def batch(self, kind: str, size: int) -> None:
         self.api_calls.labels(kind).inc()

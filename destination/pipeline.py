@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from .batcher import Batcher
 from .config import BatchingConfig
 from .deliver import Delivery
 from .events import Event
+from .health import Health
 from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status, fate_key
@@ -52,12 +54,14 @@ class Pipeline:
         self.record_backoff = (0.5, 10.0)  # seconds: first wait, and the cap, between attempts to record
         self.record_log_interval = 30.0  # a sync log that keeps failing is logged once per interval
         self._stop_waiting = False
+        # sync-log writes are retried until they succeed: a failure counts until then (no staleness bound)
+        self.recording = Health(hold_seconds=math.inf)
 
     async def submit(self, event: Event, done: Callable[[], None] = lambda: None, *,
                      only: Collection[str] | None = None) -> None:
         """Route and map an event (to the actions in `only`, when given: a replay of failed actions);
         operations go to the batcher (may wait: backpressure, or a sync log that cannot record)."""
-        self.metrics.event_in(event.source)
+        self.metrics.consumed(event.source)
         results = route(self.sources, event, only)
         ops = [r for r in results if isinstance(r, RecordOp)]
         immediate = [r for r in results if isinstance(r, Outcome)]
@@ -150,6 +154,7 @@ class Pipeline:
                 await write()
             except Exception as exc:  # any store failure: sqlite3, asyncpg, OSError, ...
                 self.metrics.sync_log_failure(type(exc).__name__)
+                self.recording.failure(f"the sync log cannot {what}: {type(exc).__name__}: {exc}")
                 if self._stop_waiting:
                     log.error("shutting down while the sync log cannot %s (%s: %s): those events stay "
                               "unacknowledged and are read again after the restart", what, type(exc).__name__, exc)
@@ -163,6 +168,7 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, cap)
                 continue
+            self.recording.success()
             if since is not None:
                 log.warning("the sync log recovered after %.1f s: %s done", time.monotonic() - since, what)
             return

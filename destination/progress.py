@@ -1,5 +1,6 @@
-"""A progress line every interval from a running destination: events in, outcomes by status and Salesforce
-API calls in the interval and since start, and the consumer lag when a metric reports it. Read from the
+"""A progress line every interval from a running destination: events accepted (ingest) and consumed
+(delivery), outcomes by status and Salesforce API calls in the interval and since start, and the total
+consumer lag when a consumer reports it. Read from the
 Prometheus registry (destination/metrics.py), so the log and /metrics never disagree."""
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from prometheus_client import CollectorRegistry
 
 log = logging.getLogger("destination.progress")
 
-EVENTS_IN = "destination_events_in_total"
+EVENTS_ACCEPTED = "destination_events_accepted_total"
+EVENTS_CONSUMED = "destination_events_consumed_total"
+LAG = "destination_consumer_lag_events"
 OUTCOMES = "destination_outcomes_total"
 API_CALLS = "destination_salesforce_calls_total"
 
@@ -23,36 +26,39 @@ API_CALLS = "destination_salesforce_calls_total"
 class Totals:
     """Counter values at one moment; `lag` is None when no consumer-lag metric is registered."""
 
-    events_in: int = 0
+    events_accepted: int = 0
+    events_consumed: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
     lag: int | None = None
 
     def minus(self, earlier: Totals) -> Totals:
         statuses = set(self.outcomes) | set(earlier.outcomes)
-        return Totals(self.events_in - earlier.events_in,
+        return Totals(self.events_accepted - earlier.events_accepted, self.events_consumed - earlier.events_consumed,
                       {s: self.outcomes.get(s, 0) - earlier.outcomes.get(s, 0) for s in sorted(statuses)},
                       self.api_calls - earlier.api_calls, self.lag)
 
 
 def read_totals(registry: CollectorRegistry) -> Totals:
-    """The counters a progress line reports; any gauge whose name holds `consumer_lag` is summed as the lag
-    (over partitions)."""
-    events = calls = 0.0
+    """The counters a progress line reports; the lag is summed over partitions (None: no consumer reports
+    it yet)."""
+    accepted = consumed = calls = 0.0
     outcomes: dict[str, float] = {}
     lag: float | None = None
     for family in registry.collect():
         for sample in family.samples:
-            if sample.name == EVENTS_IN:
-                events += sample.value
+            if sample.name == EVENTS_ACCEPTED:
+                accepted += sample.value
+            elif sample.name == EVENTS_CONSUMED:
+                consumed += sample.value
             elif sample.name == OUTCOMES:
                 status = sample.labels.get("status", "")
                 outcomes[status] = outcomes.get(status, 0) + sample.value
             elif sample.name == API_CALLS:
                 calls += sample.value
-            elif "consumer_lag" in sample.name and family.type == "gauge":
+            elif sample.name == LAG:
                 lag = (lag or 0) + sample.value
-    return Totals(int(events), {s: int(n) for s, n in sorted(outcomes.items())}, int(calls),
+    return Totals(int(accepted), int(consumed), {s: int(n) for s, n in sorted(outcomes.items())}, int(calls),
                   None if lag is None else int(lag))
 
 
@@ -60,14 +66,17 @@ def progress_line(interval: Totals, total: Totals, seconds: float) -> tuple[str,
     """The message and its fields (the JSON format shows them as keys)."""
     done = sum(interval.outcomes.values())
     by_status = ", ".join(f"{s} {n}" for s, n in interval.outcomes.items() if n)
-    text = (f"progress, last {round(seconds)} s: {interval.events_in} events in, {done} outcomes"
+    text = (f"progress, last {round(seconds)} s: {interval.events_accepted} events accepted, "
+            f"{interval.events_consumed} consumed, {done} outcomes"
             f"{f' ({by_status})' if by_status else ''}, {interval.api_calls} Salesforce API calls")
     if total.lag is not None:
         text += f"; consumer lag {total.lag}"
-    text += f"; since start: {total.events_in} events in, {sum(total.outcomes.values())} outcomes"
+    text += (f"; since start: {total.events_accepted} events accepted, {total.events_consumed} consumed, "
+             f"{sum(total.outcomes.values())} outcomes")
     fields: dict[str, object] = {
-        "interval_seconds": round(seconds, 3), "events_in": interval.events_in, "outcomes": interval.outcomes,
-        "api_calls": interval.api_calls, "events_in_since_start": total.events_in,
+        "interval_seconds": round(seconds, 3), "events_accepted": interval.events_accepted,
+        "events_consumed": interval.events_consumed, "outcomes": interval.outcomes, "api_calls": interval.api_calls,
+        "events_accepted_since_start": total.events_accepted, "events_consumed_since_start": total.events_consumed,
         "outcomes_since_start": total.outcomes, "api_calls_since_start": total.api_calls,
     }
     if total.lag is not None:

@@ -31,6 +31,7 @@ from .ingest.outbound import PATH as OUTBOUND_PATH
 from .metrics import Metrics
 from .outcomes import Status
 from .pipeline import Pipeline
+from .readiness import Readiness, readiness, watching_tokens
 from .salesforce.client import SalesforceClient
 from .synclog import open_sync_log
 from .synclog.base import SyncLog, SyncLogRow
@@ -83,6 +84,7 @@ class Service:
     tokens: OperatorTokens = field(default_factory=OperatorTokens)
     sessions: Sessions | None = None
     bind_host: str | None = None  # the address the main listener binds (a name the Host header may carry)
+    serves_ingest: bool = True  # False for `run --consumer-only`: its event log takes no appends, /readyz skips it
 
     def app(self, *, ingest: bool = True, operator: bool = True) -> FastAPI:
         """The HTTP app behind the access guard: Segment ingest and Outbound Messages (write keys, outbound
@@ -101,7 +103,8 @@ class Service:
         if ingest:
             from .ingest.outbound import Outbound, OutboundAccess
 
-            ingest_router = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest).router
+            ingest_router = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest,
+                                   metrics=self.metrics).router
             app.include_router(ingest_router)
             ingest_paths = {route.path for route in ingest_router.routes}  # type: ignore[attr-defined]
             self.outbound = Outbound(OutboundAccess(self.sources), self.event_log, self.sync_log,
@@ -116,8 +119,10 @@ class Service:
 
         @app.get("/readyz")
         async def readyz() -> JSONResponse:
-            ready = self.pipeline is not None or self.consumer is None
-            return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+            """200 `{"ready": true, "checks": {...}}` when every part this process runs can work now; 503 with
+            the failing checks' reasons otherwise (destination/readiness.py)."""
+            answer = self.readiness()
+            return JSONResponse(answer.to_json(), status_code=200 if answer.ready else 503)
 
         policy = Policy(frozenset(ingest_paths), (OUTBOUND_PATH,) if ingest else (), operator=operator, ingest=ingest)
         http = self.settings.http
@@ -125,6 +130,13 @@ class Service:
         hosts = allowed_host_names([*http.allowed_hosts, *listen], self.bind_host or http.host)
         app.add_middleware(AccessGuard, policy=policy, sessions=self.sessions, hosts=hosts)
         return app
+
+    def readiness(self) -> Readiness:
+        """The checks of this process's kind: ingest (`serves_ingest`) → the event log; delivery (a consumer)
+        → the consume loop, the sync log and the Salesforce tokens."""
+        delivering = self.consumer is not None
+        return readiness(event_log=self.event_log if self.serves_ingest else None, consumer=self.consumer,
+                         pipeline=self.pipeline if delivering else None, clients=self.clients if delivering else None)
 
     def _operator_routes(self, app: FastAPI) -> None:
         """The endpoints for operators (the guard asks for a token with the right scope)."""
@@ -262,7 +274,7 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
         consumer_source = KafkaLogConsumer(settings.kafka, set(sources))
     else:
         event_log = SqliteEventLog(settings.event_log.path, settings.event_log.partitions)
-        consumer_source = SqliteLogConsumer(settings.event_log.path)
+        consumer_source = SqliteLogConsumer(settings.event_log.path, partitions=settings.event_log.partitions)
     await _open_at_start("event log", stack, event_log)
     service = Service(settings, sources, event_log, sync_log, metrics, tokens=operator_tokens(settings, sources))
     connections = dict(settings.connections)
@@ -278,6 +290,7 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
             client = client_for(settings, conn, name)
             service.clients[name] = client
             stack.push_async_callback(client.aclose)
+        await stack.enter_async_context(watching_tokens(service.clients, settings.readiness.token_recheck_seconds))
         budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
         delivery = Delivery(service.clients, sync_log=sync_log, budget=budget)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)

@@ -77,6 +77,7 @@ async def serve(args: argparse.Namespace) -> int:
         service = await build(settings, stack, actions_dir=Path(args.actions) if args.actions else None,
                               consume=not args.ingest_only)
         service.bind_host = host
+        service.serves_ingest = not args.consumer_only
         listeners = _listeners(service, args, host, port)
         await stack.enter_async_context(progress_lines(service.metrics.registry, settings.logging.progress_seconds))
         _settle_garbage_collector()

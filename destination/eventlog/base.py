@@ -80,6 +80,11 @@ class EventLog(ABC):
     async def append(self, events: Sequence[Event]) -> None:
         """Durably append; returns only when every event is stored (raises otherwise)."""
 
+    def readiness(self) -> str | None:
+        """Why this log cannot take appends now (None: it can), from the state it keeps as it works — never a
+        request to the broker or a write of its own."""
+        return None
+
     async def __aenter__(self) -> EventLog:
         await self.open()
         return self
@@ -116,6 +121,15 @@ class LogConsumer(ABC):
     @abstractmethod
     async def commit(self, offsets: Mapping[Partition, int]) -> None:
         """Commit: for each partition, the offset of the next record to read after a restart."""
+
+    def readiness(self) -> str | None:
+        """Why this reader is not reading now (None: it is, or is joining its group), from the state it keeps."""
+        return None
+
+    async def lag(self) -> dict[Partition, int]:
+        """Per partition this reader holds: events in the log after its committed offset (not yet known for a
+        partition: left out). Cheap enough to ask every few seconds; no request to the broker."""
+        return {}
 
     async def dead_letter(self, record: LogRecord, reason: str) -> None:
         """Park a record that cannot be processed (a Kafka topic in Kafka mode; the caller's table otherwise)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -15,9 +17,10 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from ..config import KafkaConfig
 from ..events import Event
+from ..health import Health
 from ..ingest.segment import BadRequest, normalise_logged
 from .base import EventLog, LogConsumer, LogRecord, LogUnavailable, Partition, record_identity
-from .kafka_options import client_options
+from .kafka_options import client_options, group_options
 from .kafka_partition import partition_of
 
 log = logging.getLogger("destination.kafka")
@@ -49,6 +52,9 @@ class KafkaEventLog(EventLog):
     def __init__(self, config: KafkaConfig) -> None:
         self.config = config
         self._producer: AIOKafkaProducer | None = None
+        self.appends = Health()
+        self._append_failed_at = 0.0  # wall clock, as aiokafka's metadata times
+        self._brokers = BrokerWatch()
 
     async def open(self) -> None:
         await ensure_topics(self.config)
@@ -73,7 +79,21 @@ class KafkaEventLog(EventLog):
             async with asyncio.timeout(self.config.append_timeout_seconds):
                 await self._append(events)
         except _UNREACHABLE as exc:
+            self.appends.failure(f"the broker did not acknowledge the last append: {exc!r}")
+            self._append_failed_at = time.time()
             raise LogUnavailable(f"the broker did not acknowledge the append: {exc!r}") from exc
+        self.appends.success()
+
+    def readiness(self) -> str | None:
+        """Started; the producer's last metadata request to the brokers succeeded (aiokafka makes one whenever
+        a connection breaks); no append failed since the last that succeeded (within the hold)."""
+        if self._producer is None:
+            return "the Kafka producer is not started"
+        client = self._producer.client
+        problem = self._brokers.problem(client)
+        if problem is None and self._brokers.answered_since(client, self._append_failed_at):
+            self.appends.success()  # the brokers answered after the failed append: no longer held against it
+        return problem or self.appends.failing()
 
     async def _append(self, events: Sequence[Event]) -> None:
         assert self._producer is not None, "open() first"
@@ -103,8 +123,48 @@ def _retrieve(future: asyncio.Future[object]) -> None:
         future.exception()
 
 
+METADATA_RECHECK_SECONDS = 5.0
+
+
+class BrokerWatch:
+    """Whether the brokers look reachable to an aiokafka client: its last metadata request succeeded. aiokafka
+    makes one whenever a connection breaks, and keeps the times (private attributes, read defensively:
+    missing ones read as healthy). After a failed one it asks again only after metadata_max_age_ms (5 min),
+    so while it is failing a new one is asked for in the background, at most every METADATA_RECHECK_SECONDS
+    (never per probe): a broker that is back is seen within seconds, by readiness and by the client."""
+
+    def __init__(self) -> None:
+        self._asked = 0.0
+
+    @staticmethod
+    def answered_since(client: Any, since: float) -> bool:
+        """Whether a metadata request succeeded after `since` (wall-clock seconds)."""
+        return bool(since) and getattr(getattr(client, "cluster", None), "_last_successful_refresh_ms", 0) > since * 1000
+
+    def problem(self, client: Any) -> str | None:
+        cluster = getattr(client, "cluster", None)
+        tried = getattr(cluster, "_last_refresh_ms", 0)
+        succeeded = getattr(cluster, "_last_successful_refresh_ms", 0)
+        if tried <= succeeded:
+            return None
+        if time.monotonic() - self._asked >= METADATA_RECHECK_SECONDS:
+            self._asked = time.monotonic()
+            client.force_metadata_update().add_done_callback(_retrieve)
+        return f"the brokers did not answer the last metadata request ({time.time() - tried / 1000:.0f} s ago)"
+
+
 def _partition(tp: TopicPartition) -> Partition:
     return Partition(tp.topic, tp.partition)
+
+
+def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """The fetch position of a partition held, when known, without a request (consumer.position() may make
+    one): aiokafka's partition state, read defensively."""
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+        return int(state.position) if state is not None and state.has_valid_position else None
+    except AttributeError:  # no assignment right now, or another aiokafka layout
+        return None
 
 
 class _Listener(ConsumerRebalanceListener):  # aiokafka ships no type hints: an Any base
@@ -112,11 +172,13 @@ class _Listener(ConsumerRebalanceListener):  # aiokafka ships no type hints: an 
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        self.owner.forget(revoked)
         if self.owner.on_revoked is not None and revoked:
             await self.owner.on_revoked([_partition(tp) for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+        self.owner.forget(assigned)  # read from their committed offsets again
         if self.owner.on_assigned is not None and assigned:
             await self.owner.on_assigned([_partition(tp) for tp in assigned])
 
@@ -130,11 +192,18 @@ class KafkaLogConsumer(LogConsumer):
         self.known_sources = set(known_sources)
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
+        self.fetches = Health()
+        self._brokers = BrokerWatch()
+        # per partition held, the offset the lag counts from: what this reader committed, else the first offset
+        # it read since it got the partition (its committed offset then)
+        self._committed: dict[TopicPartition, int] = {}
+        self._read_from: dict[TopicPartition, int] = {}
+        self._stopped = False
 
     async def start(self) -> None:
         await ensure_topics(self.config)
         topics = [self.config.topic, *[t for t in self.config.topic_sources if t != self.config.topic]]
-        self._consumer = AIOKafkaConsumer(**client_options(self.config),
+        self._consumer = AIOKafkaConsumer(**client_options(self.config), **group_options(self.config),
                                           group_id=self.config.group_id, enable_auto_commit=False,
                                           auto_offset_reset=self.config.auto_offset_reset, max_poll_records=1000)
         try:
@@ -149,7 +218,14 @@ class KafkaLogConsumer(LogConsumer):
                                      enable_idempotence=self.config.idempotent)
         await self._dlq.start()
 
+    def forget(self, partitions: Collection[TopicPartition]) -> None:
+        """Partitions that move (revoked, or assigned anew): their lag counts from their committed offsets."""
+        for tp in partitions:
+            self._committed.pop(tp, None)
+            self._read_from.pop(tp, None)
+
     async def stop(self) -> None:
+        self._stopped = True
         if self._consumer is not None:
             await self._consumer.stop()
         if self._dlq is not None:
@@ -160,9 +236,13 @@ class KafkaLogConsumer(LogConsumer):
         try:
             batches = await self._consumer.getmany(timeout_ms=int(wait_seconds * 1000), max_records=max_records)
         except _UNREACHABLE as exc:
+            self.fetches.failure(f"the last fetch failed: {exc!r}")
             raise LogUnavailable(f"fetch failed: {exc!r}") from exc
+        self.fetches.success()
         out = []
         for tp, messages in batches.items():
+            if messages and tp not in self._committed:
+                self._read_from.setdefault(tp, int(messages[0].offset))
             for message in messages:
                 out.append(self._decode(tp, message))
         return out
@@ -199,6 +279,34 @@ class KafkaLogConsumer(LogConsumer):
                                          for p, o in offsets.items()})
         except _UNREACHABLE as exc:  # includes CommitFailedError after a rebalance
             raise LogUnavailable(f"commit failed: {exc!r}") from exc
+        held = self._consumer.assignment()
+        for p, o in offsets.items():
+            tp = TopicPartition(p.topic, p.number)
+            if tp in held:
+                self._committed[tp] = o
+
+    def readiness(self) -> str | None:
+        """Started and not stopped; the consumer's last metadata request to the brokers succeeded (it makes
+        them as it fetches, joins and heartbeats, so a broker outage shows within seconds); no fetch failed
+        since the last that succeeded. Looking for the group coordinator, or joining, counts as ready."""
+        if self._consumer is None or self._stopped:
+            return "the Kafka consumer is not running"
+        return self._brokers.problem(self._consumer._client) or self.fetches.failing()
+
+    async def lag(self) -> dict[Partition, int]:
+        """High watermark (from the last fetch response) minus the committed offset, per partition held."""
+        consumer = self._consumer
+        if consumer is None or self._stopped:
+            return {}
+        out: dict[Partition, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            base = self._committed.get(tp, self._read_from.get(tp))
+            if base is None:  # nothing read yet since it was assigned: it reads from its committed offset
+                base = _position(consumer, tp)
+            if highwater is not None and base is not None:
+                out[_partition(tp)] = max(int(highwater) - base, 0)
+        return out
 
     async def dead_letter(self, record: LogRecord, reason: str) -> None:
         assert self._dlq is not None

@@ -25,6 +25,13 @@ def client_options(config: KafkaConfig) -> dict[str, Any]:
     return options
 
 
+def group_options(config: KafkaConfig) -> dict[str, Any]:
+    """aiokafka consumer keyword arguments for the consumer-group timing in `config`."""
+    return {"session_timeout_ms": config.session_timeout_ms, "heartbeat_interval_ms": config.heartbeat_interval_ms,
+            "max_poll_interval_ms": config.max_poll_interval_ms,
+            "rebalance_timeout_ms": config.rebalance_timeout_ms or config.session_timeout_ms}
+
+
 def tls_context(config: KafkaConfig) -> ssl.SSLContext:
     """Verifies the brokers against `ca_file` (or the system CAs) and their host names; presents a client
     certificate when `cert_file` is set (mutual TLS)."""

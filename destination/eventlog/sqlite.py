@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from ..events import Event
+from ..health import Health
 from ..sqlite_rows import insert_rows
 from .base import (
     EMBEDDED_TOPIC,
@@ -75,6 +76,7 @@ class SqliteEventLog(EventLog):
         self._writer: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
         self._largest_chunk = 1
+        self.appends = Health()
 
     async def open(self) -> None:
         self._db = await asyncio.to_thread(_connect, self.path)
@@ -128,13 +130,22 @@ class SqliteEventLog(EventLog):
             try:
                 await asyncio.to_thread(self._insert, params)
             except sqlite3.Error as exc:  # locked past the timeout, disk full, I/O error: nothing was stored
+                self.appends.failure(f"the last append failed: {exc}")
                 for _, done in group:
                     if not done.done():
                         done.set_exception(LogUnavailable(f"the event log could not store the events: {exc}"))
                 continue
+            self.appends.success()
             for _, done in group:
                 if not done.done():
                     done.set_result(None)
+
+    def readiness(self) -> str | None:
+        if self._db is None or self._writer is None:
+            return "the embedded event log is not open"
+        if self._writer.done():
+            return "the embedded event log's writer stopped"
+        return self.appends.failing()
 
     def _insert(self, params: list[int | str | float]) -> None:
         """One transaction for the group, in multi-row INSERTs: executemany would step (and so release and
@@ -148,9 +159,11 @@ class SqliteEventLog(EventLog):
 class SqliteLogConsumer(LogConsumer):
     """Reads from the committed positions; one consumer name = one independent reader."""
 
-    def __init__(self, path: Path, consumer: str = "destination") -> None:
+    def __init__(self, path: Path, consumer: str = "destination", partitions: int = 8) -> None:
         self.path = path
         self.consumer = consumer
+        self.partitions = partitions
+        self.fetches = Health()
         self._db: sqlite3.Connection | None = None
         self._position: int = 0  # highest offset handed out so far
         self._commits: dict[int, int] = {}  # partition → next offset, as stored (read once at start)
@@ -179,13 +192,33 @@ class SqliteLogConsumer(LogConsumer):
                     self._db = None
         await asyncio.to_thread(work)
 
+    def readiness(self) -> str | None:
+        if self._db is None:
+            return "the embedded event log consumer is stopped"
+        return self.fetches.failing()
+
+    async def lag(self) -> dict[Partition, int]:
+        return {Partition(EMBEDDED_TOPIC, p): n for p, n in (await asyncio.to_thread(self._lag)).items()}
+
+    def _lag(self) -> dict[int, int]:
+        """Events at or after each partition's committed offset (offsets are unique across partitions, so a
+        count, not a difference): an index range scan per partition, as long as the lag."""
+        with self._lock:
+            if self._db is None:
+                return {}
+            partitions = set(range(self.partitions)) | set(self._commits)
+            return {p: self._db.execute("SELECT COUNT(*) FROM events WHERE partition = ? AND offset >= ?",
+                                        (p, self._commits.get(p, 0))).fetchone()[0] for p in sorted(partitions)}
+
     async def fetch(self, max_records: int = 500, wait_seconds: float = 0.5) -> list[LogRecord]:
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
                 records = await asyncio.to_thread(self._read, max_records)
             except sqlite3.OperationalError as exc:
+                self.fetches.failure(f"the last read failed: {exc}")
                 raise LogUnavailable(f"fetch failed: {exc}") from exc
+            self.fetches.success()
             if records or time.monotonic() >= deadline:
                 return records
             await asyncio.sleep(min(0.02, max(deadline - time.monotonic(), 0)))

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from ..config import IngestConfig
 from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
+from ..metrics import Metrics
 from .body import BadEncoding, BodyTooLarge, read_limited
 from .dedup import RecentMessages
 from .keys import WriteKeys, key_from, strip_write_keys
@@ -59,9 +60,10 @@ class Ingest:
     """Accepts events for the sources whose write keys it knows and appends them to the log."""
 
     def __init__(self, keys: WriteKeys, log: EventLog, recent: RecentMessages | None = None,
-                 limits: IngestConfig | None = None) -> None:
+                 limits: IngestConfig | None = None, metrics: Metrics | None = None) -> None:
         self.keys = keys
         self.log = log
+        self.metrics = metrics or Metrics()
         self.limits = limits = limits or IngestConfig()
         self.recent = recent or RecentMessages(limits.dedup_window_seconds, limits.dedup_max_entries)
         self.rate = KeyRateLimit(limits.rate_per_key, limits.burst_per_key)
@@ -149,6 +151,7 @@ class Ingest:
                     for b in fresh:
                         self.recent.forget(source, b["messageId"])
                     return _error(503, "log_unavailable", "the event could not be stored; retry", {"Retry-After": "1"})
+                self.metrics.accepted(source, len(fresh))  # counted once durable (a repeat is not counted again)
             return _Accepted()
         finally:
             self._appending.discard(appended)

@@ -180,6 +180,7 @@ class Outbound:
             except LogUnavailable:  # no Ack: Salesforce resends, and the resend must not count as a repeat
                 self._forget(source, taken)
                 return Response("the event log is unavailable; resend", status_code=503)
+            self.metrics.accepted(source, len(events))
         for outcome in loops:
             self.dropped_as_loops += 1
             self.metrics.loop_guard_drops.labels(source).inc()

@@ -79,6 +79,11 @@ class TokenManager:
         self._token: Token | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0  # token requests made (tests and metrics read it)
+        # the last token request's result, for readiness (never a request of its own per probe): when the last
+        # one failed, `failure` says why (Salesforce's error code and description, never a credential)
+        self.fetched_at: float | None = None
+        self.failed_at: float | None = None
+        self.failure = ""
 
     async def token(self) -> Token:
         """The cached token, fetching one first when there is none."""
@@ -97,7 +102,40 @@ class TokenManager:
             self._token = await self._fetch()
             return self._token
 
+    @property
+    def problem(self) -> str | None:
+        """Why this connection holds no usable token (None: it holds one, and no later request failed)."""
+        if self.failed_at is not None and (self.fetched_at is None or self.failed_at > self.fetched_at):
+            return self.failure
+        if self._token is None:
+            return "no access token requested yet"
+        return None
+
+    async def recheck(self) -> None:
+        """Request a token when none is held or the last request failed (a refused or unreachable login
+        endpoint); the result is kept as state (`problem`), never raised. Called now and then, not per probe."""
+        if self.problem is None:
+            return
+        try:
+            await self.refresh(self._token)
+        except (SalesforceApiError, ValueError):  # kept in failed_at / failure by _fetch
+            pass
+
     async def _fetch(self) -> Token:
+        try:
+            token = await self._request()
+        except SalesforceApiError as exc:
+            self.failed_at = time.time()
+            self.failure = "; ".join(f"{e.code}: {e.message}"[:200] for e in exc.errors) or type(exc).__name__
+            raise
+        except ValueError as exc:  # an unusable auth setting (jwt_bearer without its key); says which, not the value
+            self.failed_at = time.time()
+            self.failure = f"auth settings: {exc}"[:200]
+            raise
+        self.fetched_at = token.issued_at
+        return token
+
+    async def _request(self) -> Token:
         conn = self._connection
         url = check_url(conn.login_url.rstrip("/") + "/services/oauth2/token", conn.allowed_hosts)
         attempts = self._policy.start()

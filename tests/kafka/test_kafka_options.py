@@ -88,3 +88,27 @@ def test_a_new_groups_starting_offset_is_a_setting() -> None:
     assert KafkaConfig(auto_offset_reset="latest").auto_offset_reset == "latest"
     with pytest.raises(ValidationError):
         KafkaConfig(auto_offset_reset="middle")
+
+
+async def test_the_consumer_group_timing_is_a_setting_that_reaches_the_consumer(kafka_bootstrap: str) -> None:
+    from destination.eventlog.kafka import KafkaLogConsumer
+
+    defaults = KafkaConfig()
+    assert (defaults.session_timeout_ms, defaults.heartbeat_interval_ms, defaults.max_poll_interval_ms,
+            defaults.rebalance_timeout_ms) == (10_000, 3_000, 300_000, None)  # aiokafka's own defaults
+    with pytest.raises(ValidationError, match="heartbeat_interval_ms must be below"):
+        KafkaConfig(session_timeout_ms=3_000, heartbeat_interval_ms=3_000)
+    name = uuid.uuid4().hex[:8]
+    config = KafkaConfig(bootstrap_servers=kafka_bootstrap, topic=f"t-{name}", group_id=f"g-{name}",
+                         dead_letter_topic=f"d-{name}", idempotent=False, session_timeout_ms=6_000,
+                         heartbeat_interval_ms=1_000, max_poll_interval_ms=60_000,
+                         create_topics={"enabled": True, "partitions": 1, "replication_factor": 1})
+    reader = KafkaLogConsumer(config, {"web"})
+    await reader.start()
+    try:
+        consumer = reader._consumer
+        assert consumer is not None
+        assert (consumer._session_timeout_ms, consumer._heartbeat_interval_ms, consumer._max_poll_interval_ms,
+                consumer._rebalance_timeout_ms) == (6_000, 1_000, 60_000, 6_000)
+    finally:
+        await reader.stop()

@@ -287,4 +287,4 @@ async def test_paths_that_look_like_ingest_paths_do_not_reach_operator_endpoints
                  "/v1/identify/../sync-log", "/v1/batch/", "//v1/sync-log", "/v1/sync-log/", "/healthz/../metrics"):
         status, body = await call(path)
         assert status in (307, 401, 404, 405), (path, status)
-        assert b"pii@x.example" not in body and b"destination_events_in_total" not in body, path
+        assert b"pii@x.example" not in body and b"destination_events_consumed_total" not in body, path

@@ -19,6 +19,7 @@ from settings_support import settings_file
 
 from destination.actions.loader import ConfigError
 from destination.config import LoggingConfig, load_settings
+from destination.eventlog.base import Partition
 from destination.logs import RepeatFilter, setup_logging
 from destination.metrics import Metrics
 from destination.progress import progress_line, read_totals
@@ -138,23 +139,20 @@ def test_the_timer_reports_the_count_when_the_outage_has_ended(restore_root_logg
 
 
 def test_progress_line_reports_the_interval_and_totals_from_the_metrics() -> None:
-    from prometheus_client import Gauge
-
     metrics = Metrics()
     before = read_totals(metrics.registry)
     assert before.lag is None
-    for _ in range(3):
-        metrics.event_in("web-app")
+    metrics.accepted("web-app", 3)
+    for _ in range(2):
+        metrics.consumed("web-app")
     metrics.outcomes.labels("succeeded", "Lead", "").inc(2)
     metrics.outcomes.labels("failed", "Lead", "REQUIRED_FIELD_MISSING").inc()
     metrics.batch("rest:upsert", 3)
-    lag = Gauge("destination_consumer_lag", "lag", ["partition"], registry=metrics.registry)
-    lag.labels("0").set(4)
-    lag.labels("1").set(6)
+    metrics.lag({Partition("events", 0): 4, Partition("events", 1): 6})
     after = read_totals(metrics.registry)
     text, fields = progress_line(after.minus(before), after, 60.0)
-    assert text == ("progress, last 60 s: 3 events in, 3 outcomes (failed 1, succeeded 2), 1 Salesforce API calls; "
-                    "consumer lag 10; since start: 3 events in, 3 outcomes")
+    assert text == ("progress, last 60 s: 3 events accepted, 2 consumed, 3 outcomes (failed 1, succeeded 2), "
+                    "1 Salesforce API calls; consumer lag 10; since start: 3 events accepted, 2 consumed, 3 outcomes")
     assert fields["outcomes"] == {"failed": 1, "succeeded": 2} and fields["consumer_lag"] == 10
 
 
@@ -188,7 +186,7 @@ def test_a_running_destination_logs_progress_lines_as_json(tmp_path: Path, tls_e
             time.sleep(0.2)
         assert progress, log_path.read_text()
         last = progress[-1]["progress"]
-        assert last["events_in_since_start"] == 1 and last["outcomes_since_start"] == {"succeeded": 1}
+        assert last["events_accepted_since_start"] == last["events_consumed_since_start"] == 1 and last["outcomes_since_start"] == {"succeeded": 1}
         assert last["api_calls_since_start"] >= 1
         assert all(line.startswith("{") for line in log_path.read_text().splitlines()), "every line is JSON"
     finally:
