@@ -31,8 +31,8 @@ async def ensure_topics(config: KafkaConfig) -> None:
     if not creation.enabled:
         return
     admin = AIOKafkaAdminClient(**client_options(config))
-    await admin.start()
     try:
+        await admin.start()  # inside the try: a failed start leaves the client's connections to close
         for topic in (config.topic, config.dead_letter_topic):
             try:
                 await admin.create_topics([NewTopic(topic, num_partitions=creation.partitions,
@@ -55,7 +55,11 @@ class KafkaEventLog(EventLog):
         self._producer = AIOKafkaProducer(**client_options(self.config), acks="all",
                                           enable_idempotence=self.config.idempotent, linger_ms=2,
                                           max_batch_size=1_000_000)
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self.close()  # a failed start (broker away) leaves the producer and its connections open
+            raise
 
     async def close(self) -> None:
         if self._producer is not None:
@@ -129,6 +133,13 @@ class KafkaLogConsumer(LogConsumer):
 
     async def start(self) -> None:
         await ensure_topics(self.config)
+        try:
+            await self._start_clients()
+        except BaseException:
+            await self.stop()  # a failed start (broker away) leaves the clients started so far open
+            raise
+
+    async def _start_clients(self) -> None:
         topics = [self.config.topic, *[t for t in self.config.topic_sources if t != self.config.topic]]
         self._consumer = AIOKafkaConsumer(**client_options(self.config),
                                           group_id=self.config.group_id, enable_auto_commit=False,
