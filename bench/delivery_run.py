@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -147,7 +148,7 @@ batching: {{linger_ms: 200}}
             del status
             cpu = usage.ru_utime + usage.ru_stime
             stats = httpx.get(f"https://127.0.0.1:{emulator_port}/__admin/stats",
-                              verify=str(folder / "tls" / "ca.pem")).json()
+                              verify=ssl.create_default_context(cafile=folder / "tls" / "ca.pem")).json()
         finally:
             if destination.poll() is None:
                 destination.kill()

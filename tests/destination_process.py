@@ -22,9 +22,10 @@ class DestinationProcess:
         self.kills = 0
 
     def start(self) -> None:
-        handle = self.log.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "destination", "--config", str(self.config), "run",
-                                         "--port", str(self.port), *self.args], stdout=handle, stderr=subprocess.STDOUT)
+        with self.log.open("ab") as handle:  # the child has its own descriptor; ours closes once it is started
+            self.process = subprocess.Popen([sys.executable, "-m", "destination", "--config", str(self.config), "run",
+                                             "--port", str(self.port), *self.args], stdout=handle,
+                                            stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -34,6 +35,8 @@ class DestinationProcess:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.process.kill()
+        self.process.wait()
         raise RuntimeError(f"destination did not start; see {self.log}")
 
     def kill(self) -> None:
@@ -49,6 +52,7 @@ class DestinationProcess:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
 
     def memory_kb(self, field: str = "VmHWM") -> int:
         """A figure of /proc/<pid>/status in kB: VmHWM (peak resident set) by default, or VmRSS."""

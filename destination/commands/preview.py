@@ -51,8 +51,10 @@ def read_events(path: Path, source: str | None) -> list[Event]:
 async def _log_sample(settings: Settings, n: int) -> list[Event]:
     reader = SqliteLogConsumer(settings.event_log.path, consumer=f"preview-{id(settings)}")
     await reader.start()
-    records = await reader.fetch(10_000_000, wait_seconds=0)
-    await reader.stop()
+    try:
+        records = await reader.fetch(10_000_000, wait_seconds=0)
+    finally:
+        await reader.stop()  # its database connection, also when the read fails
     return [r.event for r in records[-n:] if r.event is not None]
 
 

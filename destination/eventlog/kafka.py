@@ -34,8 +34,8 @@ async def ensure_topics(config: KafkaConfig) -> None:
     if not creation.enabled:
         return
     admin = AIOKafkaAdminClient(**client_options(config))
-    await admin.start()
     try:
+        await admin.start()  # inside the try: a failed start leaves the client's connections to close
         for topic in (config.topic, config.dead_letter_topic):
             try:
                 await admin.create_topics([NewTopic(topic, num_partitions=creation.partitions,
@@ -64,7 +64,7 @@ class KafkaEventLog(EventLog):
         try:
             await self._producer.start()
         except BaseException:
-            await self._producer.stop()  # a producer that failed to start still holds its client
+            await self.close()  # a failed start (broker away) leaves the producer and its connections open
             raise
 
     async def close(self) -> None:
@@ -202,15 +202,18 @@ class KafkaLogConsumer(LogConsumer):
 
     async def start(self) -> None:
         await ensure_topics(self.config)
+        try:
+            await self._start_clients()
+        except BaseException:
+            await self.stop()  # a failed start (broker away) leaves the clients started so far open
+            raise
+
+    async def _start_clients(self) -> None:
         topics = [self.config.topic, *[t for t in self.config.topic_sources if t != self.config.topic]]
         self._consumer = AIOKafkaConsumer(**client_options(self.config), **group_options(self.config),
                                           group_id=self.config.group_id, enable_auto_commit=False,
                                           auto_offset_reset=self.config.auto_offset_reset, max_poll_records=1000)
-        try:
-            await self._consumer.start()
-        except BaseException:
-            await self._consumer.stop()
-            raise
+        await self._consumer.start()
         # subscribed after start: start() would otherwise wait for the group join (seconds, and longer while
         # the group still counts a killed member), holding up the process — the ingest API included
         self._consumer.subscribe(topics, listener=_Listener(self))

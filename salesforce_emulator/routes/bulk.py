@@ -63,13 +63,13 @@ def _request(body: _CreateBody) -> JobRequest:
 
 async def _multipart_create(request: Request) -> tuple[_CreateBody, bytes]:
     """The `job` and `content` parts of a multipart create request."""
-    form = await request.form()
-    job_part, content_part = form.get("job"), form.get("content")
-    if job_part is None or content_part is None:
-        raise SfException(400, SfError("INVALIDJOB", "InvalidJob : A multipart request needs a 'job' part and "
-                                                     "a 'content' part"))
-    raw_job = await job_part.read() if isinstance(job_part, UploadFile) else job_part
-    content = await content_part.read() if isinstance(content_part, UploadFile) else content_part.encode()
+    async with request.form() as form:  # closes the parts' spooled files (a large part is a real temp file)
+        job_part, content_part = form.get("job"), form.get("content")
+        if job_part is None or content_part is None:
+            raise SfException(400, SfError("INVALIDJOB", "InvalidJob : A multipart request needs a 'job' part "
+                                                         "and a 'content' part"))
+        raw_job = await job_part.read() if isinstance(job_part, UploadFile) else job_part
+        content = await content_part.read() if isinstance(content_part, UploadFile) else content_part.encode()
     if len(content.decode("utf-8", errors="replace")) > MULTIPART_MAX_CHARS:
         raise SfException(400, SfError("INVALIDJOB", f"InvalidJob : Data in a multipart request is limited to "
                                                      f"{MULTIPART_MAX_CHARS} characters; upload it separately"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ async def test_events_on_one_record_share_its_place_in_a_batch(delivery: Deliver
 
 async def test_the_budget_ceiling_pauses_then_resumes(delivery: Delivery, tls_emulator: Any) -> None:
     admin = f"{tls_emulator.url}/__admin"
-    verify = str(tls_emulator.ca_pem)
+    verify = ssl.create_default_context(cafile=tls_emulator.ca_pem)
     await asyncio.to_thread(httpx.post, f"{admin}/faults", json={"api_daily_max": 100}, verify=verify)
     await asyncio.to_thread(httpx.post, f"{admin}/usage", json={"total": 79}, verify=verify)
     action = """    object: Lead

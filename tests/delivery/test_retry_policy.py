@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -135,7 +136,7 @@ async def test_an_outage_shorter_than_the_policy_time_is_ridden_out(tls_emulator
 async def test_the_api_budget_pause_is_bounded_by_the_policy_time(tls_emulator: Any) -> None:
     import httpx
 
-    admin, verify = f"{tls_emulator.url}/__admin", str(tls_emulator.ca_pem)
+    admin, verify = f"{tls_emulator.url}/__admin", ssl.create_default_context(cafile=tls_emulator.ca_pem)
     await asyncio.to_thread(httpx.post, f"{admin}/faults", json={"api_daily_max": 100}, verify=verify)
     await asyncio.to_thread(httpx.post, f"{admin}/usage", json={"total": 90}, verify=verify)
     policy = RetryPolicy(max_attempts=100, max_elapsed_seconds=0.5, backoff_initial_seconds=0.01)

@@ -25,6 +25,12 @@ class BulkApi:
                               headers={"Authorization": f"Bearer {token}"}, timeout=30)
         return cls(client)
 
+    def __enter__(self) -> BulkApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()  # its pooled connections to the emulator
+
     def create(self, **body: Any) -> httpx.Response:
         return self.http.post("", json=body)
 

@@ -109,10 +109,10 @@ def test_one_marked_record_fails_its_whole_call_over_rest_and_its_bulk_chunk(emu
     assert not any(i["success"] for i in body)
     assert {i["errors"][0]["message"] for i in body} == {"LeadTrigger: System.LimitException: Too many SOQL queries: 101"}
     rows = "\r\n".join(["LastName,Company"] + [f"{'poison' if i == 250 else f'B{i}'},C" for i in range(300)]) + "\r\n"
-    bulk = BulkApi.connect(emulator)
-    job_id, info = bulk.run(rows, object="Lead", operation="insert", lineEnding="CRLF")
+    with BulkApi.connect(emulator) as bulk:
+        job_id, info = bulk.run(rows, object="Lead", operation="insert", lineEnding="CRLF")
+        failed = bulk.result(job_id, "failedResults")
     assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (300, 100)  # rows 200-299: one chunk
-    failed = bulk.result(job_id, "failedResults")
     assert "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY:LeadTrigger: System.LimitException: Too many SOQL queries: 101" in failed
     assert len(emulator.state.store.records("Lead")) == 200
 

@@ -216,21 +216,21 @@ def _run_job(bulk: BulkApi, csv: str, **job: Any) -> tuple[dict[str, Any], str, 
 
 
 def test_bulk_rows_get_the_permission_errors(emulator: Any) -> None:
-    bulk = _bulk_as(emulator, RESTRICTED)
-    info, ok, failed = _run_job(bulk, "LastName,Company,AnnualRevenue\nA,X,\nB,X,5\n", object="Lead",
-                                operation="insert")
-    assert info["state"] == "JobComplete" and info["numberRecordsFailed"] == 1
-    assert ok.count("\n") == 2
-    assert f'"INVALID_FIELD_FOR_INSERT_UPDATE:{READ_ONLY_MESSAGE}:AnnualRevenue --"' in failed
-    info, _, failed = _run_job(bulk, "LastName\nA\n", object="Contact", operation="insert")
+    with _bulk_as(emulator, RESTRICTED) as bulk:
+        info, ok, failed = _run_job(bulk, "LastName,Company,AnnualRevenue\nA,X,\nB,X,5\n", object="Lead",
+                                    operation="insert")
+        assert info["state"] == "JobComplete" and info["numberRecordsFailed"] == 1
+        assert ok.count("\n") == 2
+        assert f'"INVALID_FIELD_FOR_INSERT_UPDATE:{READ_ONLY_MESSAGE}:AnnualRevenue --"' in failed
+        info, _, failed = _run_job(bulk, "LastName\nA\n", object="Contact", operation="insert")
     assert "INSUFFICIENT_ACCESS_OR_READONLY:insufficient access rights on object id:--" in failed
 
 
 def test_a_bulk_column_the_user_cannot_see_fails_the_job(emulator: Any) -> None:
-    info, _, _ = _run_job(_bulk_as(emulator, RESTRICTED), "LastName,Company,Rating\nA,X,Hot\n", object="Lead",
-                          operation="insert")
-    assert info["state"] == "Failed" and info["errorMessage"] == "InvalidBatch : Field name not found : Rating"
-    r = _bulk_as(emulator, RESTRICTED).create(object="Opportunity", operation="insert", contentType="CSV")
+    with _bulk_as(emulator, RESTRICTED) as bulk:
+        info, _, _ = _run_job(bulk, "LastName,Company,Rating\nA,X,Hot\n", object="Lead", operation="insert")
+        assert info["state"] == "Failed" and info["errorMessage"] == "InvalidBatch : Field name not found : Rating"
+        r = bulk.create(object="Opportunity", operation="insert", contentType="CSV")
     assert r.status_code == 400 and "Unable to find object: Opportunity" in r.json()[0]["message"]
 
 

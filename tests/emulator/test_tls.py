@@ -65,9 +65,10 @@ def test_command_line_serves_https_from_tls_dir_with_faults_from_a_file(tmp_path
     faults = tmp_path / "faults.yaml"
     faults.write_text("latency_ms: 5\nlock_error_rate: 0.25\nseed: 7\n")
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "salesforce_emulator", "--port", str(port), "--tls-dir", str(tmp_path / "tls"),
-         "--faults", str(faults)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with (tmp_path / "emulator.log").open("wb") as log:  # a pipe nobody reads would fill and stay open
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "salesforce_emulator", "--port", str(port), "--tls-dir", str(tmp_path / "tls"),
+             "--faults", str(faults)], stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"https://127.0.0.1:{port}"
         ca = tmp_path / "tls" / "ca.pem"

@@ -41,8 +41,11 @@ async def test_sasl_scram_over_tls_with_a_private_ca_and_a_client_certificate(tm
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
     assert any("issuer" in c for c in context.get_ca_certs())  # the private CA is the trust anchor
-    for kind in (AIOKafkaProducer, AIOKafkaConsumer, AIOKafkaAdminClient):  # each client accepts the options
-        kind(**client_options(config))
+    producer, consumer = AIOKafkaProducer(**client_options(config)), AIOKafkaConsumer(**client_options(config))
+    admin = AIOKafkaAdminClient(**client_options(config))  # each client accepts the options
+    await producer.stop()  # closed though never started: an unclosed client is a ResourceWarning
+    await consumer.stop()
+    await admin.close()
 
 
 def test_settings_refuse_sasl_without_credentials_and_a_certificate_without_its_key(tmp_path: Path) -> None:

@@ -87,6 +87,7 @@ class Process:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()  # reaped: a Popen dropped while its child runs is a ResourceWarning
 
 
 def _jwt_org(tmp_path: Path) -> tuple[Path, Path]:
