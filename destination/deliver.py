@@ -194,13 +194,15 @@ class Delivery:
         return await self.sync_log.value_times(obj, [r["Id"] for r in found], fields)
 
     async def _record_value_times(self, plan: Plan, fate: Fate) -> None:
-        """Remember the event time of every `most_recent` value written, for later batches to compare with."""
+        """Remember the event time of every `most_recent` value written, or found already held (a write with
+        nothing to change: a redelivered event whose earlier delivery wrote it and died before recording
+        this), for later batches to compare with."""
         if self.sync_log is None:
             return
         rows: list[tuple[str, str, str, datetime]] = []
         for write in plan.writes:
             outcome = fate.outcome(write.ops[0], target_of(write.ops[0], write))
-            if not write.value_times or outcome is None or outcome.status is not Status.SUCCEEDED:
+            if not write.value_times or outcome is None or outcome.status not in (Status.SUCCEEDED, Status.SKIPPED):
                 continue
             record_id = write.record_id or outcome.record_id
             if record_id:
