@@ -1,7 +1,8 @@
-"""`most_recent` after an interrupted delivery (issue 14, the fate model's seed 1157): a Bulk job that ran
-in the org while its delivery died (a crash, a shutdown, a cancelled batch) leaves a value whose event time
-the sync log never learnt. Its event is read again after the restart; the newest event must still win,
-whatever order the redelivery and the events of other partitions arrive in."""
+"""`most_recent` across batches (issue 14, the fate model's seed 1157). After an interrupted delivery: a
+Bulk job that ran in the org while its delivery died (a crash, a shutdown, a cancelled batch) leaves a value
+whose event time the sync log never learnt; its event is read again after the restart, and the newest event
+must still win, whatever order the redelivery and the events of other partitions arrive in. And batches of
+other batch keys writing the same field of the same record at once must not let the older event land last."""
 
 from __future__ import annotations
 
@@ -96,4 +97,16 @@ async def test_an_older_event_of_another_partition_loses_to_the_newer_value_an_i
     # after the restart: N35 again (the org holds it already), then an older event of another partition
     assert await _deliver(delivery, ops_for(ACCOUNTS, [_group("N35", hours_ago=1)])) == [Status.SKIPPED]
     assert await _deliver(delivery, ops_for(ACCOUNTS, [_group("N21", hours_ago=2)])) == [Status.SKIPPED]
+    assert _names(tls_emulator) == ["N35"]
+
+
+async def test_concurrent_batches_of_other_batch_keys_on_one_record_keep_the_newer_event(
+        delivery: Delivery, tls_emulator: Any) -> None:
+    assert await _deliver(delivery, ops_for(ACCOUNTS, [_group("N10", hours_ago=4)])) == [Status.SUCCEEDED]
+    rest = ops_for(ACCOUNTS.replace("mode: bulk", "mode: rest"), [_group("N35", hours_ago=1)])
+    bulk = ops_for(ACCOUNTS, [_group("N21", hours_ago=2)])  # slower to land: a job, then its processing
+    assert rest[0].batch_key() != bulk[0].batch_key()  # the batcher may run them at the same time
+    outcomes = await asyncio.wait_for(asyncio.gather(delivery.deliver(bulk), delivery.deliver(rest)), 60)
+    assert [o.status for batch in outcomes for o in batch] in ([Status.SKIPPED, Status.SUCCEEDED],
+                                                               [Status.SUCCEEDED, Status.SUCCEEDED])
     assert _names(tls_emulator) == ["N35"]
