@@ -5,6 +5,8 @@ Retries and pauses go through the retry policy (destination/retry.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -57,6 +59,7 @@ class Delivery:
             self._overrides["backoff_initial_seconds"] = backoff_seconds
         self.metrics = metrics
         self.sizes = BatchSizes()  # adaptive write sizes per object, kept across batches
+        self._timed: dict[tuple[str, str], asyncio.Lock] = {}  # (connection, object) → most_recent writes
 
     def policy(self, client: SalesforceClient) -> RetryPolicy:
         """The retry policy for a connection: the one given, else the client's (with any overrides)."""
@@ -127,14 +130,25 @@ class Delivery:
         fate.add(done)
         if not ops:
             return
-        plan = await self._plan(client, describe, ops)
-        fate.add(plan.outcomes)
-        writer = Writer(client, policy=self.policy(client), reconcile=lambda ws: self._reconcile(client, describe, ws),
-                        pause=lambda exc, attempts: self.budget.rate_limited(client, exc, attempts),
-                        intents=self.sync_log, sizes=self.sizes, on_call=self._count_call)
-        await writer.execute(plan.writes, ops[0].mode, fate)
-        await self._record_value_times(plan, fate)
+        async with self._one_timed_writer(ops):
+            plan = await self._plan(client, describe, ops)
+            fate.add(plan.outcomes)
+            writer = Writer(client, policy=self.policy(client),
+                            reconcile=lambda ws: self._reconcile(client, describe, ws),
+                            pause=lambda exc, attempts: self.budget.rate_limited(client, exc, attempts),
+                            intents=self.sync_log, sizes=self.sizes, on_call=self._count_call)
+            await writer.execute(plan.writes, ops[0].mode, fate)
+            await self._record_value_times(plan, fate)
         _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
+
+    def _one_timed_writer(self, ops: list[RecordOp]) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Batches that write `most_recent` fields of one object run one at a time, from reading the
+        records and their value times to recording the new times: two in flight at once (other actions,
+        matcher shapes or modes: other batch keys) would both plan against the same old time, and the
+        older event's write could land last. Other batches go unhindered."""
+        if not any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values()):
+            return contextlib.nullcontext()
+        return self._timed.setdefault((ops[0].connection, ops[0].object.lower()), asyncio.Lock())
 
     async def prepare(self, ops: Sequence[RecordOp], *, known: Known | None = None) -> tuple[Plan, list[Outcome]]:
         """Everything but the write (for previews): describe, parent lookups, record lookups, plan.
@@ -194,13 +208,15 @@ class Delivery:
         return await self.sync_log.value_times(obj, [r["Id"] for r in found], fields)
 
     async def _record_value_times(self, plan: Plan, fate: Fate) -> None:
-        """Remember the event time of every `most_recent` value written, for later batches to compare with."""
+        """Remember the event time of every `most_recent` value written, or found already held (a write with
+        nothing to change: a redelivered event whose earlier delivery wrote it and died before recording
+        this), for later batches to compare with."""
         if self.sync_log is None:
             return
         rows: list[tuple[str, str, str, datetime]] = []
         for write in plan.writes:
             outcome = fate.outcome(write.ops[0], target_of(write.ops[0], write))
-            if not write.value_times or outcome is None or outcome.status is not Status.SUCCEEDED:
+            if not write.value_times or outcome is None or outcome.status not in (Status.SUCCEEDED, Status.SKIPPED):
                 continue
             record_id = write.record_id or outcome.record_id
             if record_id:

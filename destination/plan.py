@@ -189,17 +189,25 @@ def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None,
 
 def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
            value_times: Mapping[str, datetime]) -> tuple[dict[str, Any], list[str], dict[str, datetime]]:
-    """merge_values, and the event time of each `most_recent` value kept.
+    """merge_values, and the event time of each `most_recent` value kept (sent, or already held).
 
     `most_recent` compares event times: within the ops (an older event never overrides a newer one's
     value, on create as on update) and against the time of the record's value: the event time of the
     value we last wrote to that field (`value_times`, from the sync log), else the record's
     LastModifiedDate when the field holds a value (a blank field is filled by any timed event). An event
-    without a time never overrides an existing value."""
+    without a time never overrides an existing value.
+
+    A value we wrote without learning so (a delivery that died after its write reached the org: a crash, a
+    cancelled Bulk job that had run) comes back with its event, which is read again. So an event whose value
+    the record already holds, and that is newer than the value's known time, gives that value its time: it is
+    kept (and recorded) though nothing is sent. Where no time is known, the newest such event's time stands
+    for the value instead of LastModifiedDate, which is later than every event the dead delivery wrote and
+    would otherwise hold the newer events out."""
     values: dict[str, Any] = {}
     written_at: dict[str, datetime | None] = {}
     timed = any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
     record_changed = _moment(current.get("LastModifiedDate")) if timed and current else None
+    floors = _floors(ops, current, value_times, record_changed) if timed else {}
     for op in ops:
         event_time = _moment(op.event.timestamp) if timed else None  # only most_recent compares event times
         for name, fv in op.fields.items():
@@ -217,19 +225,44 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
                 if event_time is None:
                     if current is not None or earlier is not None:
                         continue
-                else:  # a blank field has no value to protect: only a value's own time guards it
-                    held = current is not None and not _blank(_field(current, name))
-                    floor = value_times.get(name) or (record_changed if held else None)
-                    if (floor is not None and event_time <= floor) or (earlier is not None and event_time < earlier):
+                else:
+                    floor = floors.get(name)
+                    held = current is not None and _same(_field(current, name), fv.value)
+                    # the value's own event (or one carrying the same value) is not older than that value
+                    if (floor is not None and (event_time < floor or (event_time == floor and not held))) or \
+                            (earlier is not None and event_time < earlier):
                         continue
             values[name] = fv.value
             written_at[name] = event_time
+    kept = set(values)
     if current is not None:
         values = {k: v for k, v in values.items() if not _same(_field(current, k), v)}
     times = {name: moment for name, moment in written_at.items()
-             if moment is not None and name in values and
+             if moment is not None and name in kept and
              any(op.fields.get(name, _UNTIMED).policy is Policy.MOST_RECENT for op in ops)}
     return values, [], times  # an op's own warnings reach its outcomes through deliver (one op, one outcome)
+
+
+def _floors(ops: Sequence[RecordOp], current: dict[str, Any] | None, value_times: Mapping[str, datetime],
+            record_changed: datetime | None) -> dict[str, datetime]:
+    """Per `most_recent` field, the time of the value the record holds: the one we recorded; else (a value
+    no recorded write of ours explains) the newest event of these ops carrying that very value; else the
+    record's LastModifiedDate. A blank field has no value to protect: no floor."""
+    floors: dict[str, datetime] = {}
+    if current is None:
+        return floors
+    names = {name for op in ops for name, fv in op.fields.items() if fv.policy is Policy.MOST_RECENT}
+    for name in names:
+        held = _field(current, name)
+        if name in value_times:
+            floors[name] = value_times[name]
+        elif not _blank(held):
+            carried = [t for op in ops if (fv := op.fields.get(name)) is not None and fv.policy is Policy.MOST_RECENT
+                       and _same(held, fv.value) and (t := _moment(op.event.timestamp)) is not None]
+            floor = max(carried) if carried else record_changed
+            if floor is not None:
+                floors[name] = floor
+    return floors
 
 
 _UNTIMED = FieldValue(None)
