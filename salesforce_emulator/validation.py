@@ -61,7 +61,15 @@ def record_type_errors(seen: ObjectDef, given: dict[str, Any], *, creating: bool
     the user's default and an update keeps the record's (`current`). A restricted picklist's value written
     must then be among the record type's values (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST); an unrestricted
     picklist takes any value through the API, as Salesforce's does (record type values limit the UI only).
-    A malformed RecordTypeId is MALFORMED_ID, reported with the other references."""
+    A malformed RecordTypeId is MALFORMED_ID, reported with the other references.
+
+    Sources: a record type that does not allow a restricted picklist's value fails the write with
+    INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST (https://gearset.com/blog/data-deployments-and-picklist-errors/);
+    an unrestricted picklist accepts any string at the API level
+    (https://salesforcedictionary.com/errors/invalid-or-null-for-restricted-picklist). The record type error's
+    message is the one integrations commonly report; no documentation page for it was found (gearset's
+    INVALID_CROSS_REFERENCE_KEY article lists "the record type Id is not a valid record type id for the
+    object" and "a user who does not have profile access to the record type" as causes)."""
     chosen = given.get("RecordTypeId")
     if chosen is None:
         rt = seen.default_record_type() if creating else seen.record_type(current) if current else None
