@@ -57,6 +57,8 @@ _SYSTEM_FIELDS: dict[str, dict[str, Any]] = {
     "SystemModstamp": {"type": "datetime", "label": "System Modstamp", "createable": False,
                        "updateable": False, "nillable": False, "defaulted_on_create": True},
 }
+_RECORD_TYPE_FIELD = {"type": "reference", "label": "Record Type ID", "reference_to": ["RecordType"],
+                      "relationship_name": "RecordType", "defaulted_on_create": True}
 _OWNER_FIELD = {"type": "reference", "label": "Owner ID", "reference_to": ["User"], "relationship_name": "Owner",
                 "nillable": False, "defaulted_on_create": True}
 
@@ -437,6 +439,8 @@ def _object_from_yaml(name: str, raw: dict[str, Any]) -> ObjectDef:
         fields["OwnerId"] = _field_from_yaml("OwnerId", dict(_OWNER_FIELD), custom)
     for fname, fraw in (raw.get("fields") or {}).items():
         fields[fname] = _field_from_yaml(fname, fraw or {}, custom)
+    if raw.get("record_types") and "RecordTypeId" not in fields:  # every object with record types has it
+        fields["RecordTypeId"] = _field_from_yaml("RecordTypeId", dict(_RECORD_TYPE_FIELD), custom)
     return ObjectDef(
         name=name,
         label=raw.get("label", name.removesuffix("__c").replace("_", " ")),

@@ -289,9 +289,9 @@ def _static_problems(label: str, value: Any, f: dict[str, Any], at: tuple[Any, .
 def _record_type_problems(action: Action, info: dict[str, Any], fields: dict[str, dict[str, Any]],
                           base: tuple[Any, ...], where: Locator) -> list[ConfigProblem]:
     """An action that sets RecordTypeId statically (`record_type:` or a static field value): the record type
-    must be one the user may use, and each
-    static picklist value should be among that record type's values (a restricted picklist's other values
-    fail with INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST; an unrestricted one takes them, off the record type)."""
+    must be one the user may use, and each static picklist value should be among that record type's values
+    (a restricted picklist's other values fail with INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST; an unrestricted
+    one takes them, off the record type's list)."""
     specs = {name.lower(): (name, spec) for name, spec in action.field_specs().items()}
     chosen = specs.get("recordtypeid")
     if "recordtypeid" not in fields:

@@ -204,3 +204,18 @@ def test_bulk_rows_get_record_type_errors_and_defaults(emulator: Any) -> None:
     assert sorted(created.values()) == ["C", "D"]
     by_name = {name: _record_type_of(emulator, rid) for rid, name in created.items()}
     assert by_name == {"C": SALES, "D": PARTNER}  # an empty cell is not given: the default
+
+
+def test_an_org_yaml_object_with_record_types_gets_a_record_type_field_and_its_values_are_checked() -> None:
+    raw = default_org_yaml()
+    raw["objects"]["Case"]["record_types"] = [
+        {"id": "0128c0000000009AAA", "developer_name": "Support", "default": True,
+         "picklists": {"Status": ["New", "Closed"]}}]
+    case = build_org(raw).object("Case")
+    assert case is not None and case.field("RecordTypeId") is not None
+    raw["objects"]["Case"]["record_types"][0]["picklists"] = {"Status": ["Reopened"]}
+    with pytest.raises(ValueError, match="Status has no values"):
+        build_org(raw)
+    raw["objects"]["Case"]["record_types"][0] = {"id": "0018c0000000009AAA", "developer_name": "Support"}
+    with pytest.raises(ValueError, match="starts with 012"):
+        build_org(raw)
