@@ -84,7 +84,8 @@ def check_write(describe: ObjectDescribe, values: Mapping[str, Any], *, creating
     """The org's verdict on writing `values` (create when `creating`, else update). `preset` holds an
     upsert's external-ID value, which the org sets on create without checking it as a written field; `text`
     means Bulk API (values become CSV cells, where "" means not given and `#N/A` means null);
-    `record_type` is an updated record's RecordTypeId (None: not known, its picklists are not checked)."""
+    `record_type` is an updated record's RecordTypeId, as looked up (None: not known, and the record type's
+    values are not checked)."""
     out = Checked()
     denied = object_access(describe, "create" if creating else "update")
     if denied is not None:

@@ -121,12 +121,13 @@ EXISTING_SURVEYS = 20
 # user may not use Partner_Lead); Legacy_Lead is inactive; the last is an Account's
 SALES_LEAD, PARTNER_LEAD, LEGACY_LEAD, ACCOUNT_TYPE = ("0128c0000000003AAA", "0128c0000000004AAA",
                                                        "0128c0000000005AAA", "0128c0000000001AAA")
+RENEWAL = "0128c0000000007AAA"  # an Opportunity record type (updated by Id: its type comes from the lookup)
 
 
 def seed_org(store: Any) -> dict[str, list[str]]:
     """The org both sides start from: some records of every object the corpus touches (the Ids of those
     addressed by Id)."""
-    ids: dict[str, list[str]] = {"deals": [], "surveys": [], "leads": []}
+    ids: dict[str, list[str]] = {"deals": [], "surveys": [], "leads": [], "renewals": []}
     for i in range(EXISTING_LEADS):
         partner = i % 4 == 0  # a record type whose Status values an update is checked against
         ids["leads"].append(store.insert("Lead", {"LastName": f"Lead{i}", "Company": "Seeded", "Email": f"lead{i}@corpus.example",
@@ -142,7 +143,11 @@ def seed_org(store: Any) -> dict[str, list[str]]:
         store.insert("Account", {"Name": f"Account {i}", "External_Id__c": f"A-{i}"})
     for i in range(EXISTING_DEALS):
         ids["deals"].append(store.insert("Opportunity", {"Name": f"Deal {i}", "StageName": "Prospecting",
-                                                         "CloseDate": "2026-12-31", "NextStep": "Call"}).id)
+                                                         "CloseDate": "2026-12-31", "NextStep": "Call",
+                                                         # a Renewal's StageName lacks "Qualification"
+                                                         "RecordTypeId": RENEWAL if i % 3 == 0 else None}).id)
+        if i % 3 == 0:
+            ids["renewals"].append(ids["deals"][-1])
     for i in range(EXISTING_SURVEYS):
         ids["surveys"].append(store.insert("Survey_Response__c", {"Score__c": i}).id)
     return ids

@@ -50,6 +50,12 @@ async def test_preview_predicts_every_outcome_of_a_generated_corpus(tls_emulator
                        e.body["traits"].get("status") == "Working - Contacted"]
     assert ("fail", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST") in {
         result.actual[(e.body["messageId"], "leads")] for e in partner_working}
+    # updates by Id: the record's type comes from the preview's lookup (a Renewal lacks "Qualification")
+    renewals = {rid[:15] for rid in ids["renewals"]}
+    qualified = [e for e in events if (e.body.get("properties") or {}).get("stage") == "Qualification"
+                 and str(e.body["properties"].get("deal_id", ""))[:15] in renewals]
+    assert ("fail", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST") in {
+        result.actual[(e.body["messageId"], "deals")] for e in qualified}
 
 
 async def test_preview_predicts_the_outcomes_of_a_user_with_a_restricted_profile(tls_emulator: Any,
