@@ -285,8 +285,9 @@ class ObjectDef:
         """UI API picklist values of one record type (Master: every active value): one field's
         (`.../picklist-values/{recordTypeId}/{field}`) or every picklist's (`.../picklist-values/{recordTypeId}`,
         under `picklistFieldValues`); None for an unknown record type or field."""
-        rt = None if record_type_id[:15] == MASTER_RECORD_TYPE_ID[:15] else self.record_type(record_type_id)
-        if rt is None and record_type_id[:15] != MASTER_RECORD_TYPE_ID[:15]:
+        master = record_type_id[:15] == MASTER_RECORD_TYPE_ID[:15]
+        rt = None if master else self.record_type(record_type_id)
+        if rt is None and not master:
             return None
         base = f"/services/data/v{version}/ui-api/object-info/{self.name}/picklist-values/{record_type_id}"
 
