@@ -189,6 +189,8 @@ class Delivery:
         if ops[0].operation is Operation.CREATE:
             return plan_batch(ops, [])
         extra = ["IsConverted", "ConvertedContactId"] if ops[0].follow_converted_leads else []
+        if describe.record_types:
+            extra.append("RecordTypeId")  # a preview checks an update's picklists against the record's type
         fields = [f for f in select_fields(ops, extra) if describe.field(f) is not None]
         found = await find_records(client, describe, fields, [op.match for op in ops if op.match is not None])
         if known is not None:

@@ -231,7 +231,8 @@ class _Preview:
             self._decided(write, "skip", None, current, code="NOTHING_TO_CHANGE")
             return
         text = write.ops[0].mode is Mode.BULK
-        checked = check_write(describe, values, creating=creating, preset=preset, text=text)
+        record_type = _record_type_of(current)
+        checked = check_write(describe, values, creating=creating, preset=preset, text=text, record_type=record_type)
         warnings = list(write.warnings)
         problem = checked.error
         if (problem and problem.fields and problem.code in DROPPABLE
@@ -242,7 +243,8 @@ class _Preview:
                 warnings.append(f"dropped {', '.join(sorted(problem.fields))} after {problem.code}: "
                                 f"{problem.message}")
                 values = kept
-                checked = check_write(describe, values, creating=creating, preset=preset, text=text)
+                checked = check_write(describe, values, creating=creating, preset=preset, text=text,
+                                      record_type=record_type)
         if checked.error is not None:
             self._decided(write, "fail", checked, current, warnings=warnings)
             return
@@ -250,12 +252,15 @@ class _Preview:
         if creating:
             record = new_record(describe, {**checked.values, **preset})
             record.update(Id=self.overlay.new_id(describe), LastModifiedDate=now)
+            if checked.record_type is not None:
+                record["RecordTypeId"] = checked.record_type
             self.overlay.put(describe.name, record)
             self._decided(write, "create", None, current, warnings=warnings)
             return
         if current is not None:
             self._count_overwrites(describe.name, write, current, values)
-            self.overlay.put(describe.name, {**current, **checked.values, "LastModifiedDate": now})
+            kept = {k: v for k, v in checked.values.items() if not (k == "RecordTypeId" and v is None)}  # the org keeps it
+            self.overlay.put(describe.name, {**current, **kept, "LastModifiedDate": now})
         self._decided(write, "update", None, current, warnings=warnings)
 
     def _decided(self, write: Write, verdict: str, checked: Checked | None, current: dict[str, Any] | None, *,
@@ -327,6 +332,12 @@ def _same(old: Any, new: Any) -> bool:
         except (TypeError, ValueError):
             return False
     return str(old) == str(new)
+
+
+def _record_type_of(current: dict[str, Any] | None) -> str | None:
+    """A looked-up record's RecordTypeId (the lookup reads it on objects with record types)."""
+    value = next((v for k, v in (current or {}).items() if k.lower() == "recordtypeid"), None)
+    return str(value) if value else None
 
 
 def _ext_value(op: RecordOp, ext_field: str) -> Any:

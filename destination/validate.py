@@ -15,7 +15,12 @@ does (salesforce_emulator/store.py `_save`, coercion.py, validation.py), which f
    INVALID_FIELD_FOR_INSERT_UPDATE naming them all;
 3. per value: STRING_TOO_LONG, INVALID_EMAIL_ADDRESS, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST, and
    MALFORMED_ID for a reference that is not Id-shaped;
-4. only when nothing above failed: REQUIRED_FIELD_MISSING (every required field on create; on update,
+4. on an object with record types (describe's recordTypeInfos, and the values per record type the describe
+   cache reads from the UI API): a RecordTypeId that is not an active record type of the object available
+   to the user is INVALID_CROSS_REFERENCE_KEY; then the record type the write saves with (the one given, else
+   the user's default on create, the record's own on update) must offer each restricted picklist value
+   written (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST); an unrestricted picklist takes any value;
+5. only when nothing above failed: REQUIRED_FIELD_MISSING (every required field on create; on update,
    required fields the write sets blank).
 
 Each code is reported once per record, in that order; the first is the one an outcome carries.
@@ -66,6 +71,7 @@ class Checked:
 
     values: dict[str, Any] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
+    record_type: str | None = None  # the record type the record would have (objects with record types)
 
     @property
     def error(self) -> Problem | None:
@@ -73,10 +79,13 @@ class Checked:
 
 
 def check_write(describe: ObjectDescribe, values: Mapping[str, Any], *, creating: bool,
-                preset: Mapping[str, Any] | None = None, text: bool = False) -> Checked:
+                preset: Mapping[str, Any] | None = None, text: bool = False,
+                record_type: str | None = None) -> Checked:
     """The org's verdict on writing `values` (create when `creating`, else update). `preset` holds an
     upsert's external-ID value, which the org sets on create without checking it as a written field; `text`
-    means Bulk API (values become CSV cells, where "" means not given and `#N/A` means null)."""
+    means Bulk API (values become CSV cells, where "" means not given and `#N/A` means null);
+    `record_type` is an updated record's RecordTypeId, as looked up (None: not known, and the record type's
+    values are not checked)."""
     out = Checked()
     denied = object_access(describe, "create" if creating else "update")
     if denied is not None:
@@ -107,6 +116,10 @@ def check_write(describe: ObjectDescribe, values: Mapping[str, Any], *, creating
                               tuple(refused)))
     for name, value in out.values.items():
         errors += value_problems(describe.field(name) or {}, value)
+    if describe.record_types:
+        out.record_type, problems = record_type_problems(describe, out.values, creating=creating,
+                                                         current=record_type)
+        errors += problems
     if not errors:
         errors += missing_required(describe, {**out.values, **(preset or {})}, creating=creating)
     seen: set[str] = set()
@@ -144,6 +157,37 @@ def value_problems(fd: Mapping[str, Any], value: Any) -> list[Problem]:
     if kind == "reference" and not well_formed_id(str(value)):
         problems.append(Problem("MALFORMED_ID", f"{label}: id value of incorrect type: {value}", (name,)))
     return problems
+
+
+def record_type_problems(describe: ObjectDescribe, values: Mapping[str, Any], *, creating: bool,
+                         current: str | None) -> tuple[str | None, list[Problem]]:
+    """The record type a write saves with and the org's errors about it (step 4 above); the same rules as
+    the emulator's validation.record_type_errors. A malformed RecordTypeId is MALFORMED_ID (step 3)."""
+    chosen = values.get("RecordTypeId")
+    if chosen is None:
+        rt_id = describe.default_record_type() if creating else current
+    elif not well_formed_id(str(chosen)):
+        return None, []
+    else:
+        info = describe.record_type(str(chosen))
+        if info is None or info not in describe.usable_record_types():
+            return None, [Problem("INVALID_CROSS_REFERENCE_KEY",
+                                  f"Record Type ID: this ID value isn't valid for the user: {chosen}",
+                                  ("RecordTypeId",))]
+        rt_id = str(info["recordTypeId"])
+    if rt_id is None:
+        return None, []
+    problems = []
+    for name, value in values.items():
+        fd = describe.field(name) or {}
+        allowed = describe.record_type_values(rt_id, name)
+        if allowed is None or value is None or not fd.get("restrictedPicklist"):
+            continue
+        chosen_values = value.split(";") if fd.get("type") == "multipicklist" else [value]
+        if any(v not in allowed for v in chosen_values):
+            problems.append(Problem("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f"{fd.get('label') or name}: bad "
+                                    f"value for restricted picklist field: {value}", (fd.get("name", name),)))
+    return rt_id, problems
 
 
 def well_formed_id(value: str) -> bool:

@@ -57,6 +57,8 @@ _SYSTEM_FIELDS: dict[str, dict[str, Any]] = {
     "SystemModstamp": {"type": "datetime", "label": "System Modstamp", "createable": False,
                        "updateable": False, "nillable": False, "defaulted_on_create": True},
 }
+_RECORD_TYPE_FIELD = {"type": "reference", "label": "Record Type ID", "reference_to": ["RecordType"],
+                      "relationship_name": "RecordType", "defaulted_on_create": True}
 _OWNER_FIELD = {"type": "reference", "label": "Owner ID", "reference_to": ["User"], "relationship_name": "Owner",
                 "nillable": False, "defaulted_on_create": True}
 
@@ -173,13 +175,30 @@ class DuplicateRule:
     active: bool = True
 
 
+MASTER_RECORD_TYPE_ID = "012000000000000AAA"
+
+
 @dataclass
 class RecordType:
+    """A record type: `picklists` holds, per picklist field, the values available in this record type (a field
+    not listed offers all of its values). `available` and `default` are per user (permissions.py narrows them:
+    the org YAML's flags are what a user without a profile gets)."""
+
     id: str
     developer_name: str
     name: str
     default: bool = False
     person: bool = False
+    active: bool = True
+    available: bool = True
+    picklists: dict[str, list[str]] = dc_field(default_factory=dict)
+
+    def info(self, version: str, object_name: str) -> dict[str, Any]:
+        """This record type's entry in describe's `recordTypeInfos`."""
+        return {"name": self.name, "developerName": self.developer_name, "recordTypeId": self.id,
+                "available": self.available and self.active, "defaultRecordTypeMapping": self.default,
+                "master": False, "active": self.active,
+                "urls": {"layout": f"/services/data/v{version}/sobjects/{object_name}/describe/layouts/{self.id}"}}
 
 
 @dataclass
@@ -219,6 +238,16 @@ class ObjectDef:
             self.__dict__["_lower_cache"] = cache
         return cache
 
+    def record_type(self, record_type_id: str) -> RecordType | None:
+        """The record type with this Id (15 or 18 characters), whether or not the user may use it."""
+        return next((rt for rt in self.record_types if rt.id[:15] == record_type_id[:15]), None)
+
+    def default_record_type(self) -> RecordType | None:
+        """The record type a create without RecordTypeId gets: the user's default (the org's for a user
+        without a profile), else the first available active one."""
+        usable = [rt for rt in self.record_types if rt.active and rt.available]
+        return next((rt for rt in usable if rt.default), usable[0] if usable else None)
+
     def urls(self, version: str) -> dict[str, str]:
         base = f"/services/data/v{version}/sobjects/{self.name}"
         return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
@@ -241,14 +270,40 @@ class ObjectDef:
         out["urls"] = out["urls"] | {"compactLayouts": f"/services/data/v{version}/sobjects/{self.name}/describe/compactLayouts"}
         out["fields"] = [f.describe() for f in self.fields.values()]
         out["childRelationships"] = child_relationships
-        out["recordTypeInfos"] = [
-            {"name": rt.name, "developerName": rt.developer_name, "recordTypeId": rt.id, "available": True,
-             "defaultRecordTypeMapping": rt.default, "master": rt.developer_name == "Master", "active": True,
-             "urls": {"layout": f"/services/data/v{version}/sobjects/{self.name}/describe/layouts/{rt.id}"}}
-            for rt in self.record_types
-        ] or [{"name": "Master", "developerName": "Master", "recordTypeId": "012000000000000AAA",
-               "available": True, "defaultRecordTypeMapping": True, "master": True, "active": True, "urls": {}}]
+        # Salesforce lists the Master record type after the others; it is the one in use (available, default)
+        # only on an object without record types of its own.
+        own = not self.record_types
+        out["recordTypeInfos"] = [rt.info(version, self.name) for rt in self.record_types] + [
+            {"name": "Master", "developerName": "Master", "recordTypeId": MASTER_RECORD_TYPE_ID,
+             "available": own, "defaultRecordTypeMapping": own, "master": True, "active": True,
+             "urls": {"layout": f"/services/data/v{version}/sobjects/{self.name}/describe/layouts/"
+                                f"{MASTER_RECORD_TYPE_ID}"}}]
         return out
+
+    def picklist_values(self, version: str, record_type_id: str, field_name: str | None = None
+                        ) -> dict[str, Any] | None:
+        """UI API picklist values of one record type (Master: every active value): one field's
+        (`.../picklist-values/{recordTypeId}/{field}`) or every picklist's (`.../picklist-values/{recordTypeId}`,
+        under `picklistFieldValues`); None for an unknown record type or field."""
+        master = record_type_id[:15] == MASTER_RECORD_TYPE_ID[:15]
+        rt = None if master else self.record_type(record_type_id)
+        if rt is None and not master:
+            return None
+        base = f"/services/data/v{version}/ui-api/object-info/{self.name}/picklist-values/{record_type_id}"
+
+        def one(fd: FieldDef) -> dict[str, Any]:
+            allowed = rt.picklists.get(fd.name) if rt else None
+            values = [p for p in fd.picklist_values if p.active and (allowed is None or p.value in allowed)]
+            default = next((p for p in values if p.default), None)
+            return {"controllerValues": {}, "defaultValue": _ui_value(default) if default else None,
+                    "eTag": f"{self.name}-{record_type_id}-{fd.name}-{len(values)}",
+                    "url": f"{base}/{fd.name}", "values": [_ui_value(p) for p in values]}
+
+        picklists = [f for f in self.fields.values() if f.type in ("picklist", "multipicklist")]
+        if field_name is not None:
+            fd = self.field(field_name)
+            return one(fd) if fd is not None and fd in picklists else None
+        return {"eTag": f"{self.name}-{record_type_id}", "picklistFieldValues": {f.name: one(f) for f in picklists}}
 
 
 @dataclass
@@ -319,6 +374,11 @@ class Org:
         return out
 
 
+def _ui_value(p: PicklistValue) -> dict[str, Any]:
+    """One value of a UI API Picklist Values response."""
+    return {"attributes": None, "label": p.label, "validFor": [], "value": p.value}
+
+
 def _field_from_yaml(name: str, raw: dict[str, Any], custom_object: bool) -> FieldDef:
     raw = dict(raw)
     ftype = raw.pop("type", "string")
@@ -380,6 +440,8 @@ def _object_from_yaml(name: str, raw: dict[str, Any]) -> ObjectDef:
         fields["OwnerId"] = _field_from_yaml("OwnerId", dict(_OWNER_FIELD), custom)
     for fname, fraw in (raw.get("fields") or {}).items():
         fields[fname] = _field_from_yaml(fname, fraw or {}, custom)
+    if raw.get("record_types") and "RecordTypeId" not in fields:  # every object with record types has it
+        fields["RecordTypeId"] = _field_from_yaml("RecordTypeId", dict(_RECORD_TYPE_FIELD), custom)
     return ObjectDef(
         name=name,
         label=raw.get("label", name.removesuffix("__c").replace("_", " ")),
@@ -398,12 +460,27 @@ def _object_from_yaml(name: str, raw: dict[str, Any]) -> ObjectDef:
                           active=r.get("active", True))
             for r in raw.get("duplicate_rules", [])
         ],
-        record_types=[
-            RecordType(id=rt["id"], developer_name=rt["developer_name"], name=rt.get("name", rt["developer_name"]),
-                       default=rt.get("default", False), person=rt.get("person", False))
-            for rt in raw.get("record_types", [])
-        ],
+        record_types=[_record_type_from_yaml(name, rt, fields) for rt in raw.get("record_types", [])],
     )
+
+
+def _record_type_from_yaml(obj: str, raw: dict[str, Any], fields: dict[str, FieldDef]) -> RecordType:
+    unknown = set(raw) - {"id", "developer_name", "name", "default", "person", "active", "picklists"}
+    if unknown:
+        raise ValueError(f"{obj} record type {raw.get('developer_name')}: unknown keys {sorted(unknown)}")
+    if not str(raw["id"]).startswith("012"):
+        raise ValueError(f"{obj} record type {raw['developer_name']}: an Id starts with 012 (RecordType)")
+    picklists = {str(k): [str(v) for v in vs] for k, vs in (raw.get("picklists") or {}).items()}
+    for fname, values in picklists.items():
+        fd = fields.get(fname)
+        if fd is None or fd.type not in ("picklist", "multipicklist"):
+            raise ValueError(f"{obj} record type {raw['developer_name']}: {fname} is not a picklist field")
+        strangers = set(values) - {p.value for p in fd.picklist_values}
+        if strangers:
+            raise ValueError(f"{obj} record type {raw['developer_name']}: {fname} has no values {sorted(strangers)}")
+    return RecordType(id=raw["id"], developer_name=raw["developer_name"], name=raw.get("name", raw["developer_name"]),
+                      default=raw.get("default", False), person=raw.get("person", False),
+                      active=raw.get("active", True), picklists=picklists)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,11 @@ Grants (a profile, or a permission set that adds to it):
 
     objects:  {Lead: [create, read, edit], Account: [read], Case: all}
     fields:   {Lead: {AnnualRevenue: read, Rating: none}}
+    record_types: {Lead: {available: [Sales_Lead], default: Sales_Lead}}
+
+Record types a grant lists for an object are the ones the user may create and save records with (the
+union over their grants); the profile's `default` is what a create without RecordTypeId gets. An object
+no grant lists record types for keeps the org's (all active ones, the org's default).
 
 Objects a grant does not list get nothing from it. Fields are `edit` unless some grant of the user lists
 them; then the highest listed level wins (none < read < edit), so a permission set can raise what a
@@ -25,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import SfError
 
 if TYPE_CHECKING:  # org.py builds its grants with this module
-    from .org import FieldDef, ObjectDef, Org, User
+    from .org import FieldDef, ObjectDef, Org, RecordType, User
 
 OBJECT_PERMISSIONS = ("create", "read", "edit", "delete")
 FIELD_LEVELS = ("none", "read", "edit")
@@ -46,6 +51,8 @@ class Grant:
     name: str
     objects: dict[str, frozenset[str]] = field(default_factory=dict)  # object → {create, read, edit, delete}
     fields: dict[str, dict[str, str]] = field(default_factory=dict)  # object → field → none | read | edit
+    # object → (developer names of the record types it makes available, the default among them or None)
+    record_types: dict[str, tuple[frozenset[str], str | None]] = field(default_factory=dict)
 
 
 def parse_grants(raw: dict[str, Any] | None, kind: str) -> dict[str, Grant]:
@@ -53,7 +60,7 @@ def parse_grants(raw: dict[str, Any] | None, kind: str) -> dict[str, Grant]:
     grants: dict[str, Grant] = {}
     for name, body in (raw or {}).items():
         body = body or {}
-        unknown = set(body) - {"objects", "fields"}
+        unknown = set(body) - {"objects", "fields", "record_types"}
         if unknown:
             raise ValueError(f"{kind} {name}: unknown keys {sorted(unknown)}")
         objects: dict[str, frozenset[str]] = {}
@@ -70,7 +77,14 @@ def parse_grants(raw: dict[str, Any] | None, kind: str) -> dict[str, Grant]:
                 if level not in FIELD_LEVELS:
                     raise ValueError(f"{kind} {name}: {obj}.{fname} must be one of {FIELD_LEVELS}")
                 fields.setdefault(obj.lower(), {})[fname.lower()] = level
-        grants[name] = Grant(name, objects, fields)
+        record_types: dict[str, tuple[frozenset[str], str | None]] = {}
+        for obj, spec in (body.get("record_types") or {}).items():
+            available = frozenset(str(n) for n in (spec or {}).get("available") or [])
+            default = (spec or {}).get("default")
+            if default is not None and default not in available:
+                raise ValueError(f"{kind} {name}: {obj} default record type {default!r} is not among available")
+            record_types[obj.lower()] = (available, default)
+        grants[name] = Grant(name, objects, fields, record_types)
     return grants
 
 
@@ -102,7 +116,18 @@ def _object_view(od: ObjectDef, perms: set[str], grants: list[Grant]) -> ObjectD
     return replace(od, fields=fields, createable="create" in perms, updateable="edit" in perms,
                    deletable="delete" in perms, queryable=True,
                    validation_rules=list(od.validation_rules), duplicate_rules=list(od.duplicate_rules),
-                   record_types=copy.copy(od.record_types))
+                   record_types=_record_types_view(od, grants))
+
+
+def _record_types_view(od: ObjectDef, grants: list[Grant]) -> list[RecordType]:
+    """The object's record types with `available` and `default` as this user's grants set them."""
+    listed = [g.record_types[od.name.lower()] for g in grants if od.name.lower() in g.record_types]
+    if not listed:
+        return copy.copy(od.record_types)
+    available = frozenset().union(*(names for names, _ in listed))
+    default = next((d for _, d in listed if d is not None), None)
+    return [replace(rt, available=rt.developer_name in available, default=rt.developer_name == default,
+                    picklists=dict(rt.picklists)) for rt in od.record_types]
 
 
 def _field_level(obj: str, fname: str, grants: list[Grant]) -> str:

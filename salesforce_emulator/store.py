@@ -23,7 +23,14 @@ from .org import ObjectDef, Org
 from .permissions import insufficient_access
 from .persistence import RecordFile
 from .record_input import resolve
-from .validation import duplicate_rule_error, field_access_errors, missing_required, rule_errors, value_errors
+from .validation import (
+    duplicate_rule_error,
+    field_access_errors,
+    missing_required,
+    record_type_errors,
+    rule_errors,
+    value_errors,
+)
 
 
 @dataclass
@@ -326,14 +333,23 @@ class Store:
         errors = list(resolved.errors)
         given = dict(resolved.values)
         errors += field_access_errors(seen, given, creating=creating)
+        if od.record_types and given.get("RecordTypeId", "") is None:
+            del given["RecordTypeId"]  # a null RecordTypeId is not given: a create gets the default, an update keeps
         for name, value in given.items():
             errors += value_errors(od.fields[name], value)
             errors += self._reference_errors(od, name, value)
+        record_type = None
+        if od.record_types:
+            record_type, rt_errors = record_type_errors(seen, given, creating=creating,
+                                                        current=current.get("RecordTypeId") if current else None)
+            errors += rt_errors
         if preset:
             given.update(preset)
         now = now_wire()
         record = new_record(od, "", self.default_user_id, now) if creating else dict(current)  # type: ignore[arg-type]
         record.update(given)
+        if creating and record_type is not None:
+            record["RecordTypeId"] = record_type.id
         if not creating:
             record.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.default_user_id)
         if not errors:
@@ -382,6 +398,8 @@ class Store:
             return []
         if not is_well_formed(value):
             return [SfError("MALFORMED_ID", f"{fd.label}: id value of incorrect type: {value}", (name,))]
+        if name == "RecordTypeId" and od.record_types:
+            return []  # checked against the object's record types (validation.record_type_errors)
         target = self.get(value)
         if target is None or (fd.reference_to and target[0].name not in fd.reference_to):
             return [SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", (name,))]

@@ -1,5 +1,5 @@
 """The preview differential test's parts: a seeded corpus of events that exercises every way a write can
-go (valid and invalid picklist values, missing required fields, over-long strings, wrong types, fields
+go (valid and invalid picklist values, per record type too, valid and invalid record types, missing required fields, over-long strings, wrong types, fields
 the org does not let us write, existing and new records, repeated keys), the org's starting records, and
 a run of the same events through `preview` and through the real pipeline, compared outcome by outcome."""
 
@@ -45,6 +45,7 @@ actions:
       IsConverted: $.traits.converted
       City: {path: $.traits.city, policy: set_if_empty}
       Phone: $.traits.phone
+      RecordTypeId: $.traits.record_type
   - name: contacts         # native upsert by an external ID (no lookup), REST, drops fields the org refuses
     when: type = "track" and event = "Signed Up"
     object: Contact
@@ -116,16 +117,23 @@ EXISTING_CASES = 30
 EXISTING_ACCOUNTS = 20
 EXISTING_DEALS = 20
 EXISTING_SURVEYS = 20
+# Lead record types of the default org: Partner_Lead's Status lacks "Working - Contacted" (and the restricted
+# user may not use Partner_Lead); Legacy_Lead is inactive; the last is an Account's
+SALES_LEAD, PARTNER_LEAD, LEGACY_LEAD, ACCOUNT_TYPE = ("0128c0000000003AAA", "0128c0000000004AAA",
+                                                       "0128c0000000005AAA", "0128c0000000001AAA")
+RENEWAL = "0128c0000000007AAA"  # an Opportunity record type (updated by Id: its type comes from the lookup)
 
 
 def seed_org(store: Any) -> dict[str, list[str]]:
     """The org both sides start from: some records of every object the corpus touches (the Ids of those
     addressed by Id)."""
-    ids: dict[str, list[str]] = {"deals": [], "surveys": [], "leads": []}
+    ids: dict[str, list[str]] = {"deals": [], "surveys": [], "leads": [], "renewals": []}
     for i in range(EXISTING_LEADS):
+        partner = i % 4 == 0  # a record type whose Status values an update is checked against
         ids["leads"].append(store.insert("Lead", {"LastName": f"Lead{i}", "Company": "Seeded", "Email": f"lead{i}@corpus.example",
                               "Title": "Engineer" if i % 2 else None, "City": "Oslo" if i % 3 == 0 else None,
-                              "Status": "Working - Contacted"}).id)
+                              "Status": "Open - Not Contacted" if partner else "Working - Contacted",
+                              "RecordTypeId": PARTNER_LEAD if partner else SALES_LEAD}).id)
     for i in range(EXISTING_CONTACTS):
         store.insert("Contact", {"LastName": f"Contact{i}", "External_Id__c": f"C-{i}",
                                  "Email": f"contact{i}@corpus.example"})
@@ -135,7 +143,11 @@ def seed_org(store: Any) -> dict[str, list[str]]:
         store.insert("Account", {"Name": f"Account {i}", "External_Id__c": f"A-{i}"})
     for i in range(EXISTING_DEALS):
         ids["deals"].append(store.insert("Opportunity", {"Name": f"Deal {i}", "StageName": "Prospecting",
-                                                         "CloseDate": "2026-12-31", "NextStep": "Call"}).id)
+                                                         "CloseDate": "2026-12-31", "NextStep": "Call",
+                                                         # a Renewal's StageName lacks "Qualification"
+                                                         "RecordTypeId": RENEWAL if i % 3 == 0 else None}).id)
+        if i % 3 == 0:
+            ids["renewals"].append(ids["deals"][-1])
     for i in range(EXISTING_SURVEYS):
         ids["surveys"].append(store.insert("Survey_Response__c", {"Score__c": i}).id)
     return ids
@@ -173,13 +185,15 @@ def _body(rng: random.Random, n: int, ids: dict[str, list[str]]) -> dict[str, An
                   "company": _pick(rng, ["Acme", "Initech", "Globex"], [""], 0.0, 0.1),
                   "title": _pick(rng, ["CTO", "VP Sales", "Engineer"], ["T" * 129, "x" * 200], 0.06),
                   "status": _pick(rng, ["Open - Not Contacted", "Working - Contacted"], ["Hot Lead", "open"], 0.08),
-                  "source": _pick(rng, ["Web", "Other"], ["Podcast"], 0.1),
+                  "source": _pick(rng, ["Web", "Other", "Partner Referral"], ["Podcast"], 0.1),
                   "employees": _pick(rng, [10, 250, "40", 12.0], ["many", 12.5, True, "1e3x"], 0.06),
                   "revenue": _pick(rng, [1000, 2500.5, "300"], ["lots", False], 0.05),
                   "opted_out": _pick(rng, [True, False, "true"], ["yes", 1, "maybe"], 0.05, 0.5),
                   "converted": _pick(rng, [True], [True], 0.0, 0.97),
                   "city": _pick(rng, ["Paris", "Lima"], ["C" * 41], 0.05, 0.3),
-                  "phone": _pick(rng, ["+33 1 23 45 67 89"], ["+1 555 0100 " * 4], 0.04, 0.5)}  # phones are never cut
+                  "phone": _pick(rng, ["+33 1 23 45 67 89"], ["+1 555 0100 " * 4], 0.04, 0.5),  # phones are never cut
+                  "record_type": _pick(rng, [SALES_LEAD, PARTNER_LEAD],
+                                       [LEGACY_LEAD, ACCOUNT_TYPE, "012000000000999AAA", "012-nope"], 0.05, 0.6)}
         body.update(type="identify", traits={k: v for k, v in traits.items() if v is not None})
     elif kind == "contact":
         key = rng.randrange(EXISTING_CONTACTS + 40)
@@ -280,7 +294,7 @@ async def preview_then_run(emulator: Any, events: list[Event], tmp_path: Path,
         before = dict(emulator.state.usage.by_endpoint)
         report = await preview(sources, delivery, events, batching=BATCHING)
         after = emulator.state.usage.by_endpoint
-        assert {k for k in after if after[k] != before.get(k, 0)} <= {"query", "sobjects/describe"}  # no writes
+        assert {k for k in after if after[k] != before.get(k, 0)} <= {"query", "sobjects/describe", "ui-api"}  # no writes
         predicted = {(p.event, p.action or ""): (p.verdict, p.code) for p in report.predictions}
         sync_log = await stack.enter_async_context(open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}"))
         pipeline = Pipeline(sources, delivery, sync_log, batching=BATCHING)

@@ -26,7 +26,9 @@ from .model import (
 )
 from .values import ValueProblem, moment_of, to_number
 
-Describe = Callable[[str], Awaitable[dict[str, Any] | None]]  # object name → describe, or None when unknown
+# object name → describe, or None when unknown; an object with record types also carries RECORD_TYPE_VALUES
+Describe = Callable[[str], Awaitable[dict[str, Any] | None]]
+RECORD_TYPE_VALUES = "recordTypePicklistValues"  # record type Id (15) → field (lower case) → its values there
 _NUMBER = {"double", "currency", "percent", "int", "long"}
 _TEXT = {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "id", "reference"}
 _TRANSFORM_TYPES = {Transform.TO_NUMBER: "number", Transform.TO_BOOL: "boolean", Transform.TO_DATE: "date",
@@ -167,6 +169,7 @@ async def _check_action(action: Action, base: tuple[Any, ...], describe: Describ
                 and (fields.get(matchers[0][0].lower()) or {}).get("unique") is False):
             out.append(where.problem((*base, "match"), f"{matchers[0][0]} is not unique and on_many_matches is all",
                                      "warning"))
+    out.extend(_record_type_problems(action, info, fields, base, where))
     if op in (Operation.CREATE, Operation.UPSERT):
         out.extend(_required_problems(action, info, fields, base, where))
     if action.idempotency_field:  # written on create and looked up by after an unknown fate
@@ -285,6 +288,47 @@ def _static_problems(label: str, value: Any, f: dict[str, Any], at: tuple[Any, .
                                      f"{f['name']} ({sorted(allowed)})"))
     elif kind in _TEXT and isinstance(value, str) and f.get("length") and len(value) > f["length"]:
         out.append(where.problem(at, f"{label} is longer than {f['name']}'s {f['length']} characters"))
+    return out
+
+
+def _record_type_problems(action: Action, info: dict[str, Any], fields: dict[str, dict[str, Any]],
+                          base: tuple[Any, ...], where: Locator) -> list[ConfigProblem]:
+    """An action that sets RecordTypeId statically (`record_type:` or a static field value): the record type
+    must be one the user may use, and each static picklist value should be among that record type's values
+    (a restricted picklist's other values fail with INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST; an unrestricted
+    one takes them, off the record type's list)."""
+    specs = {name.lower(): (name, spec) for name, spec in action.field_specs().items()}
+    chosen = specs.get("recordtypeid")
+    if "recordtypeid" not in fields:
+        return []
+    if action.record_type:  # `record_type:` (one not of the object at all is reported with the lookups)
+        rt_id, at = action.record_type, (*base, "record_type")
+    elif chosen is not None and chosen[1].value is not None:
+        rt_id, at = str(chosen[1].value), (*base, "fields", chosen[0])
+    else:
+        return []
+    infos = [rt for rt in info.get("recordTypeInfos") or () if not rt.get("master")]
+    rt = next((r for r in infos if str(r.get("recordTypeId", ""))[:15] == rt_id[:15]), None)
+    if rt is None and action.record_type:
+        return []
+    if rt is None or not (rt.get("active", True) and rt.get("available")):
+        return [where.problem(at, f"RecordTypeId {rt_id} is not an active record type of {action.object} available "
+                              "to the connection's user: every write fails with INVALID_CROSS_REFERENCE_KEY")]
+    values = (info.get(RECORD_TYPE_VALUES) or {}).get(rt_id[:15]) or {}
+    out = []
+    for lowered, (name, spec) in specs.items():
+        f, offered = fields.get(lowered), values.get(lowered)
+        if f is None or offered is None or f["type"] not in ("picklist", "multipicklist"):
+            continue
+        for label, value in (("static value", spec.value), ("default", spec.default)):
+            chosen_values = str(value).split(";") if f["type"] == "multipicklist" else [str(value)]
+            bad = [c for c in chosen_values if c not in offered] if value is not None else []
+            if bad:
+                effect = ("those writes fail with INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" if f.get("restrictedPicklist")
+                          else "the org takes it (the picklist is unrestricted), off the record type's list")
+                out.append(where.problem((*base, "fields", name), f"{label} {bad[0]!r} of {f['name']} is not "
+                                         f"offered by record type {rt.get('developerName')} ({sorted(offered)}): "
+                                         f"{effect}", "warning"))
     return out
 
 

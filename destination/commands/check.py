@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..actions.check import Locator, against_describe, risky_choices
+from ..actions.check import RECORD_TYPE_VALUES, Locator, against_describe, risky_choices
 from ..actions.loader import ConfigError, ConfigProblem, load_sources
 from ..config import Settings, load_settings
 from ..salesforce.client import SalesforceClient
@@ -91,11 +91,14 @@ async def check(settings: Settings, folder: Path, *, offline: bool = False,
 
             async def describe(obj: str, client: SalesforceClient = client) -> dict[str, Any] | None:
                 try:
-                    return (await client.describe.get(obj)).raw
+                    found = await client.describe.get(obj)
                 except SalesforceApiError as exc:
                     if exc.status == 404:
                         return None
                     raise
+                if not found.picklists_by_record_type:
+                    return found.raw
+                return {**found.raw, RECORD_TYPE_VALUES: found.picklists_by_record_type}
 
             try:
                 problems.extend(await against_describe(source, describe, Locator(files[name])))

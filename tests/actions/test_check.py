@@ -162,3 +162,31 @@ def test_the_command_exits_non_zero_on_errors(tmp_path: Path, capsys: pytest.Cap
     assert main(["--config", str(tmp_path / "none.yaml"), "--actions", str(folder), "check", "--offline"]) == 1
     assert "bad.yaml:3:5" in capsys.readouterr().err
     assert main(["--config", str(tmp_path / "none.yaml"), "--actions", str(REPO / "actions"), "check"]) == 0
+
+
+PARTNER_LEAD, LEGACY_LEAD = "0128c0000000004AAA", "0128c0000000005AAA"
+
+
+@pytest.mark.parametrize(("rest", "path", "snippet"), [
+    (MATCH + f"    record_type: {PARTNER_LEAD}\n    fields:\n" + LEAD_OK + "      Status: Working - Contacted\n",
+     "actions[0].fields.Status", "'Working - Contacted' of Status is not offered by record type Partner_Lead"),
+    (MATCH + "    fields:\n" + LEAD_OK + f"      RecordTypeId: {PARTNER_LEAD}\n"
+     "      LeadSource: {path: $.traits.source, default: Web}\n",
+     "actions[0].fields.LeadSource", "default 'Web' of LeadSource is not offered by record type Partner_Lead"),
+])
+async def test_a_static_picklist_value_the_actions_record_type_lacks_is_a_warning(
+        tls_emulator: Any, tmp_path: Path, rest: str, path: str, snippet: str) -> None:
+    problems = await _problems(tls_emulator, tmp_path, _action(rest=rest))
+    assert [p.severity for p in problems if p.path == path and snippet in p.message] == ["warning"], problems
+    assert not [p for p in problems if p.severity == "error"], problems
+
+
+async def test_a_record_type_the_user_may_not_use_is_an_error(tls_emulator: Any, tmp_path: Path) -> None:
+    problems = await _problems(tls_emulator, tmp_path, _action(rest=MATCH + f"    record_type: {LEGACY_LEAD}\n"
+                                                                "    fields:\n" + LEAD_OK))
+    errors = [p for p in problems if p.severity == "error"]
+    assert [p.path for p in errors] == ["actions[0].record_type"], problems
+    assert "INVALID_CROSS_REFERENCE_KEY" in errors[0].message
+    fine = await _problems(tls_emulator, tmp_path, _action(rest=MATCH + f"    record_type: {PARTNER_LEAD}\n"
+                                                           "    fields:\n" + LEAD_OK + "      Status: Closed - Converted\n"))
+    assert not [p for p in fine if "record type" in p.message], fine

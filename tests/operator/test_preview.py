@@ -49,7 +49,7 @@ def test_preview_reports_exact_totals_and_changes_without_writing(tls_emulator: 
     assert update["changes"]["Title"] == {"from": "Engineer", "to": "CTO"}
     after = tls_emulator.state.usage.by_endpoint
     used = {k for k in after if after[k] != before.get(k, 0)}
-    assert used <= {"query", "sobjects/describe"}  # read-only: no write endpoint was called
+    assert used <= {"query", "sobjects/describe", "ui-api"}  # read-only: no write endpoint was called
     assert {name: len(store.records(name)) for name in ("Lead", "Opportunity")} == records_before
 
 

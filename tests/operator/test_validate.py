@@ -19,15 +19,24 @@ OBJECTS = ("Lead", "Contact", "Case", "Survey_Response__c", "Account")
 
 
 def _describe(name: str) -> ObjectDescribe:
+    """Describe plus the picklist values per record type, as the describe cache reads them (UI API)."""
     od = STATE.org.object(name)
     assert od is not None
-    return ObjectDescribe(od.describe("62.0", STATE.org.child_relationships(od.name)))
+    describe = ObjectDescribe(od.describe("62.0", STATE.org.child_relationships(od.name)))
+    for rt in od.record_types:
+        body = od.picklist_values("62.0", rt.id)
+        assert body is not None
+        describe.picklists_by_record_type[rt.id[:15]] = {
+            field.lower(): frozenset(v["value"] for v in values["values"])
+            for field, values in body["picklistFieldValues"].items()}
+    return describe
 
 
 DESCRIBES = {name: _describe(name) for name in OBJECTS}
-# unique fields would clash between examples (DUPLICATE_VALUE needs the org's data, not describe); the
-# RecordTypeId and reference fields' targets would need other records (INVALID_CROSS_REFERENCE_KEY)
-SKIP = {"External_Id__c", "RecordTypeId", "Id"}
+# unique fields would clash between examples (DUPLICATE_VALUE needs the org's data, not describe); reference
+# fields' targets would need other records (INVALID_CROSS_REFERENCE_KEY); a RecordTypeId is one of the org's
+SKIP = {"External_Id__c", "Id"}
+RECORD_TYPE_IDS = [rt["recordTypeId"] for name in OBJECTS for rt in DESCRIBES[name].raw["recordTypeInfos"]]
 
 
 def _value(fd: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -45,6 +54,10 @@ def _value(fd: dict[str, Any]) -> st.SearchStrategy[Any]:
         "boolean": st.sampled_from([True, False, "true", "FALSE", "yes", "0", 1]),
         "reference": st.sampled_from(["not-an-id", "001", "x" * 20]),
     }
+    if fd["name"] == "RecordTypeId":  # every object's, the Master, one that does not exist, malformed ones
+        return st.sampled_from([*RECORD_TYPE_IDS, "012000000000999AAA", "012-nope", None, ""])
+    if fd["type"] == "reference":  # a number can make a well-formed Id of no record (not predictable)
+        return st.one_of(st.none(), by_type["reference"])
     special = by_type.get(fd["type"])
     return st.one_of(special, common) if special is not None else common
 
@@ -85,8 +98,11 @@ def test_predicted_errors_of_an_update_are_the_emulators_in_order(write: tuple[s
     record_id = STATE.store.insert(name, base.get(name, {})).id
     assert record_id is not None
     sent = {k: cell(v) for k, v in values.items()} if bulk else values
+    found = STATE.store.get(record_id)
+    assert found is not None
     actual = STATE.store.update(name, record_id, sent, text=bulk)
-    predicted = check_write(DESCRIBES[name], values, creating=False, text=bulk)
+    predicted = check_write(DESCRIBES[name], values, creating=False, text=bulk,
+                            record_type=found[1].get("RecordTypeId"))
     assert _codes(predicted.errors) == _codes(actual.errors), (values, actual.errors)
 
 
@@ -141,3 +157,40 @@ def test_a_field_the_user_cannot_edit_or_see_is_refused_as_salesforce_refuses_it
     invisible = check_write(lead, {"Rating": "Hot"}, creating=False).error
     assert invisible is not None and invisible.code == "INVALID_FIELD"
     assert invisible.message == "No such column 'Rating' on sobject of type Lead"
+
+
+SALES, PARTNER, LEGACY = "0128c0000000003AAA", "0128c0000000004AAA", "0128c0000000005AAA"
+LEAD = {"LastName": "L", "Company": "C"}
+
+
+@pytest.mark.parametrize(("values", "creating", "record_type", "code"), [
+    ({**LEAD, "RecordTypeId": PARTNER, "Status": "Working - Contacted"}, True, None,
+     "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"),  # a value of the field, not of the record type
+    ({**LEAD, "Status": "Working - Contacted"}, True, None, None),  # the default record type offers it
+    ({**LEAD, "RecordTypeId": PARTNER, "LeadSource": "Web"}, True, None, None),  # unrestricted: any value
+    ({**LEAD, "RecordTypeId": LEGACY}, True, None, "INVALID_CROSS_REFERENCE_KEY"),  # inactive
+    ({**LEAD, "RecordTypeId": "0128c0000000001AAA"}, True, None, "INVALID_CROSS_REFERENCE_KEY"),  # an Account's
+    ({**LEAD, "RecordTypeId": "012000000000000AAA"}, True, None, "INVALID_CROSS_REFERENCE_KEY"),  # Master
+    ({**LEAD, "RecordTypeId": "012-nope"}, True, None, "MALFORMED_ID"),
+    ({"Status": "Working - Contacted"}, False, PARTNER, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"),  # the record's
+    ({"Status": "Working - Contacted", "RecordTypeId": SALES}, False, PARTNER, None),  # changes type too
+    ({"Status": "Working - Contacted"}, False, None, None),  # the record's type not known: not checked
+])
+def test_record_types_are_predicted_as_the_org_checks_them(values: dict[str, Any], creating: bool,
+                                                           record_type: str | None, code: str | None) -> None:
+    checked = check_write(DESCRIBES["Lead"], values, creating=creating, record_type=record_type)
+    assert (checked.error.code if checked.error else None) == code, checked.errors
+    if creating and code is None:
+        assert checked.record_type == values.get("RecordTypeId", SALES)  # the default when none is given
+
+
+def test_a_users_record_types_follow_their_describe() -> None:
+    raw = dict(DESCRIBES["Lead"].raw)
+    raw["recordTypeInfos"] = [dict(rt, available=rt["developerName"] == "Partner_Lead",
+                                   defaultRecordTypeMapping=rt["developerName"] == "Partner_Lead")
+                              for rt in raw["recordTypeInfos"]]
+    lead = ObjectDescribe(raw, picklists_by_record_type=DESCRIBES["Lead"].picklists_by_record_type)
+    refused = check_write(lead, {**LEAD, "Status": "Working - Contacted"}, creating=True).error
+    assert refused is not None and refused.code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"  # default: Partner
+    sales = check_write(lead, {**LEAD, "RecordTypeId": SALES}, creating=True).error
+    assert sales is not None and sales.code == "INVALID_CROSS_REFERENCE_KEY"

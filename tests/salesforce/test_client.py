@@ -154,3 +154,17 @@ async def test_describe_is_cached_then_revalidated_with_if_modified_since(sf: Sa
 def test_httpx_is_the_transport() -> None:
     assert SalesforceClient.__init__.__annotations__["http"] == "httpx.AsyncClient | None"
     assert httpx.AsyncClient
+
+
+async def test_describe_reads_the_picklist_values_of_each_record_type_once(sf: SalesforceClient) -> None:
+    lead = await sf.describe.get("Lead")
+    assert [rt["developerName"] for rt in lead.record_types] == ["Sales_Lead", "Partner_Lead", "Legacy_Lead"]
+    assert sf.describe.record_type_requests == 3  # one UI API call per record type, with the describe
+    assert lead.record_type_values("0128c0000000004AAA", "status") == {
+        "Open - Not Contacted", "Closed - Converted", "Closed - Not Converted"}
+    assert lead.record_type_values("0128c0000000004", "LeadSource") == {"Partner Referral", "Other"}
+    assert lead.default_record_type() == "0128c0000000003AAA"
+    await sf.describe.get("Lead")
+    case = await sf.describe.get("Case")
+    assert sf.describe.record_type_requests == 3  # cached; an object without record types needs none
+    assert case.record_types == [] and case.default_record_type() is None
