@@ -25,6 +25,9 @@ OLD_TABLE = """CREATE TABLE sync_log (
     attempts INTEGER NOT NULL, warnings TEXT NOT NULL, email TEXT, event TEXT NOT NULL,
     first_seen {timestamp} NOT NULL, updated_at {timestamp} NOT NULL,
     UNIQUE (source, message_id, action))"""
+OLD_DEAD_LETTERS = """CREATE TABLE dead_letters (
+    id {serial} PRIMARY KEY, source TEXT NOT NULL, reason TEXT NOT NULL, error_code TEXT,
+    payload TEXT NOT NULL, created_at {timestamp} NOT NULL, replayed_at {timestamp})"""
 OLD_ROW = ("INSERT INTO sync_log (source, message_id, action, record_id, created, status, fields, attempts, warnings, "
            "event, first_seen, updated_at) VALUES ('web', 'm-old', 'leads', '00Q8c0000000001AAA', {true}, "
            "'succeeded', '[]', 1, '[]', '{{}}', {now}, {now})")
@@ -91,6 +94,7 @@ async def _old_log(url: str) -> None:
     if url.startswith("sqlite"):
         db = sqlite3.connect(url.removeprefix("sqlite:///"))
         db.execute(OLD_TABLE.format(serial="INTEGER", boolean="INTEGER", timestamp="TEXT"))
+        db.execute(OLD_DEAD_LETTERS.format(serial="INTEGER", timestamp="TEXT"))
         db.execute("CREATE INDEX sync_log_status ON sync_log (status, updated_at)")
         db.execute(OLD_ROW.format(true=1, now="'2026-01-01T00:00:00+00:00'"))
         db.commit()
@@ -99,6 +103,7 @@ async def _old_log(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(OLD_TABLE.format(serial="BIGSERIAL", boolean="BOOLEAN", timestamp="TIMESTAMPTZ"))
+        await conn.execute(OLD_DEAD_LETTERS.format(serial="BIGSERIAL", timestamp="TIMESTAMPTZ"))
         await conn.execute(OLD_ROW.format(true="TRUE", now="now()"))
     finally:
         await conn.close()
