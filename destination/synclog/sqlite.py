@@ -33,7 +33,9 @@ _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variab
 
 
 _INTENT_ROWS = 100  # rows per create_intents statement (6 columns: 600 variables)
-_VACUUM_PAGES = 2048  # free pages handed back to the file system after one pruned chunk (8 MB of 4 KB pages)
+# free pages handed back to the file system after a pruned chunk (8 MB of 4 KB pages); run with
+# executescript: sqlite3's execute() steps a PRAGMA once, and each step frees one page
+_VACUUM = "PRAGMA incremental_vacuum(2048)"
 
 
 def _delete_intents(keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, list[Any]]]:
@@ -285,6 +287,6 @@ class SqliteSyncLog(SyncLog):
                 assert self._db is not None, "sync log is not open"
                 deleted = self._db.execute(sql, [before.astimezone(UTC).isoformat(), limit]).rowcount
                 if deleted:
-                    self._db.execute(f"PRAGMA incremental_vacuum({_VACUUM_PAGES})").fetchall()
+                    self._db.executescript(_VACUUM)
                 return int(deleted)
         return await asyncio.to_thread(work)
