@@ -73,13 +73,6 @@ V2_UNVERSIONED = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sync.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 async def _sql(url: str, statements: list[str], *, query: str | None = None) -> list[tuple[Any, ...]]:
     """Run statements (templates with the dialect's types) straight on the database; then `query`'s rows."""
     dialect = "sqlite" if url.startswith("sqlite") else "postgres"

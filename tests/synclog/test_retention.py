@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,19 +21,6 @@ from destination.retention import Pruned, Retention, pruning
 from destination.synclog import SyncLog, open_sync_log
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sync.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-async def log(log_url: str) -> AsyncIterator[SyncLog]:
-    async with open_sync_log(log_url) as store:
-        yield store
 
 
 async def _set_time(url: str, table: str, column: str, key: str, value: str | int, when: datetime) -> None:
