@@ -45,8 +45,12 @@ class PostgresSyncLog(SyncLog):
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1])
-        async with self.pool.acquire() as conn:
-            await migrate_postgres(conn)  # several replicas may start at once: it takes an advisory lock
+        try:
+            async with self.pool.acquire() as conn:
+                await migrate_postgres(conn)  # several replicas may start at once: it takes an advisory lock
+        except BaseException:  # a schema too new, or a migration that failed: nothing is left open
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._pool is not None:

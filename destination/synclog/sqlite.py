@@ -78,7 +78,11 @@ class SqliteSyncLog(SyncLog):
         db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")   # an outcome must survive a crash before its offset commits
-        migrate_sqlite(db)
+        try:
+            migrate_sqlite(db)
+        except BaseException:  # a schema too new, or a migration that failed: nothing is left open
+            db.close()
+            raise
         self._intents_open = bool(db.execute("SELECT EXISTS (SELECT 1 FROM create_intents)").fetchone()[0])
         self._db = db
 
