@@ -222,6 +222,30 @@ class IngestConfig(BaseModel):
                                    "bytes each); beyond it the oldest are forgotten first")
 
 
+class RetentionConfig(BaseModel):
+    """How long stored rows are kept (docs/operations.md, "Retention"); 0 or null keeps them forever. A
+    delivering process prunes in the background, in bounded chunks."""
+
+    model_config = _STRICT
+    sync_log_days: float | None = Field(30.0, ge=0, description="sync-log rows (outcomes) last updated longer "
+                                        "ago are deleted, except failed ones (see dead_letter_days)")
+    dead_letter_days: float | None = Field(90.0, ge=0, description="dead letters, and failed sync-log rows (what "
+                                           "`replay` re-drives), are kept this long; at least sync_log_days")
+    event_log_days: float | None = Field(7.0, ge=0, description="embedded event log: events appended longer ago "
+                                         "are deleted once committed (Kafka topics: the broker's retention.ms)")
+    interval_seconds: float = Field(3600.0, gt=0, description="time between two pruning runs (the first runs "
+                                    "at start)")
+    batch_rows: int = Field(1000, ge=1, le=100_000, description="rows deleted per transaction")
+
+    @model_validator(mode="after")
+    def _dead_letters_outlive_outcomes(self) -> RetentionConfig:
+        sync_log, dead_letters = self.sync_log_days or None, self.dead_letter_days or None
+        if dead_letters is not None and (sync_log is None or dead_letters < sync_log):
+            raise ValueError("dead_letter_days must be at least sync_log_days (0 or null = forever): failed "
+                             "outcomes and dead letters are what replay needs")
+        return self
+
+
 class Scope(StrEnum):
     """What an operator token may do; each scope includes the ones before it."""
 
@@ -305,6 +329,7 @@ class Settings(BaseSettings):
                                              "(DESTINATION_OPERATOR_TOKEN_FILE in deployments)")
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -44,6 +44,8 @@ class Metrics:
         self.loop_guard_drops = Counter("destination_loop_guard_dropped_total", "Outbound-message notifications "
                                         "dropped by the loop guard (recorded skipped LOOP_GUARD)", ["source"], registry=r)
         self._lag_labels: set[tuple[str, str]] = set()
+        self.retention_pruned = Counter("destination_retention_pruned_rows_total", "Rows deleted by retention, by "
+                                        "store (sync_log, dead_letters, event_log)", ["store"], registry=r)
         self._children: dict[tuple[str, ...], Any] = {}  # labels() takes a lock and builds a key: once per label set
 
     def accepted(self, source: str, count: int = 1) -> None:

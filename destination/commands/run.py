@@ -20,6 +20,7 @@ from ..access import ensure_local_token
 from ..config import OperatorTokenConfig, Scope, load_settings
 from ..ingest.connections import uvicorn_options
 from ..progress import progress_lines
+from ..retention import Retention, pruning
 from ..service import Service, build
 
 NAME = "run"
@@ -80,6 +81,9 @@ async def serve(args: argparse.Namespace) -> int:
         service.serves_ingest = not args.consumer_only
         listeners = _listeners(service, args, host, port)
         await stack.enter_async_context(progress_lines(service.metrics.registry, settings.logging.progress_seconds))
+        if service.consumer is not None:  # a delivering process owns the sync log and the log's commits
+            retention = Retention(settings.retention, service.sync_log, service.event_log, service.metrics)
+            await stack.enter_async_context(pruning(retention, settings.retention.interval_seconds))
         _settle_garbage_collector()
         tasks: list[asyncio.Task[object]] = []
         servers = []

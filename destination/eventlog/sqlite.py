@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import sqlite3
 import threading
 import time
@@ -45,6 +46,9 @@ CREATE TABLE IF NOT EXISTS commits (
 """
 
 
+# free pages handed back to the file system after a pruned chunk (8 MB of 4 KB pages); run with
+# executescript: sqlite3's execute() steps a PRAGMA once, and each step frees one page
+_VACUUM = "PRAGMA incremental_vacuum(2048)"
 _INSERT = "INSERT INTO events (partition, source, body, appended_at) VALUES "
 _COLUMNS = 4
 
@@ -57,6 +61,8 @@ def _insert_sql(rows: int) -> str:
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    # before anything else: only a new file takes it (then pages freed by retention are given back)
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(_SCHEMA)
@@ -154,6 +160,50 @@ class SqliteEventLog(EventLog):
             if self._db is None:
                 raise sqlite3.OperationalError("the event log is closed")
             insert_rows(self._db, _insert_sql, params, _COLUMNS, self._largest_chunk)
+
+    async def prune(self, before: float, *, limit: int) -> int:
+        """Retention: delete events appended before `before` (epoch seconds) that every consumer has committed
+        (so each has its outcomes recorded), at most `limit` per partition and chunk, each chunk a short
+        transaction between appends. Returns how many went. Offsets are never reused (AUTOINCREMENT), so
+        identities made from them stay unique."""
+        bounds = await asyncio.to_thread(self._committed_bounds)
+        pruned = 0
+        for partition, bound in sorted(bounds.items()):
+            while True:
+                deleted = await asyncio.to_thread(self._prune_chunk, partition, bound, before, limit)
+                pruned += deleted
+                if deleted < limit:
+                    break
+        return pruned
+
+    def _committed_bounds(self) -> dict[int, int]:
+        """Partition → the offset below which every consumer that ever committed has committed (a consumer
+        without a commit for a partition holds all of it)."""
+        with self._lock:
+            if self._db is None:
+                return {}
+            rows = self._db.execute("SELECT consumer, partition, next_offset FROM commits").fetchall()
+        by_consumer: dict[str, dict[int, int]] = {}
+        for consumer, partition, next_offset in rows:
+            by_consumer.setdefault(consumer, {})[partition] = next_offset
+        partitions = {partition for _, partition, _ in rows}
+        return {p: min(c.get(p, 0) for c in by_consumer.values()) for p in partitions}
+
+    def _prune_chunk(self, partition: int, bound: int, before: float, limit: int) -> int:
+        """The oldest committed events of a partition up to the first one appended at or after `before` (in
+        offset order, which is append order), deleted as one offset range."""
+        with self._lock:
+            if self._db is None:
+                return 0
+            rows = self._db.execute("SELECT offset, appended_at FROM events WHERE partition = ? AND offset < ? "
+                                    "ORDER BY offset LIMIT ?", (partition, bound, limit)).fetchall()
+            old = list(itertools.takewhile(lambda row: row[1] < before, rows))
+            if not old:
+                return 0
+            deleted = self._db.execute("DELETE FROM events WHERE partition = ? AND offset BETWEEN ? AND ?",
+                                       (partition, old[0][0], old[-1][0])).rowcount
+            self._db.executescript(_VACUUM)
+            return int(deleted)
 
 
 class SqliteLogConsumer(LogConsumer):

@@ -247,6 +247,16 @@ class SyncLog(ABC):
     async def mark_replayed(self, ids: Sequence[int]) -> None:
         """Mark dead letters as re-driven."""
 
+    @abstractmethod
+    async def prune_outcomes(self, before: datetime, *, failed: bool, limit: int) -> int:
+        """Retention: delete at most `limit` rows last updated before `before` — the failed ones (`failed`),
+        which replay needs and which are kept longer, or all the others; returns how many went. One short
+        transaction, so callers repeat it until fewer than `limit` go."""
+
+    @abstractmethod
+    async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:
+        """Retention: delete at most `limit` dead letters made before `before`; returns how many went."""
+
     async def __aenter__(self) -> SyncLog:
         await self.open()
         return self

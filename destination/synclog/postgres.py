@@ -20,7 +20,8 @@ from .base import (
     utcnow,
 )
 from .filters import where_sql
-from .schema import SUPERSEDED, create_statements, upsert_statement
+from .migrations import migrate_postgres
+from .schema import SUPERSEDED, upsert_statement
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
 
@@ -44,19 +45,12 @@ class PostgresSyncLog(SyncLog):
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(self.url, min_size=self._sizes[0], max_size=self._sizes[1])
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Several replicas may start at once: serialise the DDL on an advisory lock.
-            await conn.execute("SELECT pg_advisory_xact_lock(7426001)")
-            old_key = await conn.fetchval(
-                "SELECT NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-                "AND table_name = 'sync_log' AND column_name = 'target') AND to_regclass('sync_log') IS NOT NULL")
-            if old_key:  # made before outcomes had a target: one row per record under on_many_matches: all
-                await conn.execute("ALTER TABLE sync_log ADD COLUMN target TEXT NOT NULL DEFAULT ''")
-                await conn.execute("ALTER TABLE sync_log DROP CONSTRAINT IF EXISTS sync_log_source_message_id_action_key")
-                await conn.execute("ALTER TABLE sync_log ADD CONSTRAINT sync_log_source_message_id_action_target_key "
-                                   "UNIQUE (source, message_id, action, target)")
-            for statement in create_statements(serial="BIGSERIAL", timestamp="TIMESTAMPTZ", boolean="BOOLEAN"):
-                await conn.execute(statement)
+        try:
+            async with self.pool.acquire() as conn:
+                await migrate_postgres(conn)  # several replicas may start at once: it takes an advisory lock
+        except BaseException:  # a schema too new, or a migration that failed: nothing is left open
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -164,4 +158,14 @@ class PostgresSyncLog(SyncLog):
             await self.pool.execute("UPDATE dead_letters SET replayed_at = $1 WHERE id = ANY($2::bigint[])",
                                     utcnow(), list(ids))
 
+    async def prune_outcomes(self, before: datetime, *, failed: bool, limit: int) -> int:
+        which = "status = 'failed'" if failed else "status <> 'failed'"
+        # SKIP LOCKED: a row being replayed (or pruned by another replica) right now is left for the next run
+        done = await self.pool.execute(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE "
+                                       f"updated_at < $1 AND {which} LIMIT $2 FOR UPDATE SKIP LOCKED)", before, limit)
+        return int(done.split()[-1])
 
+    async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:
+        done = await self.pool.execute("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE "
+                                       "created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", before, limit)
+        return int(done.split()[-1])

@@ -1,44 +1,9 @@
-"""Table definitions shared by the SQLite and PostgreSQL sync logs (portable SQL only)."""
+"""Statements shared by the SQLite and PostgreSQL sync logs (portable SQL only); the tables themselves are
+made by migrations.py."""
 
 from __future__ import annotations
 
 from .base import COLUMNS
-
-
-def create_statements(*, serial: str, timestamp: str, boolean: str) -> list[str]:
-    """DDL with the dialect's id, timestamp and boolean types filled in."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS sync_log (
-            id {serial} PRIMARY KEY,
-            source TEXT NOT NULL, message_id TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',
-            object TEXT, operation TEXT, record_id TEXT, created {boolean}, status TEXT NOT NULL,
-            error_code TEXT, message TEXT, fields TEXT NOT NULL, reason TEXT,
-            attempts INTEGER NOT NULL, warnings TEXT NOT NULL, email TEXT, event TEXT NOT NULL,
-            first_seen {timestamp} NOT NULL, updated_at {timestamp} NOT NULL,
-            UNIQUE (source, message_id, action, target))""",
-        "CREATE INDEX IF NOT EXISTS sync_log_status ON sync_log (status, updated_at)",
-        "CREATE INDEX IF NOT EXISTS sync_log_record ON sync_log (record_id)",
-        "CREATE INDEX IF NOT EXISTS sync_log_email ON sync_log (email)",
-        "CREATE INDEX IF NOT EXISTS sync_log_updated ON sync_log (updated_at)",
-        f"""CREATE TABLE IF NOT EXISTS dead_letters (
-            id {serial} PRIMARY KEY, source TEXT NOT NULL, reason TEXT NOT NULL, error_code TEXT,
-            payload TEXT NOT NULL, created_at {timestamp} NOT NULL, replayed_at {timestamp})""",
-        f"""CREATE TABLE IF NOT EXISTS value_times (
-            object TEXT NOT NULL, record_id TEXT NOT NULL, field TEXT NOT NULL, event_time {timestamp} NOT NULL,
-            PRIMARY KEY (object, record_id, field))""",
-        # A create's intent, recorded before it is sent: record_id NULL = fate unknown (reconcile by lookup
-        # before resending), set = created. Removed when the event's outcome is recorded.
-        f"""CREATE TABLE IF NOT EXISTS create_intents (
-            source TEXT NOT NULL, message_id TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL,
-            matchers TEXT NOT NULL, record_id TEXT, created_at {timestamp} NOT NULL,
-            PRIMARY KEY (source, message_id, action))""",
-    ]
-
-
-#: A sync log made before outcomes had a `target` (one row per record under `on_many_matches: all`):
-#: its rows are copied into the current table (target '') once, at open.
-_OLD_VALUES = ", ".join("''" if c == "target" else c for c in COLUMNS)
-OLD_KEY_COPY = f"INSERT INTO sync_log (id, {', '.join(COLUMNS)}) SELECT id, {_OLD_VALUES} FROM sync_log_old"
 
 
 def upsert_statement(placeholder: list[str], rows: int = 1) -> str:

@@ -25,13 +25,17 @@ from .base import (
     utcnow,
 )
 from .filters import where_sql
-from .schema import OLD_KEY_COPY, SUPERSEDED, create_statements, upsert_statement
+from .migrations import migrate_sqlite
+from .schema import SUPERSEDED, upsert_statement
 
 _SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
 _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
 
 
 _INTENT_ROWS = 100  # rows per create_intents statement (6 columns: 600 variables)
+# free pages handed back to the file system after a pruned chunk (8 MB of 4 KB pages); run with
+# executescript: sqlite3's execute() steps a PRAGMA once, and each step frees one page
+_VACUUM = "PRAGMA incremental_vacuum(2048)"
 
 
 def _delete_intents(keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, list[Any]]]:
@@ -69,13 +73,16 @@ class SqliteSyncLog(SyncLog):
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # before anything else: only a new file takes it (pruned pages are then given back to the file
+        # system by retention; an older file keeps them for reuse)
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")   # an outcome must survive a crash before its offset commits
-        statements = create_statements(serial="INTEGER", timestamp="TEXT", boolean="INTEGER")
-        if "target" not in {row[1] for row in db.execute("PRAGMA table_info(sync_log)")}:
-            _add_target(db, statements[0])
-        for statement in statements:
-            db.execute(statement)
+        try:
+            migrate_sqlite(db)
+        except BaseException:  # a schema too new, or a migration that failed: nothing is left open
+            db.close()
+            raise
         self._intents_open = bool(db.execute("SELECT EXISTS (SELECT 1 FROM create_intents)").fetchone()[0])
         self._db = db
 
@@ -265,20 +272,25 @@ class SqliteSyncLog(SyncLog):
             now = utcnow().isoformat()
             await self._run("UPDATE dead_letters SET replayed_at = ? WHERE id = ?", many=[[now, i] for i in ids])
 
+    async def prune_outcomes(self, before: datetime, *, failed: bool, limit: int) -> int:
+        # `+status` keeps the planner on the updated_at index (the status index would scan every other row)
+        which = "status = 'failed'" if failed else "+status <> 'failed'"
+        return await self._prune(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE updated_at < ? "
+                                 f"AND {which} ORDER BY updated_at LIMIT ?)", before, limit)
 
+    async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:
+        return await self._prune("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters "
+                                 "WHERE created_at < ? ORDER BY created_at LIMIT ?)", before, limit)
 
-def _add_target(db: sqlite3.Connection, create_table: str) -> None:
-    """Rebuild a sync_log table keyed (source, message_id, action) as (…, target) (SQLite cannot alter a
-    UNIQUE constraint); nothing to do when there is no table yet."""
-    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_log'").fetchone():
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("ALTER TABLE sync_log RENAME TO sync_log_old")
-        db.execute(create_table)
-        db.execute(OLD_KEY_COPY)
-        db.execute("DROP TABLE sync_log_old")  # its indexes go with it; open() creates them on the new table
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    async def _prune(self, sql: str, before: datetime, limit: int) -> int:
+        """One chunk: a short write transaction, then the pages it freed go back to the file system (only in
+        a file made with auto_vacuum=INCREMENTAL, i.e. by this version or later; an older file keeps its
+        size and reuses the pages)."""
+        def work() -> int:
+            with self._lock:
+                assert self._db is not None, "sync log is not open"
+                deleted = self._db.execute(sql, [before.astimezone(UTC).isoformat(), limit]).rowcount
+                if deleted:
+                    self._db.executescript(_VACUUM)
+                return int(deleted)
+        return await asyncio.to_thread(work)

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from destination.events import Event
 from destination.outcomes import Outcome, Status
 from destination.synclog import SyncLog, SyncLogFilter, open_sync_log
 from destination.synclog.base import utcnow
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'sync.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-async def log(log_url: str) -> AsyncIterator[SyncLog]:
-    store = open_sync_log(log_url)
-    async with store:
-        yield store
 
 
 def event(n: int, email: str | None = None, source: str = "web") -> Event:

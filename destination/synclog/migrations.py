@@ -1,0 +1,213 @@
+"""The sync log's schema, as an ordered list of versioned migrations applied at open (SQLite and PostgreSQL).
+
+A database records the versions applied to it in `schema_version` (one row each). At open, every migration
+newer than its version runs in its own transaction, which also records it; PostgreSQL takes an advisory
+lock first and SQLite a write lock, so two processes starting at once migrate once (the second finds the
+work done). A database made before versioning (no `schema_version`, but a `sync_log` table) is recognised
+by its shape and recorded as version 1 or 2, then migrated from there.
+
+To change the schema: append a Migration with the next version to MIGRATIONS (never edit a released one);
+give `sqlite` statements too when SQLite needs other SQL than PostgreSQL (it cannot alter constraints, for
+instance). Statements are templates: `{serial}`, `{timestamp}` and `{boolean}` become the dialect's types.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import asyncpg
+
+from .base import COLUMNS
+
+Dialect = Literal["sqlite", "postgres"]
+
+_TYPES: dict[Dialect, dict[str, str]] = {
+    "sqlite": {"serial": "INTEGER", "timestamp": "TEXT", "boolean": "INTEGER"},
+    "postgres": {"serial": "BIGSERIAL", "timestamp": "TIMESTAMPTZ", "boolean": "BOOLEAN"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the schema: its statements run in one transaction with the row that records it."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+    sqlite: tuple[str, ...] | None = None  # when SQLite needs other statements than PostgreSQL
+
+    def sql(self, dialect: Dialect) -> list[str]:
+        """The statements for a dialect, with its types filled in."""
+        chosen = self.sqlite if dialect == "sqlite" and self.sqlite is not None else self.statements
+        return [s.format(**_TYPES[dialect]) for s in chosen]
+
+
+_SYNC_LOG_INDEXES = (
+    "CREATE INDEX sync_log_status ON sync_log (status, updated_at)",
+    "CREATE INDEX sync_log_record ON sync_log (record_id)",
+    "CREATE INDEX sync_log_email ON sync_log (email)",
+    "CREATE INDEX sync_log_updated ON sync_log (updated_at)",
+)
+
+#: The sync_log table keyed by (source, message_id, action, target) (version 2 on).
+_SYNC_LOG_V2 = """CREATE TABLE sync_log (
+    id {serial} PRIMARY KEY,
+    source TEXT NOT NULL, message_id TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',
+    object TEXT, operation TEXT, record_id TEXT, created {boolean}, status TEXT NOT NULL,
+    error_code TEXT, message TEXT, fields TEXT NOT NULL, reason TEXT,
+    attempts INTEGER NOT NULL, warnings TEXT NOT NULL, email TEXT, event TEXT NOT NULL,
+    first_seen {timestamp} NOT NULL, updated_at {timestamp} NOT NULL,
+    UNIQUE (source, message_id, action, target))"""
+
+_VALUE_TIMES = """CREATE TABLE IF NOT EXISTS value_times (
+    object TEXT NOT NULL, record_id TEXT NOT NULL, field TEXT NOT NULL, event_time {timestamp} NOT NULL,
+    PRIMARY KEY (object, record_id, field))"""
+
+# A create's intent, recorded before it is sent: record_id NULL = fate unknown (reconcile by lookup before
+# resending), set = created. Removed when the event's outcome is recorded.
+_CREATE_INTENTS = """CREATE TABLE IF NOT EXISTS create_intents (
+    source TEXT NOT NULL, message_id TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL,
+    matchers TEXT NOT NULL, record_id TEXT, created_at {timestamp} NOT NULL,
+    PRIMARY KEY (source, message_id, action))"""
+
+_OLD_VALUES = ", ".join("''" if c == "target" else c for c in COLUMNS)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "sync log and dead letters (the schema before versioning: one row per event and action)", (
+        """CREATE TABLE sync_log (
+            id {serial} PRIMARY KEY,
+            source TEXT NOT NULL, message_id TEXT NOT NULL, action TEXT NOT NULL,
+            object TEXT, operation TEXT, record_id TEXT, created {boolean}, status TEXT NOT NULL,
+            error_code TEXT, message TEXT, fields TEXT NOT NULL, reason TEXT,
+            attempts INTEGER NOT NULL, warnings TEXT NOT NULL, email TEXT, event TEXT NOT NULL,
+            first_seen {timestamp} NOT NULL, updated_at {timestamp} NOT NULL,
+            UNIQUE (source, message_id, action))""",
+        *_SYNC_LOG_INDEXES,
+        """CREATE TABLE dead_letters (
+            id {serial} PRIMARY KEY, source TEXT NOT NULL, reason TEXT NOT NULL, error_code TEXT,
+            payload TEXT NOT NULL, created_at {timestamp} NOT NULL, replayed_at {timestamp})""",
+    )),
+    Migration(2, "rows keyed by (event, action, target): one per record under on_many_matches: all; "
+                 "value_times for most_recent; create intents", (
+        "ALTER TABLE sync_log ADD COLUMN target TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE sync_log DROP CONSTRAINT IF EXISTS sync_log_source_message_id_action_key",
+        "ALTER TABLE sync_log ADD CONSTRAINT sync_log_source_message_id_action_target_key "
+        "UNIQUE (source, message_id, action, target)",
+        _VALUE_TIMES,
+        _CREATE_INTENTS,
+    ), sqlite=(
+        # SQLite cannot alter a UNIQUE constraint: the table is rebuilt (its indexes go with the old one)
+        "ALTER TABLE sync_log RENAME TO sync_log_old",
+        _SYNC_LOG_V2,
+        f"INSERT INTO sync_log (id, {', '.join(COLUMNS)}) SELECT id, {_OLD_VALUES} FROM sync_log_old",
+        "DROP TABLE sync_log_old",
+        *_SYNC_LOG_INDEXES,
+        _VALUE_TIMES,
+        _CREATE_INTENTS,
+    )),
+    Migration(3, "retention: dead letters pruned by age", (
+        "CREATE INDEX dead_letters_created ON dead_letters (created_at)",
+    )),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at {timestamp} NOT NULL)"""
+
+#: Held while a PostgreSQL database is migrated (the same key the DDL took before versioning).
+ADVISORY_LOCK = 7426001
+
+
+class SchemaTooNew(SystemExit):
+    """The database was migrated by a newer release than this one, whose tables this one could misread: the
+    process stops at open with the message (a SystemExit, like other start-up refusals)."""
+
+
+def _baseline(has_sync_log: bool, has_target: bool) -> int:
+    """The version of a database made before versioning, from its shape (0: nothing there yet)."""
+    if not has_sync_log:
+        return 0
+    return 2 if has_target else 1
+
+
+def _pending(current: int) -> list[Migration]:
+    if current > LATEST:
+        raise SchemaTooNew(f"the sync log's schema is at version {current}, newer than this release knows "
+                           f"({LATEST}): run a release at least as new as the one that migrated it")
+    return [m for m in MIGRATIONS if m.version > current]
+
+
+def _check_order() -> None:
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == list(range(1, len(versions) + 1)), "migrations are numbered 1, 2, 3, … in order"
+
+
+_check_order()
+
+
+def migrate_sqlite(db: sqlite3.Connection) -> int:
+    """Bring a SQLite sync log (autocommit connection) to LATEST; returns the version it was at."""
+    def begin() -> int:
+        db.execute("BEGIN IMMEDIATE")  # the write lock: another process migrating waits here
+        return int(db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
+    db.execute(_VERSION_TABLE.format(**_TYPES["sqlite"]))
+    found = begin()
+    if found == 0:
+        has_sync_log = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_log'").fetchone()
+        columns = {row[1] for row in db.execute("PRAGMA table_info(sync_log)")}
+        found = _baseline(bool(has_sync_log), "target" in columns)
+        if found:
+            _record_sqlite(db, found, "found at open (made before schema versions)")
+    db.execute("COMMIT")
+    for migration in _pending(found):
+        if begin() >= migration.version:  # another process applied it meanwhile
+            db.execute("COMMIT")
+            continue
+        try:
+            for statement in migration.sql("sqlite"):
+                db.execute(statement)
+            _record_sqlite(db, migration.version, migration.description)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return found
+
+
+def _record_sqlite(db: sqlite3.Connection, version: int, description: str) -> None:
+    db.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+               (version, description, datetime.now(UTC).isoformat()))
+
+
+async def migrate_postgres(conn: asyncpg.Connection) -> int:
+    """Bring a PostgreSQL sync log to LATEST under an advisory lock; returns the version it was at."""
+    await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK)
+    try:
+        await conn.execute(_VERSION_TABLE.format(**_TYPES["postgres"]))
+        found = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+        if found == 0:
+            has_sync_log = await conn.fetchval("SELECT to_regclass('sync_log') IS NOT NULL")
+            has_target = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'sync_log' AND column_name = 'target')")
+            found = _baseline(bool(has_sync_log), bool(has_target))
+            if found:
+                await _record_postgres(conn, found, "found at open (made before schema versions)")
+        for migration in _pending(found):
+            async with conn.transaction():
+                for statement in migration.sql("postgres"):
+                    await conn.execute(statement)
+                await _record_postgres(conn, migration.version, migration.description)
+        return found
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK)
+
+
+async def _record_postgres(conn: asyncpg.Connection, version: int, description: str) -> None:
+    await conn.execute("INSERT INTO schema_version (version, description, applied_at) VALUES ($1, $2, now())",
+                       version, description)
