@@ -1,0 +1,78 @@
+"""Per-field direction rules in the push direction: a field Salesforce owns is never written, merge rules
+become the write policy, and an action that names an owned field fails validation with its place."""
+
+from __future__ import annotations
+
+import pytest
+
+from destination.actions.loader import ConfigError, load_text
+from destination.actions.model import Policy
+from destination.events import Event
+from destination.mapping import map_event
+from destination.operations import RecordOp
+
+SOURCE = """
+source: app
+actions:
+  - name: contacts
+    when: type = "identify"
+    object: Contact
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields:
+      LastName: {path: $.traits.last_name, policy: always}
+      Title: $.traits.title
+      Department: $.traits.department
+      Phone: {path: $.traits.phone, policy: always}
+    fields_from: {path: $.traits, allow: [Description]}
+sync_back:
+  kafka_topic: salesforce-changes
+  objects:
+    - object: Contact
+      fields:
+        Title: {as: title, direction: both, merge: most_recent}
+        Department: {as: department, merge: salesforce_wins}
+        Phone: {as: phone, direction: to_salesforce}
+        LastName: {as: last_name, direction: to_salesforce, unless_blank: false}
+        Description: {as: description, direction: from_salesforce}
+"""
+
+
+def _op() -> RecordOp:
+    source = load_text(SOURCE, "app.yaml")
+    event = Event("app", {"type": "identify", "messageId": "m1", "userId": "u1", "traits": {
+        "email": "a@x.io", "last_name": "Ada", "title": "CTO", "department": "R&D", "phone": "",
+        "Description": "from the app"}})
+    op = map_event(source, source.actions[0], event)
+    assert isinstance(op, RecordOp)
+    return op
+
+
+def test_merge_rules_become_the_push_policy_and_a_salesforce_owned_field_is_never_written() -> None:
+    op = _op()
+    policies = {name: value.policy for name, value in op.fields.items()}
+    assert policies == {"LastName": Policy.ALWAYS, "Title": Policy.MOST_RECENT, "Department": Policy.SET_IF_EMPTY,
+                        "Phone": Policy.SKIP_BLANK}
+    assert "Description" not in op.fields
+    assert any("Description is from_salesforce" in w for w in op.warnings)
+
+
+def test_an_action_naming_a_salesforce_owned_field_fails_validation_at_its_line() -> None:
+    text = SOURCE.replace("      Phone: {path: $.traits.phone, policy: always}\n",
+                          "      Phone: {path: $.traits.phone, policy: always}\n      Description: $.traits.d\n")
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "app.yaml")
+    problem = caught.value.problems[0]
+    assert "Description" in problem.message and "from_salesforce" in problem.message
+    assert problem.file == "app.yaml" and problem.line is not None
+
+
+@pytest.mark.parametrize("broken, message", [
+    ("  kafka_topic: salesforce-changes\n", "needs kafka_topic or http"),
+    ("      fields:\n", "fields"),
+])
+def test_sync_back_without_a_destination_or_fields_is_refused(broken: str, message: str) -> None:
+    text = SOURCE.replace(broken, "" if "kafka" in broken else "      fields: {}\n      other:\n")
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "app.yaml")
+    assert any(message in p.message or message in p.path for p in caught.value.problems)
