@@ -82,6 +82,7 @@ class Service:
     tokens: OperatorTokens = field(default_factory=OperatorTokens)
     sessions: Sessions | None = None
     bind_host: str | None = None  # the address the main listener binds (a name the Host header may carry)
+    sync_back: Any = None  # the change feed (destination/sync_back/runner.py) when a source has `sync_back`
 
     def app(self, *, ingest: bool = True, operator: bool = True) -> FastAPI:
         """The HTTP app behind the access guard: Segment ingest and Outbound Messages (write keys, outbound
@@ -220,6 +221,23 @@ async def open_pipeline(settings: Settings, sources: dict[str, ActionFile], stac
                     batching=settings.batching)
 
 
+async def start_sync_back(settings: Settings, sources: dict[str, ActionFile], clients: dict[str, SalesforceClient],
+                          sync_log: SyncLog, budget: Budget, stack: AsyncExitStack) -> Any:
+    """The change feed of every source with `sync_back`, its publishers open (they close with the stack);
+    it shares the connections and the API budget with delivery."""
+    from .sync_back.publish import publisher_for
+    from .sync_back.runner import SyncBackRunner
+
+    publishers = {}
+    for name, source in sources.items():
+        if source.sync_back is not None:
+            publisher = publisher_for(source.sync_back, settings.kafka)
+            await publisher.open()
+            stack.push_async_callback(publisher.close)
+            publishers[name] = publisher
+    return SyncBackRunner(sources, clients, sync_log, publishers, budget=budget)
+
+
 def client_for(settings: Settings, conn: ConnectionConfig, name: str) -> SalesforceClient:
     """A client for one connection, retrying under the settings' retry policy."""
     client = SalesforceClient(conn.connection(name), policy=settings.retry.policy(settings.batching.max_attempts))
@@ -278,7 +296,10 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
             service.clients[name] = client
             stack.push_async_callback(client.aclose)
         budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
-        delivery = Delivery(service.clients, sync_log=sync_log, budget=budget)
+        synced = {o.object.lower() for s in sources.values() if s.sync_back for o in s.sync_back.objects}
+        delivery = Delivery(service.clients, sync_log=sync_log, budget=budget, echo_objects=frozenset(synced))
+        if synced:
+            service.sync_back = await start_sync_back(settings, sources, service.clients, sync_log, budget, stack)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)
         await consumer_source.start()
         stack.push_async_callback(consumer_source.stop)
