@@ -119,6 +119,7 @@ class SyncBackRunner:
                              else started - timedelta(days=1))
             await self._deletes(source_name, config, spec, client,
                                 deleted_since - timedelta(seconds=config.overlap_seconds), started, result)
+            await self.sync_log.save_sync_back(SyncBackProgress(source_name, spec.object, None))  # clean poll
         except (SalesforceApiError, OSError, LookupError) as exc:
             message = f"{type(exc).__name__}: {exc}"
             result.errors.append(message)

@@ -6,12 +6,14 @@ recorded and counted); a delete produces a delete event."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sync_back_support import (
     WRITE_KEY,
     TopicReader,
@@ -23,6 +25,7 @@ from sync_back_support import (
     settings,
 )
 
+from destination.cli import main
 from destination.config import load_settings
 from destination.service import build
 
@@ -38,10 +41,10 @@ async def _wait(predicate: Any, seconds: float) -> None:
 
 
 async def test_person_change_published_own_write_suppressed_delete_published(
-        tls_emulator: Any, kafka_bootstrap: str, tmp_path: Path) -> None:
+        tls_emulator: Any, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     topic = f"sf-changes-{uuid.uuid4().hex[:8]}"
-    config = load_settings(settings(tmp_path, tls_emulator, kafka_bootstrap, actions_dir(tmp_path, topic,
-                                                                                           interval=INTERVAL)))
+    path = settings(tmp_path, tls_emulator, kafka_bootstrap, actions_dir(tmp_path, topic, interval=INTERVAL))
+    config = load_settings(path)
     async with AsyncExitStack() as stack:
         service = await build(config, stack)
         assert service.sync_back is not None and service.consumer is not None
@@ -92,6 +95,11 @@ async def test_person_change_published_own_write_suppressed_delete_published(
             service.sync_back.stop()
             service.consumer.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+    assert await asyncio.to_thread(main, ["--config", str(path), "sync-back", "status", "--json"]) == 0
+    [status] = json.loads(capsys.readouterr().out)
+    assert (status["source"], status["object"], status["published"], status["echoes_suppressed"]) == (
+        "app", "Contact", 2, 1)
+    assert status["watermark"] and status["lag_seconds"] >= 0 and status["last_error"] is None
 
 
 async def _polled(service: Any) -> bool:
