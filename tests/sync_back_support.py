@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from settings_support import settings_file
+from settings_support import REPO, settings_file
 
 WRITE_KEY = "sync-back-test-key"
 
 
 def actions_dir(tmp_path: Path, topic: str, *, interval: float = 0.5, overlap: float = 5.0,
-                merge: str = "most_recent") -> Path:
+                merge: str = "most_recent", email_synced: bool = False) -> Path:
     """An action folder: source `app` upserts Contacts by Email and publishes their changes to `topic`."""
     folder = tmp_path / "actions"
     folder.mkdir(exist_ok=True)
@@ -45,15 +45,18 @@ sync_back:
       fields:
         Title: {{as: title, direction: both, merge: {merge}}}
         Department: {{as: department, direction: from_salesforce}}
-""")
+""" + ("        Email: {as: email, direction: both}\n" if email_synced else ""))
     return folder
 
 
-def settings(tmp_path: Path, emulator: Any, kafka: str, actions: Path) -> Path:
-    """destination.yaml: the emulator, an embedded event log for the push, Kafka for the published changes."""
-    path = settings_file(tmp_path, emulator, f"kafka: {{bootstrap_servers: '{kafka}', idempotent: false, "
-                         "create_topics: {enabled: true, replication_factor: 1, partitions: 1}}\n")
-    path.write_text(path.read_text().replace(f"actions_dir: {Path(__file__).resolve().parents[2] / 'actions'}",
+def settings(tmp_path: Path, emulator: Any, kafka: str, actions: Path, *, log_topic: str | None = None) -> Path:
+    """destination.yaml: the emulator, Kafka for the published changes, and an embedded event log for the
+    push — or, with `log_topic`, the push consuming that Kafka topic (the one changes are published to)."""
+    log = f"topic: {log_topic}, group_id: g-{log_topic}, dead_letter_topic: d-{log_topic}, " if log_topic else ""
+    path = settings_file(tmp_path, emulator, f"kafka: {{bootstrap_servers: '{kafka}', idempotent: false, {log}"
+                         "create_topics: {enabled: true, replication_factor: 1, partitions: 1}}\n",
+                         event_log="{kind: kafka}" if log_topic else None)
+    path.write_text(path.read_text().replace(f"actions_dir: {REPO / 'actions'}",
                                              f"actions_dir: {actions}"))
     return path
 
