@@ -179,11 +179,15 @@ class Delivery:
         if ops[0].operation is Operation.CREATE:
             return plan_batch(ops, [])
         extra = ["IsConverted", "ConvertedContactId"] if ops[0].follow_converted_leads else []
+        two_way = describe.name.lower() in self.echo_objects
+        if two_way:  # most_recent also weighs a person's change (LastModifiedById not ours): plan._merge
+            extra.append("LastModifiedById")
         fields = [f for f in select_fields(ops, extra) if describe.field(f) is not None]
         found = await find_records(client, describe, fields, [op.match for op in ops if op.match is not None])
         if known is not None:
             found = known(describe.name, found)
-        plan = plan_batch(ops, found, await self._value_times(describe.name, ops, found))
+        own_user = (await client.tokens.token()).user_id if two_way else None
+        plan = plan_batch(ops, found, await self._value_times(describe.name, ops, found), own_user=own_user)
         if ops[0].follow_converted_leads:
             await follow_converted(client, plan, {r["Id"]: r for r in found})
         return plan

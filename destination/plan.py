@@ -187,19 +187,22 @@ def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None,
     return values, warnings
 
 
-def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
-           value_times: Mapping[str, datetime]) -> tuple[dict[str, Any], list[str], dict[str, datetime]]:
+def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None, value_times: Mapping[str, datetime],
+           own_user: str | None = None) -> tuple[dict[str, Any], list[str], dict[str, datetime]]:
     """merge_values, and the event time of each `most_recent` value kept.
 
     `most_recent` compares event times: within the ops (an older event never overrides a newer one's
     value, on create as on update) and against the time of the record's value: the event time of the
     value we last wrote to that field (`value_times`, from the sync log), else the record's
     LastModifiedDate when the field holds a value (a blank field is filled by any timed event). An event
-    without a time never overrides an existing value."""
+    without a time never overrides an existing value. Under two-way sync (`own_user`: the integration user)
+    a record someone else changed last is guarded by that change's time too: a person's edit in Salesforce
+    is not overwritten by an older event that arrives after it."""
     values: dict[str, Any] = {}
     written_at: dict[str, datetime | None] = {}
     timed = any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
     record_changed = _moment(current.get("LastModifiedDate")) if timed and current else None
+    by_other = bool(own_user and current and str(current.get("LastModifiedById") or "")[:15] != own_user[:15])
     for op in ops:
         event_time = _moment(op.event.timestamp) if timed else None  # only most_recent compares event times
         for name, fv in op.fields.items():
@@ -220,6 +223,8 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
                 else:  # a blank field has no value to protect: only a value's own time guards it
                     held = current is not None and not _blank(_field(current, name))
                     floor = value_times.get(name) or (record_changed if held else None)
+                    if by_other and held and record_changed is not None:
+                        floor = max(floor or record_changed, record_changed)
                     if (floor is not None and event_time <= floor) or (earlier is not None and event_time < earlier):
                         continue
             values[name] = fv.value
@@ -250,9 +255,11 @@ def _same(current: Any, new: Any) -> bool:
 
 
 def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
-               value_times: Mapping[str, Mapping[str, datetime]] | None = None) -> Plan:
+               value_times: Mapping[str, Mapping[str, datetime]] | None = None, *,
+               own_user: str | None = None) -> Plan:
     """Decide every op of a looked-up batch (same object, operation and matcher shape). `value_times`:
-    record Id → `most_recent` field → event time of the value we last wrote there."""
+    record Id → `most_recent` field → event time of the value we last wrote there; `own_user`: the
+    integration user, for objects synced both ways (see _merge)."""
     plan = Plan()
     by_record: dict[str, list[RecordOp]] = {}
     creates: dict[tuple[Any, ...], list[RecordOp]] = {}
@@ -301,7 +308,8 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
         if kind == "delete":
             plan.writes.append(Write("delete", group[0].object, group, record_id=record_id))
             continue
-        values, warnings, times = _merge(group, records[record_id], (value_times or {}).get(record_id, {}))
+        values, warnings, times = _merge(group, records[record_id], (value_times or {}).get(record_id, {}),
+                                         own_user)
         plan.writes.append(Write("update", group[0].object, group, values, record_id=record_id, warnings=warnings,
                                  value_times=times))
     return plan

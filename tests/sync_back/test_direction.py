@@ -76,3 +76,32 @@ def test_sync_back_without_a_destination_or_fields_is_refused(broken: str, messa
     with pytest.raises(ConfigError) as caught:
         load_text(text, "app.yaml")
     assert any(message in p.message or message in p.path for p in caught.value.problems)
+
+
+def _timed_op(title: str, timestamp: str) -> RecordOp:
+    source = load_text(SOURCE, "app.yaml")
+    event = Event("app", {"type": "identify", "messageId": f"m-{title}", "userId": "u1", "timestamp": timestamp,
+                          "traits": {"email": "a@x.io", "last_name": "Ada", "title": title}})
+    op = map_event(source, source.actions[0], event)
+    assert isinstance(op, RecordOp)
+    return op
+
+
+OURS, PERSON = "0058c0000000001AAA", "0058c0000000004AAA"
+
+
+@pytest.mark.parametrize("modified_by, written", [(PERSON, False), (OURS, True)])
+def test_most_recent_weighs_a_persons_later_change_but_not_our_own_write(modified_by: str, written: bool) -> None:
+    """An event from 10:00:05 arrives after a change made at 10:00:07. Made by a person, the change is newer
+    and wins; made by our own write of an event from 10:00:03 (value_times), the event is newer and wins."""
+    from datetime import UTC, datetime
+
+    from destination.plan import plan_batch
+
+    record = {"Id": "0038c0000000001AAA", "Email": "a@x.io", "LastName": "Ada", "Title": "Changed",
+              "Department": None, "Phone": None, "LastModifiedDate": "2026-12-02T10:00:07.000+0000",
+              "LastModifiedById": modified_by}
+    ours = {record["Id"]: {"Title": datetime(2026, 12, 2, 10, 0, 3, tzinfo=UTC)}}
+    plan = plan_batch([_timed_op("Late", "2026-12-02T10:00:05Z")], [record], ours, own_user=OURS)
+    [write] = plan.writes
+    assert ("Title" in write.values) is written
