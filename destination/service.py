@@ -105,7 +105,7 @@ class Service:
             app.include_router(ingest_router)
             ingest_paths = {route.path for route in ingest_router.routes}  # type: ignore[attr-defined]
             self.outbound = Outbound(OutboundAccess(self.sources), self.event_log, self.sync_log,
-                                     metrics=self.metrics)
+                                     metrics=self.metrics, own_users=self._own_users)
             app.include_router(self.outbound.router)
         if operator:
             self._operator_routes(app)
@@ -125,6 +125,11 @@ class Service:
         hosts = allowed_host_names([*http.allowed_hosts, *listen], self.bind_host or http.host)
         app.add_middleware(AccessGuard, policy=policy, sessions=self.sessions, hosts=hosts)
         return app
+
+    def _own_users(self) -> set[str]:
+        """The Ids of the users our connections act as (known once a token was fetched)."""
+        tokens = [c.tokens.current for c in self.clients.values()]
+        return {t.user_id for t in tokens if t is not None and t.user_id}
 
     def _operator_routes(self, app: FastAPI) -> None:
         """The endpoints for operators (the guard asks for a token with the right scope)."""

@@ -87,6 +87,11 @@ class TokenManager:
         self._lock = asyncio.Lock()
         self.fetches = 0  # token requests made (tests and metrics read it)
 
+    @property
+    def current(self) -> Token | None:
+        """The cached token, if one was fetched (never fetches)."""
+        return self._token
+
     async def token(self) -> Token:
         """The cached token, fetching one first when there is none."""
         if self._token is not None:
