@@ -78,7 +78,7 @@ def update_event(source: str, spec: SyncObject, change: Change, values: dict[str
                  changed: list[str]) -> Event:
     """The event for a created or changed record."""
     rules = spec.rules()
-    traits = {_name(n, rules[n]): v for n, v in values.items() if v is not None}
+    traits = {_name(n, rules[n]): v for n, v in values.items() if v is not None or not rules[n].unless_blank}
     previous = {_name(n, rules[n]): (change.previous or {}).get(n) for n in changed} if change.previous else {}
     kind = spec.event or DEFAULT_EVENT.get(spec.object.lower(), "track")
     body = _base(change.object, change.id, change.modstamp, change.record.get("LastModifiedById"), "updated")
