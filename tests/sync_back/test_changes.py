@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from destination.actions.model import SyncObject
-from destination.sync_back.changes import Change, changed_fields, delete_event, snapshot, update_event, values_of
+from destination.sync_back.changes import (
+    Change,
+    changed_fields,
+    delete_event,
+    snapshot,
+    update_event,
+    values_of,
+)
 from destination.sync_back.echo import is_echo
 
 OURS, PERSON = "0058c0000000001AAA", "0058c0000000004AAA"
