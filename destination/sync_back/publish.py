@@ -81,10 +81,12 @@ class FanOut:
             await p.publish(events)
 
 
-def publisher_for(config: SyncBack, kafka: KafkaConfig) -> FanOut:
-    """The publishers a source's `sync_back` names."""
+def publisher_for(config: SyncBack, kafka: KafkaConfig | None) -> FanOut:
+    """The publishers a source's `sync_back` names (`kafka`: the settings' brokers, for `kafka_topic`)."""
     out: list[Publisher] = []
     if config.kafka_topic:
+        if kafka is None:
+            raise ValueError("sync_back.kafka_topic needs Kafka brokers in the settings (kafka:)")
         out.append(KafkaPublisher(kafka, config.kafka_topic))
     if config.http is not None:
         out.append(HttpPublisher(config.http))

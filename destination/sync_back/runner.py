@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from ..actions.model import ActionFile, SyncBack, SyncObject
 from ..budget import Budget
+from ..eventlog.base import LogUnavailable
 from ..events import Event
 from ..outcomes import Outcome
 from ..salesforce.client import SalesforceClient
@@ -120,7 +123,7 @@ class SyncBackRunner:
             await self._deletes(source_name, config, spec, client,
                                 deleted_since - timedelta(seconds=config.overlap_seconds), started, result)
             await self.sync_log.save_sync_back(SyncBackProgress(source_name, spec.object, None))  # clean poll
-        except (SalesforceApiError, OSError, LookupError) as exc:
+        except (SalesforceApiError, OSError, LookupError, httpx.HTTPError, LogUnavailable) as exc:
             message = f"{type(exc).__name__}: {exc}"
             result.errors.append(message)
             log.warning("sync-back poll of %s/%s: %s (the watermark stays; next interval retries)",

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from settings_support import OPERATOR
 from sync_back_support import (
     WRITE_KEY,
     TopicReader,
@@ -90,6 +91,10 @@ async def test_person_change_published_own_write_suppressed_delete_published(
             assert deleted["properties"]["previous"]["title"] == "CTO"
             await reader.read(2 * INTERVAL + 0.5)
             assert len(reader.messages) == 2  # nothing published twice
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
+                                         headers=OPERATOR) as operator:
+                page = (await operator.get("/sync-log")).text
+            assert "app / contacts" in page and "app / sync_back (from Salesforce)" in page  # both directions
         finally:
             await reader.stop()
             service.sync_back.stop()
