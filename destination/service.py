@@ -227,7 +227,7 @@ async def open_pipeline(settings: Settings, sources: dict[str, ActionFile], stac
 
 
 async def start_sync_back(settings: Settings, sources: dict[str, ActionFile], clients: dict[str, SalesforceClient],
-                          sync_log: SyncLog, budget: Budget, stack: AsyncExitStack) -> Any:
+                          sync_log: SyncLog, budget: Budget, stack: AsyncExitStack, metrics: Metrics) -> Any:
     """The change feed of every source with `sync_back`, its publishers open (they close with the stack);
     it shares the connections and the API budget with delivery."""
     from .sync_back.publish import publisher_for
@@ -240,7 +240,7 @@ async def start_sync_back(settings: Settings, sources: dict[str, ActionFile], cl
             await publisher.open()
             stack.push_async_callback(publisher.close)
             publishers[name] = publisher
-    return SyncBackRunner(sources, clients, sync_log, publishers, budget=budget)
+    return SyncBackRunner(sources, clients, sync_log, publishers, budget=budget, metrics=metrics)
 
 
 def client_for(settings: Settings, conn: ConnectionConfig, name: str) -> SalesforceClient:
@@ -304,7 +304,8 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
         synced = {o.object.lower() for s in sources.values() if s.sync_back for o in s.sync_back.objects}
         delivery = Delivery(service.clients, sync_log=sync_log, budget=budget, echo_objects=frozenset(synced))
         if synced:
-            service.sync_back = await start_sync_back(settings, sources, service.clients, sync_log, budget, stack)
+            service.sync_back = await start_sync_back(settings, sources, service.clients, sync_log, budget, stack,
+                                                      metrics)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)
         await consumer_source.start()
         stack.push_async_callback(consumer_source.stop)

@@ -62,7 +62,7 @@ class SyncBackRunner:
     """Polls every synced object of every source; `poll_once` is one round of one object (tests call it)."""
 
     def __init__(self, sources: dict[str, ActionFile], clients: dict[str, SalesforceClient], sync_log: SyncLog,
-                 publishers: dict[str, FanOut], *, budget: Budget | None = None,
+                 publishers: dict[str, FanOut], *, budget: Budget | None = None, metrics: Any = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.sources = {n: s for n, s in sources.items() if s.sync_back is not None}
         self.clients = clients
@@ -70,6 +70,7 @@ class SyncBackRunner:
         self.publishers = publishers
         self.budget = budget or Budget()
         self.now = now
+        self.metrics = metrics  # outcomes counted as delivery's are (destination_outcomes_total)
         self.polls = 0
         self._stop = asyncio.Event()
 
@@ -192,7 +193,7 @@ class SyncBackRunner:
             outcomes.append(Outcome.succeeded(event, record_id=change.id, created=False, action=ACTION,
                                               object=spec.object, operation="publish", fields=tuple(changed)))
         await self.publishers[source].publish(events)  # raises when not acknowledged: nothing below happens
-        await self.sync_log.record(outcomes)
+        await self._record(outcomes)
         newest = max(r["SystemModstamp"] for r in records)
         await self.sync_log.save_sync_back(SyncBackProgress(source, spec.object, newest, versions, len(events),
                                                             echoes))
@@ -217,11 +218,17 @@ class SyncBackRunner:
                                               object=spec.object, operation="delete"))
             versions.append((record_id, deleted_date, before.values if before else {}))
         await self.publishers[source].publish(events)
-        await self.sync_log.record(outcomes)
+        await self._record(outcomes)
         if versions:
             await self.sync_log.save_sync_back(SyncBackProgress(source, spec.object, None, versions, len(events)))
         await self.sync_log.save_sync_back(SyncBackProgress(source, deleted_key(spec.object), covered))
         result.deleted += len(events)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        await self.sync_log.record(outcomes)
+        if self.metrics is not None:
+            for outcome in outcomes:
+                self.metrics.outcome(outcome)
 
     async def _note_error(self, source: str, obj: str, message: str) -> None:
         try:

@@ -69,6 +69,8 @@ async def test_person_change_published_own_write_suppressed_delete_published(
             rows = [r for r in await service.sync_log.rows() if r.action == "sync_back"]
             assert [(r.status.value, r.error_code, r.record_id) for r in rows] == [
                 ("skipped", "ECHO_SUPPRESSED", contact["Id"])]
+            assert 'error_code="ECHO_SUPPRESSED",object="Contact",status="skipped"} 1.0' in \
+                service.metrics.render().decode()
 
             loop = asyncio.get_running_loop()
             changed_at = loop.time()

@@ -70,6 +70,7 @@ async def test_after_sigkill_nothing_is_missed_and_repeats_are_within_the_overla
     finally:
         process.stop()
         await reader.stop()
+    assert process.kills == 1
     published = Counter(m["userId"] for m in reader.messages if m.get("type") == "identify")
     assert set(emails) <= set(published), f"missed: {sorted(set(emails) - set(published))}"
     repeats = [e for e, n in published.items() if n > 1]
