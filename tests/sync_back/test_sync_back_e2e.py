@@ -41,10 +41,17 @@ async def _wait(predicate: Any, seconds: float) -> None:
     raise AssertionError("condition not met in time")
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 async def test_person_change_published_own_write_suppressed_delete_published(
-        tls_emulator: Any, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        store: str, tls_emulator: Any, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        request: pytest.FixtureRequest) -> None:
     topic = f"sf-changes-{uuid.uuid4().hex[:8]}"
     path = settings(tmp_path, tls_emulator, kafka_bootstrap, actions_dir(tmp_path, topic, interval=INTERVAL))
+    if store == "postgres":  # the watermark and echo state in PostgreSQL instead of SQLite
+        url = request.getfixturevalue("postgres_url")
+        path.write_text(path.read_text().replace(f"sync_log_url: sqlite:///{tmp_path / 'sync.db'}",
+                                                 f"sync_log_url: {url}"))
+        assert url in path.read_text()
     config = load_settings(path)
     async with AsyncExitStack() as stack:
         service = await build(config, stack)
