@@ -105,3 +105,22 @@ def test_most_recent_weighs_a_persons_later_change_but_not_our_own_write(modifie
     plan = plan_batch([_timed_op("Late", "2026-12-02T10:00:05Z")], [record], ours, own_user=OURS)
     [write] = plan.writes
     assert ("Title" in write.values) is written
+
+
+def test_the_two_way_sync_docs_example_loads_and_its_read_only_error_reads_as_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "two-way-sync.md").read_text()
+    block = doc.split("## Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    env = {"WEB_APP_WRITE_KEY": "w", "SEGMENT_WRITE_KEY": "s"}
+    source = load_text(block, "actions/web-app.yaml", env)
+    rules = source.rules_for("Contact")
+    assert (rules["title"].merge.value, rules["phone"].merge.value, rules["description"].direction.value) == (
+        "most_recent", "salesforce_wins", "from_salesforce")
+    broken = block.replace("      Phone: $.traits.phone\n", "      Phone: $.traits.phone\n      Description: $.x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_text(broken, "actions/web-app.yaml", env)
+    shown = str(caught.value.problems[0])
+    documented = " ".join(doc.split("in the example above) fails `destination check`:", 1)[1]
+                          .split("```", 2)[1].split())
+    assert " ".join(shown.split()) == documented
