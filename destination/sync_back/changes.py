@@ -17,6 +17,7 @@ from typing import Any
 from ..actions.model import SyncField, SyncObject
 from ..direction import published
 from ..events import Event
+from ..kinds import Direction
 
 DEFAULT_EVENT = {"lead": "identify", "contact": "identify", "account": "group"}
 
@@ -42,8 +43,8 @@ def values_of(spec: SyncObject, record: dict[str, Any]) -> dict[str, Any]:
     """The fields this object publishes, by Salesforce name, under their direction rules (None = blank)."""
     out = {}
     for name, rule in spec.rules().items():
-        value = record.get(name)
-        if rule.direction.value != "to_salesforce":
+        if rule.direction is not Direction.TO_SALESFORCE:  # the app owns it: never published
+            value = record.get(name)
             out[name] = value if published(rule, value) else None
     return out
 
