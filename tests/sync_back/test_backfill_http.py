@@ -97,3 +97,28 @@ async def test_backfill_publishes_every_record_over_http_and_a_refusal_keeps_the
         assert again.published == 1 and again.repeats >= 0
         assert endpoint.batches[-1][0]["traits"]["industry"] == "Retail"
         await publisher.close()
+
+
+async def test_polls_wait_while_api_usage_is_over_the_budget_delivery_uses(tls_emulator: Any, tmp_path: Path,
+                                                                         collector: Any) -> None:
+    from destination.budget import Budget
+
+    endpoint, port = collector
+    tls_emulator.state.store.insert("Account", {"Name": "Acme", "Industry": "Energy"})
+    source = load_text(SOURCE.format(port=port), "app.yaml")
+    assert source.sync_back is not None
+    async with SalesforceClient(connection_for(tls_emulator)) as client, \
+            open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        publisher = publisher_for(source.sync_back, None)
+        runner = SyncBackRunner({"app": source}, {"default": client}, log, {"app": publisher},
+                                budget=Budget(ceiling=0.8))
+        tls_emulator.state.usage.total = 90_000  # of 100,000 a day: over the 80 % ceiling
+        await client.limits()  # the client learns the usage from any response
+        skipped = await runner.poll_once("app", "Account")
+        assert (skipped.published, endpoint.batches, runner.polls) == (0, [], 0)
+        [state] = await log.sync_back_states("app")
+        assert "over the budget" in (state.last_error or "")
+        tls_emulator.state.usage.total = 10
+        await client.limits()
+        assert (await runner.poll_once("app", "Account")).published == 1
+        await publisher.close()
