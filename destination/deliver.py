@@ -47,8 +47,11 @@ class Delivery:
 
     def __init__(self, clients: dict[str, SalesforceClient], *, sync_log: SyncLog | None = None,
                  budget: Budget | None = None, policy: RetryPolicy | None = None, max_attempts: int | None = None,
-                 backoff_seconds: float | None = None, metrics: Any = None) -> None:
+                 backoff_seconds: float | None = None, metrics: Any = None,
+                 echo_objects: frozenset[str] = frozenset()) -> None:
         self.clients = clients
+        # objects a source syncs back (lower-case): the values written to them are kept for echo suppression
+        self.echo_objects = echo_objects
         self.sync_log = sync_log
         self.budget = budget or Budget()
         self._policy = policy
@@ -139,6 +142,7 @@ class Delivery:
                             intents=self.sync_log, sizes=self.sizes, on_call=self._count_call)
             await writer.execute(plan.writes, ops[0].mode, fate)
             await self._record_value_times(plan, fate)
+            await self._record_written(plan, fate)
         _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
 
     def _one_timed_writer(self, ops: list[RecordOp]) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -191,11 +195,15 @@ class Delivery:
         extra = ["IsConverted", "ConvertedContactId"] if ops[0].follow_converted_leads else []
         if describe.record_types:
             extra.append("RecordTypeId")  # a preview checks an update's picklists against the record's type
+        two_way = describe.name.lower() in self.echo_objects
+        if two_way:  # most_recent also weighs a person's change (LastModifiedById not ours): plan._merge
+            extra.append("LastModifiedById")
         fields = [f for f in select_fields(ops, extra) if describe.field(f) is not None]
         found = await find_records(client, describe, fields, [op.match for op in ops if op.match is not None])
         if known is not None:
             found = known(describe.name, found)
-        plan = plan_batch(ops, found, await self._value_times(describe.name, ops, found))
+        own_user = (await client.tokens.token()).user_id if two_way else None
+        plan = plan_batch(ops, found, await self._value_times(describe.name, ops, found), own_user=own_user)
         if ops[0].follow_converted_leads:
             await follow_converted(client, plan, {r["Id"]: r for r in found})
         return plan
@@ -225,6 +233,22 @@ class Delivery:
                 rows += [(write.object, record_id, name, moment) for name, moment in write.value_times.items()]
         if rows:
             await self.sync_log.record_value_times(rows)
+
+    async def _record_written(self, plan: Plan, fate: Fate) -> None:
+        """Remember what was written to records of synced-back objects: the change feed does not publish
+        our own write when it comes back (destination/sync_back/echo.py)."""
+        if self.sync_log is None or not self.echo_objects:
+            return
+        rows: list[tuple[str, str, str, Any]] = []
+        for write in plan.writes:
+            if write.object.lower() not in self.echo_objects or write.kind == "delete":
+                continue
+            outcome = fate.outcome(write.ops[0], target_of(write.ops[0], write))
+            record_id = write.record_id or (outcome.record_id if outcome else None)
+            if outcome is not None and outcome.status is Status.SUCCEEDED and record_id:
+                rows += [(write.object, record_id, name, value) for name, value in write.values.items()]
+        if rows:
+            await self.sync_log.record_written_values(rows)
 
     async def _already_created(self, ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
         """A create (or upsert) already confirmed for this messageId and action is not sent again

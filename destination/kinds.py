@@ -61,3 +61,19 @@ class OnMissing(StrEnum):
 class Compare(StrEnum):
     EXACT = "exact"
     DOMAIN = "domain"  # scheme, www., path and case stripped on both sides
+
+
+class Direction(StrEnum):
+    """Which way a field flows when a source syncs both ways (`sync_back:`)."""
+
+    TO_SALESFORCE = "to_salesforce"  # the app owns it: pushed, never published back
+    FROM_SALESFORCE = "from_salesforce"  # Salesforce owns it: published, never written by the push direction
+    BOTH = "both"  # either side may change it; `merge` decides a conflict
+
+
+class Merge(StrEnum):
+    """Who wins a field both sides change (direction `both`)."""
+
+    MOST_RECENT = "most_recent"  # the later change: event time vs the record's LastModifiedDate
+    SALESFORCE_WINS = "salesforce_wins"  # the push direction only fills the field while it is blank
+    APP_WINS = "app_wins"  # the push direction writes as the action says

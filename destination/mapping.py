@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from typing import Any
 
 from .actions.model import Action, ActionFile, Compare, FieldSpec, MatchGroup, Policy
 from .actions.paths import MISSING, getter
 from .actions.values import ValueProblem, domain_of, field_value, is_blank, resolve_field
+from .direction import push_policy
 from .events import Event
 from .operations import FieldValue, Lookup, Matcher, MatchTree, RecordOp
 from .outcomes import Outcome
@@ -87,6 +89,7 @@ def map_event(source: ActionFile, action: Action, event: Event) -> RecordOp | Ou
                 continue
             fields[name] = FieldValue(None if blank else value, spec.policy, from_default=from_default,
                                       truncate=spec.truncate is not False)
+        fields = _directed(source, action, fields, warnings)
         if action.record_type:
             fields.setdefault("RecordTypeId", FieldValue(action.record_type, Policy.ALWAYS))
         if action.idempotency_field:  # the marker an uncertain create is looked up by (write.py reconciles)
@@ -110,6 +113,23 @@ def map_event(source: ActionFile, action: Action, event: Event) -> RecordOp | Ou
                     connection=source.connection, retry_without_failing_fields=action.retry_without_failing_fields,
                     follow_converted_leads=action.follow_converted_leads, on_duplicate=action.on_duplicate,
                     warnings=tuple(warnings))
+
+
+def _directed(source: ActionFile, action: Action, fields: dict[str, FieldValue],
+              warnings: list[str]) -> dict[str, FieldValue]:
+    """Fields under the source's per-field direction rules (destination/direction.py): a field Salesforce owns
+    is left out (with a warning), a field both sides change gets its merge rule's policy."""
+    rules = source.rules_for(action.object)
+    if not rules:
+        return fields
+    out: dict[str, FieldValue] = {}
+    for name, value in fields.items():
+        policy = push_policy(rules.get(name.lower()), value.policy)
+        if policy is None:
+            warnings.append(f"{name} is from_salesforce (sync_back): not written")
+        else:
+            out[name] = value if policy is value.policy else replace(value, policy=policy)
+    return out
 
 
 def _spread(action: Action, body: dict[str, Any]) -> tuple[dict[str, FieldValue], list[str]]:

@@ -187,8 +187,8 @@ def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None,
     return values, warnings
 
 
-def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
-           value_times: Mapping[str, datetime]) -> tuple[dict[str, Any], list[str], dict[str, datetime]]:
+def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None, value_times: Mapping[str, datetime],
+           own_user: str | None = None) -> tuple[dict[str, Any], list[str], dict[str, datetime]]:
     """merge_values, and the event time of each `most_recent` value kept (sent, or already held).
 
     `most_recent` compares event times: within the ops (an older event never overrides a newer one's
@@ -202,12 +202,17 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
     the record already holds, and that is newer than the value's known time, gives that value its time: it is
     kept (and recorded) though nothing is sent. Where no time is known, the newest such event's time stands
     for the value instead of LastModifiedDate, which is later than every event the dead delivery wrote and
-    would otherwise hold the newer events out."""
+    would otherwise hold the newer events out.
+
+    Under two-way sync (`own_user`: the integration user) a record someone else changed last is guarded by
+    that change's time too: a person's edit in Salesforce is not overwritten by an older event that arrives
+    after it."""
     values: dict[str, Any] = {}
     written_at: dict[str, datetime | None] = {}
     timed = any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
     record_changed = _moment(current.get("LastModifiedDate")) if timed and current else None
     floors = _floors(ops, current, value_times, record_changed) if timed else {}
+    by_other = bool(own_user and current and str(current.get("LastModifiedById") or "")[:15] != own_user[:15])
     for op in ops:
         event_time = _moment(op.event.timestamp) if timed else None  # only most_recent compares event times
         for name, fv in op.fields.items():
@@ -227,6 +232,9 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None,
                         continue
                 else:
                     floor = floors.get(name)
+                    if by_other and record_changed is not None and current is not None \
+                            and not _blank(_field(current, name)):
+                        floor = max(floor or record_changed, record_changed)  # a person's later edit holds
                     held = current is not None and _same(_field(current, name), fv.value)
                     # the value's own event (or one carrying the same value) is not older than that value
                     if (floor is not None and (event_time < floor or (event_time == floor and not held))) or \
@@ -283,9 +291,11 @@ def _same(current: Any, new: Any) -> bool:
 
 
 def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
-               value_times: Mapping[str, Mapping[str, datetime]] | None = None) -> Plan:
+               value_times: Mapping[str, Mapping[str, datetime]] | None = None, *,
+               own_user: str | None = None) -> Plan:
     """Decide every op of a looked-up batch (same object, operation and matcher shape). `value_times`:
-    record Id → `most_recent` field → event time of the value we last wrote there."""
+    record Id → `most_recent` field → event time of the value we last wrote there; `own_user`: the
+    integration user, for objects synced both ways (see _merge)."""
     plan = Plan()
     by_record: dict[str, list[RecordOp]] = {}
     creates: dict[tuple[Any, ...], list[RecordOp]] = {}
@@ -334,7 +344,8 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
         if kind == "delete":
             plan.writes.append(Write("delete", group[0].object, group, record_id=record_id))
             continue
-        values, warnings, times = _merge(group, records[record_id], (value_times or {}).get(record_id, {}))
+        values, warnings, times = _merge(group, records[record_id], (value_times or {}).get(record_id, {}),
+                                         own_user)
         plan.writes.append(Write("update", group[0].object, group, values, record_id=record_id, warnings=warnings,
                                  value_times=times))
     return plan

@@ -85,6 +85,7 @@ class Service:
     sessions: Sessions | None = None
     bind_host: str | None = None  # the address the main listener binds (a name the Host header may carry)
     serves_ingest: bool = True  # False for `run --consumer-only`: its event log takes no appends, /readyz skips it
+    sync_back: Any = None  # the change feed (destination/sync_back/runner.py) when a source has `sync_back`
 
     def app(self, *, ingest: bool = True, operator: bool = True) -> FastAPI:
         """The HTTP app behind the access guard: Segment ingest and Outbound Messages (write keys, outbound
@@ -108,7 +109,7 @@ class Service:
             app.include_router(ingest_router)
             ingest_paths = {route.path for route in ingest_router.routes}  # type: ignore[attr-defined]
             self.outbound = Outbound(OutboundAccess(self.sources), self.event_log, self.sync_log,
-                                     metrics=self.metrics)
+                                     metrics=self.metrics, own_users=self._own_users)
             app.include_router(self.outbound.router)
         if operator:
             self._operator_routes(app)
@@ -137,6 +138,11 @@ class Service:
         delivering = self.consumer is not None
         return readiness(event_log=self.event_log if self.serves_ingest else None, consumer=self.consumer,
                          pipeline=self.pipeline if delivering else None, clients=self.clients if delivering else None)
+
+    def _own_users(self) -> set[str]:
+        """The Ids of the users our connections act as (known once a token was fetched)."""
+        tokens = [c.tokens.current for c in self.clients.values()]
+        return {t.user_id for t in tokens if t is not None and t.user_id}
 
     def _operator_routes(self, app: FastAPI) -> None:
         """The endpoints for operators (the guard asks for a token with the right scope)."""
@@ -233,6 +239,23 @@ async def open_pipeline(settings: Settings, sources: dict[str, ActionFile], stac
                     batching=settings.batching)
 
 
+async def start_sync_back(settings: Settings, sources: dict[str, ActionFile], clients: dict[str, SalesforceClient],
+                          sync_log: SyncLog, budget: Budget, stack: AsyncExitStack, metrics: Metrics) -> Any:
+    """The change feed of every source with `sync_back`, its publishers open (they close with the stack);
+    it shares the connections and the API budget with delivery."""
+    from .sync_back.publish import publisher_for
+    from .sync_back.runner import SyncBackRunner
+
+    publishers = {}
+    for name, source in sources.items():
+        if source.sync_back is not None:
+            publisher = publisher_for(source.sync_back, settings.kafka)
+            await publisher.open()
+            stack.push_async_callback(publisher.close)
+            publishers[name] = publisher
+    return SyncBackRunner(sources, clients, sync_log, publishers, budget=budget, metrics=metrics)
+
+
 def client_for(settings: Settings, conn: ConnectionConfig, name: str) -> SalesforceClient:
     """A client for one connection, retrying under the settings' retry policy."""
     client = SalesforceClient(conn.connection(name), policy=settings.retry.policy(settings.batching.max_attempts))
@@ -292,7 +315,11 @@ async def build(settings: Settings, stack: AsyncExitStack, *, actions_dir: Path 
             stack.push_async_callback(client.aclose)
         await stack.enter_async_context(watching_tokens(service.clients, settings.readiness.token_recheck_seconds))
         budget = Budget(settings.budget.ceiling, settings.budget.recheck_seconds)
-        delivery = Delivery(service.clients, sync_log=sync_log, budget=budget)
+        synced = {o.object.lower() for s in sources.values() if s.sync_back for o in s.sync_back.objects}
+        delivery = Delivery(service.clients, sync_log=sync_log, budget=budget, echo_objects=frozenset(synced))
+        if synced:
+            service.sync_back = await start_sync_back(settings, sources, service.clients, sync_log, budget, stack,
+                                                      metrics)
         service.pipeline = Pipeline(sources, delivery, sync_log, batching=settings.batching, metrics=metrics)
         try:
             await consumer_source.start()

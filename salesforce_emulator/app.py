@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import versions
 from .errors import SfError, SfException
 from .limits import install_limits
-from .routes import admin, bulk, collections, oauth, query, sobjects, ui_api
+from .routes import admin, bulk, collections, oauth, query, replication, sobjects, ui_api
 from .routes import limits as limits_routes
 from .routes.deps import api_version, require_session
 from .state import EmulatorState
@@ -45,7 +45,8 @@ def create_app(state: EmulatorState) -> FastAPI:
     data = [Depends(api_version), Depends(require_session)]
     prefix = "/services/data/{version}"
     app.include_router(oauth.router)
-    for module in (sobjects, query, collections, bulk, limits_routes, ui_api):
+    # replication first: /sobjects/{o}/updated/ must not be taken for a record Id "updated"
+    for module in (replication, sobjects, query, collections, bulk, limits_routes, ui_api):
         app.include_router(module.router, prefix=prefix, dependencies=data)
     app.include_router(admin.router, prefix="/__admin")
     install_limits(app, state)

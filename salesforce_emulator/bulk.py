@@ -295,7 +295,7 @@ class BulkJobs:
         parsed = self._parsed(job)
         assert parsed is not None
         writer = RowWriter(self.store, job.object, job.operation, job.external_id_field, parsed.header,
-                           self.store.faults, view=job.view)
+                           self.store.faults, view=job.view, user_id=job.created_by_id)
         job.results = [None] * len(parsed.rows)
         slice_start = time.monotonic()
         for index, result in enumerate(writer.results(parsed.rows)):

@@ -69,8 +69,10 @@ class RowWriter:
     """Writes parsed rows of one job through the store and reports a RowResult per row."""
 
     def __init__(self, store: Store, obj: str, operation: str, ext_field: str | None,
-                 header: Sequence[str], faults: Faults | None = None, *, view: Org | None = None) -> None:
+                 header: Sequence[str], faults: Faults | None = None, *, view: Org | None = None,
+                 user_id: str | None = None) -> None:
         self.store = store
+        self.user_id = user_id  # the job's creator: rows are written as them (LastModifiedById)
         self.faults = faults
         self.view = view  # the org as the job's creator sees it; None = full access
         self.obj = obj
@@ -148,15 +150,19 @@ class RowWriter:
     def _call(self, values: dict[str, str], row_id: str) -> WriteResult | SfError:
         op = self.operation
         if op == "insert":
-            return self.store.insert(self.obj, values, text=True, view=self.view)
+            return self.store.insert(self.obj, values, text=True, view=self.view,
+                                     user_id=self.user_id)
         key_column = self.header[self.key_index] if self.key_index is not None else None
         if key_column is not None:
             values.pop(key_column, None)
         if op == "upsert":
-            return self.store.upsert(self.obj, self.ext_field or "Id", row_id, values, text=True, view=self.view)
+            return self.store.upsert(self.obj, self.ext_field or "Id", row_id, values, text=True, view=self.view,
+                                     user_id=self.user_id)
         if row_id == "":
             return SfError("MISSING_ARGUMENT", f"Id not specified in an {op} call" if op == "update"
                            else f"Id not specified in a {op} call")
         if op == "update":
-            return self.store.update(self.obj, row_id, values, text=True, view=self.view)
-        return self.store.delete(self.obj, row_id, hard=op == "hardDelete", view=self.view)
+            return self.store.update(self.obj, row_id, values, text=True, view=self.view,
+                                     user_id=self.user_id)
+        return self.store.delete(self.obj, row_id, hard=op == "hardDelete", view=self.view,
+                                     user_id=self.user_id)

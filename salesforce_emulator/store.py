@@ -137,8 +137,10 @@ class Store:
 
     # ----- writes ----------------------------------------------------------------------------------
 
-    def insert(self, obj: str, values: dict[str, Any], *, text: bool = False, view: Org | None = None) -> WriteResult:
-        """Create a record; `view` is the org as the calling user sees it (permissions.py), None = full access."""
+    def insert(self, obj: str, values: dict[str, Any], *, text: bool = False, view: Org | None = None,
+               user_id: str | None = None) -> WriteResult:
+        """Create a record; `view` is the org as the calling user sees it (permissions.py), None = full access;
+        `user_id` is who writes (CreatedById / LastModifiedById), the org's first user when None."""
         od = self._object(obj)
         if isinstance(od, SfError):
             return WriteResult(None, errors=[od])
@@ -151,10 +153,10 @@ class Store:
             return WriteResult(None, errors=[SfError("INVALID_FIELD", "The Id field should not be specified in "
                                                      "the sobject data.")])
         with self._lock:
-            return self._save(od, None, values, text=text, view=view)
+            return self._save(od, None, values, text=text, view=view, user_id=user_id)
 
     def update(self, obj: str, record_id: str, values: dict[str, Any], *, text: bool = False,
-               view: Org | None = None) -> WriteResult:
+               view: Org | None = None, user_id: str | None = None) -> WriteResult:
         """Change fields of an existing record; a null (or `#N/A`) clears a field."""
         od = self._object(obj)
         if isinstance(od, SfError):
@@ -169,10 +171,10 @@ class Store:
             if self.faults.lock_error():
                 return WriteResult(target["Id"], errors=[lock_error(target["Id"])])
             values = {k: v for k, v in values.items() if k.lower() != "id"}
-            return self._save(od, target, values, text=text, view=view)
+            return self._save(od, target, values, text=text, view=view, user_id=user_id)
 
     def upsert(self, obj: str, ext_field: str, ext_value: Any, values: dict[str, Any], *,
-               text: bool = False, view: Org | None = None) -> WriteResult:
+               text: bool = False, view: Org | None = None, user_id: str | None = None) -> WriteResult:
         """Create or update by an external-ID field: 0 matches create, 1 updates, several are reported.
         The user needs create permission when it creates and edit permission when it updates."""
         od = self._object(obj)
@@ -187,8 +189,8 @@ class Store:
                                                      f"is not accessible: {ext_field}")])
         if fd.name == "Id":
             if ext_value in (None, ""):
-                return self.insert(od.name, values, text=text, view=view)
-            return self.update(od.name, str(ext_value), values, text=text, view=view)
+                return self.insert(od.name, values, text=text, view=view, user_id=user_id)
+            return self.update(od.name, str(ext_value), values, text=text, view=view, user_id=user_id)
         key, error = from_text(fd, ext_value) if text else from_json(fd, ext_value)
         if error or key in (None, ""):
             return WriteResult(None, errors=[error or SfError("MISSING_ARGUMENT", f"{fd.name} not specified")])
@@ -202,14 +204,16 @@ class Store:
                     return WriteResult(matches[0], errors=[insufficient_access()])
                 if self.faults.lock_error():
                     return WriteResult(matches[0], errors=[lock_error(matches[0])])
-                return self._save(od, self._tables[od.name][matches[0]], values, text=text, view=view)
+                return self._save(od, self._tables[od.name][matches[0]], values, text=text, view=view,
+                                  user_id=user_id)
             if not seen.createable:
                 return WriteResult(None, errors=[insufficient_access()])
             if self.faults.lock_error():
                 return WriteResult(None, errors=[lock_error(None)])
-            return self._save(od, None, values, text=text, preset={fd.name: key}, view=view)
+            return self._save(od, None, values, text=text, preset={fd.name: key}, view=view, user_id=user_id)
 
-    def delete(self, obj: str | None, record_id: str, *, hard: bool = False, view: Org | None = None) -> WriteResult:
+    def delete(self, obj: str | None, record_id: str, *, hard: bool = False, view: Org | None = None,
+               user_id: str | None = None) -> WriteResult:
         """Move a record to the recycle bin (IsDeleted), or erase it for good when `hard`."""
         od = self.org.object(obj) if obj else self.org.object_for_id(record_id[:3])
         if od is None:
@@ -231,7 +235,9 @@ class Store:
                 if self._file:
                     self._file.remove(rid)
             else:
-                deleted = dict(target, IsDeleted=True, SystemModstamp=now_wire())
+                # The recycle bin keeps the record; its SystemModstamp is the deletedDate getDeleted reports.
+                deleted = dict(target, IsDeleted=True, SystemModstamp=now_wire(),
+                               LastModifiedById=user_id or self.default_user_id)
                 self._put(od, deleted)
             return WriteResult(rid)
 
@@ -321,7 +327,8 @@ class Store:
         return record
 
     def _save(self, od: ObjectDef, current: dict[str, Any] | None, values: dict[str, Any], *, text: bool,
-              preset: dict[str, Any] | None = None, view: Org | None = None) -> WriteResult:
+              preset: dict[str, Any] | None = None, view: Org | None = None,
+              user_id: str | None = None) -> WriteResult:
         creating = current is None
         rid = current["Id"] if current else None
         if current is not None and od.name == "Lead" and current.get("IsConverted"):
@@ -346,12 +353,13 @@ class Store:
         if preset:
             given.update(preset)
         now = now_wire()
-        record = new_record(od, "", self.default_user_id, now) if creating else dict(current)  # type: ignore[arg-type]
+        writer = user_id or self.default_user_id
+        record = new_record(od, "", writer, now) if creating else dict(current)  # type: ignore[arg-type]
         record.update(given)
         if creating and record_type is not None:
             record["RecordTypeId"] = record_type.id
         if not creating:
-            record.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.default_user_id)
+            record.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=writer)
         if not errors:
             errors += missing_required(od, record, None if creating else given)
             errors += rule_errors(od, record)

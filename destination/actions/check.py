@@ -122,6 +122,17 @@ async def against_describe(source: ActionFile, describe: Describe, where: Locato
     out: list[ConfigProblem] = []
     for i, action in enumerate(source.actions):
         out.extend(await _check_action(action, ("actions", i), describe, where))
+    for i, spec in enumerate(source.sync_back.objects if source.sync_back else []):
+        base = ("sync_back", "objects", i)
+        info = await describe(spec.object)
+        if info is None:
+            out.append(where.problem((*base, "object"), f"object {spec.object} does not exist in the org (or the "
+                                     "connection's user cannot see it)"))
+            continue
+        known = {f["name"].lower() for f in info.get("fields", [])}
+        named = [(("id_field",), spec.id_field), *((("fields", n), n) for n in spec.rules())]
+        out += [where.problem((*base, *at), f"{spec.object} has no field {name} (or the connection's user cannot "
+                              "see it)") for at, name in named if name.lower() not in known]
     return out
 
 

@@ -119,8 +119,14 @@ def load_text(text: str, file: str, env: Mapping[str, str] | None = None) -> Act
             seen.add(key)
             problems.append(ConfigProblem(file, line, column, path, error["msg"].removeprefix("Value error, ")))
         raise ConfigError(problems + unset) from None
-    if unset:
-        raise ConfigError(unset)
+    owned = []
+    for i, name in loaded.owned_by_salesforce():
+        line, column = positions.get(("actions", i, "fields", name, "<key>"), (None, None))
+        owned.append(ConfigProblem(file, line, column, f"actions[{i}].fields.{name}",
+                                   f"{name} has direction from_salesforce in sync_back (Salesforce owns it): the "
+                                   "push direction never writes it"))
+    if unset or owned:
+        raise ConfigError(unset + owned)
     return loaded
 
 

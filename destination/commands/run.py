@@ -98,6 +98,10 @@ async def serve(args: argparse.Namespace) -> int:
             log.warning("%s on http://%s:%s", serves, l_host, l_port)
         if service.consumer is not None:
             tasks.append(asyncio.create_task(service.consumer.run()))
+        if service.sync_back is not None:
+            tasks.append(asyncio.create_task(service.sync_back.run()))
+            log.warning("sync-back: polling %s", ", ".join(f"{s}/{o.object}" for s, f in service.sources.items()
+                                                           if f.sync_back for o in f.sync_back.objects))
         stop_wait = asyncio.create_task(stop.wait())
         await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
@@ -109,6 +113,8 @@ async def serve(args: argparse.Namespace) -> int:
             server.should_exit = True
         if service.consumer is not None:
             service.consumer.stop()
+        if service.sync_back is not None:
+            service.sync_back.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         if service.consumer is not None:
             await service.consumer.drain()

@@ -9,13 +9,16 @@ encoding, is refused before it is parsed. Anything refused gets a SOAP fault and
 Loops are prevented: a notification about a record that an outbound-message event made us write within
 the loop window is acknowledged and dropped (the sync log says which writes those were). A dropped
 notification is not silent: it is recorded in the sync log as `skipped` with reason `LOOP_GUARD`, logged,
-and counted (`destination_loop_guard_dropped_total`)."""
+and counted (`destination_loop_guard_dropped_total`). The two-way sync's echo rule applies too: a
+notification whose LastModifiedById is our integration user and whose fields hold exactly what the push
+direction last wrote to them is our own write coming back — skipped with ECHO_SUPPRESSED, and counted
+the same way."""
 
 from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.parsers import expat
@@ -30,6 +33,8 @@ from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
 from ..metrics import Metrics
 from ..outcomes import Outcome
+from ..sync_back.changes import same
+from ..sync_back.echo import ECHO, same_user
 from ..synclog.base import SyncLog, SyncLogFilter
 from .dedup import RecentMessages
 
@@ -117,11 +122,22 @@ def parse_notifications(xml: bytes) -> list[dict[str, Any]]:
     return out
 
 
+_SYSTEM_FIELDS = {"id", "lastmodifiedbyid", "lastmodifieddate", "systemmodstamp", "createddate", "createdbyid"}
+
+
+def _text(value: Any) -> Any:
+    """Outbound Messages carry every value as text: compare what we wrote as text too (True → "true")."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return None if value is None else str(value)
+
+
 class Outbound:
     def __init__(self, access: OutboundAccess, log: EventLog, sync_log: SyncLog | None,
                  loop_window: timedelta = timedelta(minutes=5), recent: RecentMessages | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, own_users: Callable[[], Collection[str]] | None = None) -> None:
         self.access = access
+        self.own_users = own_users or (lambda: ())  # the integration users' Ids (from the connections' tokens)
         self.metrics = metrics or Metrics()
         self.log = log
         self.sync_log = sync_log
@@ -165,6 +181,12 @@ class Outbound:
                     f"message event within the last {self.loop_window}", object=note["sobject_type"] or None,
                     record_id=record_id))
                 continue
+            if record_id and await self._echo(note["sobject_type"], record_id, note["fields"]):
+                loops.append(Outcome.skipped(
+                    Event(source, body), f"{ECHO}: {note['sobject_type']} {record_id} holds what we wrote, changed by "
+                    "the integration user", error_code=ECHO, object=note["sobject_type"] or None,
+                    record_id=record_id))
+                continue
             events.append(Event(source, body))
         if loops and self.sync_log is not None:
             try:
@@ -191,6 +213,17 @@ class Outbound:
     def _forget(self, source: str, notification_ids: list[str]) -> None:
         for notification_id in notification_ids:
             self.recent.forget(source, notification_id)
+
+    async def _echo(self, obj: str, record_id: str, fields: Mapping[str, Any]) -> bool:
+        """Our own write coming back (destination/sync_back/echo.py): the integration user changed the record
+        last, and every notified field we wrote holds what we wrote (fields we never wrote are not compared)."""
+        user = fields.get("LastModifiedById")
+        if self.sync_log is None or not obj or not any(same_user(user, u) for u in self.own_users()):
+            return False
+        written = {k.lower(): v for k, v in (await self.sync_log.written_values(obj, [record_id])).get(record_id,
+                                                                                                      {}).items()}
+        compared = [k for k in fields if k.lower() in written and k.lower() not in _SYSTEM_FIELDS]
+        return bool(compared) and all(same(_text(fields[k]), _text(written[k.lower()])) for k in compared)
 
     async def _written_by_outbound(self, record_id: str) -> bool:
         """Whether an outbound-message event made us write this record within the loop window."""

@@ -26,6 +26,13 @@ class Token:
     instance_url: str
     issued_at: float
     refresh_token: str | None = None
+    identity: str | None = None  # the identity URL (…/id/<org Id>/<user Id>) of the user the token acts as
+
+    @property
+    def user_id(self) -> str | None:
+        """The Id of the user this token acts as (the integration user), from its identity URL."""
+        last = (self.identity or "").rstrip("/").rpartition("/")[2]
+        return last if last.startswith("005") else None
 
 
 def _audience(settings: AuthSettings, login_url: str) -> str:
@@ -84,6 +91,11 @@ class TokenManager:
         self.fetched_at: float | None = None
         self.failed_at: float | None = None
         self.failure = ""
+
+    @property
+    def current(self) -> Token | None:
+        """The cached token, if one was fetched (never fetches)."""
+        return self._token
 
     async def token(self) -> Token:
         """The cached token, fetching one first when there is none."""
@@ -150,7 +162,9 @@ class TokenManager:
             body = _json(response)
             if response.status_code == 200 and isinstance(body, dict) and body.get("access_token"):
                 instance = check_url(str(body.get("instance_url") or conn.login_url), conn.allowed_hosts)
-                return Token(body["access_token"], instance.rstrip("/"), time.time(), body.get("refresh_token"))
+                identity = body.get("id") if isinstance(body.get("id"), str) else None
+                return Token(body["access_token"], instance.rstrip("/"), time.time(), body.get("refresh_token"),
+                             identity)
             error = SalesforceError.from_item(body if isinstance(body, dict) else {"error": "invalid_response"},
                                               response.status_code)
             # "already being processed": another refresh of the same user is in flight; back off under the policy.

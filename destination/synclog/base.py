@@ -99,6 +99,40 @@ class DeadLetter:
         return Event(self.source, body) if isinstance(body, dict) else None
 
 
+@dataclass(frozen=True, slots=True)
+class SyncBackState:
+    """Where one source's change feed of one object stands."""
+
+    source: str
+    object: str
+    watermark: str | None  # SystemModstamp (wire format) up to which every change is published
+    polled_at: datetime | None
+    last_error: str | None
+    published: int
+    echoes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRecord:
+    """The last published version of a record."""
+
+    modstamp: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncBackProgress:
+    """What one poll of one object publishes, stored in one transaction after the publish."""
+
+    source: str
+    object: str
+    watermark: str | None
+    records: Sequence[tuple[str, str, dict[str, Any]]] = ()  # (record Id, SystemModstamp, published values)
+    published: int = 0
+    echoes: int = 0
+    error: str | None = None
+
+
 def outcome_values(outcome: Outcome, now: datetime | str) -> dict[str, Any]:
     """Column values for an outcome; `fields`, `warnings` and `event` are JSON text; `now` as the store keeps it."""
     event = outcome.event
@@ -233,6 +267,27 @@ class SyncLog(ABC):
     @abstractmethod
     async def open_intents(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str | None]:
         """Intents still open for these events: messageId → record Id (created) or None (fate unknown)."""
+
+    @abstractmethod
+    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
+        """Remember (object, record Id, field, value) the push direction wrote (the latest value wins)."""
+
+    @abstractmethod
+    async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What the push direction last wrote: record Id → field → value."""
+
+    @abstractmethod
+    async def sync_back_states(self, source: str | None = None) -> list[SyncBackState]:
+        """Change-feed positions, of one source or all."""
+
+    @abstractmethod
+    async def seen_records(self, source: str, object: str, record_ids: Sequence[str]) -> dict[str, SeenRecord]:
+        """The last published version of these records (absent: never published)."""
+
+    @abstractmethod
+    async def save_sync_back(self, progress: SyncBackProgress) -> None:
+        """In one transaction: the published records' versions, the counters, the watermark (never moved
+        back; None keeps it) and the last error (None clears it)."""
 
     @abstractmethod
     async def dead_letter(self, source: str, reason: str, payload: str,

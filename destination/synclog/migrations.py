@@ -111,6 +111,24 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "retention: dead letters pruned by age", (
         "CREATE INDEX dead_letters_created ON dead_letters (created_at)",
     )),
+    Migration(4, "two-way sync: values the push direction wrote, change-feed watermarks, last published versions", (
+        # What the push direction last wrote to each field of a record (JSON text), for echo suppression; only
+        # objects a source syncs back are recorded.
+        """CREATE TABLE written_values (
+            object TEXT NOT NULL, record_id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,
+            written_at {timestamp} NOT NULL, PRIMARY KEY (object, record_id, field))""",
+        # Per (source, object): the change feed's watermark (a SystemModstamp in wire format), advanced only
+        # after the changes up to it were published, with counters and the last error for `sync-back status`.
+        """CREATE TABLE sync_back_state (
+            source TEXT NOT NULL, object TEXT NOT NULL, watermark TEXT, polled_at {timestamp},
+            last_error TEXT, published INTEGER NOT NULL DEFAULT 0, echoes INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, object))""",
+        # The last published version of each record: its SystemModstamp (repeats inside the overlap window are
+        # dropped by it) and its published values (JSON; a change's previous values and changed fields).
+        """CREATE TABLE sync_back_records (
+            source TEXT NOT NULL, object TEXT NOT NULL, record_id TEXT NOT NULL, modstamp TEXT NOT NULL,
+            vals TEXT NOT NULL, PRIMARY KEY (source, object, record_id))""",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

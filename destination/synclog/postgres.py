@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -12,6 +14,9 @@ from .base import (
     ANY,
     COLUMNS,
     DeadLetter,
+    SeenRecord,
+    SyncBackProgress,
+    SyncBackState,
     SyncLog,
     SyncLogFilter,
     SyncLogRow,
@@ -140,6 +145,54 @@ class PostgresSyncLog(SyncLog):
                 "INSERT INTO value_times (object, record_id, field, event_time) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
                 "WHERE excluded.event_time > value_times.event_time", list(rows))
+
+    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
+        if rows:
+            now = utcnow()
+            await self.pool.executemany(
+                "INSERT INTO written_values (object, record_id, field, value, written_at) VALUES ($1, $2, $3, $4, "
+                "$5) ON CONFLICT (object, record_id, field) DO UPDATE SET value = excluded.value, "
+                "written_at = excluded.written_at", [[o, r, f, json.dumps(v, default=str), now] for o, r, f, v in rows])
+
+    async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        rows = await self.pool.fetch("SELECT record_id, field, value FROM written_values WHERE object = $1 AND "
+                                     "record_id = ANY($2::text[])", object, list(record_ids))
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            out.setdefault(r["record_id"], {})[r["field"]] = json.loads(r["value"])
+        return out
+
+    async def sync_back_states(self, source: str | None = None) -> list[SyncBackState]:
+        rows = await self.pool.fetch("SELECT source, object, watermark, polled_at, last_error, published, echoes "
+                                     "FROM sync_back_state WHERE $1::text IS NULL OR source = $1 "
+                                     "ORDER BY source, object", source)
+        return [SyncBackState(*tuple(r)) for r in rows]
+
+    async def seen_records(self, source: str, object: str, record_ids: Sequence[str]) -> dict[str, SeenRecord]:
+        rows = await self.pool.fetch("SELECT record_id, modstamp, vals FROM sync_back_records WHERE source = $1 "
+                                     "AND object = $2 AND record_id = ANY($3::text[])", source, object,
+                                     list(record_ids))
+        return {r["record_id"]: SeenRecord(r["modstamp"], json.loads(r["vals"])) for r in rows}
+
+    async def save_sync_back(self, progress: SyncBackProgress) -> None:
+        p = progress
+        async with self.pool.acquire() as conn, conn.transaction():
+            if p.records:
+                await conn.executemany(
+                    "INSERT INTO sync_back_records (source, object, record_id, modstamp, vals) VALUES ($1, $2, $3, "
+                    "$4, $5) ON CONFLICT (source, object, record_id) DO UPDATE SET modstamp = excluded.modstamp, "
+                    "vals = excluded.vals WHERE excluded.modstamp >= sync_back_records.modstamp",
+                    [[p.source, p.object, rid, stamp, json.dumps(vals, default=str, sort_keys=True)]
+                     for rid, stamp, vals in p.records])
+            await conn.execute(
+                "INSERT INTO sync_back_state (source, object, watermark, polled_at, last_error, published, echoes) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source, object) DO UPDATE SET "
+                "watermark = CASE WHEN excluded.watermark IS NULL OR (sync_back_state.watermark IS NOT NULL AND "
+                "excluded.watermark < sync_back_state.watermark) THEN sync_back_state.watermark "
+                "ELSE excluded.watermark END, polled_at = excluded.polled_at, last_error = excluded.last_error, "
+                "published = sync_back_state.published + excluded.published, "
+                "echoes = sync_back_state.echoes + excluded.echoes",
+                p.source, p.object, p.watermark, utcnow(), p.error, p.published, p.echoes)
 
     async def dead_letter(self, source: str, reason: str, payload: str, error_code: str | None = None) -> int:
         return int(await self.pool.fetchval(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -17,6 +18,9 @@ from .base import (
     ANY,
     COLUMNS,
     DeadLetter,
+    SeenRecord,
+    SyncBackProgress,
+    SyncBackState,
     SyncLog,
     SyncLogFilter,
     SyncLogRow,
@@ -251,6 +255,64 @@ class SqliteSyncLog(SyncLog):
                             "WHERE excluded.event_time > value_times.event_time",
                             many=[[o, r, f, t.astimezone(UTC).isoformat(timespec="microseconds")]
                                   for o, r, f, t in rows])
+
+    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
+        if rows:
+            now = utcnow().isoformat()
+            await self._run("INSERT INTO written_values (object, record_id, field, value, written_at) "
+                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (object, record_id, field) DO UPDATE SET "
+                            "value = excluded.value, written_at = excluded.written_at",
+                            many=[[o, r, f, json.dumps(v, default=str), now] for o, r, f, v in rows])
+
+    async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(record_ids), 500):
+            chunk = list(record_ids[start:start + 500])
+            found = await self._run(f"SELECT record_id, field, value FROM written_values WHERE object = ? AND "
+                                    f"record_id IN ({', '.join('?' * len(chunk))})", [object, *chunk])
+            for record_id, name, value in found:
+                out.setdefault(record_id, {})[name] = json.loads(value)
+        return out
+
+    async def sync_back_states(self, source: str | None = None) -> list[SyncBackState]:
+        found = await self._run("SELECT source, object, watermark, polled_at, last_error, published, echoes FROM "
+                                "sync_back_state WHERE ? IS NULL OR source = ? ORDER BY source, object",
+                                [source, source])
+        return [SyncBackState(r[0], r[1], r[2], datetime.fromisoformat(r[3]) if r[3] else None, r[4], r[5], r[6])
+                for r in found]
+
+    async def seen_records(self, source: str, object: str, record_ids: Sequence[str]) -> dict[str, SeenRecord]:
+        out: dict[str, SeenRecord] = {}
+        for start in range(0, len(record_ids), 500):
+            chunk = list(record_ids[start:start + 500])
+            found = await self._run(f"SELECT record_id, modstamp, vals FROM sync_back_records WHERE source = ? AND "
+                                    f"object = ? AND record_id IN ({', '.join('?' * len(chunk))})",
+                                    [source, object, *chunk])
+            out.update({r: SeenRecord(m, json.loads(v)) for r, m, v in found})
+        return out
+
+    async def save_sync_back(self, progress: SyncBackProgress) -> None:
+        p = progress
+        statements: list[tuple[str, list[Any]]] = [
+            ("INSERT INTO sync_back_records (source, object, record_id, modstamp, vals) VALUES (?, ?, ?, ?, ?) "
+             "ON CONFLICT (source, object, record_id) DO UPDATE SET modstamp = excluded.modstamp, "
+             "vals = excluded.vals WHERE excluded.modstamp >= sync_back_records.modstamp",
+             [p.source, p.object, rid, stamp, json.dumps(vals, default=str, sort_keys=True)])
+            for rid, stamp, vals in p.records]
+        statements.append((
+            "INSERT INTO sync_back_state (source, object, watermark, polled_at, last_error, published, echoes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, object) DO UPDATE SET "
+            "watermark = CASE WHEN excluded.watermark IS NULL OR (sync_back_state.watermark IS NOT NULL AND "
+            "excluded.watermark < sync_back_state.watermark) THEN sync_back_state.watermark "
+            "ELSE excluded.watermark END, polled_at = excluded.polled_at, last_error = excluded.last_error, "
+            "published = sync_back_state.published + excluded.published, "
+            "echoes = sync_back_state.echoes + excluded.echoes",
+            [p.source, p.object, p.watermark, utcnow().isoformat(), p.error, p.published, p.echoes]))
+
+        def work() -> None:
+            with self._lock:
+                self._transaction(statements)
+        await asyncio.to_thread(work)
 
     async def dead_letter(self, source: str, reason: str, payload: str, error_code: str | None = None) -> int:
         found = await self._run(

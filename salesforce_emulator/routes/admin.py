@@ -21,6 +21,52 @@ async def records(obj: str, state: State, include_deleted: bool = False) -> JSON
     return JSONResponse(state.store.records(od.name, include_deleted=include_deleted))
 
 
+PERSON = "person@emulator.test"
+
+
+def _acting_user(state: Any, username: str | None) -> str:
+    """The Id of the user an admin write is made as: `?user=` or the org's person, else its last user."""
+    users = state.org.users
+    wanted = username or PERSON
+    user = next((u for u in users if u.username == wanted), None)
+    if user is None and username is None and users:
+        user = users[-1]
+    if user is None:
+        raise SfException(400, SfError("INVALID_FIELD", f"no such user: {wanted}"))
+    return str(user.id)
+
+
+def _write_answer(result: Any, status: int) -> JSONResponse:
+    if not result.success:
+        raise SfException(400, *(result.errors or [SfError("DUPLICATE_VALUE", "several matches")]))
+    return JSONResponse({"id": result.id, "success": True, "errors": []}, status_code=status)
+
+
+@router.post("/records/{obj}")
+async def create_as_user(obj: str, request: Request, state: State, user: str | None = None) -> JSONResponse:
+    """Create a record as a person would in the UI (CreatedById / LastModifiedById = that user, `?user=`
+    a username; default person@emulator.test). Not counted as an API call."""
+    od = known_object(state.org, obj)
+    body = await _object_body(request)
+    return _write_answer(state.store.insert(od.name, body, user_id=_acting_user(state, user)), 201)
+
+
+@router.patch("/records/{obj}/{record_id}")
+async def update_as_user(obj: str, record_id: str, request: Request, state: State,
+                         user: str | None = None) -> JSONResponse:
+    """Change a record as a person would (LastModifiedById, LastModifiedDate and SystemModstamp follow)."""
+    od = known_object(state.org, obj)
+    body = await _object_body(request)
+    return _write_answer(state.store.update(od.name, record_id, body, user_id=_acting_user(state, user)), 200)
+
+
+@router.delete("/records/{obj}/{record_id}")
+async def delete_as_user(obj: str, record_id: str, state: State, user: str | None = None) -> JSONResponse:
+    """Delete a record as a person would (to the recycle bin, where getDeleted finds it)."""
+    od = known_object(state.org, obj)
+    return _write_answer(state.store.delete(od.name, record_id, user_id=_acting_user(state, user)), 200)
+
+
 @router.post("/reset")
 async def reset(state: State) -> JSONResponse:
     """Empty the org, the Bulk jobs, the query cursors and the usage counters (tokens stay valid)."""

@@ -12,7 +12,7 @@ from ..errors import SfError, SfException
 from ..ids import is_well_formed, to18
 from ..org import Org
 from ..store import Rollback, Store, WriteResult
-from .deps import CallerOrg, State
+from .deps import CallerOrg, CurrentSession, State
 from .records import json_body, known_object
 
 router = APIRouter()
@@ -82,7 +82,7 @@ def _run(store: Store, all_or_none: bool, writes: list[Any]) -> list[WriteResult
 
 
 @router.post("/composite/sobjects")
-async def create_records(request: Request, state: State, view: CallerOrg) -> JSONResponse:
+async def create_records(request: Request, state: State, view: CallerOrg, session: CurrentSession) -> JSONResponse:
     records, all_or_none = _payload(await json_body(request))
     writes: list[Any] = []
     for record in records:
@@ -93,13 +93,14 @@ async def create_records(request: Request, state: State, view: CallerOrg) -> JSO
             writes.append(WriteResult(None, errors=[SfError("INVALID_FIELD", "cannot specify Id in an insert "
                                                             "call", ("Id",))]))
         else:
-            writes.append(lambda o=obj, r=record: state.store.insert(o, r, view=view))
+            writes.append(lambda o=obj, r=record: state.store.insert(o, r, view=view,
+                                                                         user_id=session.user_id))
     results = _tripped(state, records) or _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r, keep_id=False) for r in results])
 
 
 @router.patch("/composite/sobjects")
-async def update_records(request: Request, state: State, view: CallerOrg) -> JSONResponse:
+async def update_records(request: Request, state: State, view: CallerOrg, session: CurrentSession) -> JSONResponse:
     records, all_or_none = _payload(await json_body(request))
     writes: list[Any] = []
     for record in records:
@@ -112,13 +113,15 @@ async def update_records(request: Request, state: State, view: CallerOrg) -> JSO
             writes.append(WriteResult(None, errors=[SfError("MISSING_ARGUMENT", "Id not specified in an update "
                                                             "call", ("Id",))]))
         else:
-            writes.append(lambda o=obj, r=record, i=str(record_id): state.store.update(o, i, r, view=view))
+            writes.append(lambda o=obj, r=record, i=str(record_id): state.store.update(o, i, r, view=view,
+                                                                                          user_id=session.user_id))
     results = _tripped(state, records) or _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r) for r in results])
 
 
 @router.patch("/composite/sobjects/{obj}/{field}")
-async def upsert_records(obj: str, field: str, request: Request, state: State, view: CallerOrg) -> JSONResponse:
+async def upsert_records(obj: str, field: str, request: Request, state: State, view: CallerOrg,
+                         session: CurrentSession) -> JSONResponse:
     od = known_object(view, obj)
     fd = od.field(field)
     if fd is None or not (fd.external_id or fd.id_lookup):
@@ -147,7 +150,8 @@ async def upsert_records(obj: str, field: str, request: Request, state: State, v
                                                             (fd.name,))]))
         else:
             value = record[_field_key(record, fd.name)]
-            writes.append(lambda r=record, v=value: _upsert_one(state.store, od.name, fd.name, v, r, view))
+            writes.append(lambda r=record, v=value: _upsert_one(state.store, od.name, fd.name, v, r, view,
+                                                                          session.user_id))
     results = _tripped(state, records) or _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r, with_created=True) for r in results])
 
@@ -165,8 +169,9 @@ def _key_of(record: Any, field: str) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def _upsert_one(store: Store, obj: str, field: str, value: Any, record: dict[str, Any], view: Org) -> WriteResult:
-    result = store.upsert(obj, field, value, record, view=view)
+def _upsert_one(store: Store, obj: str, field: str, value: Any, record: dict[str, Any], view: Org,
+                user_id: str) -> WriteResult:
+    result = store.upsert(obj, field, value, record, view=view, user_id=user_id)
     if result.matches:
         return WriteResult(None, errors=[SfError("DUPLICATE_EXTERNAL_ID", f"{field}: more than one record found "
                                                  f"for external id field: {result.matches}", (field,))])
@@ -174,7 +179,7 @@ def _upsert_one(store: Store, obj: str, field: str, value: Any, record: dict[str
 
 
 @router.delete("/composite/sobjects")
-async def delete_records(request: Request, state: State, view: CallerOrg) -> JSONResponse:
+async def delete_records(request: Request, state: State, view: CallerOrg, session: CurrentSession) -> JSONResponse:
     raw = request.query_params.get("ids", "")
     ids = [i.strip() for i in raw.split(",") if i.strip()]
     if not ids:
@@ -188,6 +193,7 @@ async def delete_records(request: Request, state: State, view: CallerOrg) -> JSO
         if not is_well_formed(record_id) or state.org.object_for_id(record_id) is None:
             writes.append(WriteResult(None, errors=[SfError("MALFORMED_ID", f"malformed id {record_id}")]))
         else:
-            writes.append(partial(state.store.delete, None, to18(record_id), view=view))
+            writes.append(partial(state.store.delete, None, to18(record_id), view=view,
+                                  user_id=session.user_id))
     results = _run(state.store, all_or_none, writes)
     return JSONResponse([_item(r) for r in results])

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from ..errors import SfError, SfException
 from ..org import ObjectDef
-from .deps import CallerOrg, State, Version
+from .deps import CallerOrg, CurrentSession, State, Version
 from .records import json_body, known_object, object_body, record_errors, record_url, render, version_text
 
 router = APIRouter()
@@ -50,10 +50,10 @@ async def describe(obj: str, request: Request, state: State, view: CallerOrg) ->
 
 @router.post("/sobjects/{obj}")
 @router.post("/sobjects/{obj}/")
-async def create(obj: str, request: Request, state: State, view: CallerOrg) -> Response:
+async def create(obj: str, request: Request, state: State, view: CallerOrg, session: CurrentSession) -> Response:
     od = known_object(view, obj)
     body = object_body(await json_body(request))
-    result = state.store.insert(od.name, body, view=view)
+    result = state.store.insert(od.name, body, view=view, user_id=session.user_id)
     if not result.success:
         raise record_errors(result.errors)
     assert result.id is not None
@@ -74,30 +74,32 @@ async def retrieve(obj: str, record_id: str, request: Request, state: State, vie
 
 
 @router.post("/sobjects/{obj}/{record_id}")
-async def post_override(obj: str, record_id: str, request: Request, state: State, view: CallerOrg) -> Response:
+async def post_override(obj: str, record_id: str, request: Request, state: State, view: CallerOrg,
+                        session: CurrentSession) -> Response:
     """`POST ...?_HttpMethod=PATCH` for clients that cannot send PATCH; `POST /sobjects/X/Id` creates."""
     if request.query_params.get("_HttpMethod", "").upper() == "PATCH":
-        return await update(obj, record_id, request, state, view)
+        return await update(obj, record_id, request, state, view, session)
     if record_id.lower() == "id":
-        return await create(obj, request, state, view)
+        return await create(obj, request, state, view, session)
     raise SfException(405, SfError("METHOD_NOT_ALLOWED", "HTTP Method 'POST' not allowed. Allowed are GET,PATCH,"
                                    "DELETE,HEAD"))
 
 
 @router.patch("/sobjects/{obj}/{record_id}")
-async def update(obj: str, record_id: str, request: Request, state: State, view: CallerOrg) -> Response:
+async def update(obj: str, record_id: str, request: Request, state: State, view: CallerOrg,
+                 session: CurrentSession) -> Response:
     od = known_object(view, obj)
     body = object_body(await json_body(request))
-    result = state.store.update(od.name, record_id, body, view=view)
+    result = state.store.update(od.name, record_id, body, view=view, user_id=session.user_id)
     if not result.success:
         raise record_errors(result.errors)
     return Response(status_code=204)
 
 
 @router.delete("/sobjects/{obj}/{record_id}")
-async def delete(obj: str, record_id: str, state: State, view: CallerOrg) -> Response:
+async def delete(obj: str, record_id: str, state: State, view: CallerOrg, session: CurrentSession) -> Response:
     od = known_object(view, obj)
-    result = state.store.delete(od.name, record_id, view=view)
+    result = state.store.delete(od.name, record_id, view=view, user_id=session.user_id)
     if not result.success:
         raise record_errors(result.errors)
     return Response(status_code=204)
@@ -119,14 +121,14 @@ async def retrieve_by_external_id(obj: str, field: str, value: str, request: Req
 
 @router.patch("/sobjects/{obj}/{field}/{value:path}")
 async def upsert(obj: str, field: str, value: str, request: Request, state: State, version: Version,
-                 view: CallerOrg) -> Response:
+                 view: CallerOrg, session: CurrentSession) -> Response:
     """201 created / 200 `created:false` (v46+; 204 before) / 300 several matches / 404 unknown field."""
     od = known_object(view, obj)
     body = object_body(await json_body(request))
     if request.query_params.get("updateOnly", "").lower() == "true" and not _external_matches(
             od, field, unquote(value), state):
         raise SfException(404, SfError("NOT_FOUND", "The requested resource does not exist"))
-    result = state.store.upsert(od.name, field, unquote(value), body, view=view)
+    result = state.store.upsert(od.name, field, unquote(value), body, view=view, user_id=session.user_id)
     if result.matches:
         return JSONResponse([record_url(version_text(request), od, m) for m in result.matches], status_code=300)
     if not result.success:

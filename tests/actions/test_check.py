@@ -79,6 +79,24 @@ async def test_each_describe_error_kind_is_reported_at_its_yaml_path(tls_emulato
     assert any(p.path == path and snippet in p.message and p.line for p in problems), problems
 
 
+SYNC_BACK = "sync_back:\n  kafka_topic: t\n  objects:\n    - object: {obj}\n      id_field: {key}\n" \
+            "      fields: {{Title: title, {field}: x}}\n"
+
+
+@pytest.mark.parametrize(("obj", "key", "field", "path", "snippet"), [
+    ("Contact", "Email", "Nope__c", "sync_back.objects[0].fields.Nope__c", "Contact has no field Nope__c"),
+    ("Contact", "Missing__c", "Phone", "sync_back.objects[0].id_field", "Contact has no field Missing__c"),
+    ("Nothing__c", "Id", "Phone", "sync_back.objects[0].object", "object Nothing__c does not exist"),
+])
+async def test_sync_back_objects_and_fields_are_checked_against_describe(tls_emulator: Any, tmp_path: Path, obj: str,
+                                                                         key: str, field: str, path: str,
+                                                                         snippet: str) -> None:
+    text = _action(rest=MATCH + "    fields:\n" + LEAD_OK) + SYNC_BACK.format(obj=obj, key=key, field=field)
+    problems = [p for p in await _problems(tls_emulator, tmp_path, text) if p.severity == "error"]
+    assert [p.path for p in problems if p.path.startswith("sync_back")] == [path], problems
+    assert snippet in problems[-1].message and problems[-1].line
+
+
 @pytest.mark.parametrize(("text", "line", "column", "path", "snippet"), [
     ("source: app\nactions:\n  - name: a\n    when: type = = 'x'\n    object: Lead\n    operation: create\n",
      4, 11, "actions[0].when", "cannot parse trigger"),

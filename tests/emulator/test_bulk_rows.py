@@ -33,25 +33,25 @@ class RecordingStore:
             return _Result(None, errors=[SfError("FIELD_CUSTOM_VALIDATION_EXCEPTION", "no bad", ("Name",))])
         return _Result("0018c0000000001AAA", created=created)
 
-    def insert(self, obj: str, values: dict[str, Any], *, text: bool = False, view: Any = None) -> _Result:
+    def insert(self, obj: str, values: dict[str, Any], *, text: bool = False, view: Any = None, user_id: Any = None) -> _Result:
         self.calls.append(("insert", obj, values, text))
         return self._answer(values, True)
 
     def update(self, obj: str, record_id: str, values: dict[str, Any], *, text: bool = False,
-               view: Any = None) -> _Result:
+               view: Any = None, user_id: Any = None) -> _Result:
         self.calls.append(("update", obj, record_id, values, text))
         r = self._answer(values, False)
         r.id = record_id if r.success else None
         return r
 
     def upsert(self, obj: str, ext_field: str, ext_value: Any, values: dict[str, Any], *,
-               text: bool = False, view: Any = None) -> _Result:
+               text: bool = False, view: Any = None, user_id: Any = None) -> _Result:
         self.calls.append(("upsert", obj, ext_field, ext_value, values, text))
         if ext_value == "many":
             return _Result(None, matches=["0018c0000000001AAA", "0018c0000000002AAA"])
         return self._answer(values, ext_value.startswith("new"))
 
-    def delete(self, obj: str | None, record_id: str, *, hard: bool = False, view: Any = None) -> _Result:
+    def delete(self, obj: str | None, record_id: str, *, hard: bool = False, view: Any = None, user_id: Any = None) -> _Result:
         self.calls.append(("delete", obj, record_id, hard))
         return _Result(record_id)
 

@@ -1,0 +1,57 @@
+"""The sync log keeps the change feed's state (both stores): the watermark never moves back, counters add
+up, a record's published version is replaced only by a newer one, the push direction's written values."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from destination.synclog import SyncLog, open_sync_log
+from destination.synclog.base import SyncBackProgress
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def log(log_url: str) -> AsyncIterator[SyncLog]:
+    async with open_sync_log(log_url) as opened:
+        yield opened
+
+
+T1, T2, T3 = "2026-12-02T10:00:00.000+0000", "2026-12-02T10:05:00.000+0000", "2026-12-02T10:09:00.000+0000"
+
+
+async def test_watermark_advances_never_moves_back_and_counters_add_up(log: SyncLog) -> None:
+    await log.save_sync_back(SyncBackProgress("app", "Contact", T2, [("003A", T2, {"title": "CTO"})], 1, 0))
+    await log.save_sync_back(SyncBackProgress("app", "Contact", T1, [], 0, 2, error="boom"))
+    await log.save_sync_back(SyncBackProgress("app", "Account", None, [], 0, 0))
+    states = {s.object: s for s in await log.sync_back_states("app")}
+    contact = states["Contact"]
+    assert (contact.watermark, contact.published, contact.echoes, contact.last_error) == (T2, 1, 2, "boom")
+    assert contact.polled_at is not None and states["Account"].watermark is None
+    await log.save_sync_back(SyncBackProgress("app", "Contact", T3, [], 0, 0))
+    assert [(s.watermark, s.last_error) for s in await log.sync_back_states("app") if s.object == "Contact"] == [
+        (T3, None)]
+    assert await log.sync_back_states("other") == []
+
+
+async def test_a_published_version_is_replaced_only_by_a_newer_one(log: SyncLog) -> None:
+    await log.save_sync_back(SyncBackProgress("app", "Contact", T2, [("003A", T2, {"title": "B"})]))
+    await log.save_sync_back(SyncBackProgress("app", "Contact", T2, [("003A", T1, {"title": "A"})]))
+    seen = await log.seen_records("app", "Contact", ["003A", "003B"])
+    assert list(seen) == ["003A"] and (seen["003A"].modstamp, seen["003A"].values) == (T2, {"title": "B"})
+    await log.save_sync_back(SyncBackProgress("app", "Contact", T3, [("003A", T3, {"title": "C"})]))
+    assert (await log.seen_records("app", "Contact", ["003A"]))["003A"].values == {"title": "C"}
+
+
+async def test_written_values_keep_the_latest_value_per_field(log: SyncLog) -> None:
+    await log.record_written_values([("Contact", "003A", "Title", "CTO"), ("Contact", "003A", "Level__c", 3)])
+    await log.record_written_values([("Contact", "003A", "Title", "CEO")])
+    assert await log.written_values("Contact", ["003A", "003Z"]) == {"003A": {"Title": "CEO", "Level__c": 3}}
