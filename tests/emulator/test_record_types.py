@@ -188,7 +188,11 @@ def test_collections_report_record_type_errors_per_record(admin: httpx.Client) -
 
 
 def test_bulk_rows_get_record_type_errors_and_defaults(emulator: Any) -> None:
-    bulk = BulkApi.connect(emulator)
+    with BulkApi.connect(emulator) as bulk:
+        _bulk_rows_get_record_type_errors_and_defaults(emulator, bulk)
+
+
+def _bulk_rows_get_record_type_errors_and_defaults(emulator: Any, bulk: BulkApi) -> None:
     job_id, info = bulk.run("LastName,Company,RecordTypeId,Status\n"
                             f"A,X,{PARTNER},Working - Contacted\n"
                             f"B,X,{LEGACY},\n"
