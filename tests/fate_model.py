@@ -362,7 +362,10 @@ async def run_case(case: Case, emulator: Any, connection: Any, workdir: Path) ->
             committed = finished and await _wait_until_committed(source)
             consumer.stop()
             await asyncio.wait_for(task, 30)
-            await asyncio.wait_for(consumer.drain(), 30)
+            try:
+                await asyncio.wait_for(consumer.drain(), 30)
+            except TimeoutError:
+                problems.append("the last life did not drain within 30 s")
             problems += source.violations
             await source.stop()
             if not finished:
