@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .actions.model import Mode, Operation, Policy
@@ -35,8 +35,8 @@ from .retry import RetryPolicy
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
-from .synclog.base import SyncLog
-from .write import Writer, target_of, unresolved
+from .synclog.base import DELETED_BY_US, SyncLog
+from .write import ALREADY_DELETED, Writer, target_of, unresolved
 
 log = logging.getLogger("destination.deliver")
 Known = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]  # (object, found records) → amended records
@@ -235,17 +235,27 @@ class Delivery:
             await self.sync_log.record_value_times(rows)
 
     async def _record_written(self, plan: Plan, fate: Fate) -> None:
-        """Remember what was written to records of synced-back objects: the change feed does not publish
-        our own write when it comes back (destination/sync_back/echo.py)."""
+        """Remember what was written to records of synced-back objects, and which of them we deleted: the
+        change feed does not publish our own write or delete when it comes back (destination/sync_back/echo.py)."""
         if self.sync_log is None or not self.echo_objects:
             return
         rows: list[tuple[str, str, str, Any]] = []
+        deleted_at = datetime.now(UTC).isoformat()
         for write in plan.writes:
-            if write.object.lower() not in self.echo_objects or write.kind == "delete":
+            if write.object.lower() not in self.echo_objects:
                 continue
             outcome = fate.outcome(write.ops[0], target_of(write.ops[0], write))
-            record_id = write.record_id or (outcome.record_id if outcome else None)
-            if outcome is not None and outcome.status is Status.SUCCEEDED and record_id:
+            if outcome is None or outcome.status is not Status.SUCCEEDED:
+                continue
+            if write.kind == "delete":
+                # Salesforce's delete result carries the 18-character Id the delete feed reports; a record
+                # someone else had deleted already is their delete, not ours
+                record_id = outcome.record_id or write.record_id
+                if record_id and ALREADY_DELETED not in outcome.warnings:
+                    rows.append((write.object, record_id, DELETED_BY_US, deleted_at))
+                continue
+            record_id = write.record_id or outcome.record_id
+            if record_id:
                 rows += [(write.object, record_id, name, value) for name, value in write.values.items()]
         if rows:
             await self.sync_log.record_written_values(rows)

@@ -34,6 +34,7 @@ DROPPABLE = frozenset({"INVALID_FIELD_FOR_INSERT_UPDATE", "INVALID_OR_NULL_FOR_R
                        "STRING_TOO_LONG", "INVALID_TYPE_ON_FIELD_IN_RECORD", "JSON_PARSER_ERROR",
                        "INVALID_EMAIL_ADDRESS", "FIELD_INTEGRITY_EXCEPTION"})
 UNRESOLVED_CREATE = "UNRESOLVED_CREATE"
+ALREADY_DELETED = "the record was already deleted"  # a delete's warning when someone else deleted it first
 # Uncertain creates → for each, the record's Id when it exists, None when it does not (safe to resend), ""
 # when there is no way to tell (a create without matchers). One lookup serves them all.
 Reconcile = Callable[[list[Write]], Awaitable[list[str | None]]]
@@ -215,7 +216,7 @@ class Writer:
             return _succeeded(write, result.id or write.record_id, created, item.sends), None
         error = result.error or SalesforceError("UNKNOWN_ERROR", "Salesforce returned no error detail")
         if write.kind == "delete" and error.code == "ENTITY_IS_DELETED":
-            return _succeeded(write, write.record_id, False, item.sends, "the record was already deleted"), None
+            return _succeeded(write, write.record_id, False, item.sends, ALREADY_DELETED), None
         if error.kind is ErrorKind.UNCERTAIN:
             item.uncertain = error  # looked up in the next round, after a backoff, before any resend
             return [], item

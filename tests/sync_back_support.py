@@ -17,8 +17,9 @@ WRITE_KEY = "sync-back-test-key"
 
 
 def actions_dir(tmp_path: Path, topic: str, *, interval: float = 0.5, overlap: float = 5.0,
-                merge: str = "most_recent", email_synced: bool = False) -> Path:
-    """An action folder: source `app` upserts Contacts by Email and publishes their changes to `topic`."""
+                merge: str = "most_recent", email_synced: bool = False, deletes: bool = False) -> Path:
+    """An action folder: source `app` upserts Contacts by Email and publishes their changes to `topic`; with
+    `deletes`, a track "Contact Removed" deletes the Contact of `properties.email`."""
     folder = tmp_path / "actions"
     folder.mkdir(exist_ok=True)
     (folder / "app.yaml").write_text(f"""
@@ -34,7 +35,12 @@ actions:
       Email: $.traits.email
       LastName: {{path: $.traits.last_name, default: Unknown}}
       Title: $.traits.title
-sync_back:
+""" + ("""  - name: contact_removals
+    when: type = "track" and event = "Contact Removed"
+    object: Contact
+    operation: delete
+    match: {any: {Email: $.properties.email}}
+""" if deletes else "") + f"""sync_back:
   kafka_topic: {topic}
   interval_seconds: {interval}
   overlap_seconds: {overlap}
@@ -97,6 +103,13 @@ def person_update(emulator: Any, obj: str, record_id: str, values: dict[str, Any
     """A person changes a record in the org (LastModifiedById is not the integration user)."""
     httpx.patch(f"{emulator.url}/__admin/records/{obj}/{record_id}", json=values,
                 verify=_trust(emulator)).raise_for_status()
+
+
+def person_create(emulator: Any, obj: str, values: dict[str, Any]) -> str:
+    """A person creates a record in the org; returns its Id."""
+    response = httpx.post(f"{emulator.url}/__admin/records/{obj}", json=values, verify=_trust(emulator))
+    response.raise_for_status()
+    return str(response.json()["id"])
 
 
 def person_delete(emulator: Any, obj: str, record_id: str) -> None:

@@ -1,7 +1,7 @@
 """A changed or deleted Salesforce record as a Segment-shaped event. Pure functions.
 
 Lead and Contact changes are `identify` calls, Account changes `group` calls, other objects' changes a
-`track` "<Object> Updated"; deletes are always a `track` "<Object> Deleted". Each carries the changed fields
+`track` "<Object> Updated"; deletes are a `track` "<Object> Deleted". Each carries the changed fields
 and their previous values (when this feed published the record before) and, under `context.salesforce`,
 the object, Id, SystemModstamp and who made the change. The messageId is derived from (object, Id,
 SystemModstamp), so a change published twice (after a crash, inside the overlap window) has one messageId.

@@ -1,12 +1,15 @@
 """Loop protection: a change the integration user made whose values equal what the push direction last
-wrote to that record is our own write coming back, not news; it is not published (it is recorded as skipped
-with ECHO_SUPPRESSED and counted). Pure functions."""
+wrote to that record is our own write coming back, not news; so is the delete of a record the push direction
+deleted (Salesforce's delete log does not say who deleted: delivery notes its own deletes). Neither is
+published (each is recorded as skipped with ECHO_SUPPRESSED and counted). Pure functions."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from .changes import same
+from ..synclog.base import DELETED_BY_US
+from .changes import parse_modstamp, same
 
 ECHO = "ECHO_SUPPRESSED"
 
@@ -28,3 +31,15 @@ def is_echo(record: dict[str, Any], changed: list[str], written: dict[str, Any] 
         return False
     lowered = {k.lower(): v for k, v in written.items()}
     return all(name.lower() in lowered and same(record.get(name), lowered[name.lower()]) for name in changed)
+
+
+def is_own_delete(written: dict[str, Any] | None, deleted_date: str, skew: timedelta) -> bool:
+    """Whether this delete is the push direction's: it noted deleting the record, and Salesforce's deletedDate
+    is not later than that (give or take `skew`) — a later one is someone's delete after an undelete."""
+    noted = (written or {}).get(DELETED_BY_US)
+    if not isinstance(noted, str):
+        return False
+    try:
+        return parse_modstamp(deleted_date) <= datetime.fromisoformat(noted) + skew
+    except ValueError:
+        return False

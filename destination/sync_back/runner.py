@@ -34,7 +34,7 @@ from .changes import (
     values_of,
     wire,
 )
-from .echo import ECHO, is_echo
+from .echo import ECHO, is_echo, is_own_delete
 from .poll import changed_records, deleted_records
 from .publish import FanOut
 
@@ -203,26 +203,39 @@ class SyncBackRunner:
     async def _deletes(self, source: str, config: SyncBack, spec: SyncObject, client: SalesforceClient,
                        since: datetime, started: datetime, result: PollResult) -> None:
         found, covered = await deleted_records(client, spec.object, since, started)
-        seen = await self.sync_log.seen_records(source, spec.object, [i for i, _ in found]) if found else {}
+        ids = [i for i, _ in found]
+        seen = await self.sync_log.seen_records(source, spec.object, ids) if found else {}
+        # our own deletes, noted under the 18- or (an app-given Id) 15-character Id
+        written = await self.sync_log.written_values(spec.object, ids + [i[:15] for i in ids]) if found else {}
+        skew = timedelta(seconds=config.overlap_seconds)
         events: list[Event] = []
         outcomes: list[Outcome] = []
         versions: list[tuple[str, str, dict[str, Any]]] = []
+        echoes = 0
         for record_id, deleted_date in found:
             before = seen.get(record_id)
             if before is not None and before.modstamp >= deleted_date:
                 result.repeats += 1
                 continue
             event = delete_event(source, spec, record_id, deleted_date, before.values if before else None)
+            versions.append((record_id, deleted_date, before.values if before else {}))
+            if is_own_delete(written.get(record_id) or written.get(record_id[:15]), deleted_date, skew):
+                echoes += 1
+                outcomes.append(Outcome.skipped(event, "our own delete coming back (the push direction deleted it)",
+                                                error_code=ECHO, action=ACTION, object=spec.object,
+                                                operation="delete", record_id=record_id))
+                continue
             events.append(event)
             outcomes.append(Outcome.succeeded(event, record_id=record_id, created=False, action=ACTION,
                                               object=spec.object, operation="delete"))
-            versions.append((record_id, deleted_date, before.values if before else {}))
         await self.publishers[source].publish(events)
         await self._record(outcomes)
         if versions:
-            await self.sync_log.save_sync_back(SyncBackProgress(source, spec.object, None, versions, len(events)))
+            await self.sync_log.save_sync_back(SyncBackProgress(source, spec.object, None, versions, len(events),
+                                                                echoes))
         await self.sync_log.save_sync_back(SyncBackProgress(source, deleted_key(spec.object), covered))
         result.deleted += len(events)
+        result.echoes += echoes
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         await self.sync_log.record(outcomes)

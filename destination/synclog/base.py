@@ -19,6 +19,10 @@ COLUMNS = ("source", "message_id", "action", "target", "object", "operation", "r
            "error_code", "message", "fields", "reason", "attempts", "warnings", "email", "event",
            "first_seen", "updated_at")
 
+#: The `written_values` field under which the push direction notes a record it deleted (its value: when, UTC
+#: ISO 8601): the change feed does not publish that delete (no Salesforce field name starts with "$").
+DELETED_BY_US = "$deleted"
+
 
 @dataclass(frozen=True, slots=True)
 class SyncLogRow:
@@ -270,7 +274,8 @@ class SyncLog(ABC):
 
     @abstractmethod
     async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
-        """Remember (object, record Id, field, value) the push direction wrote (the latest value wins)."""
+        """Remember (object, record Id, field, value) the push direction wrote (the latest value wins); a
+        delete is field DELETED_BY_US with the time it succeeded."""
 
     @abstractmethod
     async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -1,8 +1,9 @@
 """Changes as events (pure): the shape per object, field selection, renames and direction, blanks under
-unless_blank, a stable messageId, and the echo rule."""
+unless_blank, a stable messageId, and the echo rules (changes and deletes)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from destination.actions.model import SyncObject
@@ -14,7 +15,8 @@ from destination.sync_back.changes import (
     update_event,
     values_of,
 )
-from destination.sync_back.echo import is_echo
+from destination.sync_back.echo import is_echo, is_own_delete
+from destination.synclog.base import DELETED_BY_US
 
 OURS, PERSON = "0058c0000000001AAA", "0058c0000000004AAA"
 
@@ -69,3 +71,14 @@ def test_an_echo_is_the_integration_users_change_to_exactly_what_we_wrote() -> N
     assert not is_echo(ours, ["Title", "Fax"], {"Title": "CTO"}, OURS)  # a field we never wrote changed
     assert not is_echo(_record(), ["Title"], {"Title": "CTO"}, OURS)  # a person
     assert not is_echo(ours, ["Title"], {"Title": "CTO"}, None)  # our user unknown: publish
+
+
+def test_a_delete_is_ours_when_delivery_noted_deleting_the_record_no_later_than_salesforce_says() -> None:
+    ours = {DELETED_BY_US: "2026-12-02T10:01:00.250000+00:00", "Title": "CTO"}
+    skew = timedelta(seconds=5)
+    assert is_own_delete(ours, "2026-12-02T10:01:00.000+0000", skew)  # Salesforce deleted it, then we noted it
+    assert is_own_delete(ours, "2026-12-02T10:01:04.000+0000", skew)  # clocks apart by less than the overlap
+    assert not is_own_delete(ours, "2026-12-02T10:09:00.000+0000", skew)  # undeleted, then someone deleted it
+    assert not is_own_delete({"Title": "CTO"}, "2026-12-02T10:01:00.000+0000", skew)  # we only wrote to it
+    assert not is_own_delete(None, "2026-12-02T10:01:00.000+0000", skew)  # never ours
+    assert not is_own_delete({DELETED_BY_US: "not a time"}, "2026-12-02T10:01:00.000+0000", skew)
