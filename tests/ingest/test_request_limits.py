@@ -78,7 +78,10 @@ async def test_fifty_slow_connections_do_not_slow_a_well_behaved_client(ingest_p
     port = ingest_process.port
     await latencies(port, 20)  # warm up
     normal, attacked = [], []
-    for _ in range(2):  # interleaved, so a change in the machine's load affects both alike
+    # interleaved, so a change in the machine's load affects both alike; the median of three rounds, so one
+    # scheduling hiccup of a shared 2-core machine (one round's p99 at 290 ms once) does not decide it, while a
+    # server the attackers hold up is slow in every attacked round
+    for _ in range(3):
         normal.append(p99(await latencies(port, 100)))
         async with slow_connections(port, 50) as attackers:
             attacked.append(p99(await latencies(port, 100)))
