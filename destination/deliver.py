@@ -283,12 +283,13 @@ class Delivery:
 
     async def _open_intents(self, client: SalesforceClient, describe: ObjectDescribe,
                             ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
-        """Creates whose intent was recorded by an earlier delivery of the same event (a crash, a lost
-        response): created (Id known) → succeeded; fate unknown → looked up by the op's matchers: found →
+        """Creates (and upserts planned as creates) whose intent was recorded by an earlier delivery of the
+        same event (a crash, a lost response): created (Id known) → succeeded; fate unknown → looked up by the op's matchers: found →
         succeeded, not there → sent, no way to tell → UNRESOLVED_CREATE (never resent blindly)."""
         if self.sync_log is None:
             return ops, []
-        creates = [op for op in ops if op.operation is Operation.CREATE and op.event.message_id]
+        # An upsert that the plan made a create recorded an intent too (the lookup found no record then).
+        creates = [op for op in ops if op.operation in (Operation.CREATE, Operation.UPSERT) and op.event.message_id]
         intents: dict[tuple[str, str], dict[str, str | None]] = {}
         for source, action in {(op.source, op.action) for op in creates}:
             ids = [op.event.message_id for op in creates if (op.source, op.action) == (source, action)]
@@ -303,6 +304,7 @@ class Delivery:
                          "again") for op, record_id in zip(unknown, looked_up, strict=True)}
         interrupted_ids = {id(op) for op in interrupted}
         kept, done = [], []
+        created: set[str] = set()  # events merged into one create: the first (in event order) created it
         for op in ops:
             if id(op) not in interrupted_ids:
                 kept.append(op)
@@ -310,8 +312,10 @@ class Delivery:
             record_id, note = fate.get(id(op), (intents[(op.source, op.action)][op.event.message_id],
                                                 "created by an earlier delivery of this event; not sent again"))
             if record_id:
-                done.append(Outcome.succeeded(op.event, record_id=record_id, created=True, action=op.action,
-                                              object=op.object, operation=op.operation.value, warnings=(note,)))
+                done.append(Outcome.succeeded(op.event, record_id=record_id, created=record_id not in created,
+                                              action=op.action, object=op.object, operation=op.operation.value,
+                                              warnings=(note,)))
+                created.add(record_id)
             elif record_id is None:
                 kept.append(op)  # certainly not created: safe to send
             else:
