@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,38 @@ async def test_a_create_whose_response_was_lost_is_confirmed_by_lookup_and_one_n
     assert all("confirmed by lookup" in o.warnings[0] for o in applied) and not any(o.warnings for o in never)
 
 
+@pytest.mark.parametrize("existed", [False, True], ids=["created-by-the-lost-send", "there-before"])
+async def test_a_native_upsert_whose_answer_was_lost_is_recorded_as_created_only_when_that_send_created_it(
+        tls_emulator: Any, existed: bool) -> None:
+    """Issue 14: the resend of an upsert whose first answer was lost reports an update, so a record the lost
+    send created was recorded as updated (created rows undercounted)."""
+    calls: list[str] = []
+
+    class LoseFirstAnswer(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await super().handle_async_request(request)
+            if request.method == "PATCH" and "/composite/sobjects/Account/" in request.url.path:
+                calls.append(request.url.path)
+                if len(calls) == 1:
+                    raise httpx.ReadTimeout("response lost", request=request)
+            return response
+
+    store = tls_emulator.state.store
+    if existed:  # created a minute before the send: updated by it, not created
+        earlier = store.insert("Account", {"Name": "Old", "External_Id__c": "acme"}).id
+        found = store.get(earlier)
+        assert found is not None
+        found[1]["CreatedDate"] = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    action = ("    object: Account\n    operation: upsert\n    match: {any: {External_Id__c: $.traits.email}}\n"
+              "    fields: {Name: $.traits.email}\n")
+    transport = LoseFirstAnswer(verify=ssl_context(connection_for(tls_emulator)))
+    async with _delivery(tls_emulator, transport=transport) as delivery:
+        [outcome] = await delivery.deliver(ops_for(action, [{"traits": {"email": "acme"}}]))
+    [account] = store.records("Account")
+    assert len(calls) == 2 and account["Name"] == "acme"  # sent again, and applied
+    assert (outcome.status, outcome.record_id, outcome.created) == (Status.SUCCEEDED, account["Id"], not existed)
+
+
 async def test_an_uncertain_create_without_matchers_is_unresolved_and_never_resent(tls_emulator: Any) -> None:
     class LoseResponse(httpx.AsyncHTTPTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -158,7 +191,7 @@ async def test_an_upsert_planned_as_a_create_and_interrupted_is_recorded_as_crea
         tls_emulator: Any, tmp_path: Path) -> None:
     """Issue 14: an upsert the lookup made a create recorded its intent, the process died before the outcome;
     redelivered, the lookup found the record and it was recorded as an update (created rows undercounted).
-    Two events merged into that create: only the first says created."""
+    Two events merged into that create: only the first says created (the second finds its values there)."""
     async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
         action = REST_LEADS.replace("operation: create", "operation: upsert")
         ops = ops_for(action, [{"traits": {"email": "made@x.example"}}, {"traits": {"email": "made@x.example"}},
@@ -169,7 +202,7 @@ async def test_an_upsert_planned_as_a_create_and_interrupted_is_recorded_as_crea
         async with _delivery(tls_emulator, sync_log=log) as delivery:
             outcomes = await delivery.deliver(ops)
     assert [(o.event.body["traits"]["email"], o.status, o.created) for o in outcomes] == [
-        ("made@x.example", Status.SUCCEEDED, True), ("made@x.example", Status.SUCCEEDED, False),
+        ("made@x.example", Status.SUCCEEDED, True), ("made@x.example", Status.SKIPPED, None),
         ("lost@x.example", Status.SUCCEEDED, True)]
     assert outcomes[0].record_id == outcomes[1].record_id == existing and "interrupted" in outcomes[0].warnings[0]
     assert len(tls_emulator.state.store.records("Lead")) == 2
