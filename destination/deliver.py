@@ -36,7 +36,7 @@ from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
 from .synclog.base import DELETED_BY_US, SyncLog
-from .write import ALREADY_DELETED, Writer, target_of, unresolved
+from .write import ALREADY_DELETED, CREATED_ALLOWANCE, Writer, created_before, target_of, unresolved
 
 log = logging.getLogger("destination.deliver")
 Known = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]  # (object, found records) → amended records
@@ -301,8 +301,13 @@ class Delivery:
         if not interrupted:
             return ops, [], []
         unknown = [op for op in interrupted if not intents[(op.source, op.action)][op.event.message_id]]
+        times: dict[tuple[str, str], dict[str, datetime]] = {}
+        for source, action in {(op.source, op.action) for op in unknown if op.operation is Operation.UPSERT}:
+            ids = [op.event.message_id for op in unknown if (op.source, op.action) == (source, action)]
+            times[(source, action)] = await self.sync_log.intent_times(source, action, ids)
+        since = [times.get((op.source, op.action), {}).get(op.event.message_id) for op in unknown]
         looked_up = await self._reconcile(client, describe, [Write(kind="create", object=op.object, ops=[op])
-                                                             for op in unknown])
+                                                             for op in unknown], since)
         fate = {id(op): (record_id, "create from an earlier, interrupted delivery confirmed by lookup; not sent "
                          "again") for op, record_id in zip(unknown, looked_up, strict=True)}
         interrupted_ids = {id(op) for op in interrupted}
@@ -330,23 +335,28 @@ class Delivery:
                 done.append(_fail(op, error.code, error.message))
         return kept, done, earlier
 
-    async def _reconcile(self, client: SalesforceClient, describe: ObjectDescribe,
-                         writes: Sequence[Write]) -> list[str | None]:
+    async def _reconcile(self, client: SalesforceClient, describe: ObjectDescribe, writes: Sequence[Write],
+                         since: Sequence[datetime | None] = ()) -> list[str | None]:
         """After uncertain creates: for each, the record if it now exists (one lookup by the ops' matchers
-        for all of them); None when it does not; "" when there is nothing to look it up by."""
+        for all of them); None when it does not; "" when there is nothing to look it up by. With a time
+        for a write (an upsert's intent), a record created before it (less CREATED_ALLOWANCE) is None: it
+        was there already, so that upsert did not create it."""
         trees = [op.match for w in writes for op in w.ops if op.match is not None]
         found: list[dict[str, Any]] = []
         if trees:
-            fields = ["Id", "LastModifiedDate"] + [m.field for t in trees for m in t.matchers()]
+            fields = ["Id", "LastModifiedDate", "CreatedDate"] + [m.field for t in trees for m in t.matchers()]
             fields = [f for f in dict.fromkeys(fields) if f == "Id" or describe.field(f) is not None]
             found = await find_records(client, describe, fields, trees)
         out: list[str | None] = []
-        for write in writes:
+        for n, write in enumerate(writes):
             mine = [op.match for op in write.ops if op.match is not None]
             if not mine:
                 out.append("")
                 continue
             matching = [r for r in found if any(tree_holds(t, r) for t in mine)]
+            first = since[n] if n < len(since) else None
+            if first is not None:
+                matching = [r for r in matching if not created_before(r, first - CREATED_ALLOWANCE)]
             out.append(matching[0]["Id"] if matching else None)
         return out
 

@@ -122,7 +122,7 @@ class Writer:
                 group = [p for p in sendable if p.write.kind == kind]
                 if not group:
                     continue
-                if kind == "create":
+                if kind in ("create", "upsert"):  # an upsert may create: a crash must not lose that
                     await self._intend(group)
                 for item in group:
                     item.first_sent = item.first_sent or datetime.now(UTC)
@@ -136,15 +136,18 @@ class Writer:
                     keep(done)
                     if again is not None:
                         retry.append(again)
-                    if kind == "create" and (again is None or again.uncertain is None):
-                        settled.append((item, result.id if result.success else None))
-                if kind == "create":
+                    if kind in ("create", "upsert") and (again is None or again.uncertain is None):
+                        made = result.success and (kind == "create" or result.created)
+                        settled.append((item, result.id if made else None))
+                if kind in ("create", "upsert"):
                     await self._settled(settled)
             pending = retry
         return outcomes
 
     async def _intend(self, group: list[_Pending]) -> None:
-        """Record the intent of each create before it is sent: a crash from here on is reconciled, not resent."""
+        """Record the intent of each create (or native upsert) before it is sent: after a crash from here on, a
+        create is reconciled, not resent, and an upsert sent again is recorded as created if its record is not
+        older than the intent."""
         if self.intents is not None:
             await self.intents.record_intents([(op.source, op.event.message_id, op.action, op.object,
                                                 _matcher_text(op)) for p in group for op in p.write.ops])
@@ -162,9 +165,9 @@ class Writer:
         try:
             for query, _ in soql.chunk_in(select, "Id", sorted(since)):
                 for record in await self.client.query(query.render()):
-                    moment = _moment(record.get("CreatedDate"))
                     first = since.get(record["Id"])
-                    if moment is not None and first is not None and moment >= first - CREATED_ALLOWANCE:
+                    if first is not None and record.get("CreatedDate") and not created_before(
+                            record, first - CREATED_ALLOWANCE):
                         created.add(record["Id"])
         except SalesforceApiError:
             return results
@@ -321,6 +324,12 @@ class Writer:
                     outcomes.extend(_failed(item.write, item.tries.exhausted(), item.sends))
         await self._settled(settled)
         return outcomes, again
+
+
+def created_before(record: dict[str, Any], moment: datetime) -> bool:
+    """Whether a record's CreatedDate is known and earlier than `moment`."""
+    created = _moment(record.get("CreatedDate"))
+    return created is not None and created < moment
 
 
 def _moment(value: object) -> datetime | None:

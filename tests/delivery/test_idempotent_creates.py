@@ -37,6 +37,11 @@ MARKED_CASES = """    object: Case
     idempotency_field: External_Id__c
     fields: {Subject: $.traits.email}
 """
+NATIVE_ACCOUNTS = """    object: Account
+    operation: upsert
+    match: {any: {External_Id__c: $.traits.email}}
+    fields: {Name: $.traits.email}
+"""
 Hook = Callable[[httpx.Request, httpx.Response], Awaitable[None]]
 
 
@@ -140,11 +145,9 @@ async def test_a_native_upsert_whose_answer_was_lost_is_recorded_as_created_only
         found = store.get(earlier)
         assert found is not None
         found[1]["CreatedDate"] = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-    action = ("    object: Account\n    operation: upsert\n    match: {any: {External_Id__c: $.traits.email}}\n"
-              "    fields: {Name: $.traits.email}\n")
     transport = LoseFirstAnswer(verify=ssl_context(connection_for(tls_emulator)))
     async with _delivery(tls_emulator, transport=transport) as delivery:
-        [outcome] = await delivery.deliver(ops_for(action, [{"traits": {"email": "acme"}}]))
+        [outcome] = await delivery.deliver(ops_for(NATIVE_ACCOUNTS, [{"traits": {"email": "acme"}}]))
     [account] = store.records("Account")
     assert len(calls) == 2 and account["Name"] == "acme"  # sent again, and applied
     assert (outcome.status, outcome.record_id, outcome.created) == (Status.SUCCEEDED, account["Id"], not existed)
@@ -206,6 +209,30 @@ async def test_an_upsert_planned_as_a_create_and_interrupted_is_recorded_as_crea
         ("lost@x.example", Status.SUCCEEDED, True)]
     assert outcomes[0].record_id == outcomes[1].record_id == existing and "interrupted" in outcomes[0].warnings[0]
     assert len(tls_emulator.state.store.records("Lead")) == 2
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["created-by-the-interrupted-send", "there-before"])
+async def test_a_native_upsert_interrupted_after_its_send_is_recorded_as_created_only_when_that_send_created_it(
+        tls_emulator: Any, tmp_path: Path, existed: bool) -> None:
+    """Issue 14 (in-process crash): the upsert's intent was recorded and it reached the org, the process died
+    before the outcome. Redelivered, it is sent again (its values apply) and says created when the record is
+    not older than the intent."""
+    store = tls_emulator.state.store
+    async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
+        if existed:
+            found = store.get(store.insert("Account", {"Name": "Old", "External_Id__c": "acme"}).id)
+            assert found is not None
+            found[1]["CreatedDate"] = (datetime.now(UTC) - timedelta(minutes=1)).strftime(
+                "%Y-%m-%dT%H:%M:%S.000+0000")
+        [op] = ops_for(NATIVE_ACCOUNTS, [{"traits": {"email": "acme"}}])
+        await log.record_intents([(op.source, op.event.message_id, op.action, op.object, "[]")])
+        if not existed:  # what the interrupted send did
+            store.insert("Account", {"Name": "acme-first", "External_Id__c": "acme"})
+        async with _delivery(tls_emulator, sync_log=log) as delivery:
+            [outcome] = await delivery.deliver([op])
+    [account] = store.records("Account")
+    assert account["Name"] == "acme" and outcome.record_id == account["Id"]
+    assert (outcome.status, outcome.created) == (Status.SUCCEEDED, not existed)
 
 
 def test_a_sigkill_during_a_create_makes_no_duplicate(tls_emulator: Any, tmp_path: Path) -> None:
