@@ -10,7 +10,9 @@ as a whole (a trigger hitting a governor limit) is split in halves and the objec
 Creates are idempotent: the intent of each create is recorded in the sync log before it is sent, and a
 create whose fate is unknown (a timeout or a gateway error after sending) is reconciled by a lookup before
 it is ever sent again: found → succeeded with that record, not there → sent again, no way to tell (no
-matchers) → failed UNRESOLVED_CREATE, which replay does not resend without being told to.
+matchers) → failed UNRESOLVED_CREATE, which replay does not resend without being told to. A native upsert
+records an intent too; after a lost answer it is sent again and its record's CreatedDate tells whether the
+lost send created it.
 """
 
 from __future__ import annotations
