@@ -140,7 +140,8 @@ class Writer:
                         retry.append(again)
                     if kind in ("create", "upsert") and (again is None or again.uncertain is None):
                         made = result.success and (kind == "create" or result.created)
-                        settled.append((item, result.id if made else None))
+                        if made or kind == "create":  # an upsert's intent stays until its outcome is kept: its
+                            settled.append((item, result.id if made else None))  # time still tells after a crash
                 if kind in ("create", "upsert"):
                     await self._settled(settled)
             pending = retry
@@ -176,7 +177,8 @@ class Writer:
         return [replace(r, created=True) if r.id in created else r for r in results]
 
     async def _settled(self, settled: list[tuple[_Pending, str | None]]) -> None:
-        """Creates whose fate is now known: created (with the Id) or certainly not (the intent goes)."""
+        """Creates whose fate is now known: created (with the Id) or certainly not (the intent goes); upserts
+        that created (with the Id)."""
         if self.intents is not None and settled:
             await self.intents.settle_intents([(op.source, op.event.message_id, op.action, record_id)
                                                for item, record_id in settled for op in item.write.ops])

@@ -226,10 +226,14 @@ async def test_a_native_upsert_interrupted_after_its_send_is_recorded_as_created
                 "%Y-%m-%dT%H:%M:%S.000+0000")
         [op] = ops_for(NATIVE_ACCOUNTS, [{"traits": {"email": "acme"}}])
         await log.record_intents([(op.source, op.event.message_id, op.action, op.object, "[]")])
+        recorded = await log.intent_times(op.source, op.action, [op.event.message_id])
         if not existed:  # what the interrupted send did
             store.insert("Account", {"Name": "acme-first", "External_Id__c": "acme"})
         async with _delivery(tls_emulator, sync_log=log) as delivery:
             [outcome] = await delivery.deliver([op])
+        # the resend answered "updated": the intent stays, with its first time, until the outcome is kept
+        # (a second crash before that must still find it)
+        assert await log.intent_times(op.source, op.action, [op.event.message_id]) == recorded
     [account] = store.records("Account")
     assert account["Name"] == "acme" and outcome.record_id == account["Id"]
     assert (outcome.status, outcome.created) == (Status.SUCCEEDED, not existed)
