@@ -36,7 +36,7 @@ from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
 from .synclog.base import DELETED_BY_US, SyncLog
-from .write import ALREADY_DELETED, CREATED_ALLOWANCE, Writer, created_before, target_of, unresolved
+from .write import ALREADY_DELETED, Writer, target_of, unresolved
 
 log = logging.getLogger("destination.deliver")
 Known = Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]]  # (object, found records) → amended records
@@ -125,7 +125,7 @@ class Delivery:
             raise
         ops, done = await self._already_created(ops)
         fate.add(done)
-        ops, done, earlier = await self._open_intents(client, describe, ops)
+        ops, done = await self._open_intents(client, describe, ops)
         fate.add(done)
         ops, done = await resolve_parents(client, ops)
         fate.add(done)
@@ -143,7 +143,6 @@ class Delivery:
             await writer.execute(plan.writes, ops[0].mode, fate)
             await self._record_value_times(plan, fate)
             await self._record_written(plan, fate)
-        _created_earlier(fate, earlier)
         _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
 
     def _one_timed_writer(self, ops: list[RecordOp]) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -282,81 +281,62 @@ class Delivery:
                 kept.append(op)
         return kept, done
 
-    async def _open_intents(self, client: SalesforceClient, describe: ObjectDescribe, ops: list[RecordOp]
-                            ) -> tuple[list[RecordOp], list[Outcome], list[tuple[RecordOp, str, str]]]:
-        """Creates (and upserts planned as creates) whose intent was recorded by an earlier delivery of the
-        same event (a crash, a lost response): created (Id known, or found by the op's matchers) → a create
-        succeeded; an upsert is delivered again (its values still apply and `most_recent` weighs its time)
-        and returned with the record, for `_created_earlier`; not there → sent; no way to tell →
-        UNRESOLVED_CREATE (never resent blindly)."""
+    async def _open_intents(self, client: SalesforceClient, describe: ObjectDescribe,
+                            ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
+        """Creates whose intent was recorded by an earlier delivery of the same event (a crash, a lost
+        response): created (Id known) → succeeded; fate unknown → looked up by the op's matchers: found →
+        succeeded, not there → sent, no way to tell → UNRESOLVED_CREATE (never resent blindly)."""
         if self.sync_log is None:
-            return ops, [], []
-        # An upsert that the plan made a create recorded an intent too (the lookup found no record then).
-        creates = [op for op in ops if op.operation in (Operation.CREATE, Operation.UPSERT) and op.event.message_id]
+            return ops, []
+        creates = [op for op in ops if op.operation is Operation.CREATE and op.event.message_id]
         intents: dict[tuple[str, str], dict[str, str | None]] = {}
         for source, action in {(op.source, op.action) for op in creates}:
             ids = [op.event.message_id for op in creates if (op.source, op.action) == (source, action)]
             intents[(source, action)] = await self.sync_log.open_intents(source, action, ids)
         interrupted = [op for op in creates if op.event.message_id in intents.get((op.source, op.action), {})]
         if not interrupted:
-            return ops, [], []
+            return ops, []
         unknown = [op for op in interrupted if not intents[(op.source, op.action)][op.event.message_id]]
-        times: dict[tuple[str, str], dict[str, datetime]] = {}
-        for source, action in {(op.source, op.action) for op in unknown if op.operation is Operation.UPSERT}:
-            ids = [op.event.message_id for op in unknown if (op.source, op.action) == (source, action)]
-            times[(source, action)] = await self.sync_log.intent_times(source, action, ids)
-        since = [times.get((op.source, op.action), {}).get(op.event.message_id) for op in unknown]
         looked_up = await self._reconcile(client, describe, [Write(kind="create", object=op.object, ops=[op])
-                                                             for op in unknown], since)
+                                                             for op in unknown])
         fate = {id(op): (record_id, "create from an earlier, interrupted delivery confirmed by lookup; not sent "
                          "again") for op, record_id in zip(unknown, looked_up, strict=True)}
         interrupted_ids = {id(op) for op in interrupted}
-        kept, done, earlier = [], [], []
-        created: set[str] = set()  # events merged into one create: the first (in event order) created it
+        kept, done = [], []
         for op in ops:
             if id(op) not in interrupted_ids:
                 kept.append(op)
                 continue
             record_id, note = fate.get(id(op), (intents[(op.source, op.action)][op.event.message_id],
                                                 "created by an earlier delivery of this event; not sent again"))
-            if record_id and op.operation is Operation.UPSERT:
-                kept.append(op)
-                earlier.append((op, record_id, "created by an earlier, interrupted delivery of this event"))
-            elif record_id:
-                done.append(Outcome.succeeded(op.event, record_id=record_id, created=record_id not in created,
-                                              action=op.action, object=op.object, operation=op.operation.value,
-                                              warnings=(note,)))
-                created.add(record_id)
+            if record_id:
+                done.append(Outcome.succeeded(op.event, record_id=record_id, created=True, action=op.action,
+                                              object=op.object, operation=op.operation.value, warnings=(note,)))
             elif record_id is None:
                 kept.append(op)  # certainly not created: safe to send
             else:
                 error = unresolved("an earlier delivery of this create was interrupted and it has no matchers to "
                                    "look it up by (add `match:` on a marker field such as the event's messageId)")
                 done.append(_fail(op, error.code, error.message))
-        return kept, done, earlier
+        return kept, done
 
-    async def _reconcile(self, client: SalesforceClient, describe: ObjectDescribe, writes: Sequence[Write],
-                         since: Sequence[datetime | None] = ()) -> list[str | None]:
+    async def _reconcile(self, client: SalesforceClient, describe: ObjectDescribe,
+                         writes: Sequence[Write]) -> list[str | None]:
         """After uncertain creates: for each, the record if it now exists (one lookup by the ops' matchers
-        for all of them); None when it does not; "" when there is nothing to look it up by. With a time
-        for a write (an upsert's intent), a record created before it (less CREATED_ALLOWANCE) is None: it
-        was there already, so that upsert did not create it."""
+        for all of them); None when it does not; "" when there is nothing to look it up by."""
         trees = [op.match for w in writes for op in w.ops if op.match is not None]
         found: list[dict[str, Any]] = []
         if trees:
-            fields = ["Id", "LastModifiedDate", "CreatedDate"] + [m.field for t in trees for m in t.matchers()]
+            fields = ["Id", "LastModifiedDate"] + [m.field for t in trees for m in t.matchers()]
             fields = [f for f in dict.fromkeys(fields) if f == "Id" or describe.field(f) is not None]
             found = await find_records(client, describe, fields, trees)
         out: list[str | None] = []
-        for n, write in enumerate(writes):
+        for write in writes:
             mine = [op.match for op in write.ops if op.match is not None]
             if not mine:
                 out.append("")
                 continue
             matching = [r for r in found if any(tree_holds(t, r) for t in mine)]
-            first = since[n] if n < len(since) else None
-            if first is not None:
-                matching = [r for r in matching if not created_before(r, first - CREATED_ALLOWANCE)]
             out.append(matching[0]["Id"] if matching else None)
         return out
 
@@ -372,21 +352,6 @@ def _with_op_warnings(ops: Sequence[RecordOp], outcomes: list[Outcome]) -> list[
             if extra:
                 outcome.warnings = (*outcome.warnings, *extra)
     return outcomes
-
-
-def _created_earlier(fate: Fate, earlier: Sequence[tuple[RecordOp, str, str]]) -> None:
-    """Upserts delivered again whose record an earlier, interrupted delivery of theirs created: their outcome
-    says created (once per record, the first event of it), and one that found nothing left to change
-    succeeded (its values are there). A failed one stays failed."""
-    seen: set[str] = set()
-    for op, record_id, note in earlier:
-        for outcome in fate.outcomes_of(op):
-            if outcome.status is Status.FAILED or record_id in seen:
-                continue
-            seen.add(record_id)
-            outcome.status, outcome.reason, outcome.created = Status.SUCCEEDED, None, True
-            outcome.record_id = outcome.record_id or record_id
-            outcome.warnings = (*outcome.warnings, note)
 
 
 def _give_up(fate: Fate, pending: Sequence[RecordOp], error: SalesforceError) -> None:

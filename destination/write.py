@@ -11,8 +11,7 @@ Creates are idempotent: the intent of each create is recorded in the sync log be
 create whose fate is unknown (a timeout or a gateway error after sending) is reconciled by a lookup before
 it is ever sent again: found → succeeded with that record, not there → sent again, no way to tell (no
 matchers) → failed UNRESOLVED_CREATE, which replay does not resend without being told to. A native upsert
-records an intent too; after a lost answer it is sent again and its record's CreatedDate tells whether the
-lost send created it.
+whose answer was lost is sent again, and its record's CreatedDate tells whether the lost send created it.
 """
 
 from __future__ import annotations
@@ -124,13 +123,13 @@ class Writer:
                 group = [p for p in sendable if p.write.kind == kind]
                 if not group:
                     continue
-                if kind in ("create", "upsert"):  # an upsert may create: a crash must not lose that
+                if kind == "create":
                     await self._intend(group)
                 for item in group:
                     item.first_sent = item.first_sent or datetime.now(UTC)
                 results = await self._send(kind, [p.write for p in group], mode)
                 if kind == "upsert":
-                    results = await self._created_before(group, results)
+                    results = await self._read_created(group, results)
                 settled: list[tuple[_Pending, str | None]] = []
                 for item, result in zip(group, results, strict=True):
                     item.sends += 1
@@ -138,24 +137,20 @@ class Writer:
                     keep(done)
                     if again is not None:
                         retry.append(again)
-                    if kind in ("create", "upsert") and (again is None or again.uncertain is None):
-                        made = result.success and (kind == "create" or result.created)
-                        if made or kind == "create":  # an upsert's intent stays until its outcome is kept: its
-                            settled.append((item, result.id if made else None))  # time still tells after a crash
-                if kind in ("create", "upsert"):
+                    if kind == "create" and (again is None or again.uncertain is None):
+                        settled.append((item, result.id if result.success else None))
+                if kind == "create":
                     await self._settled(settled)
             pending = retry
         return outcomes
 
     async def _intend(self, group: list[_Pending]) -> None:
-        """Record the intent of each create (or native upsert) before it is sent: after a crash from here on, a
-        create is reconciled, not resent, and an upsert sent again is recorded as created if its record is not
-        older than the intent."""
+        """Record the intent of each create before it is sent: a crash from here on is reconciled, not resent."""
         if self.intents is not None:
             await self.intents.record_intents([(op.source, op.event.message_id, op.action, op.object,
                                                 _matcher_text(op)) for p in group for op in p.write.ops])
 
-    async def _created_before(self, group: list[_Pending], results: list[RecordResult]) -> list[RecordResult]:
+    async def _read_created(self, group: list[_Pending], results: list[RecordResult]) -> list[RecordResult]:
         """Upserts sent again after a lost answer report an update even when the lost send created the record:
         created when the record's CreatedDate is not earlier than the first send (CREATED_ALLOWANCE). A failed
         lookup leaves the update as reported."""
@@ -169,7 +164,7 @@ class Writer:
             for query, _ in soql.chunk_in(select, "Id", sorted(since)):
                 for record in await self.client.query(query.render()):
                     first = since.get(record["Id"])
-                    if first is not None and record.get("CreatedDate") and not created_before(
+                    if first is not None and record.get("CreatedDate") and not _created_before(
                             record, first - CREATED_ALLOWANCE):
                         created.add(record["Id"])
         except SalesforceApiError:
@@ -177,8 +172,7 @@ class Writer:
         return [replace(r, created=True) if r.id in created else r for r in results]
 
     async def _settled(self, settled: list[tuple[_Pending, str | None]]) -> None:
-        """Creates whose fate is now known: created (with the Id) or certainly not (the intent goes); upserts
-        that created (with the Id)."""
+        """Creates whose fate is now known: created (with the Id) or certainly not (the intent goes)."""
         if self.intents is not None and settled:
             await self.intents.settle_intents([(op.source, op.event.message_id, op.action, record_id)
                                                for item, record_id in settled for op in item.write.ops])
@@ -330,7 +324,7 @@ class Writer:
         return outcomes, again
 
 
-def created_before(record: dict[str, Any], moment: datetime) -> bool:
+def _created_before(record: dict[str, Any], moment: datetime) -> bool:
     """Whether a record's CreatedDate is known and earlier than `moment`."""
     created = _moment(record.get("CreatedDate"))
     return created is not None and created < moment

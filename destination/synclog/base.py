@@ -273,10 +273,6 @@ class SyncLog(ABC):
         """Intents still open for these events: messageId → record Id (created) or None (fate unknown)."""
 
     @abstractmethod
-    async def intent_times(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, datetime]:
-        """When the open intents of these events were first recorded (just before their first send)."""
-
-    @abstractmethod
     async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
         """Remember (object, record Id, field, value) the push direction wrote (the latest value wins); a
         delete is field DELETED_BY_US with the time it succeeded."""

@@ -103,12 +103,6 @@ class PostgresSyncLog(SyncLog):
                                      list(message_ids))
         return {r["message_id"]: r["record_id"] for r in rows}
 
-    async def intent_times(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, datetime]:
-        rows = await self.pool.fetch("SELECT message_id, created_at FROM create_intents WHERE source = $1 "
-                                     "AND action = $2 AND message_id = ANY($3::text[])", source, action,
-                                     list(message_ids))
-        return {r["message_id"]: r["created_at"] for r in rows}
-
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:
         clause, params = where_sql(where, _dollar)

@@ -203,16 +203,6 @@ class SqliteSyncLog(SyncLog):
             out.update({m: r for m, r in found})
         return out
 
-    async def intent_times(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, datetime]:
-        out: dict[str, datetime] = {}
-        for start in range(0, len(message_ids), 500):
-            chunk = list(message_ids[start:start + 500])
-            found = await self._run(
-                f"SELECT message_id, created_at FROM create_intents WHERE source = ? AND action = ? AND message_id "
-                f"IN ({', '.join('?' * len(chunk))})", [source, action, *chunk])
-            out.update({m: datetime.fromisoformat(t) for m, t in found})
-        return out
-
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:
         clause, params = where_sql(where, lambda _: "?")

@@ -190,55 +190,6 @@ async def test_a_create_intent_left_by_a_crash_is_reconciled_before_anything_is_
         assert await log.open_intents(made.source, made.action, [made.event.message_id, lost.event.message_id]) == {}
 
 
-async def test_an_upsert_planned_as_a_create_and_interrupted_is_recorded_as_created_once_on_redelivery(
-        tls_emulator: Any, tmp_path: Path) -> None:
-    """Issue 14: an upsert the lookup made a create recorded its intent, the process died before the outcome;
-    redelivered, the lookup found the record and it was recorded as an update (created rows undercounted).
-    Two events merged into that create: only the first says created (the second finds its values there)."""
-    async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
-        action = REST_LEADS.replace("operation: create", "operation: upsert")
-        ops = ops_for(action, [{"traits": {"email": "made@x.example"}}, {"traits": {"email": "made@x.example"}},
-                               {"traits": {"email": "lost@x.example"}}])
-        await log.record_intents([(op.source, op.event.message_id, op.action, op.object, "[]") for op in ops])
-        existing = tls_emulator.state.store.insert("Lead", {"Email": "made@x.example", "LastName": "x",
-                                                            "Company": "y"}).id
-        async with _delivery(tls_emulator, sync_log=log) as delivery:
-            outcomes = await delivery.deliver(ops)
-    assert [(o.event.body["traits"]["email"], o.status, o.created) for o in outcomes] == [
-        ("made@x.example", Status.SUCCEEDED, True), ("made@x.example", Status.SKIPPED, None),
-        ("lost@x.example", Status.SUCCEEDED, True)]
-    assert outcomes[0].record_id == outcomes[1].record_id == existing and "interrupted" in outcomes[0].warnings[0]
-    assert len(tls_emulator.state.store.records("Lead")) == 2
-
-
-@pytest.mark.parametrize("existed", [False, True], ids=["created-by-the-interrupted-send", "there-before"])
-async def test_a_native_upsert_interrupted_after_its_send_is_recorded_as_created_only_when_that_send_created_it(
-        tls_emulator: Any, tmp_path: Path, existed: bool) -> None:
-    """Issue 14 (in-process crash): the upsert's intent was recorded and it reached the org, the process died
-    before the outcome. Redelivered, it is sent again (its values apply) and says created when the record is
-    not older than the intent."""
-    store = tls_emulator.state.store
-    async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
-        if existed:
-            found = store.get(store.insert("Account", {"Name": "Old", "External_Id__c": "acme"}).id)
-            assert found is not None
-            found[1]["CreatedDate"] = (datetime.now(UTC) - timedelta(minutes=1)).strftime(
-                "%Y-%m-%dT%H:%M:%S.000+0000")
-        [op] = ops_for(NATIVE_ACCOUNTS, [{"traits": {"email": "acme"}}])
-        await log.record_intents([(op.source, op.event.message_id, op.action, op.object, "[]")])
-        recorded = await log.intent_times(op.source, op.action, [op.event.message_id])
-        if not existed:  # what the interrupted send did
-            store.insert("Account", {"Name": "acme-first", "External_Id__c": "acme"})
-        async with _delivery(tls_emulator, sync_log=log) as delivery:
-            [outcome] = await delivery.deliver([op])
-        # the resend answered "updated": the intent stays, with its first time, until the outcome is kept
-        # (a second crash before that must still find it)
-        assert await log.intent_times(op.source, op.action, [op.event.message_id]) == recorded
-    [account] = store.records("Account")
-    assert account["Name"] == "acme" and outcome.record_id == account["Id"]
-    assert (outcome.status, outcome.created) == (Status.SUCCEEDED, not existed)
-
-
 def test_a_sigkill_during_a_create_makes_no_duplicate(tls_emulator: Any, tmp_path: Path) -> None:
     """Defect 11: `destination run` killed while Salesforce was applying a Case create; after a restart the
     redelivered event's open intent is reconciled by its marker instead of creating the Case again."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from destination.events import Event
@@ -102,15 +102,6 @@ async def test_create_intents_are_kept_until_settled_and_gone_once_the_outcome_i
     assert await log.open_intents("other", "survey", ["m-1"]) == {}
     await log.record([Outcome.succeeded(event(1), record_id="a008c0000000001AAA", created=True, action="survey")])
     assert await log.open_intents("web", "survey", ["m-1", "m-3"]) == {"m-3": None}
-
-
-async def test_an_intent_keeps_the_time_it_was_first_recorded(log: SyncLog) -> None:
-    before = datetime.now(UTC)
-    await log.record_intents([("web", "m-1", "accounts", "Account", "[]")])
-    first = await log.intent_times("web", "accounts", ["m-1", "m-9"])
-    await log.record_intents([("web", "m-1", "accounts", "Account", "[]")])  # sent again: the first time stays
-    assert list(first) == ["m-1"] and before <= first["m-1"] <= datetime.now(UTC)
-    assert await log.intent_times("web", "accounts", ["m-1"]) == first
 
 
 async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
