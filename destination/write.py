@@ -10,7 +10,8 @@ as a whole (a trigger hitting a governor limit) is split in halves and the objec
 Creates are idempotent: the intent of each create is recorded in the sync log before it is sent, and a
 create whose fate is unknown (a timeout or a gateway error after sending) is reconciled by a lookup before
 it is ever sent again: found → succeeded with that record, not there → sent again, no way to tell (no
-matchers) → failed UNRESOLVED_CREATE, which replay does not resend without being told to.
+matchers) → failed UNRESOLVED_CREATE, which replay does not resend without being told to. A native upsert
+whose answer was lost is sent again, and its record's CreatedDate tells whether the lost send created it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from .actions.model import Mode, OnDuplicate, OnManyMatches
@@ -26,6 +28,7 @@ from .operations import RecordOp
 from .outcomes import Fate, Outcome
 from .plan import Write
 from .retry import Attempts, RetryPolicy
+from .salesforce import soql
 from .salesforce.client import SalesforceClient
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
 from .salesforce.results import RecordResult
@@ -40,6 +43,11 @@ ALREADY_DELETED = "the record was already deleted"  # a delete's warning when so
 Reconcile = Callable[[list[Write]], Awaitable[list[str | None]]]
 # Called on REQUEST_LIMIT_EXCEEDED: waits for the allowance; False when the policy's time is spent.
 Pause = Callable[[SalesforceApiError, Attempts], Awaitable[bool]]
+# A native upsert whose answer was lost and whose resend reports an update created the record itself when
+# the record's CreatedDate is not earlier than its first send, less this allowance: Salesforce keeps
+# CreatedDate to the second and its clock is not ours. A record someone else created that close before
+# the send would be counted as ours.
+CREATED_ALLOWANCE = timedelta(seconds=1)
 _BULK_OP = {"create": "insert", "update": "update", "delete": "delete", "upsert": "upsert"}
 
 
@@ -63,6 +71,8 @@ class _Pending:
     sends: int = 0
     dropped_fields: bool = False
     uncertain: SalesforceError | None = None  # set: look the record up before anything is sent again
+    first_sent: datetime | None = None  # our clock just before the first send (native upserts)
+    lost_answer: bool = False  # an upsert whose answer was lost: the resend cannot tell whether it created
 
 
 class Writer:
@@ -115,7 +125,11 @@ class Writer:
                     continue
                 if kind == "create":
                     await self._intend(group)
+                for item in group:
+                    item.first_sent = item.first_sent or datetime.now(UTC)
                 results = await self._send(kind, [p.write for p in group], mode)
+                if kind == "upsert":
+                    results = await self._read_created(group, results)
                 settled: list[tuple[_Pending, str | None]] = []
                 for item, result in zip(group, results, strict=True):
                     item.sends += 1
@@ -135,6 +149,27 @@ class Writer:
         if self.intents is not None:
             await self.intents.record_intents([(op.source, op.event.message_id, op.action, op.object,
                                                 _matcher_text(op)) for p in group for op in p.write.ops])
+
+    async def _read_created(self, group: list[_Pending], results: list[RecordResult]) -> list[RecordResult]:
+        """Upserts sent again after a lost answer report an update even when the lost send created the record:
+        created when the record's CreatedDate is not earlier than the first send (CREATED_ALLOWANCE). A failed
+        lookup leaves the update as reported."""
+        since = {r.id: item.first_sent for item, r in zip(group, results, strict=True)
+                 if item.lost_answer and r.success and not r.created and r.id and item.first_sent}
+        if not since:
+            return results
+        created: set[str] = set()
+        select = soql.Select(group[0].write.object, ("Id", "CreatedDate"))
+        try:
+            for query, _ in soql.chunk_in(select, "Id", sorted(since)):
+                for record in await self.client.query(query.render()):
+                    first = since.get(record["Id"])
+                    if first is not None and record.get("CreatedDate") and not _created_before(
+                            record, first - CREATED_ALLOWANCE):
+                        created.add(record["Id"])
+        except SalesforceApiError:
+            return results
+        return [replace(r, created=True) if r.id in created else r for r in results]
 
     async def _settled(self, settled: list[tuple[_Pending, str | None]]) -> None:
         """Creates whose fate is now known: created (with the Id) or certainly not (the intent goes)."""
@@ -247,6 +282,7 @@ class Writer:
         creates = [p for p in held if p.write.kind == "create"]
         for item in [p for p in held if p.write.kind != "create"]:  # idempotent: send again
             error, item.uncertain = item.uncertain, None
+            item.lost_answer = item.write.kind == "upsert"
             if error is not None and item.tries.allows_another(error):
                 again.append(item)
             else:
@@ -286,6 +322,23 @@ class Writer:
                     outcomes.extend(_failed(item.write, item.tries.exhausted(), item.sends))
         await self._settled(settled)
         return outcomes, again
+
+
+def _created_before(record: dict[str, Any], moment: datetime) -> bool:
+    """Whether a record's CreatedDate is known and earlier than `moment`."""
+    created = _moment(record.get("CreatedDate"))
+    return created is not None and created < moment
+
+
+def _moment(value: object) -> datetime | None:
+    """A Salesforce datetime ("2026-12-02T11:55:00.000+0000") as an aware datetime; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _message(item: _Pending) -> str:

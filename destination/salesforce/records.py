@@ -97,9 +97,10 @@ class RecordsApi:
             "allOrNone": False, "records": [_typed(obj, r) for r in chunk]}), idempotent=True)
 
     async def upsert_many(self, obj: str, ext_field: str, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
-        """Upsert records by an external-ID field, 200 per call."""
+        """Upsert records by an external-ID field, 200 per call. A lost answer is UNCERTAIN_WRITE, not resent
+        here: the writer sends it again and must tell whether the lost send created the record."""
         return await self._chunked(records, lambda chunk: ("PATCH", f"composite/sobjects/{obj}/{ext_field}", {
-            "allOrNone": False, "records": [_typed(obj, r) for r in chunk]}), idempotent=True)
+            "allOrNone": False, "records": [_typed(obj, r) for r in chunk]}), idempotent=False)
 
     async def delete_many(self, ids: Sequence[str]) -> list[RecordResult]:
         """Delete records by Id, 200 per call."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,11 @@ MARKED_CASES = """    object: Case
     operation: create
     idempotency_field: External_Id__c
     fields: {Subject: $.traits.email}
+"""
+NATIVE_ACCOUNTS = """    object: Account
+    operation: upsert
+    match: {any: {External_Id__c: $.traits.email}}
+    fields: {Name: $.traits.email}
 """
 Hook = Callable[[httpx.Request, httpx.Response], Awaitable[None]]
 
@@ -115,6 +121,36 @@ async def test_a_create_whose_response_was_lost_is_confirmed_by_lookup_and_one_n
         assert outcome.status is Status.SUCCEEDED and outcome.created
         assert outcome.record_id == leads[outcome.event.body["traits"]["email"]]
     assert all("confirmed by lookup" in o.warnings[0] for o in applied) and not any(o.warnings for o in never)
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["created-by-the-lost-send", "there-before"])
+async def test_a_native_upsert_whose_answer_was_lost_is_recorded_as_created_only_when_that_send_created_it(
+        tls_emulator: Any, existed: bool) -> None:
+    """Issue 14: the resend of an upsert whose first answer was lost reports an update, so a record the lost
+    send created was recorded as updated (created rows undercounted)."""
+    calls: list[str] = []
+
+    class LoseFirstAnswer(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await super().handle_async_request(request)
+            if request.method == "PATCH" and "/composite/sobjects/Account/" in request.url.path:
+                calls.append(request.url.path)
+                if len(calls) == 1:
+                    raise httpx.ReadTimeout("response lost", request=request)
+            return response
+
+    store = tls_emulator.state.store
+    if existed:  # created a minute before the send: updated by it, not created
+        earlier = store.insert("Account", {"Name": "Old", "External_Id__c": "acme"}).id
+        found = store.get(earlier)
+        assert found is not None
+        found[1]["CreatedDate"] = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    transport = LoseFirstAnswer(verify=ssl_context(connection_for(tls_emulator)))
+    async with _delivery(tls_emulator, transport=transport) as delivery:
+        [outcome] = await delivery.deliver(ops_for(NATIVE_ACCOUNTS, [{"traits": {"email": "acme"}}]))
+    [account] = store.records("Account")
+    assert len(calls) == 2 and account["Name"] == "acme"  # sent again, and applied
+    assert (outcome.status, outcome.record_id, outcome.created) == (Status.SUCCEEDED, account["Id"], not existed)
 
 
 async def test_an_uncertain_create_without_matchers_is_unresolved_and_never_resent(tls_emulator: Any) -> None:
