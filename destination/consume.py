@@ -9,9 +9,9 @@ import logging
 import sqlite3
 import time
 from collections.abc import Collection
-from contextlib import suppress
 
 from .acks import OffsetTracker
+from .background import in_background
 from .eventlog.base import LogConsumer, LogRecord, LogUnavailable, Partition
 from .metrics import Metrics
 from .pipeline import Pipeline
@@ -67,17 +67,14 @@ class Consumer:
     async def run(self) -> None:
         """Until stop(): fetch, submit, commit what is safe; the lag gauge is updated alongside."""
         self.running = True
-        lag = asyncio.create_task(self._report_lag())
         try:
-            await self._run()
+            async with in_background(self._report_lag()):
+                await self._run()
         except Exception as exc:
             self.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
             raise
         finally:
             self.running = False
-            lag.cancel()
-            with suppress(asyncio.CancelledError):
-                await lag
 
     async def _report_lag(self) -> None:
         """Every `lag_interval`: the lag per partition held, into the metrics (a separate task, so a consume loop

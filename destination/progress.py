@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
+
+from .background import in_background
 
 log = logging.getLogger("destination.progress")
 
@@ -102,10 +104,5 @@ async def progress_lines(registry: CollectorRegistry, every: float) -> AsyncIter
     if every <= 0:
         yield
         return
-    task = asyncio.create_task(report_progress(registry, every))
-    try:
+    async with in_background(report_progress(registry, every)):
         yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from .background import in_background
 from .consume import Consumer
 from .eventlog.base import EventLog
 from .pipeline import Pipeline
@@ -65,10 +66,5 @@ async def watching_tokens(clients: Mapping[str, SalesforceClient],
                 await client.tokens.recheck()
             await asyncio.sleep(every)
 
-    task = asyncio.create_task(recheck())
-    try:
+    async with in_background(recheck()):
         yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task

@@ -16,12 +16,13 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
+from .background import in_background
 from .config import RetentionConfig
 from .eventlog.base import EventLog
 from .eventlog.sqlite import SqliteEventLog
@@ -113,14 +114,8 @@ async def prune_every(retention: Retention, every: float) -> None:
 @asynccontextmanager
 async def pruning(retention: Retention, every: float) -> AsyncIterator[None]:
     """Prune in the background while the block runs."""
-    task = asyncio.create_task(prune_every(retention, every), name="retention")
-    task.add_done_callback(_report_death)
-    try:
+    async with in_background(prune_every(retention, every), name="retention", on_done=_report_death):
         yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 def _report_death(task: asyncio.Task[None]) -> None:
