@@ -3,27 +3,8 @@ up, a record's published version is replaced only by a newer one, the push direc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from destination.synclog import SyncLog, open_sync_log
+from destination.synclog import SyncLog
 from destination.synclog.base import SyncBackProgress
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'log.db'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
-@pytest.fixture
-async def log(log_url: str) -> AsyncIterator[SyncLog]:
-    async with open_sync_log(log_url) as opened:
-        yield opened
-
 
 T1, T2, T3 = "2026-12-02T10:00:00.000+0000", "2026-12-02T10:05:00.000+0000", "2026-12-02T10:09:00.000+0000"
 
