@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 
@@ -48,17 +51,38 @@ async def _trickle(port: int, body: bool, stop: asyncio.Event, every: float) -> 
     return cut
 
 
-@contextlib.asynccontextmanager
-async def slow_connections(port: int, count: int = 50, every: float = 0.2) -> AsyncIterator[list[asyncio.Task[int]]]:
-    """`count` slow connections held open (half trickling headers, half bodies) for the block."""
+async def _attack(port: int, count: int, every: float) -> None:
+    """Runs in the attackers' own process: trickles until stdin closes, then prints how often each was cut off."""
     stop = asyncio.Event()
     tasks = [asyncio.create_task(_trickle(port, i % 2 == 1, stop, every)) for i in range(count)]
-    await asyncio.sleep(1)  # all connected and trickling
+    print("trickling", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    stop.set()
+    print(json.dumps(await asyncio.gather(*tasks)), flush=True)
+
+
+@contextlib.asynccontextmanager
+async def slow_connections(port: int, count: int = 50, every: float = 0.2) -> AsyncIterator[list[int]]:
+    """`count` slow connections held open (half trickling headers, half bodies) for the block.
+
+    The attackers run in a process of their own, as they would on other machines: sharing the measuring client's
+    event loop, their reconnect bursts delayed the client itself and were counted as the server's latency.
+    Yields a list that holds, after the block, how often each attacker was cut off; an attacker that crashed
+    fails the block."""
+    attackers = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", f"import asyncio, slow_clients; asyncio.run(slow_clients._attack({port}, {count}, {every}))",
+        cwd=Path(__file__).parent, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert attackers.stdin and attackers.stdout
+    cut: list[int] = []
     try:
-        yield tasks
+        assert await attackers.stdout.readline() == b"trickling\n"
+        await asyncio.sleep(1)  # all connected and trickling
+        yield cut
     finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        attackers.stdin.close()
+        out, _ = await attackers.communicate()
+    assert attackers.returncode == 0, "an attacker process failed"
+    cut.extend(json.loads(out))
 
 
 async def latencies(port: int, requests: int) -> list[float]:

