@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from kafka_broker import LEADS_BY_EMAIL as SOURCE
-from kafka_broker import Broker, consume_until
+from kafka_broker import Broker, consume_until, creating_topics, kafka_config
 
 from destination.config import BatchingConfig, KafkaConfig
 from destination.consume import Consumer
@@ -29,10 +28,7 @@ from destination.synclog import open_sync_log
 
 
 def _config(broker: Broker, **extra: Any) -> KafkaConfig:
-    name = uuid.uuid4().hex[:8]
-    return KafkaConfig(bootstrap_servers=broker.bootstrap, topic=f"events-{name}", group_id=f"g-{name}",
-                       dead_letter_topic=f"dlq-{name}", idempotent=False,  # tansu lacks InitProducerId
-                       create_topics={"enabled": True, "replication_factor": 1}, **extra)
+    return creating_topics(kafka_config(broker.bootstrap, **extra))
 
 
 def _events(prefix: str, n: int) -> list[Event]:

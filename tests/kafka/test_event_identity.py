@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from kafka_broker import consume_until, creating_topics
+from kafka_broker import consume_until, creating_topics, kafka_config
 
 from destination.actions.loader import load_text
 from destination.config import BatchingConfig, KafkaConfig
@@ -36,9 +35,7 @@ actions:
 
 
 def _config(bootstrap: str) -> KafkaConfig:
-    name = uuid.uuid4().hex[:8]
-    return KafkaConfig(bootstrap_servers=bootstrap, topic=f"events-{name}", group_id=f"g-{name}",
-                       dead_letter_topic=f"dlq-{name}", idempotent=False)  # tansu lacks InitProducerId
+    return kafka_config(bootstrap)
 
 
 async def _produce_without_message_ids(config: KafkaConfig, n: int) -> None:

@@ -4,13 +4,12 @@ commits only after outcomes, restart resumes, poison messages dead-lettered with
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka_broker import LEADS_BY_EMAIL as SOURCE
-from kafka_broker import consume_until
+from kafka_broker import consume_until, creating_topics, kafka_config
 
 from destination.config import KafkaConfig
 from destination.deliver import Delivery
@@ -21,10 +20,7 @@ from destination.synclog import open_sync_log
 
 
 def _config(bootstrap: str, partitions: int = 8) -> KafkaConfig:
-    name = uuid.uuid4().hex[:8]
-    return KafkaConfig(bootstrap_servers=bootstrap, topic=f"events-{name}", group_id=f"g-{name}",
-                       dead_letter_topic=f"dlq-{name}", idempotent=False,  # tansu lacks InitProducerId
-                       create_topics={"enabled": True, "partitions": partitions, "replication_factor": 1})
+    return creating_topics(kafka_config(bootstrap), partitions)
 
 
 async def _run_consumer(config: KafkaConfig, delivery: Delivery, sync_log: Any, until: int) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka_broker import Broker, creating_topics
+from kafka_broker import Broker, creating_topics, kafka_config
 from running_emulator import RunningEmulator, free_port
 from settings_support import settings_file
 
@@ -26,9 +26,7 @@ from destination.metrics import Metrics
 
 
 def _config(bootstrap: str) -> KafkaConfig:
-    name = uuid.uuid4().hex[:8]
-    return creating_topics(KafkaConfig(bootstrap_servers=bootstrap, topic=f"lag-{name}", group_id=f"g-{name}",
-                                       dead_letter_topic=f"dlq-{name}", idempotent=False), partitions=4)
+    return creating_topics(kafka_config(bootstrap, "lag"), partitions=4)
 
 
 async def test_the_lag_per_partition_is_the_high_watermark_minus_the_committed_offset(kafka_bootstrap: str) -> None:

@@ -4,20 +4,16 @@ group gives it partitions, on_revoked before they go (here: a second member join
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Collection
 
-from kafka_broker import creating_topics
+from kafka_broker import creating_topics, kafka_config
 
-from destination.config import KafkaConfig
 from destination.eventlog.base import Partition
 from destination.eventlog.kafka import KafkaEventLog, KafkaLogConsumer
 
 
 async def test_the_group_hands_partitions_to_the_hooks_as_partition_values(kafka_bootstrap: str) -> None:
-    name = uuid.uuid4().hex[:8]
-    config = KafkaConfig(bootstrap_servers=kafka_bootstrap, topic=f"events-{name}", group_id=f"g-{name}",
-                         dead_letter_topic=f"dlq-{name}", idempotent=False)
+    config = kafka_config(kafka_bootstrap)
     async with KafkaEventLog(creating_topics(config, 3)):
         pass
     assigned: list[Partition] = []
