@@ -182,24 +182,35 @@ def report(all_series: dict[str, Series], out: Callable[[str], None] = print) ->
 
 
 def run_ab(a: Side, b: Side, names: Sequence[str], rounds: int, bench_args: Sequence[str],
-           timeout: float, runner: Callable[[Side, str, Sequence[str], float], list[dict[str, Any]]] = run_once
-           ) -> dict[str, Series]:
-    """Every (round, benchmark, side) of `interleave`, the results gathered by their `benchmark` name."""
+           timeout: float, runner: Callable[[Side, str, Sequence[str], float], list[dict[str, Any]]] = run_once,
+           failures: list[str] | None = None) -> dict[str, Series]:
+    """Every (round, benchmark, side) of `interleave`, the results gathered by their `benchmark` name. A run
+    that fails (or times out) is reported and left out of its series; the others go on. Ctrl-C stops early
+    with what was gathered so far."""
     all_series: dict[str, Series] = {}
-    for r, name, label in interleave(rounds, names):
-        side = a if label == "A" else b
-        started = time.monotonic()
-        results = runner(side, name, bench_args, timeout)
-        if not results:
-            raise RuntimeError(f"{side.label} `bench --only {name}` printed no result")
-        for result in results:
-            series = all_series.setdefault(str(result["benchmark"]), Series())
-            (series.a if label == "A" else series.b).append(result)
-            cpu = figure(result, FIGURES[0][1])
-            rate = figure(result, FIGURES[1][1])
-            print(f"# round {r + 1} {label} {result['benchmark']}: CPU µs/event {_fmt(cpu)}, events/s {_fmt(rate)}, "
-                  f"API calls {result.get('api_calls', '-')} ({time.monotonic() - started:.0f} s, {_uptime()})",
-                  flush=True)
+    failures = failures if failures is not None else []
+    try:
+        for r, name, label in interleave(rounds, names):
+            side = a if label == "A" else b
+            started = time.monotonic()
+            try:
+                results = runner(side, name, bench_args, timeout)
+                if not results:
+                    raise RuntimeError(f"`bench --only {name}` printed no result")
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                failures.append(f"round {r + 1} {label} {name}: {exc}")
+                print(f"# round {r + 1} {label} {name} FAILED ({time.monotonic() - started:.0f} s): {exc}", flush=True)
+                continue
+            for result in results:
+                series = all_series.setdefault(str(result["benchmark"]), Series())
+                (series.a if label == "A" else series.b).append(result)
+                cpu = figure(result, FIGURES[0][1])
+                rate = figure(result, FIGURES[1][1])
+                print(f"# round {r + 1} {label} {result['benchmark']}: CPU µs/event {_fmt(cpu)}, events/s "
+                      f"{_fmt(rate)}, API calls {result.get('api_calls', '-')} ({time.monotonic() - started:.0f} s, "
+                      f"{_uptime()})", flush=True)
+    except KeyboardInterrupt:
+        print("# interrupted: the report below covers the runs so far", flush=True)
     return all_series
 
 
@@ -227,12 +238,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         b = Side("B", REPO, ensure_venv(REPO))
         print(f"# A = {a.tree} @ {_commit(a.tree)}, B = {b.tree} @ {_commit(b.tree)}; {args.rounds} rounds of "
               f"{', '.join(names)} {' '.join(bench_args)}; {_uptime()}", flush=True)
-        all_series = run_ab(a, b, names, args.rounds, bench_args, args.timeout)
+        failures: list[str] = []
+        all_series = run_ab(a, b, names, args.rounds, bench_args, args.timeout, failures=failures)
         report(all_series)
+        for failure in failures:
+            print(f"# failed: {failure[:500]}")
         print(f"\n# {_uptime()}")
         if args.json:
             args.json.write_text(json.dumps({"a": {"tree": str(a.tree), "commit": _commit(a.tree)},
                                              "b": {"tree": str(b.tree), "commit": _commit(b.tree)},
+                                             "failures": failures,
                                              "results": {n: {"a": s.a, "b": s.b} for n, s in all_series.items()}},
                                             indent=1))
     finally:

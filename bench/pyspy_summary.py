@@ -8,7 +8,8 @@ Three views, each in percent of the samples that are not start-up (stacks inside
 - charged: the innermost frame in *this project's* code (destination/, salesforce_emulator/), so time
   spent in httpx, ssl, sqlite3 or aiokafka counts against the module of ours that called it, and frames
   with none of ours (the event loop itself, threads of libraries) stay with their own module;
-- inclusive: every module of ours on the stack (a sample counts once per module; sums exceed 100).
+- inclusive: every module of ours on the stack (a sample counts once per module; sums exceed 100);
+- functions: as charged, by function of ours and the module the time was spent in (`--top` lines).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 OURS = ("destination/", "salesforce_emulator/", "bench/")
-STARTUP = ("<frozen importlib._bootstrap>",)
+STARTUP = ("<frozen importlib._bootstrap>",)  # a stack with a frame in these files is start-up
+STARTUP_FUNCTIONS = ("_settle_garbage_collector",)  # run's one gc.collect() after start-up
 
 
 @dataclass(frozen=True)
@@ -71,19 +73,25 @@ def summarise(stacks: list[Stack]) -> dict[str, Counter[str]]:
     self_time: Counter[str] = Counter()
     charged: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     for stack in stacks:
-        if any(f.startswith(STARTUP) for f in stack.frames):
+        if any(f.startswith(STARTUP) for f in stack.frames) or any(f in STARTUP_FUNCTIONS for f in stack.functions):
             totals["startup"] += stack.count
             continue
         totals["total"] += stack.count
         modules = [module_of(f) for f in stack.frames]
         self_time[modules[-1]] += stack.count
-        ours = [m for m in modules if is_ours(m)]
-        charged[ours[-1] if ours else modules[-1]] += stack.count
-        for m in set(ours):
+        ours = [i for i, m in enumerate(modules) if is_ours(m)]
+        charged[modules[ours[-1]] if ours else modules[-1]] += stack.count
+        for m in {modules[i] for i in ours}:
             inclusive[m] += stack.count
-    return {"self": self_time, "charged": charged, "inclusive": inclusive, "totals": totals}
+        if ours:
+            where = modules[-1] if ours[-1] != len(modules) - 1 else "itself"
+            functions[f"{modules[ours[-1]]} {stack.functions[ours[-1]]} → {where}"] += stack.count
+        else:
+            functions[f"(none of ours) {modules[-1]} {stack.functions[-1]}"] += stack.count
+    return {"self": self_time, "charged": charged, "inclusive": inclusive, "functions": functions, "totals": totals}
 
 
 def main() -> None:
@@ -94,7 +102,7 @@ def main() -> None:
     views = summarise(parse(args.profile.read_text().splitlines()))
     total = views["totals"]["total"] or 1
     print(f"{total} samples after start-up ({views['totals']['startup']} in imports left out)")
-    for name in ("self", "charged", "inclusive"):
+    for name in ("self", "charged", "inclusive", "functions"):
         print(f"\n{name}:")
         for module, count in views[name].most_common(args.top):
             print(f"  {count / total * 100:5.1f}%  {module}")

@@ -83,3 +83,19 @@ def test_against_a_commit_checks_it_out_into_a_worktree_that_is_removed_afterwar
     assert not folder.exists()
     listed = subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True).stdout
     assert str(folder) not in listed
+
+
+def test_a_failed_run_is_reported_and_left_out_while_the_other_runs_go_on(tmp_path: Path) -> None:
+    def runner(side: ab.Side, name: str, args: Any, timeout: float) -> list[dict[str, Any]]:
+        if side.label == "B" and name == "broken":
+            raise RuntimeError("B (tree) `bench --only broken` exited 1")
+        return [{"benchmark": name, "api_calls": 7}]
+
+    failures: list[str] = []
+    side = ab.Side("A", tmp_path, tmp_path / "python")
+    series = ab.run_ab(side, ab.Side("B", tmp_path, tmp_path / "python"), ["broken", "fine"], 2, [], 10, runner,
+                       failures=failures)
+    assert len(series["broken"].a) == 2 and series["broken"].b == []
+    assert len(series["fine"].a) == len(series["fine"].b) == 2
+    assert failures == ["round 1 B broken: B (tree) `bench --only broken` exited 1",
+                        "round 2 B broken: B (tree) `bench --only broken` exited 1"]
