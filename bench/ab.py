@@ -204,11 +204,10 @@ def run_ab(a: Side, b: Side, names: Sequence[str], rounds: int, bench_args: Sequ
             for result in results:
                 series = all_series.setdefault(str(result["benchmark"]), Series())
                 (series.a if label == "A" else series.b).append(result)
-                cpu = figure(result, FIGURES[0][1])
-                rate = figure(result, FIGURES[1][1])
-                print(f"# round {r + 1} {label} {result['benchmark']}: CPU µs/event {_fmt(cpu)}, events/s "
-                      f"{_fmt(rate)}, API calls {result.get('api_calls', '-')} ({time.monotonic() - started:.0f} s, "
-                      f"{_uptime()})", flush=True)
+                shown = ", ".join(f"{label_} {_fmt(value)}" for label_, keys in FIGURES
+                                  if (value := figure(result, keys)) is not None)
+                print(f"# round {r + 1} {label} {result['benchmark']}: {shown} "
+                      f"({time.monotonic() - started:.0f} s, {_uptime()})", flush=True)
     except KeyboardInterrupt:
         print("# interrupted: the report below covers the runs so far", flush=True)
     return all_series
