@@ -129,8 +129,11 @@ def ensure_venv(tree: Path) -> Path:
     """The tree's .venv python, made with the tree's own `make .venv/.installed` when missing."""
     python = tree / ".venv" / "bin" / "python"
     if not (tree / ".venv" / ".installed").exists():
-        print(f"# making the venv of {tree} (make .venv/.installed)…", file=sys.stderr, flush=True)
-        subprocess.run(["make", ".venv/.installed"], cwd=tree, env=_clean_env(), check=True)
+        print(f"# making the venv of {tree} (make .venv/.installed, a few minutes)…", flush=True)
+        made = subprocess.run(["make", ".venv/.installed"], cwd=tree, env=_clean_env(), capture_output=True,
+                              text=True)
+        if made.returncode != 0:
+            raise SystemExit(f"make .venv/.installed in {tree} failed:\n{(made.stdout + made.stderr)[-3000:]}")
     return python
 
 
