@@ -17,7 +17,9 @@ def main() -> None:
 
         ab.main()
         return
-    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser = argparse.ArgumentParser(prog="python -m bench", epilog="A/B against another checkout: python -m bench "
+                                     "--against REF | --baseline-dir DIR --only NAME[,NAME] [--rounds N] [--events N] "
+                                     "(python -m bench.ab --help)")
     parser.add_argument("--events", type=int, default=100_000, help="events for the delivery runs")
     parser.add_argument("--backlog", type=int, default=1_000_000, help="events in the memory benchmark's backlog")
     parser.add_argument("--only", help="run only benchmarks whose name contains this")
