@@ -6,12 +6,20 @@ import argparse
 import json
 import os
 import platform
+import sys
 
-from . import delivery_run, ingest, mapping
+from . import delivery_run, ingest, mapping, scaleout
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench")
+    if any(a.startswith(("--against", "--baseline-dir")) for a in sys.argv[1:]):
+        from . import ab  # an A/B run against another checkout: see bench/ab.py
+
+        ab.main()
+        return
+    parser = argparse.ArgumentParser(prog="python -m bench", epilog="A/B against another checkout: python -m bench "
+                                     "--against REF | --baseline-dir DIR --only NAME[,NAME] [--rounds N] [--events N] "
+                                     "(python -m bench.ab --help)")
     parser.add_argument("--events", type=int, default=100_000, help="events for the delivery runs")
     parser.add_argument("--backlog", type=int, default=1_000_000, help="events in the memory benchmark's backlog")
     parser.add_argument("--only", help="run only benchmarks whose name contains this")
@@ -25,6 +33,7 @@ def main() -> None:
         ("backlog_kafka_rest_near", lambda: delivery_run.run(args.events, args.events // 2, "rest", "kafka",
                                                              repeats="near")),
         ("backlog_kafka_bulk", lambda: delivery_run.run(args.events, args.events // 2, "bulk", "kafka")),
+        ("scaleout_kafka_rest", lambda: scaleout.run(args.events, args.events // 2)),
         ("memory", lambda: delivery_run.run(args.backlog, args.backlog // 2, "rest", "embedded", stop_after=45)),
     ]
     results = []
@@ -45,6 +54,9 @@ def main() -> None:
               f"{cpu!s:>9} {r.get('destination_peak_rss_mb', '-')!s:>7}"
               f"             {r.get('open_loop_rate', '-')!s:>8} {r.get('open_loop_p50_ms', '-')!s:>7} "
               f"{r.get('open_loop_p99_ms', '-')!s:>7}")
+    for r in results:
+        if r.get("limit"):
+            print(f"{r['benchmark']}: two consumers {r.get('speedup_two_over_one')} times one's events/s; limit: {r['limit']}")
 
 
 if __name__ == "__main__":

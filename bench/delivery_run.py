@@ -78,32 +78,28 @@ def _outcomes(db: Path) -> int:
         return 0
 
 
-def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str = "kafka",
-        stop_after: float | None = None, repeats: str = "far") -> dict[str, Any]:
-    """Drain a backlog of `n` events; with `stop_after` seconds, stop early (the memory benchmark)."""
-    with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
-        emulator_port = free_port()
-        emulator = subprocess.Popen([sys.executable, "-m", "salesforce_emulator", "--port", str(emulator_port),
-                                     "--tls-dir", str(folder / "tls")], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-        broker = None
-        kafka = None
-        if kind == "kafka":
-            broker, broker_port = start_broker()
-            kafka = KafkaConfig(bootstrap_servers=f"127.0.0.1:{broker_port}", idempotent=False,
-                                    create_topics={"enabled": True, "replication_factor": 1})
-        (folder / "actions").mkdir()
-        (folder / "actions" / "bench.yaml").write_text(ACTIONS.format(mode=mode))
-        for _ in range(100):
-            if (folder / "tls" / "ca.pem").exists():
-                break
-            time.sleep(0.1)
-        time.sleep(1.0)
-        config = folder / "destination.yaml"
-        kafka_lines = (f"event_log: {{kind: kafka}}\nkafka: {{bootstrap_servers: '{kafka.bootstrap_servers}', "
-                       "idempotent: false}\n") if kafka else f"event_log: {{path: {folder / 'events.db'}}}\n"
-        config.write_text(f"""connections:
+def start_emulator(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The emulator (HTTPS, its CA in folder/tls) in its own process once its CA exists, and its port."""
+    port = free_port()
+    emulator = subprocess.Popen([sys.executable, "-m", "salesforce_emulator", "--port", str(port),
+                                 "--tls-dir", str(folder / "tls")], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if (folder / "tls" / "ca.pem").exists():
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    return emulator, port
+
+
+def write_config(folder: Path, emulator_port: int, mode: str, kafka: KafkaConfig | None) -> Path:
+    """The bench action and a destination.yaml for the emulator and the event log (Kafka when given)."""
+    (folder / "actions").mkdir(exist_ok=True)
+    (folder / "actions" / "bench.yaml").write_text(ACTIONS.format(mode=mode))
+    config = folder / "destination.yaml"
+    kafka_lines = (f"event_log: {{kind: kafka}}\nkafka: {{bootstrap_servers: '{kafka.bootstrap_servers}', "
+                   "idempotent: false}\n") if kafka else f"event_log: {{path: {folder / 'events.db'}}}\n"
+    config.write_text(f"""connections:
   default:
     login_url: https://127.0.0.1:{emulator_port}
     auth: {{method: client_credentials, client_id: emulator-client, client_secret: emulator-secret}}
@@ -113,6 +109,36 @@ actions_dir: {folder / 'actions'}
 sync_log_url: sqlite:///{folder / 'sync.db'}
 batching: {{linger_ms: 200}}
 {kafka_lines}""")
+    return config
+
+
+def kafka_config(broker_port: int) -> KafkaConfig:
+    return KafkaConfig(bootstrap_servers=f"127.0.0.1:{broker_port}", idempotent=False,
+                       create_topics={"enabled": True, "replication_factor": 1})
+
+
+def emulator_stats(folder: Path, emulator_port: int) -> dict[str, Any]:
+    return httpx.get(f"https://127.0.0.1:{emulator_port}/__admin/stats",
+                     verify=ssl.create_default_context(cafile=folder / "tls" / "ca.pem")).json()
+
+
+def floor_of(stats: dict[str, Any]) -> int:
+    """Each record written once in collections of 200, plus the lookups made."""
+    return -(-stats["records"].get("Lead", 0) // 200) + stats["api_calls"]["by_endpoint"].get("query", 0)
+
+
+def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str = "kafka",
+        stop_after: float | None = None, repeats: str = "far") -> dict[str, Any]:
+    """Drain a backlog of `n` events; with `stop_after` seconds, stop early (the memory benchmark)."""
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        emulator, emulator_port = start_emulator(folder)
+        broker = None
+        kafka = None
+        if kind == "kafka":
+            broker, broker_port = start_broker()
+            kafka = kafka_config(broker_port)
+        config = write_config(folder, emulator_port, mode, kafka)
         fill_started = time.monotonic()
         asyncio.run(_fill(kind, folder, kafka, n, distinct, repeats))
         fill_seconds = time.monotonic() - fill_started
@@ -147,8 +173,7 @@ batching: {{linger_ms: 200}}
             _, status, usage = os.wait4(destination.pid, 0)
             del status
             cpu = usage.ru_utime + usage.ru_stime
-            stats = httpx.get(f"https://127.0.0.1:{emulator_port}/__admin/stats",
-                              verify=ssl.create_default_context(cafile=folder / "tls" / "ca.pem")).json()
+            stats = emulator_stats(folder, emulator_port)
         finally:
             if destination.poll() is None:
                 destination.kill()
@@ -161,8 +186,7 @@ batching: {{linger_ms: 200}}
                 broker.wait(timeout=10)
     calls = stats["api_calls"]["by_endpoint"]
     records = stats["records"].get("Lead", 0)
-    lookups = calls.get("query", 0)
-    floor = -(-records // 200) + lookups
+    floor = floor_of(stats)
     total = stats["api_calls"]["total"]
     steady = (cpu_now - (cpu_at_first or 0)) / max(done - done_at_first, 1)  # CPU seconds per event
     name = f"backlog_{kind}_{mode}" + ("_near" if repeats == "near" else "") + ("_memory" if stop_after else "")

@@ -43,11 +43,16 @@ class ConnectionConfig(BaseModel):
     ca_bundle: Path | None = Field(None, description="a CA to trust (the emulator's ca.pem in tests and the demo)")
     allowed_hosts: list[str] = Field(default_factory=list, description="extra hosts beyond Salesforce's own")
     timeout_seconds: float = 60.0
+    max_connections: int = Field(32, ge=1, le=256, description="HTTPS connections to this org held open and reused "
+                                 "(all kept alive between requests, so a busy writer makes no new TLS handshakes); "
+                                 "about the number of requests in flight at once: one batch per object and "
+                                 "operation kind, plus lookups, Bulk polling and sync-back")
 
     def connection(self, name: str) -> Connection:
         auth = AuthSettings(**self.auth.model_dump())
         return Connection(login_url=self.login_url, auth=auth, api_version=self.api_version, ca_bundle=self.ca_bundle,
-                          allowed_hosts=tuple(self.allowed_hosts), timeout_seconds=self.timeout_seconds, name=name)
+                          allowed_hosts=tuple(self.allowed_hosts), timeout_seconds=self.timeout_seconds, name=name,
+                          max_connections=self.max_connections)
 
 
 class EventLogKind(StrEnum):

@@ -40,6 +40,13 @@ def ssl_context(connection: Connection) -> ssl.SSLContext:
     return context
 
 
+def pool_limits(connection: Connection) -> httpx.Limits:
+    """As many kept-alive connections as the pool may open: a burst above a smaller keep-alive count would
+    close its extra connections after each request and pay a TLS handshake for every next burst."""
+    return httpx.Limits(max_connections=connection.max_connections,
+                        max_keepalive_connections=connection.max_connections)
+
+
 class SalesforceClient:
     """One org. Use as `async with SalesforceClient(conn) as sf:`."""
 
@@ -51,7 +58,7 @@ class SalesforceClient:
                                             backoff_max_seconds=backoff_max)
         self.http = http or httpx.AsyncClient(verify=ssl_context(connection),
                                               timeout=httpx.Timeout(connection.timeout_seconds, connect=10.0),
-                                              limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+                                              limits=pool_limits(connection))
         self.tokens = TokenManager(connection, self.http, self.policy)
         self.usage = ApiUsage()
         self.describe = DescribeCache(self)
@@ -85,6 +92,9 @@ class SalesforceClient:
         and usage tracking. `idempotent=False` turns a post-send network or gateway failure into
         UNCERTAIN_WRITE (never resent here). When the policy is exhausted the error is RETRY_EXHAUSTED,
         naming the last failure; rate limits are raised for the caller to pause on."""
+        if "json" in kwargs:  # encoded once here (orjson), not again on each retry or token refresh
+            kwargs["content"] = encode_json(kwargs.pop("json"))
+            kwargs["headers"] = {"Content-Type": "application/json", **(kwargs.get("headers") or {})}
         attempts = self.policy.start()
         while True:
             try:
@@ -114,9 +124,6 @@ class SalesforceClient:
                          headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json",
                        **self.connection.extra_headers, **(headers or {})}
-        if "json" in kwargs:  # encoded here with orjson: a 200-record collections body costs a fifth
-            kwargs["content"] = encode_json(kwargs.pop("json"))
-            all_headers.setdefault("Content-Type", "application/json")
         try:
             response = await self.http.request(method, url, headers=all_headers, **kwargs)
         except _NOT_SENT as exc:

@@ -42,5 +42,6 @@ class Connection:
     allowed_hosts: tuple[str, ...] = ()  # extra hosts beyond Salesforce's domains, e.g. 127.0.0.1
     timeout_seconds: float = 60.0
     max_attempts: int = 5  # per request, for transient failures
+    max_connections: int = 32  # the pool: every connection is kept alive, so none is re-made under load
     name: str = "default"
     extra_headers: dict[str, str] = field(default_factory=dict)

@@ -168,3 +168,27 @@ async def test_describe_reads_the_picklist_values_of_each_record_type_once(sf: S
     case = await sf.describe.get("Case")
     assert sf.describe.record_type_requests == 3  # cached; an object without record types needs none
     assert case.record_types == [] and case.default_record_type() is None
+
+
+async def test_every_pooled_connection_is_kept_alive_so_a_second_burst_makes_no_tls_handshake(
+        tls_emulator) -> None:  # type: ignore[no-untyped-def]
+    handshakes = 0
+
+    async def trace(event: str, info: dict[str, Any]) -> None:  # httpcore's public trace extension
+        nonlocal handshakes
+        handshakes += event == "connection.start_tls.complete"
+
+    async with SalesforceClient(connection_for(tls_emulator, max_connections=6)) as client:
+        await client.json("GET", "limits")  # the token fetch, on a connection of its own pool
+        for _ in range(2):  # twice as many requests at once as the pool may open
+            await asyncio.gather(*(client.json("GET", "limits", extensions={"trace": trace}) for _ in range(12)))
+    assert 1 <= handshakes <= 6  # the burst above the limit waited for a connection; none was closed
+
+
+def test_the_connections_max_connections_setting_sizes_the_pool() -> None:
+    from destination.config import ConnectionConfig
+
+    settings = {"login_url": "https://login.salesforce.com",
+                "auth": {"method": "client_credentials", "client_id": "x", "client_secret": "y"}}
+    assert ConnectionConfig.model_validate(settings).connection("default").max_connections == 32
+    assert ConnectionConfig.model_validate({**settings, "max_connections": 8}).connection("a").max_connections == 8
