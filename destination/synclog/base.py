@@ -28,6 +28,8 @@ DELETED_BY_US = "$deleted"
 #: batch's key; value {"since": UTC ISO 8601, "deletes": [record Ids]}): noted before the Salesforce call, removed
 #: with the recording of what was written, so the change feed can tell "not ours" from "not recorded yet".
 IN_FLIGHT = "$in_flight"
+#: The record_id range holding every in-flight note (for an index range scan; the field is checked as well).
+IN_FLIGHT_IDS = (IN_FLIGHT, IN_FLIGHT[:-1] + chr(ord(IN_FLIGHT[-1]) + 1))
 
 
 @dataclass(frozen=True, slots=True)

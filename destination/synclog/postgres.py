@@ -14,6 +14,7 @@ from .base import (
     ANY,
     COLUMNS,
     IN_FLIGHT,
+    IN_FLIGHT_IDS,
     DeadLetter,
     InFlight,
     SeenRecord,
@@ -175,8 +176,10 @@ class PostgresSyncLog(SyncLog):
         return note
 
     async def writes_in_flight(self, object: str) -> list[InFlight]:
+        # the record_id range keeps this to the notes' rows of the primary key's index
         found = await self.pool.fetch("SELECT record_id, value FROM written_values WHERE object = $1 AND "
-                                      "field = $2", object.lower(), IN_FLIGHT)
+                                      "record_id >= $2 AND record_id < $3 AND field = $4", object.lower(),
+                                      *IN_FLIGHT_IDS, IN_FLIGHT)
         return sorted((in_flight_note(r["record_id"], r["value"]) for r in found), key=lambda n: n.since)
 
     async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ from .base import (
     ANY,
     COLUMNS,
     IN_FLIGHT,
+    IN_FLIGHT_IDS,
     DeadLetter,
     InFlight,
     SeenRecord,
@@ -285,8 +286,9 @@ class SqliteSyncLog(SyncLog):
         return note
 
     async def writes_in_flight(self, object: str) -> list[InFlight]:
-        found = await self._run("SELECT record_id, value FROM written_values WHERE object = ? AND field = ?",
-                                [object.lower(), IN_FLIGHT])
+        # the record_id range keeps this to the notes' rows of the primary key's index
+        found = await self._run("SELECT record_id, value FROM written_values WHERE object = ? AND record_id >= ? "
+                                "AND record_id < ? AND field = ?", [object.lower(), *IN_FLIGHT_IDS, IN_FLIGHT])
         return sorted((in_flight_note(r, v) for r, v in found), key=lambda n: n.since)
 
     async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
