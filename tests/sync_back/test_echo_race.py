@@ -157,6 +157,23 @@ async def test_our_create_and_update_polled_before_their_recording_are_held_then
     assert (state.published, state.echoes) == (1, 2)
 
 
+async def test_a_persons_change_after_a_held_one_is_published_once_though_the_watermark_stopped_before_it(
+        two_way: TwoWay) -> None:
+    t = two_way
+    task = await t.deliver_held(t.op(0, _identify("ada@example.com", "Engineer", "m-5")))  # ours, held
+    store = t.emulator.state.store
+    grace = store.insert("Contact", {"LastName": "Hopper", "Email": "grace@example.com", "Title": "Admiral"},
+                         user_id=t.person()).id  # a person's, after ours
+    during = await t.runner.poll_once("app", "Contact")
+    assert (during.published, during.held) == (1, 1)
+    [state] = [s for s in await t.runner.sync_log.sync_back_states("app") if s.object == "Contact"]
+    assert state.watermark == during.held_from  # not past our held create: the next poll reads it again
+    await t.released(task)
+    after = await t.runner.poll_once("app", "Contact")
+    assert (after.published, after.echoes, after.repeats, after.held) == (0, 1, 1, 0)  # Grace's: a repeat
+    assert [e["context"]["salesforce"]["id"] for e in t.collector.events] == [grace]
+
+
 async def test_our_delete_polled_before_its_recording_is_held_then_suppressed_and_a_persons_is_not_held(
         two_way: TwoWay) -> None:
     t = two_way
