@@ -35,7 +35,7 @@ from .retry import RetryPolicy
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
-from .synclog.base import DELETED_BY_US, SyncLog
+from .synclog.base import DELETED_BY_US, SyncLog, WritesNote
 from .write import ALREADY_DELETED, Writer, target_of, unresolved
 
 log = logging.getLogger("destination.deliver")
@@ -140,9 +140,12 @@ class Delivery:
                             reconcile=lambda ws: self._reconcile(client, describe, ws),
                             pause=lambda exc, attempts: self.budget.rate_limited(client, exc, attempts),
                             intents=self.sync_log, sizes=self.sizes, on_call=self._count_call)
-            await writer.execute(plan.writes, ops[0].mode, fate)
-            await self._record_value_times(plan, fate)
-            await self._record_written(plan, fate)
+            in_flight = await self._begin_writes(plan)
+            try:
+                await writer.execute(plan.writes, ops[0].mode, fate)
+                await self._record_value_times(plan, fate)
+            finally:  # what Salesforce confirmed is recorded even when the batch ends in an error
+                await self._record_written(plan, fate, in_flight)
         _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
 
     def _one_timed_writer(self, ops: list[RecordOp]) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -234,9 +237,24 @@ class Delivery:
         if rows:
             await self.sync_log.record_value_times(rows)
 
-    async def _record_written(self, plan: Plan, fate: Fate) -> None:
+    async def _begin_writes(self, plan: Plan) -> WritesNote | None:
+        """Before the Salesforce call, note in the sync log that this batch writes to synced-back objects (and
+        which records it deletes): until _record_written removes the note, the change feed holds back a change
+        it cannot recognise as ours yet. No note, and no round trip, for objects nobody syncs back."""
+        if self.sync_log is None or not self.echo_objects:
+            return None
+        objects: dict[str, list[str]] = {}
+        for write in plan.writes:
+            if write.object.lower() in self.echo_objects:
+                deletes = objects.setdefault(write.object, [])
+                if write.kind == "delete" and write.record_id:
+                    deletes.append(write.record_id)
+        return await self.sync_log.begin_writes(objects) if objects else None
+
+    async def _record_written(self, plan: Plan, fate: Fate, in_flight: WritesNote | None = None) -> None:
         """Remember what was written to records of synced-back objects, and which of them we deleted: the
-        change feed does not publish our own write or delete when it comes back (destination/sync_back/echo.py)."""
+        change feed does not publish our own write or delete when it comes back (destination/sync_back/echo.py).
+        The batch's in-flight note goes in the same transaction."""
         if self.sync_log is None or not self.echo_objects:
             return
         rows: list[tuple[str, str, str, Any]] = []
@@ -257,8 +275,8 @@ class Delivery:
             record_id = write.record_id or outcome.record_id
             if record_id:
                 rows += [(write.object, record_id, name, value) for name, value in write.values.items()]
-        if rows:
-            await self.sync_log.record_written_values(rows)
+        if rows or in_flight is not None:
+            await self.sync_log.record_written_values(rows, in_flight=in_flight)
 
     async def _already_created(self, ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
         """A create (or upsert) already confirmed for this messageId and action is not sent again

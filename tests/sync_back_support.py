@@ -4,13 +4,19 @@ a Kafka broker for the published changes, a reader of that topic, and the emulat
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from running_emulator import free_port
 from settings_support import REPO, settings_file
 
 WRITE_KEY = "sync-back-test-key"
@@ -65,6 +71,42 @@ def settings(tmp_path: Path, emulator: Any, kafka: str, actions: Path, *, log_to
     path.write_text(path.read_text().replace(f"actions_dir: {REPO / 'actions'}",
                                              f"actions_dir: {actions}"))
     return path
+
+
+class Collector:
+    """A Segment-compatible batch endpoint (write key `back-key`): checks the write key, keeps the batches,
+    may refuse."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.refuse = False
+        self.app = FastAPI()
+        self.app.post("/v1/batch")(self.batch)
+
+    async def batch(self, request: Request) -> JSONResponse:
+        auth = request.headers.get("authorization", "")
+        if auth != "Basic " + base64.b64encode(b"back-key:").decode() or self.refuse:
+            return JSONResponse({"success": False}, status_code=401 if not self.refuse else 503)
+        self.batches.append((await request.json())["batch"])
+        return JSONResponse({"success": True})
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [e for batch in self.batches for e in batch]
+
+
+async def serve_collector() -> AsyncIterator[tuple[Collector, int]]:
+    """A Collector served over a real socket on a free port, as long as the iteration is not resumed."""
+    port = free_port()
+    found = Collector()
+    server = uvicorn.Server(uvicorn.Config(found.app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
+        await asyncio.sleep(0.01)
+    yield found, port
+    server.should_exit = True
+    await task
 
 
 class TopicReader:

@@ -386,6 +386,9 @@ class SyncBack(BaseModel):
     overlap_seconds: float = Field(60.0, ge=0, description="each poll re-reads this much before the watermark, "
                                    "so a change committed late is not missed; repeats are dropped by "
                                    "(Id, SystemModstamp)")
+    settle_seconds: float = Field(600.0, gt=0, description="the longest a change that may be our own write "
+                                  "still being recorded is held back (a delivery that died mid-write leaves "
+                                  "its note; after this, the change is judged on what the sync log holds)")
     start: str = Field("now", pattern=r"^(now|backfill)$", description="first run: now (only later changes) or "
                        "backfill (every record)")
     integration_user_id: str | None = Field(None, description="the user our writes are made as (default: the "

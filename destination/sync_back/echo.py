@@ -1,14 +1,17 @@
 """Loop protection: a change the integration user made whose values equal what the push direction last
 wrote to that record is our own write coming back, not news; so is the delete of a record the push direction
 deleted (Salesforce's delete log does not say who deleted: delivery notes its own deletes). Neither is
-published (each is recorded as skipped with ECHO_SUPPRESSED and counted). Pure functions."""
+published (each is recorded as skipped with ECHO_SUPPRESSED and counted). A change that may be ours but whose
+write is still in flight (delivery records what it wrote only after Salesforce answered) is held back until
+that recording is in. Pure functions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..synclog.base import DELETED_BY_US
+from ..synclog.base import DELETED_BY_US, InFlight
 from .changes import parse_modstamp, same
 
 ECHO = "ECHO_SUPPRESSED"
@@ -43,3 +46,21 @@ def is_own_delete(written: dict[str, Any] | None, deleted_date: str, skew: timed
         return parse_modstamp(deleted_date) <= datetime.fromisoformat(noted) + skew
     except ValueError:
         return False
+
+
+def held_update(record: dict[str, Any], integration_user: str | None, in_flight: Sequence[InFlight],
+                skew: timedelta) -> bool:
+    """Whether a change not recognised as our echo may still be one: the integration user made it while a
+    delivery batch that began before it (give or take `skew`, the clocks differ) was writing to the object —
+    what that batch wrote is recorded only after Salesforce answered, so the change is judged once it is."""
+    if not integration_user or not same_user(record.get("LastModifiedById"), integration_user):
+        return False
+    made = parse_modstamp(str(record["SystemModstamp"]))
+    return any(note.since <= made + skew for note in in_flight)
+
+
+def held_delete(record_id: str, deleted_date: str, in_flight: Sequence[InFlight], skew: timedelta) -> bool:
+    """Whether a delete not recognised as ours may still be: a delivery batch that began before it (give or
+    take `skew`) and deletes this record has not recorded its outcome yet."""
+    made = parse_modstamp(deleted_date)
+    return any(record_id[:15] in note.deletes and note.since <= made + skew for note in in_flight)

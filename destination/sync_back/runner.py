@@ -23,7 +23,7 @@ from ..events import Event
 from ..outcomes import Outcome
 from ..salesforce.client import SalesforceClient
 from ..salesforce.errors import SalesforceApiError
-from ..synclog.base import SyncBackProgress, SyncLog
+from ..synclog.base import InFlight, SyncBackProgress, SyncLog
 from .changes import (
     Change,
     changed_fields,
@@ -34,7 +34,7 @@ from .changes import (
     values_of,
     wire,
 )
-from .echo import ECHO, is_echo, is_own_delete
+from .echo import ECHO, held_delete, held_update, is_echo, is_own_delete
 from .poll import changed_records, deleted_records
 from .publish import FanOut
 
@@ -55,7 +55,9 @@ class PollResult:
     repeats: int = 0
     unchanged: int = 0
     deleted: int = 0
+    held: int = 0  # may be our own write, still being recorded: judged again by the next poll
     errors: list[str] = field(default_factory=list)
+    held_from: str | None = None  # the oldest held change's SystemModstamp: the watermark stops there
 
 
 class SyncBackRunner:
@@ -164,8 +166,10 @@ class SyncBackRunner:
                              records: list[dict[str, Any]], result: PollResult) -> None:
         ids = [r["Id"] for r in records]
         seen = await self.sync_log.seen_records(source, spec.object, ids)
+        in_flight = await self._in_flight(config, spec.object)  # before the written values: see _in_flight
         written = await self.sync_log.written_values(spec.object, ids)
         user = config.integration_user_id or await _user_id(client)
+        skew = timedelta(seconds=config.overlap_seconds)
         events: list[Event] = []
         outcomes: list[Outcome] = []
         versions: list[tuple[str, str, dict[str, Any]]] = []
@@ -178,23 +182,33 @@ class SyncBackRunner:
             values = values_of(spec, record)
             change = Change(spec.object, record, before.values if before else None)
             changed = changed_fields(values, change.previous)
-            versions.append((change.id, change.modstamp, snapshot(spec, record, values)))
+            version = (change.id, change.modstamp, snapshot(spec, record, values))
             if not changed:
+                versions.append(version)
                 result.unchanged += 1  # only fields this feed does not publish changed
                 continue
             event = update_event(source, spec, change, values, changed)
             if is_echo(record, changed, written.get(change.id), user):
+                versions.append(version)
                 echoes += 1
                 outcomes.append(Outcome.skipped(event, "our own write coming back (same values, integration user)",
                                                 error_code=ECHO, action=ACTION, object=spec.object,
                                                 operation="publish", record_id=change.id, fields=tuple(changed)))
                 continue
+            if held_update(record, user, in_flight, skew):
+                # not published, its version not kept, the watermark not past it: the next poll judges it again
+                result.held += 1
+                result.held_from = min(filter(None, (result.held_from, change.modstamp)))
+                continue
+            versions.append(version)
             events.append(event)
             outcomes.append(Outcome.succeeded(event, record_id=change.id, created=False, action=ACTION,
                                               object=spec.object, operation="publish", fields=tuple(changed)))
         await self.publishers[source].publish(events)  # raises when not acknowledged: nothing below happens
         await self._record(outcomes)
         newest = max(r["SystemModstamp"] for r in records)
+        if result.held_from is not None:  # records are read oldest first: an earlier chunk's hold counts too
+            newest = min(newest, result.held_from)
         await self.sync_log.save_sync_back(SyncBackProgress(source, spec.object, newest, versions, len(events),
                                                             echoes))
         result.published += len(events)
@@ -205,6 +219,7 @@ class SyncBackRunner:
         found, covered = await deleted_records(client, spec.object, since, started)
         ids = [i for i, _ in found]
         seen = await self.sync_log.seen_records(source, spec.object, ids) if found else {}
+        in_flight = await self._in_flight(config, spec.object) if found else []  # before the written values
         # our own deletes, noted under the 18- or (an app-given Id) 15-character Id
         written = await self.sync_log.written_values(spec.object, ids + [i[:15] for i in ids]) if found else {}
         skew = timedelta(seconds=config.overlap_seconds)
@@ -212,19 +227,26 @@ class SyncBackRunner:
         outcomes: list[Outcome] = []
         versions: list[tuple[str, str, dict[str, Any]]] = []
         echoes = 0
+        held_from: str | None = None
         for record_id, deleted_date in found:
             before = seen.get(record_id)
             if before is not None and before.modstamp >= deleted_date:
                 result.repeats += 1
                 continue
             event = delete_event(source, spec, record_id, deleted_date, before.values if before else None)
-            versions.append((record_id, deleted_date, before.values if before else {}))
+            version = (record_id, deleted_date, before.values if before else {})
             if is_own_delete(written.get(record_id) or written.get(record_id[:15]), deleted_date, skew):
+                versions.append(version)
                 echoes += 1
                 outcomes.append(Outcome.skipped(event, "our own delete coming back (the push direction deleted it)",
                                                 error_code=ECHO, action=ACTION, object=spec.object,
                                                 operation="delete", record_id=record_id))
                 continue
+            if held_delete(record_id, deleted_date, in_flight, skew):
+                result.held += 1  # our delete of it is in flight: judged again by the next poll
+                held_from = held_from or deleted_date  # `found` is oldest first
+                continue
+            versions.append(version)
             events.append(event)
             outcomes.append(Outcome.succeeded(event, record_id=record_id, created=False, action=ACTION,
                                               object=spec.object, operation="delete"))
@@ -233,9 +255,19 @@ class SyncBackRunner:
         if versions:
             await self.sync_log.save_sync_back(SyncBackProgress(source, spec.object, None, versions, len(events),
                                                                 echoes))
+        if held_from is not None and (covered is None or parse_modstamp(held_from) < parse_modstamp(covered)):
+            covered = held_from  # the next window starts (overlap_seconds) before the held delete
         await self.sync_log.save_sync_back(SyncBackProgress(source, deleted_key(spec.object), covered))
         result.deleted += len(events)
         result.echoes += echoes
+
+    async def _in_flight(self, config: SyncBack, obj: str) -> list[InFlight]:
+        """Delivery's notes of batches writing to this object now (younger than settle_seconds: an older one
+        is a delivery that died mid-write). Read before the written values: delivery removes a note in the
+        transaction that records what the batch wrote, so a note gone by now means those values are visible
+        to the read that follows, and a change read from Salesforce earlier is either recognised or held."""
+        oldest = self.now() - timedelta(seconds=config.settle_seconds)
+        return [note for note in await self.sync_log.writes_in_flight(obj) if note.since >= oldest]
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         await self.sync_log.record(outcomes)

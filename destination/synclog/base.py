@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,13 @@ COLUMNS = ("source", "message_id", "action", "target", "object", "operation", "r
 #: The `written_values` field under which the push direction notes a record it deleted (its value: when, UTC
 #: ISO 8601): the change feed does not publish that delete (no Salesforce field name starts with "$").
 DELETED_BY_US = "$deleted"
+
+#: The `written_values` field of a note that a delivery batch is writing to an object (record_id IN_FLIGHT + the
+#: batch's key; value {"since": UTC ISO 8601, "deletes": [record Ids]}): noted before the Salesforce call, removed
+#: with the recording of what was written, so the change feed can tell "not ours" from "not recorded yet".
+IN_FLIGHT = "$in_flight"
+#: The record_id range holding every in-flight note (for an index range scan; the field is checked as well).
+IN_FLIGHT_IDS = (IN_FLIGHT, IN_FLIGHT[:-1] + chr(ord(IN_FLIGHT[-1]) + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,28 @@ class SyncBackState:
 
 
 @dataclass(frozen=True, slots=True)
+class WritesNote:
+    """The handle of an in-flight note (begin_writes), to remove it with the recording."""
+
+    key: str
+    objects: tuple[str, ...]  # lower-case
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """The note's primary keys (object, record_id, field) in `written_values`."""
+        return [(obj, IN_FLIGHT + self.key, IN_FLIGHT) for obj in self.objects]
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A delivery batch writing to an object right now (or that died mid-write): since when, and the records it
+    deletes."""
+
+    key: str
+    since: datetime
+    deletes: frozenset[str]  # 15-character Ids
+
+
+@dataclass(frozen=True, slots=True)
 class SeenRecord:
     """The last published version of a record."""
 
@@ -207,6 +237,24 @@ def _dt(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
+def in_flight_rows(objects: Mapping[str, Sequence[str]], now: datetime
+                   ) -> tuple[WritesNote, list[tuple[str, str, str, str]]]:
+    """A new in-flight note: its handle and its `written_values` rows (object, record_id, field, JSON value)."""
+    note = WritesNote(uuid.uuid4().hex, tuple(sorted({obj.lower() for obj in objects})))
+    deletes: dict[str, set[str]] = {}
+    for obj, ids in objects.items():
+        deletes.setdefault(obj.lower(), set()).update(i[:15] for i in ids)
+    since = now.isoformat()
+    return note, [(obj, record_id, name, json.dumps({"since": since, "deletes": sorted(deletes[obj])}))
+                  for obj, record_id, name in note.rows()]
+
+
+def in_flight_note(record_id: str, value: str) -> InFlight:
+    """An in-flight note as stored back (in_flight_rows)."""
+    body = json.loads(value)
+    return InFlight(record_id[len(IN_FLIGHT):], datetime.fromisoformat(body["since"]), frozenset(body["deletes"]))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -273,9 +321,20 @@ class SyncLog(ABC):
         """Intents still open for these events: messageId → record Id (created) or None (fate unknown)."""
 
     @abstractmethod
-    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
+    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]], *,
+                                    in_flight: WritesNote | None = None) -> None:
         """Remember (object, record Id, field, value) the push direction wrote (the latest value wins); a
-        delete is field DELETED_BY_US with the time it succeeded."""
+        delete is field DELETED_BY_US with the time it succeeded. In the same transaction, the in-flight note
+        `in_flight` (begin_writes) is removed."""
+
+    @abstractmethod
+    async def begin_writes(self, objects: Mapping[str, Sequence[str]]) -> WritesNote:
+        """Before a delivery batch calls Salesforce: note that it writes to these objects (object → the record
+        Ids it deletes), until record_written_values(..., in_flight=the returned handle) removes the note."""
+
+    @abstractmethod
+    async def writes_in_flight(self, object: str) -> list[InFlight]:
+        """The in-flight notes of an object (case-insensitive), oldest first."""
 
     @abstractmethod
     async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,13 +13,19 @@ from ..outcomes import Outcome, Status
 from .base import (
     ANY,
     COLUMNS,
+    IN_FLIGHT,
+    IN_FLIGHT_IDS,
     DeadLetter,
+    InFlight,
     SeenRecord,
     SyncBackProgress,
     SyncBackState,
     SyncLog,
     SyncLogFilter,
     SyncLogRow,
+    WritesNote,
+    in_flight_note,
+    in_flight_rows,
     outcome_values,
     row_from_values,
     utcnow,
@@ -146,13 +152,35 @@ class PostgresSyncLog(SyncLog):
                 "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
                 "WHERE excluded.event_time > value_times.event_time", list(rows))
 
-    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
-        if rows:
-            now = utcnow()
-            await self.pool.executemany(
-                "INSERT INTO written_values (object, record_id, field, value, written_at) VALUES ($1, $2, $3, $4, "
-                "$5) ON CONFLICT (object, record_id, field) DO UPDATE SET value = excluded.value, "
-                "written_at = excluded.written_at", [[o, r, f, json.dumps(v, default=str), now] for o, r, f, v in rows])
+    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]], *,
+                                    in_flight: WritesNote | None = None) -> None:
+        if not rows and in_flight is None:
+            return
+        now = utcnow()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if rows:
+                await conn.executemany(
+                    "INSERT INTO written_values (object, record_id, field, value, written_at) VALUES ($1, $2, $3, "
+                    "$4, $5) ON CONFLICT (object, record_id, field) DO UPDATE SET value = excluded.value, "
+                    "written_at = excluded.written_at", [[o, r, f, json.dumps(v, default=str), now]
+                                                         for o, r, f, v in rows])
+            if in_flight is not None:
+                await conn.executemany("DELETE FROM written_values WHERE object = $1 AND record_id = $2 AND "
+                                       "field = $3", [list(key) for key in in_flight.rows()])
+
+    async def begin_writes(self, objects: Mapping[str, Sequence[str]]) -> WritesNote:
+        now = utcnow()
+        note, rows = in_flight_rows(objects, now)
+        await self.pool.executemany("INSERT INTO written_values (object, record_id, field, value, written_at) "
+                                    "VALUES ($1, $2, $3, $4, $5)", [[*row, now] for row in rows])
+        return note
+
+    async def writes_in_flight(self, object: str) -> list[InFlight]:
+        # the record_id range keeps this to the notes' rows of the primary key's index
+        found = await self.pool.fetch("SELECT record_id, value FROM written_values WHERE object = $1 AND "
+                                      "record_id >= $2 AND record_id < $3 AND field = $4", object.lower(),
+                                      *IN_FLIGHT_IDS, IN_FLIGHT)
+        return sorted((in_flight_note(r["record_id"], r["value"]) for r in found), key=lambda n: n.since)
 
     async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         rows = await self.pool.fetch("SELECT record_id, field, value FROM written_values WHERE object = $1 AND "

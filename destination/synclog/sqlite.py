@@ -7,7 +7,7 @@ import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,13 +17,19 @@ from ..sqlite_rows import insert_rows
 from .base import (
     ANY,
     COLUMNS,
+    IN_FLIGHT,
+    IN_FLIGHT_IDS,
     DeadLetter,
+    InFlight,
     SeenRecord,
     SyncBackProgress,
     SyncBackState,
     SyncLog,
     SyncLogFilter,
     SyncLogRow,
+    WritesNote,
+    in_flight_note,
+    in_flight_rows,
     outcome_values,
     row_from_values,
     utcnow,
@@ -256,13 +262,34 @@ class SqliteSyncLog(SyncLog):
                             many=[[o, r, f, t.astimezone(UTC).isoformat(timespec="microseconds")]
                                   for o, r, f, t in rows])
 
-    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
-        if rows:
-            now = utcnow().isoformat()
-            await self._run("INSERT INTO written_values (object, record_id, field, value, written_at) "
-                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (object, record_id, field) DO UPDATE SET "
-                            "value = excluded.value, written_at = excluded.written_at",
-                            many=[[o, r, f, json.dumps(v, default=str), now] for o, r, f, v in rows])
+    async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]], *,
+                                    in_flight: WritesNote | None = None) -> None:
+        now = utcnow().isoformat()
+        statements: list[tuple[str, list[Any]]] = [
+            ("INSERT INTO written_values (object, record_id, field, value, written_at) VALUES (?, ?, ?, ?, ?) "
+             "ON CONFLICT (object, record_id, field) DO UPDATE SET value = excluded.value, "
+             "written_at = excluded.written_at", [o, r, f, json.dumps(v, default=str), now]) for o, r, f, v in rows]
+        if in_flight is not None:
+            statements += [("DELETE FROM written_values WHERE object = ? AND record_id = ? AND field = ?", list(key))
+                           for key in in_flight.rows()]
+        if statements:
+            def work() -> None:
+                with self._lock:
+                    self._transaction(statements)
+            await asyncio.to_thread(work)
+
+    async def begin_writes(self, objects: Mapping[str, Sequence[str]]) -> WritesNote:
+        now = utcnow()
+        note, rows = in_flight_rows(objects, now)
+        await self._run("INSERT INTO written_values (object, record_id, field, value, written_at) "
+                        "VALUES (?, ?, ?, ?, ?)", many=[[*row, now.isoformat()] for row in rows])
+        return note
+
+    async def writes_in_flight(self, object: str) -> list[InFlight]:
+        # the record_id range keeps this to the notes' rows of the primary key's index
+        found = await self._run("SELECT record_id, value FROM written_values WHERE object = ? AND record_id >= ? "
+                                "AND record_id < ? AND field = ?", [object.lower(), *IN_FLIGHT_IDS, IN_FLIGHT])
+        return sorted((in_flight_note(r, v) for r, v in found), key=lambda n: n.since)
 
     async def written_values(self, object: str, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

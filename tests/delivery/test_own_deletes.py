@@ -1,7 +1,9 @@
 """Delivery notes the deletes it made on synced-back objects (for the change feed's echo rule): a delete
 Salesforce confirmed is noted under the record's 18-character Id — the one the delete log reports — even
 when the app addressed it by its 15-character Id; a record a person had deleted already (ENTITY_IS_DELETED)
-is their delete, not ours, and a delete on an object that is not synced back is not noted."""
+is their delete, not ours, and a delete on an object that is not synced back is not noted. A batch writing to
+a synced-back object notes that it is in flight before the call and ends the note with its recording; one
+writing to another object costs no sync-log round trip for this."""
 
 from __future__ import annotations
 
@@ -60,3 +62,43 @@ async def test_our_confirmed_deletes_of_synced_records_are_noted_and_no_one_else
     noted = await log.written_values("Contact", [ours, ours[:15], theirs])
     assert list(noted) == [ours] and set(noted[ours]) == {DELETED_BY_US}
     assert await log.written_values("Account", [account]) == {}
+
+
+class CountedCalls:
+    """The sync log, counting the calls delivery makes to it by method name."""
+
+    def __init__(self, log: SyncLog) -> None:
+        self.log = log
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.log, name)
+        if not callable(found):
+            return found
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return await found(*args, **kwargs)
+        return counted
+
+
+async def test_a_synced_back_batch_notes_its_writes_in_flight_and_other_objects_cost_no_round_trip(
+        two_way: tuple[Delivery, SyncLog], tls_emulator: Any) -> None:
+    delivery, log = two_way
+    counted = CountedCalls(log)
+    delivery.sync_log = counted
+    store = tls_emulator.state.store
+    contact = store.insert("Contact", {"LastName": "Lovelace", "Email": "ada@example.com"}).id
+    account = store.insert("Account", {"Name": "Analytical Engines"}).id
+
+    await asyncio.wait_for(delivery.deliver(ops_for(_deletes("Account"), [
+        {"type": "track", "properties": {"id": account}}])), 60)
+    assert "begin_writes" not in counted.calls and "record_written_values" not in counted.calls
+
+    [outcome] = await asyncio.wait_for(delivery.deliver(ops_for(_deletes("Contact"), [
+        {"type": "track", "properties": {"id": contact}}])), 60)
+    assert outcome.status is Status.SUCCEEDED
+    assert [c for c in counted.calls if c in ("begin_writes", "record_written_values")] == [
+        "begin_writes", "record_written_values"]
+    assert await log.writes_in_flight("Contact") == []  # ended with the recording
+    assert set((await log.written_values("Contact", [contact]))[contact]) == {DELETED_BY_US}

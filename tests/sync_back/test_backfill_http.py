@@ -4,16 +4,9 @@ a refusing endpoint keeps the watermark where it was and is shown as the object'
 
 from __future__ import annotations
 
-import asyncio
-import base64
 from pathlib import Path
 from typing import Any
 
-import pytest
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from running_emulator import free_port
 from sf_support import connection_for
 
 from destination.actions.loader import load_text
@@ -31,37 +24,6 @@ sync_back:
     - object: Account
       fields: {{Name: name, Industry: industry}}
 """
-
-
-class Collector:
-    """A Segment-compatible batch endpoint: checks the write key, keeps the batches, may refuse."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[dict[str, Any]]] = []
-        self.refuse = False
-        self.app = FastAPI()
-        self.app.post("/v1/batch")(self.batch)
-
-    async def batch(self, request: Request) -> JSONResponse:
-        auth = request.headers.get("authorization", "")
-        if auth != "Basic " + base64.b64encode(b"back-key:").decode() or self.refuse:
-            return JSONResponse({"success": False}, status_code=401 if not self.refuse else 503)
-        self.batches.append((await request.json())["batch"])
-        return JSONResponse({"success": True})
-
-
-@pytest.fixture
-async def collector() -> Any:
-    port = free_port()
-    found = Collector()
-    server = uvicorn.Server(uvicorn.Config(found.app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
-        await asyncio.sleep(0.01)
-    yield found, port
-    server.should_exit = True
-    await task
 
 
 async def test_backfill_publishes_every_record_over_http_and_a_refusal_keeps_the_watermark(

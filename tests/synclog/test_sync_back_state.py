@@ -36,3 +36,20 @@ async def test_written_values_keep_the_latest_value_per_field(log: SyncLog) -> N
     await log.record_written_values([("Contact", "003A", "Title", "CTO"), ("Contact", "003A", "Level__c", 3)])
     await log.record_written_values([("Contact", "003A", "Title", "CEO")])
     assert await log.written_values("Contact", ["003A", "003Z"]) == {"003A": {"Title": "CEO", "Level__c": 3}}
+
+
+async def test_an_in_flight_note_is_listed_per_object_until_the_recording_removes_it(log: SyncLog) -> None:
+    note = await log.begin_writes({"Contact": ["003A00000000001AAA"], "Lead": []})
+    other = await log.begin_writes({"contact": []})
+    contact = await log.writes_in_flight("CONTACT")  # object names compare case-insensitively
+    assert [(n.key, n.deletes) for n in contact] == [(note.key, frozenset({"003A00000000001"})),
+                                                     (other.key, frozenset())]
+    assert contact[0].since <= contact[1].since and [n.key for n in await log.writes_in_flight("Lead")] == [note.key]
+    assert await log.written_values("Contact", ["003A00000000001AAA"]) == {}  # a note is not a written value
+
+    await log.record_written_values([("Contact", "003A", "Title", "CTO")], in_flight=note)
+    assert [n.key for n in await log.writes_in_flight("Contact")] == [other.key]
+    assert await log.writes_in_flight("Lead") == []
+    assert await log.written_values("Contact", ["003A"]) == {"003A": {"Title": "CTO"}}
+    await log.record_written_values([], in_flight=other)  # a batch that wrote nothing still ends its note
+    assert await log.writes_in_flight("contact") == []
