@@ -46,9 +46,10 @@ _WRONG = {_ID: "must be a string or a number", _STRING: "must be a string", _OBJ
           _TIME: "must be an ISO-8601 date-time"}
 
 
-def check(body: Any) -> None:
+def check(body: Any, *, numbers_as_ids: bool = False) -> None:
     """Raise InvalidEvent naming the first field of `body` that breaks the Segment spec's shape.
-    One pass over the event's top-level fields (this runs for every event at ingest and at routing)."""
+    One pass over the event's top-level fields (this runs for every event at ingest and at routing).
+    `numbers_as_ids` (ingest): numeric ids become strings in place, as `coerce_ids` does, in the same pass."""
     if type(body) is not dict:
         raise InvalidEvent("event", "must be a JSON object")
     for name, value in body.items():
@@ -56,6 +57,9 @@ def check(body: Any) -> None:
         if value is None:
             continue
         if kind is not None:
+            if kind == _ID and numbers_as_ids and (type(value) is int or type(value) is float):
+                body[name] = _number_text(value)  # a value replaced, no key added: the iteration stays valid
+                continue
             if kind == _MESSAGE_ID:
                 if type(value) is not str:
                     raise InvalidEvent("messageId", "must be a string")
