@@ -120,12 +120,12 @@ class SqliteEventLog(EventLog):
         await self._stored(params)
 
     async def append_encoded(self, source: str, bodies: Sequence[bytes], keys: Sequence[str]) -> None:
-        now = time.time()
-        partitions = self.partitions
-        params: list[int | str | float] = []
-        for body, key in zip(bodies, keys, strict=True):
-            params += (partition_for(key, partitions), source, body.decode(), now)
-        await self._stored(params)
+        if len(bodies) != len(keys):
+            raise ValueError("one ordering key per body")
+        # the rows, flat, built by iterators in C (a Python loop over the events cost about twice as much)
+        rows = zip(map(partition_for, keys, itertools.repeat(self.partitions)), itertools.repeat(source),
+                   map(bytes.decode, bodies), itertools.repeat(time.time()))
+        await self._stored(list(itertools.chain.from_iterable(rows)))
 
     async def _stored(self, params: list[int | str | float]) -> None:
         """Queue rows (flat) for the next group commit; returns once they are committed."""

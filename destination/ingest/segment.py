@@ -88,6 +88,9 @@ def _normalise_in_place(out: dict[str, Any], kind: str, received: datetime, sent
     if not get("messageId"):
         out["messageId"] = f"ajs-{uuid.uuid4()}"
     out["receivedAt"] = received_iso
+    if get("timestamp") is None:  # _correct_time's first case, without its calls (most server-side events)
+        out["timestamp"] = received_iso
+        return
     try:
         _correct_time(out, received, sent_at, received_iso)
     except (OverflowError, ValueError):
