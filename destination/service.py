@@ -24,7 +24,7 @@ from .deliver import Delivery
 from .eventlog.base import EventLog, LogConsumer
 from .eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
 from .events import Event
-from .ingest.app import Ingest
+from .ingest.app import Ingest, IngestFastPath
 from .ingest.body import BodyLimit
 from .ingest.keys import WriteKeys
 from .ingest.outbound import PATH as OUTBOUND_PATH
@@ -97,15 +97,18 @@ class Service:
         if operator:
             serve_docs(app)  # Swagger UI from packaged files, not a CDN
         app.add_exception_handler(BadFilter, bad_filter)  # type: ignore[arg-type]
+        segment = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest,
+                         metrics=self.metrics) if ingest else None
+        if segment is not None:  # the innermost middleware (added first): inside the body limit and access guard
+            app.add_middleware(IngestFastPath, ingest=segment)
         app.add_middleware(BodyLimit, max_bytes=self.settings.ingest.max_body_bytes)
         if self.sessions is None:
             self.sessions = Sessions(self.tokens)
         ingest_paths: set[str] = set()
-        if ingest:
+        if segment is not None:
             from .ingest.outbound import Outbound, OutboundAccess
 
-            ingest_router = Ingest(WriteKeys(self.sources), self.event_log, limits=self.settings.ingest,
-                                   metrics=self.metrics).router
+            ingest_router = segment.router
             app.include_router(ingest_router)
             ingest_paths = {route.path for route in ingest_router.routes}  # type: ignore[attr-defined]
             self.outbound = Outbound(OutboundAccess(self.sources), self.event_log, self.sync_log,

@@ -75,9 +75,16 @@ class KafkaEventLog(EventLog):
         """Raises when the broker has not acknowledged every event within `append_timeout_seconds` (it is
         down or unreachable): the ingest API then answers 503 and the client retries. A send abandoned here
         may still land later; that copy is a redelivery, which the sync log absorbs by messageId."""
+        await self._acknowledged([(e.source, e.partition_key, orjson.dumps(e.body)) for e in events])
+
+    async def append_encoded(self, source: str, bodies: Sequence[bytes], keys: Sequence[str]) -> None:
+        await self._acknowledged([(source, key, body) for body, key in zip(bodies, keys, strict=True)])
+
+    async def _acknowledged(self, records: list[tuple[str, str, bytes]]) -> None:
+        """Send (source, ordering key, value) records; raises LogUnavailable as `append` says."""
         try:
             async with asyncio.timeout(self.config.append_timeout_seconds):
-                await self._append(events)
+                await self._append(records)
         except _UNREACHABLE as exc:
             self.appends.failure(f"the broker did not acknowledge the last append: {exc!r}")
             self._append_failed_at = time.time()
@@ -95,17 +102,17 @@ class KafkaEventLog(EventLog):
             self.appends.success()  # the brokers answered after the failed append: no longer held against it
         return problem or self.appends.failing()
 
-    async def _append(self, events: Sequence[Event]) -> None:
+    async def _append(self, records: list[tuple[str, str, bytes]]) -> None:
         assert self._producer is not None, "open() first"
         producer, topic = self._producer, self.config.topic
         known = producer.client.cluster.partitions_for_topic(topic)
         partitions = sorted(known) if known else None  # None: aiokafka waits for metadata and partitions
         futures = []
-        for event in events:
-            key = event.partition_key.encode() or None
+        for source, ordering_key, value in records:
+            key = ordering_key.encode() or None
             partition = partition_of(key, partitions) if key is not None and partitions else None
-            futures.append(await producer.send(topic, value=orjson.dumps(event.body), key=key, partition=partition,
-                                               headers=[(SOURCE_HEADER, event.source.encode())]))
+            futures.append(await producer.send(topic, value=value, key=key, partition=partition,
+                                               headers=[(SOURCE_HEADER, source.encode())]))
         # each future resolves with its batch, so awaiting them in turn suspends about once per batch;
         # gather would add an outer future and a done-callback per message
         try:

@@ -112,12 +112,24 @@ class SqliteEventLog(EventLog):
         return self._queue.qsize() if self._queue is not None else 0
 
     async def append(self, events: Sequence[Event]) -> None:
-        assert self._queue is not None, "open() first"
         now = time.time()
         partitions = self.partitions
         params: list[int | str | float] = []
         for e in events:
             params += (partition_for(e.partition_key, partitions), e.source, orjson.dumps(e.body).decode(), now)
+        await self._stored(params)
+
+    async def append_encoded(self, source: str, bodies: Sequence[bytes], keys: Sequence[str]) -> None:
+        if len(bodies) != len(keys):
+            raise ValueError("one ordering key per body")
+        # the rows, flat, built by iterators in C (a Python loop over the events cost about twice as much)
+        rows = zip(map(partition_for, keys, itertools.repeat(self.partitions)), itertools.repeat(source),
+                   map(bytes.decode, bodies), itertools.repeat(time.time()))
+        await self._stored(list(itertools.chain.from_iterable(rows)))
+
+    async def _stored(self, params: list[int | str | float]) -> None:
+        """Queue rows (flat) for the next group commit; returns once they are committed."""
+        assert self._queue is not None, "open() first"
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((params, done))
         await done

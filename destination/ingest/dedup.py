@@ -46,8 +46,9 @@ class RecentMessages:
         if not seen:
             self._head_at = now
         out = []
+        prefix = source + "\0"
         for message_id in message_ids:
-            key = _key(source, message_id)
+            key = prefix + message_id if type(message_id) is str else _key(source, message_id)  # _key, inlined
             if key in seen:
                 out.append(False)
                 continue

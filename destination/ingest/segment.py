@@ -4,13 +4,15 @@ correction — as Segment's own API does (field_survey.md §3)."""
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from .validate import InvalidEvent, check, coerce_ids
+from .validate import InvalidEvent, check
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_EVENTS = 2500
@@ -59,33 +61,83 @@ def normalise(event: dict[str, Any], kind: str, received: datetime, sent_at: Any
     `received` as ISO-8601, when the caller already has it: one per request, not one per event). An event
     without the Segment spec's shape is a 400 naming the field (`where` prefixes it: `batch[3].`).
     `max_bytes` None: the caller has checked the size already."""
-    if received_iso is None:
-        received_iso = _iso(received)
     out = dict(event)
-    out["type"] = kind if kind != "batch" else str(out.get("type", ""))
-    if out["type"] not in TYPES:
-        raise BadRequest("invalid_type", f"{where}unknown event type {out['type']!r}")
-    coerce_ids(out)
+    _normalise_in_place(out, kind, received, sent_at, received_iso or _iso(received), where)
+    if max_bytes is not None and len(orjson.dumps(out)) > max_bytes:
+        raise BadRequest("event_too_large", f"{where}an event is larger than {max_bytes} bytes")
+    return out
+
+
+def _normalise_in_place(out: dict[str, Any], kind: str, received: datetime, sent_at: Any, received_iso: str,
+                        where: str) -> None:
+    """`normalise` on a dict the caller owns, without the size check."""
+    kind = out["type"] = kind if kind != "batch" else str(out.get("type", ""))
+    if kind not in TYPES:
+        raise BadRequest("invalid_type", f"{where}unknown event type {kind!r}")
     try:
-        check(out)
+        check(out, numbers_as_ids=True)
     except InvalidEvent as exc:
         raise BadRequest("invalid_event", f"{where}{exc}") from None
-    if not out.get("userId") and not out.get("anonymousId") and out["type"] != "alias":
+    get = out.get
+    if not get("userId") and not get("anonymousId") and kind != "alias":
         raise BadRequest("missing_id", f"{where}an event needs userId or anonymousId")
-    if out["type"] == "track" and not out.get("event"):
+    if kind == "track" and not get("event"):
         raise BadRequest("missing_event", f"{where}a track call needs `event`")
-    if out["type"] == "group" and not out.get("groupId"):
+    if kind == "group" and not get("groupId"):
         raise BadRequest("missing_group", f"{where}a group call needs `groupId`")
-    if not out.get("messageId"):
+    if not get("messageId"):
         out["messageId"] = f"ajs-{uuid.uuid4()}"
     out["receivedAt"] = received_iso
+    if get("timestamp") is None:  # _correct_time's first case, without its calls (most server-side events)
+        out["timestamp"] = received_iso
+        return
     try:
         _correct_time(out, received, sent_at, received_iso)
     except (OverflowError, ValueError):
         raise BadRequest("invalid_timestamp", "timestamp or sentAt is out of range") from None
-    if max_bytes is not None and len(orjson.dumps(out)) > max_bytes:
-        raise BadRequest("event_too_large", f"{where}an event is larger than {max_bytes} bytes")
-    return out
+
+
+_WRITE_KEY_MEMBER = len(b',"writeKey":')
+
+
+def _accept(out: dict[str, Any], kind: str, received: datetime, sent_at: Any, received_iso: str, where: str,
+            batch: Accepted) -> None:
+    """Normalise `out` (owned) in place, drop its writeKey and add it to `batch` serialised once: those bytes
+    are both what the size limit measures and what the log stores. The limit counts the writeKey as sent (the
+    size an event had before its key was taken out), so the same events pass it as when it was measured
+    before the key was dropped."""
+    _normalise_in_place(out, kind, received, sent_at, received_iso, where)
+    key = out.pop("writeKey", _ABSENT)
+    encoded = orjson.dumps(out)
+    size = len(encoded) if key is _ABSENT else len(encoded) + _WRITE_KEY_MEMBER + len(orjson.dumps(key))
+    if size > MAX_EVENT_BYTES:
+        raise BadRequest("event_too_large", f"{where}an event is larger than {MAX_EVENT_BYTES} bytes")
+    batch.bodies.append(out)
+    batch.encoded.append(encoded)
+    # Event.partition_key: after normalising, ids are non-empty strings or absent/None/"", and messageId is set
+    batch.keys.append(out.get("userId") or out.get("anonymousId") or out.get("groupId") or out["messageId"])
+
+
+_ABSENT = object()
+
+
+@dataclass(slots=True)
+class Accepted:
+    """The events of one request, ready for the log: each as its normalised dict (without writeKey), as the
+    JSON the log stores, and its ordering key (Event.partition_key) — parallel lists, no object per event."""
+
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+    def only(self, keep: list[bool]) -> Accepted:
+        """The events whose flag in `keep` is true, in order."""
+        return Accepted(list(itertools.compress(self.bodies, keep)), list(itertools.compress(self.encoded, keep)),
+                        list(itertools.compress(self.keys, keep)))
+
+    def plus(self, more: Accepted) -> Accepted:
+        """These events, then `more`."""
+        return Accepted(self.bodies + more.bodies, self.encoded + more.encoded, self.keys + more.keys)
 
 
 def normalise_logged(event: dict[str, Any], message_id: str, appended_ms: int | None) -> dict[str, Any]:
@@ -129,9 +181,31 @@ def _correct_time(out: dict[str, Any], received: datetime, sent_at: Any, receive
 
 
 def events_of(kind: str, data: dict[str, Any], received: datetime) -> list[dict[str, Any]]:
-    """The events of one request; batch-level context and integrations are merged into each event."""
+    """The events of one request; batch-level context and integrations are merged into each event. (As they
+    reach the log, writeKey included: `accepted_events` is what ingest stores.)"""
     if kind != "batch":
         return [normalise(data, kind, received)]
+    sent_at, received_iso, shared_context, shared_integrations = _batch_fields(data, received)
+    return [normalise(_item(item, index, shared_context, shared_integrations), "batch", received, sent_at,
+                      received_iso, f"batch[{index}].") for index, item in enumerate(data["batch"])]
+
+
+def accepted_events(kind: str, data: dict[str, Any], received: datetime) -> Accepted:
+    """`events_of` without writeKey, each event serialised once (the same events pass, the same 400s)."""
+    out = Accepted()
+    if kind != "batch":
+        _accept(dict(data), kind, received, None, _iso(received), "", out)
+        return out
+    sent_at, received_iso, shared_context, shared_integrations = _batch_fields(data, received)
+    for index, item in enumerate(data["batch"]):
+        _accept(_item(item, index, shared_context, shared_integrations), "batch", received, sent_at,
+                received_iso, f"batch[{index}].", out)
+    return out
+
+
+def _batch_fields(data: dict[str, Any], received: datetime) -> tuple[Any, str, dict[str, Any], dict[str, Any]]:
+    """Check a batch request's own fields: its sentAt, `received` as ISO-8601, and the context and
+    integrations shared by its events."""
     batch = data.get("batch")
     if not isinstance(batch, list):
         raise BadRequest("invalid_batch", "`batch` must be an array of events")
@@ -142,21 +216,20 @@ def events_of(kind: str, data: dict[str, Any], received: datetime) -> list[dict[
     sent_at = data.get("sentAt")
     if sent_at is not None and not isinstance(sent_at, str):
         raise BadRequest("invalid_event", "sentAt: must be an ISO-8601 date-time")
-    received_iso = _iso(received)
-    out = []
-    for index, item in enumerate(batch):
-        if not isinstance(item, dict):
-            raise BadRequest("invalid_batch", f"batch[{index}]: every batch item must be an object")
-        merged = item  # normalise copies it; a second copy is needed only to merge the shared parts
-        if shared_context or shared_integrations:
-            merged = dict(item)
-            if shared_context:
-                merged["context"] = _merged(shared_context, item.get("context"), f"batch[{index}].context")
-            if shared_integrations:
-                merged["integrations"] = _merged(shared_integrations, item.get("integrations"),
-                                                 f"batch[{index}].integrations")
-        out.append(normalise(merged, "batch", received, sent_at, received_iso, f"batch[{index}]."))
-    return out
+    return sent_at, _iso(received), shared_context, shared_integrations
+
+
+def _item(item: Any, index: int, shared_context: dict[str, Any], shared_integrations: dict[str, Any]
+          ) -> dict[str, Any]:
+    """A batch item as a dict of its own, the batch-level context and integrations merged in."""
+    if not isinstance(item, dict):
+        raise BadRequest("invalid_batch", f"batch[{index}]: every batch item must be an object")
+    merged = dict(item)
+    if shared_context:
+        merged["context"] = _merged(shared_context, item.get("context"), f"batch[{index}].context")
+    if shared_integrations:
+        merged["integrations"] = _merged(shared_integrations, item.get("integrations"), f"batch[{index}].integrations")
+    return merged
 
 
 def _shared(data: dict[str, Any], name: str) -> dict[str, Any]:

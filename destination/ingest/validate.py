@@ -39,23 +39,40 @@ def _number_text(value: float) -> str:
     return str(value)
 
 
-_ID, _STRING, _OBJECT, _TIME, _MESSAGE_ID = range(5)
+_ID, _STRING, _OBJECT, _TIME, _MESSAGE_ID = range(5)  # ids and plain strings first: `check` tests `<= _STRING`
 _KIND = {**dict.fromkeys(ID_FIELDS, _ID), **dict.fromkeys(STRING_FIELDS, _STRING),
          **dict.fromkeys(OBJECT_FIELDS, _OBJECT), **dict.fromkeys(TIME_FIELDS, _TIME), "messageId": _MESSAGE_ID}
 _WRONG = {_ID: "must be a string or a number", _STRING: "must be a string", _OBJECT: "must be an object",
           _TIME: "must be an ISO-8601 date-time"}
 
 
-def check(body: Any) -> None:
+def check(body: Any, *, numbers_as_ids: bool = False) -> None:
     """Raise InvalidEvent naming the first field of `body` that breaks the Segment spec's shape.
-    One pass over the event's top-level fields (this runs for every event at ingest and at routing)."""
+    One pass over the event's top-level fields (this runs for every event at ingest and at routing).
+    `numbers_as_ids` (ingest): numeric ids become strings in place, as `coerce_ids` does, in the same pass."""
     if type(body) is not dict:
         raise InvalidEvent("event", "must be a JSON object")
     for name, value in body.items():
-        kind = _KIND.get(name)
+        if type(value) is str:  # most fields: decided by the field's kind alone, no container to walk
+            kind = _KIND.get(name)
+            if kind is None or kind <= _STRING:  # any string is a good id or plain string
+                continue
+            if kind == _MESSAGE_ID:
+                if len(value) > MAX_MESSAGE_ID_LENGTH:
+                    raise InvalidEvent("messageId", f"must be at most {MAX_MESSAGE_ID_LENGTH} characters")
+            elif kind == _TIME:
+                if not _is_iso_time(value):
+                    raise InvalidEvent(name, _WRONG[kind])
+            else:
+                raise InvalidEvent(name, _WRONG[kind])
+            continue
         if value is None:
             continue
+        kind = _KIND.get(name)
         if kind is not None:
+            if kind == _ID and numbers_as_ids and (type(value) is int or type(value) is float):
+                body[name] = _number_text(value)  # a value replaced, no key added: the iteration stays valid
+                continue
             if kind == _MESSAGE_ID:
                 if type(value) is not str:
                     raise InvalidEvent("messageId", "must be a string")

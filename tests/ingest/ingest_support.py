@@ -17,7 +17,7 @@ from running_emulator import free_port
 from destination.actions.loader import load_text
 from destination.config import IngestConfig
 from destination.eventlog.sqlite import SqliteEventLog, SqliteLogConsumer
-from destination.ingest.app import Ingest
+from destination.ingest.app import Ingest, IngestFastPath
 from destination.ingest.keys import WriteKeys
 
 # any JSON, and objects whose keys are the Segment spec's fields with any JSON values (hypothesis)
@@ -58,7 +58,9 @@ async def serve_ingest(tmp_path: Path, limits: IngestConfig | None = None,
     path = tmp_path / "events.db"
     async with SqliteEventLog(path) as log:
         app = FastAPI()
-        app.include_router(Ingest(WriteKeys(SOURCES), log, limits=limits).router)
+        ingest = Ingest(WriteKeys(SOURCES), log, limits=limits)
+        app.include_router(ingest.router)
+        app.add_middleware(IngestFastPath, ingest=ingest)  # as the service serves it
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                lifespan="off", **(server_options or {})))
