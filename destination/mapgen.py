@@ -13,10 +13,19 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from .actions.codegen import Reads, Source, construct, is_blank, trigger
+from .actions.codegen import Reads, Source, assign, construct, is_blank, trigger
 from .actions.model import Action, ActionFile, FieldSpec, MatchGroup, OnMissing, Policy, Transform
 from .actions.trigger import parse
-from .actions.values import _PLACEHOLDER, _SIMPLE, ValueProblem, _text, _writable, apply_transform, domain_of
+from .actions.values import (
+    _PLACEHOLDER,
+    _SIMPLE,
+    ValueProblem,
+    _show,
+    _text,
+    _writable,
+    apply_transform,
+    domain_of,
+)
 from .events import Event
 from .kinds import Compare
 from .mapping import _FLOAT_MAX, _directed, _Fail, _spread
@@ -92,7 +101,7 @@ def compile_action(source: ActionFile, action: Action) -> Mapper:
     """One function (event, body) → RecordOp | Outcome with mapping.map_event's semantics for this action."""
     src = Source()
     src.names.update(_Fail=_Fail, ValueProblem=ValueProblem, _writable=_writable, _text=_text, _SIMPLE=_SIMPLE,
-                     _apply=apply_transform)
+                     _apply=apply_transform, _show=_show)
     reads = Reads(src)
     where = f"source {source.source}, action {action.name}"
     body: list[str] = []
@@ -161,13 +170,16 @@ def _field(src: Source, reads: Reads, name: str, spec: FieldSpec, where: str) ->
     missing = [f"    raise _Fail({label}, {src.const(f'{where}, field {name}: required value is missing')})"
                if spec.required else "    pass"]
 
-    def kept(expression: str) -> str:
-        return f"    fields[{label}] = " + construct(src, FieldValue, {
+    def kept(expression: str) -> list[str]:
+        return _indent(assign(src, f"fields[{label}]", FieldValue, {
             "value": expression, "policy": src.const(spec.policy), "from_default": from_default, "spread": "False",
-            "truncate": src.const(spec.truncate is not False)})
+            "truncate": src.const(spec.truncate is not False)}))
+    # is_blank, with text (the common case) tested first: `v` went through _writable, so it is a plain value
     if spec.policy is Policy.ALWAYS:  # an explicit null or blank clears the field; an absent key does not
-        return [*lines, "if v is MISSING:", *missing, f"elif {is_blank('v')}:", kept("None"), "else:", kept("v")]
-    return [*lines, f"if {is_blank('v')}:", *missing, "else:", kept("v")]
+        return [*lines, "if type(v) is str and v.strip():", *kept("v"), "elif v is MISSING:", *missing,
+                f"elif {is_blank('v')}:", *kept("None"), "else:", *kept("v")]
+    return [*lines, "if type(v) is str and v.strip():", *kept("v"), f"elif {is_blank('v')}:", *missing, "else:",
+            *kept("v")]
 
 
 def _fixed(spec: FieldSpec) -> Any:
@@ -200,7 +212,11 @@ def _value(src: Source, reads: Reads, spec: FieldSpec) -> tuple[list[str], str]:
         lines.append("v = MISSING")
     cut = spec.cut_at
     for step in spec.transforms:
-        if not isinstance(step, Transform) or step not in _INLINE:
+        if step is Transform.EMAIL_DOMAIN:
+            lines += ["if v is not None and v is not MISSING:", "    v = str(v).strip()", "    if '@' not in v:",
+                      "        raise ValueProblem('email_domain: ' + _show(v) + ' is not an e-mail address')",
+                      "    v = v.rsplit('@', 1)[1].lower()"]
+        elif not isinstance(step, Transform) or step not in _INLINE:
             lines.append(f"v = _apply({src.const(step)}, v, length={src.const(cut)}, body=body)")
         else:
             lines += ["if v is not None and v is not MISSING:", f"    v = str(v).{_INLINE[step]}()"]
@@ -248,7 +264,7 @@ def _group(src: Source, group: MatchGroup, where: str) -> str:
     """A generated function body → MatchTree with mapping.build_tree's semantics; its namespace name."""
     inner = Source()
     inner.names.update(_Fail=_Fail, ValueProblem=ValueProblem, _writable=_writable, _text=_text,
-                       _SIMPLE=_SIMPLE, _apply=apply_transform, _domain_of=domain_of)
+                       _SIMPLE=_SIMPLE, _apply=apply_transform, _show=_show, _domain_of=domain_of)
     reads = Reads(inner)
     lines = ["items = []"]
     for member in group.members():

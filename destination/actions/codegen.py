@@ -169,3 +169,21 @@ def construct(src: Source, cls: type, args: dict[str, str]) -> str:
     given = {f.name for f in fields[:len(positional)]}
     keywords = [f"{k}={v}" for k, v in args.items() if k not in given]
     return f"{name}({', '.join(positional + keywords)})"
+
+
+def assign(src: Source, target: str, cls: type, args: dict[str, str]) -> list[str]:
+    """Lines setting `target` to a new `cls` built from expressions. A slotted dataclass given every field
+    is filled slot by slot (what its __init__ does, at half the cost: a frozen one's __init__ goes through
+    object.__setattr__ per field); any other class is called."""
+    fields = [f for f in dataclasses.fields(cls) if f.init] if dataclasses.is_dataclass(cls) else []
+    slots = [type(cls.__dict__.get(f.name)).__name__ == "member_descriptor" for f in fields]
+    if (not fields or not all(slots) or {f.name for f in fields} != set(args) or hasattr(cls, "__post_init__")
+            or cls.__new__ is not object.__new__):
+        return [f"{target} = {construct(src, cls, args)}"]
+    made = src.fresh("o")
+    lines = [f"{made} = _new({src.const(cls)})"]
+    src.names["_new"] = object.__new__
+    for field in fields:
+        setter = src.bind("_set", cls.__dict__[field.name].__set__)
+        lines.append(f"{setter}({made}, {args[field.name]})")
+    return [*lines, f"{target} = {made}"]
