@@ -29,6 +29,7 @@ from .actions.values import (
 from .events import Event
 from .kinds import Compare
 from .mapping import _FLOAT_MAX, _directed, _Fail, _spread
+from .mapping import map_event as reference_map_event
 from .operations import FieldValue, Lookup, Matcher, MatchTree, RecordOp
 from .outcomes import Outcome
 
@@ -66,10 +67,8 @@ def map_event(source: ActionFile, action: Action, event: Event) -> RecordOp | Ou
     cached = action.__dict__.get("_mapper")
     if cached is None or cached[0] is not source:
         cached = action.__dict__["_mapper"] = (source, compile_action(source, action))
-    if not isinstance(event.body, dict):
-        from .mapping import map_event as reference  # a body that is not an object: ingest never gives one
-
-        return reference(source, action, event)
+    if not isinstance(event.body, dict):  # not an object: routing refuses those, so only a direct call meets one
+        return reference_map_event(source, action, event)
     return cached[1](event, event.body)
 
 

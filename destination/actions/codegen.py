@@ -99,7 +99,8 @@ class Reads:
             rest = keys
         for key in rest:
             if isinstance(key, int):
-                lines.append(f"{target} = {target}[{key}] if isinstance({target}, list) and {key} < len({target}) "
+                index = self.src.const(key)
+                lines.append(f"{target} = {target}[{index}] if isinstance({target}, list) and {index} < len({target}) "
                              f"else MISSING")
             else:
                 lines.append(f"{target} = {target}.get({self.src.const(key)}, MISSING) if isinstance({target}, dict) "
