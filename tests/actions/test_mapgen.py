@@ -208,7 +208,14 @@ def _source_and_event(draw: st.DrawFn) -> tuple[ActionFile, Event]:
             action["idempotency_field"] = "Event_Id__c"
         actions.append(action)
     try:
-        source = ActionFile.model_validate({"source": "odd", "actions": actions})
+        config: dict[str, Any] = {"source": "odd", "actions": actions}
+        if draw(st.booleans()):  # per-field direction rules for Lead: a field Salesforce owns is left out
+            names = [n for a in actions for n in a.get("fields", {})] + draw(st.lists(ODD, max_size=2))
+            config["sync_back"] = {"kafka_topic": "t", "objects": [{"object": "Lead", "fields": {
+                n: {"direction": draw(st.sampled_from(["to_salesforce", "from_salesforce", "both"])),
+                    "merge": draw(st.sampled_from(["most_recent", "salesforce_wins", "app_wins"]))}
+                for n in names}}]} if names else None
+        source = ActionFile.model_validate(config)
     except ValidationError:
         assume(False)
         raise
