@@ -83,7 +83,7 @@ def _shipped_events(draw: st.DrawFn) -> Event:
     return Event(source, body)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_shipped_events())
 def test_compiled_shipped_actions_map_every_event_as_the_reference_does(event: Event) -> None:
     _same(SHIPPED[event.source], event)
@@ -245,14 +245,14 @@ def _put(body: dict[str, Any], keys: tuple[str | int, ...], value: Any) -> None:
         scope = scope[key]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(_source_and_event())
 def test_compiled_generated_actions_map_every_event_as_the_reference_does(case: tuple[ActionFile, Event]) -> None:
     source, event = case
     _same(source, event)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(name=ODD, text=st.text(), number=st.integers())
 def test_odd_names_and_strings_are_values_in_the_generated_code_never_code(name: str, text: str, number: int) -> None:
     source = ActionFile.model_validate({"source": "odd", "actions": [{
