@@ -9,6 +9,8 @@ in the function's namespace. Names of locals are ours (`v`, `s0`, `t3`), never t
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import linecache
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from .paths import MISSING, steps
 from .trigger import AllOf, AnyOf, Compare, Contains, Exists, In, Not, holds_contains, holds_order, same
 
 _SMALL_INT = 10 ** 15
+_BUILT = itertools.count(1)
 _EMPTY: dict[str, Any] = {}  # the scope read through when a path's first step is not an object; never written
 
 
@@ -58,6 +61,8 @@ class Source:
         """Compile the lines and return the function called `name` they define."""
         text = "\n".join(self.lines) + "\n"
         namespace = dict(self.names)
+        filename = f"{filename[:-1]} #{next(_BUILT)}>"
+        linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)  # for tracebacks
         exec(compile(text, filename, "exec"), namespace)
         function: Callable[..., Any] = namespace[name]
         return function
