@@ -6,10 +6,9 @@ import logging
 from collections.abc import Collection, Mapping
 
 from .actions.model import ActionFile
-from .actions.trigger import predicate
 from .events import Event
 from .ingest.validate import problem
-from .mapping import map_event
+from .mapgen import plan_of
 from .operations import RecordOp
 from .outcomes import Outcome
 
@@ -52,12 +51,7 @@ def _route(sources: Mapping[str, ActionFile], event: Event, only: Collection[str
         return [Outcome.failed(event, "UNKNOWN_SOURCE", f"no action file for source {event.source!r}")]
     if opted_out(event):
         return [Outcome.skipped(event, "integrations opt-out: Salesforce is disabled for this event")]
-    results: list[RecordOp | Outcome] = []
-    for action in source.actions:
-        if only is not None and action.name not in only:
-            continue
-        if predicate(action.when)(event.body):
-            results.append(map_event(source, action, event))
+    results = plan_of(source).run(event, only)  # each action compiled once into a function (mapgen.py)
     if not results:
         return [Outcome.skipped(event, f"no action of source {source.source} matches this {event.type or 'event'}")]
     return results

@@ -218,19 +218,11 @@ def compile_tree(tree: Any) -> Callable[[dict[str, Any]], bool]:
 
         def in_(body: dict[str, Any]) -> bool:
             value = get(body)
-            return (value is not MISSING and any(_equal(value, v) for v in values)) is not negate
+            return (value is not MISSING and any(same(value, v) for v in values)) is not negate
         return in_
     if isinstance(tree, Contains):
         wanted = tree.value
-
-        def contains(body: dict[str, Any]) -> bool:
-            value = get(body)
-            if isinstance(value, str) and isinstance(wanted, str):
-                return wanted in value
-            if isinstance(value, list):
-                return any(_equal(item, wanted) for item in value)
-            return False
-        return contains
+        return lambda body: holds_contains(get(body), wanted)
     assert isinstance(tree, Compare)
     op, right = tree.op, tree.value
     if op in ("=", "!="):
@@ -241,17 +233,26 @@ def compile_tree(tree: Any) -> Callable[[dict[str, Any]], bool]:
             value = get(body)
             if value is MISSING:
                 return missing
-            return _equal(value, right) == equal
+            return same(value, right) == equal
         return compare_equal
-    order = _ORDER[op]
+    return lambda body: holds_order(op, get(body), right)
 
-    def compare_order(body: dict[str, Any]) -> bool:
-        value = get(body)
-        if value is MISSING:
-            return False
-        left, other = _ordered(value, right)
-        return left is not None and order(left, other)
-    return compare_order
+
+def holds_contains(value: Any, wanted: Any) -> bool:
+    """`value contains wanted`: a substring of text, or an item of a list (compared as `=` does)."""
+    if isinstance(value, str) and isinstance(wanted, str):
+        return wanted in value
+    if isinstance(value, list):
+        return any(same(item, wanted) for item in value)
+    return False
+
+
+def holds_order(op: str, value: Any, right: Any) -> bool:
+    """`value op right` for `<`, `<=`, `>`, `>=`: numbers (text that is a number too) or text; else false."""
+    if value is MISSING:
+        return False
+    left, other = _ordered(value, right)
+    return left is not None and _ORDER[op](left, other)
 
 
 def _number(value: Any) -> float | None:
@@ -272,7 +273,8 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _equal(left: Any, right: Any) -> bool:
+def same(left: Any, right: Any) -> bool:
+    """`left = right` as triggers compare: numbers by value (text that is a number too), else exactly."""
     if type(left) is str and type(right) is str:
         return left == right
     if isinstance(left, bool) or isinstance(right, bool) or left is None or right is None:

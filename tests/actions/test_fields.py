@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from destination.actions.loader import ConfigError, load_text
 from destination.events import Event
-from destination.mapping import map_event
+from destination.mapgen import map_event  # the compiled mapping; test_mapgen.py holds it to the reference
 from destination.operations import RecordOp
 from destination.outcomes import Outcome
 from destination.route import route

@@ -12,7 +12,7 @@ from destination.actions.model import Compare, Operation, Policy
 from destination.actions.paths import MISSING, resolve
 from destination.actions.values import domain_of, render_template
 from destination.events import Event
-from destination.mapping import map_event
+from destination.mapgen import map_event  # the compiled mapping; test_mapgen.py holds it to the reference
 from destination.operations import RecordOp
 from destination.outcomes import Outcome, Status
 from destination.route import route

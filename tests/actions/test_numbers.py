@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from destination.actions.loader import load_dir, load_text
 from destination.actions.values import NUMBER_LIMIT, ValueProblem, to_number
 from destination.events import Event
-from destination.mapping import map_event
+from destination.mapgen import map_event  # the compiled mapping; test_mapgen.py holds it to the reference
 from destination.operations import RecordOp
 from destination.outcomes import Outcome, Status
 from destination.route import route
