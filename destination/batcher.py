@@ -34,7 +34,17 @@ from .operations import DOMAIN_FACT, RecordFact, RecordOp
 log = logging.getLogger("destination.batcher")
 Flush = Callable[[list[RecordOp]], Awaitable[None]]
 OPS_PER_RECORD = 5
-RecordKey = tuple[tuple[str, str], ...]
+RecordKey = str | tuple[str, ...]
+
+
+def _record(op: RecordOp) -> RecordKey | None:
+    """The record an op is aimed at, within its batch key (whose matcher shape names the fields): its
+    matcher values as RecordOp.record_key compares them — one string for one matcher, kept once per record
+    in the window. None for a create."""
+    key = op.record_key()
+    if key is None:
+        return None
+    return key[0][1] if len(key) == 1 else tuple(value for _, value in key)
 
 
 @dataclass(slots=True, eq=False)  # identity: a batch is found and removed as itself
@@ -56,6 +66,7 @@ class _Group:
     held: deque[_Batch] = field(default_factory=deque)  # full batches in the window, oldest first
     where: dict[RecordKey, _Batch] = field(default_factory=dict)  # record → its newest unstarted batch
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one batch of a key in flight: keeps record order
+    started: int = 0  # batches started and not finished (the one writing, and those queued behind it)
 
     def unstarted(self) -> list[_Batch]:
         """Held batches and the current one, oldest first (the order they must be written in)."""
@@ -124,7 +135,7 @@ class Batcher:
         if group is None:
             group = self._groups[key] = _Group(_Batch(now))
         size = self._size(op)
-        record = op.record_key()
+        record = _record(op)
         target = group.where.get(record) if record is not None else None
         if target is not None and len(target.ops) < size * OPS_PER_RECORD:
             batch = target  # a later event of a record still waiting: it joins that record's write
@@ -183,8 +194,9 @@ class Batcher:
         if not ops:
             return
         self._started += len(ops)
+        group.started += 1
         parents = self._parents_first(key, ops)
-        task = asyncio.create_task(self._run(group, ops, parents))
+        task = asyncio.create_task(self._run(key, group, ops, parents))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._writing[task] = _Writes(ops)
@@ -210,7 +222,8 @@ class Batcher:
         return [task for task, writes in self._writing.items()
                 if not task.done() and writes.object in objects and writes.facts() & needs]
 
-    async def _run(self, group: _Group, batch: list[RecordOp], parents: list[asyncio.Task[None]]) -> None:
+    async def _run(self, key: tuple[str, ...], group: _Group, batch: list[RecordOp],
+                   parents: list[asyncio.Task[None]]) -> None:
         async with group.lock:  # taken before waiting: later batches of this key stay behind this one
             if parents:
                 await asyncio.wait(parents)  # their outcomes are theirs; only the order matters here
@@ -222,19 +235,35 @@ class Batcher:
                 async with self._space:
                     self._pending -= len(batch)
                     self._started -= len(batch)
+                    group.started -= 1
                     self._space.notify_all()
+        self._start_due(key, group, time.monotonic())  # its next batch, when one is due, without a tick's wait
+
+    def _start_due(self, key: tuple[str, ...], group: _Group, now: float) -> None:
+        """Start the group's oldest unstarted batch when one is due: the oldest held one's window has passed,
+        or the current one has lingered. Only while the key writes nothing: a due batch would wait behind
+        that write anyway, and until it starts, later events of its records still join it."""
+        if group.started:
+            return
+        waiting = group.unstarted()
+        if not waiting:
+            return
+        held = group.held[0] if group.held else None
+        if (held is not None and now - held.since >= self.window) or \
+                (group.current.ops and now - group.current.since >= self.linger):
+            self._start(key, group, waiting[0])
 
     async def _linger_loop(self) -> None:
         while any(g.current.ops or g.held for g in self._groups.values()):
             now = time.monotonic()
-            # the stream paused (not held back by this batcher): no later events to wait for
+            # the stream paused (not held back by this batcher): nothing more to wait for
             idle = not self._waiting and now - self._last_add >= self.linger
             for key, group in list(self._groups.items()):
-                if group.current.ops and (idle or now - group.current.since >= self.linger):
-                    self._start_through(key, group.current)
-            while self._held and (idle or now - self._held[0][1].since >= self.window):
-                key, batch = self._held[0]
-                self._start_through(key, batch)
+                if idle:
+                    if group.current.ops or group.held:
+                        self._start_through(key, group.current if group.current.ops else group.held[-1])
+                else:
+                    self._start_due(key, group, now)
             await asyncio.sleep(min(self.linger, 0.05) or 0.01)
 
     async def drain(self) -> None:
