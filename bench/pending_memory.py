@@ -5,10 +5,14 @@ own allocations, net of everything the run let go) and as the process's RSS grow
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
+import os
+import tempfile
 import json
 import sys
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,40 +37,40 @@ def _raw(i: int, distinct: int) -> bytes:
                          "traits": {"email": f"user{u}@example.com", "title": f"T{i}"}})
 
 
-async def _measure(n: int, distinct: int) -> dict[str, Any]:
-    import os
-    import tempfile
-    from pathlib import Path
-
+async def _hold(n: int, distinct: int, traced: bool) -> tuple[float, int]:
+    """Bytes per pending op: RSS growth (traced False) or tracemalloc's count (traced True)."""
     sources = {"bench": load_text(ACTIONS.format(mode="rest"), "bench.yaml")}
     with tempfile.TemporaryDirectory() as folder:
-        sync_log = SqliteSyncLog(Path(folder) / "sync.db")
-        pipeline = Pipeline(sources, Delivery({}), sync_log,
+        pipeline = Pipeline(sources, Delivery({}), SqliteSyncLog(Path(folder) / "sync.db"),
                             batching=BatchingConfig(linger_ms=10**9, max_pending=n + 1))
         partition = Partition("bench", 0)
         finished: list[int] = []
         gc.collect()
-        tracemalloc.start()
-        before = tracemalloc.get_traced_memory()[0]
-        rss_before = rss_mb(os.getpid())
+        if traced:
+            tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0] if traced else rss_mb(os.getpid()) * 2**20
         for i in range(n):
-            body = normalise_logged(orjson.loads(_raw(i, distinct)), record_identity(partition, i, 1), 1_700_000_000_000)
-            await pipeline.submit(Event("bench", body), lambda i=i: finished.append(i))
+            body = normalise_logged(orjson.loads(_raw(i, distinct)), record_identity(partition, i, 1),
+                                    1_700_000_000_000)
+            await pipeline.submit(Event("bench", body), functools.partial(finished.append, i))
         gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
-        rss_after = rss_mb(os.getpid())
-        top = tracemalloc.take_snapshot().statistics("lineno")[:12] if os.environ.get("PENDING_TOP") else []
-        tracemalloc.stop()
+        after = tracemalloc.get_traced_memory()[0] if traced else rss_mb(os.getpid()) * 2**20
+        if traced:
+            tracemalloc.stop()
         assert pipeline.batcher.pending == n and not finished
-        for stat in top:
-            print(stat, file=sys.stderr)
-        return {"benchmark": "pending_memory", "pending": n, "bytes_per_pending_op": round(held / n),
-                "rss_bytes_per_pending_op": round((rss_after - rss_before) * 2**20 / n)}
+        return (after - before) / n, pipeline.batcher.pending
+
+
+def _measure(n: int, distinct: int) -> dict[str, Any]:
+    rss, _ = asyncio.run(_hold(n, distinct, traced=False))  # first: RSS grows only in a fresh heap
+    traced, _ = asyncio.run(_hold(n, distinct, traced=True))
+    return {"benchmark": "pending_memory", "pending": n, "bytes_per_pending_op": round(traced),
+            "rss_bytes_per_pending_op": round(rss)}
 
 
 def run(n: int = 20_000, distinct: int = 10_000) -> dict[str, Any]:
     """Hold `n` pending operations (identify events of `distinct` users, far apart) and report bytes per op."""
-    return asyncio.run(_measure(n, distinct))
+    return _measure(n, distinct)
 
 
 if __name__ == "__main__":

@@ -240,30 +240,27 @@ class Batcher:
         self._start_due(key, group, time.monotonic())  # its next batch, when one is due, without a tick's wait
 
     def _start_due(self, key: tuple[str, ...], group: _Group, now: float) -> None:
-        """Start the group's oldest unstarted batch when one is due: the oldest held one's window has passed,
-        or the current one has lingered. Only while the key writes nothing: a due batch would wait behind
-        that write anyway, and until it starts, later events of its records still join it."""
+        """Start the group's oldest unstarted batch when one is due: the stream paused for a linger (not held
+        back by this batcher: nothing more to wait for), the oldest held batch's window has passed, or the
+        current one has lingered. One at a time, and only while the key writes nothing: a due batch would
+        wait behind that write anyway, and until it starts, later events of its records still join it (a
+        pause that was only a blip costs one batch's coalescing, not the window's)."""
         if group.started:
             return
         waiting = group.unstarted()
         if not waiting:
             return
+        idle = not self._waiting and now - self._last_add >= self.linger
         held = group.held[0] if group.held else None
-        if (held is not None and now - held.since >= self.window) or \
+        if idle or (held is not None and now - held.since >= self.window) or \
                 (group.current.ops and now - group.current.since >= self.linger):
             self._start(key, group, waiting[0])
 
     async def _linger_loop(self) -> None:
         while any(g.current.ops or g.held for g in self._groups.values()):
             now = time.monotonic()
-            # the stream paused (not held back by this batcher): nothing more to wait for
-            idle = not self._waiting and now - self._last_add >= self.linger
             for key, group in list(self._groups.items()):
-                if idle:
-                    if group.current.ops or group.held:
-                        self._start_through(key, group.current if group.current.ops else group.held[-1])
-                else:
-                    self._start_due(key, group, now)
+                self._start_due(key, group, now)
             await asyncio.sleep(min(self.linger, 0.05) or 0.01)
 
     async def drain(self) -> None:
