@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-import os
-import tempfile
 import json
+import os
 import sys
+import tempfile
 import tracemalloc
 from pathlib import Path
 from typing import Any
