@@ -30,14 +30,28 @@ from .delivery_run import ACTIONS
 from .processes import rss_mb
 
 
-def _raw(i: int, distinct: int) -> bytes:
+def _raw(i: int, distinct: int, rich: bool = False) -> bytes:
+    """The delivery benchmark's identify event; `rich`: the same with the context analytics.js sends
+    (library, page, user agent, ip, locale, campaign)."""
     u = i % distinct
-    return orjson.dumps({"type": "identify", "userId": f"user{u}", "messageId": f"m{i}",
-                         "timestamp": "2026-01-01T00:00:00Z",
-                         "traits": {"email": f"user{u}@example.com", "title": f"T{i}"}})
+    body: dict[str, Any] = {"type": "identify", "userId": f"user{u}", "messageId": f"m{i}",
+                            "timestamp": "2026-01-01T00:00:00Z",
+                            "traits": {"email": f"user{u}@example.com", "title": f"T{i}"}}
+    if rich:
+        body.update({
+            "anonymousId": f"a0b1c2d3-{i:08d}-4e5f-8a9b-0c1d2e3f4a5b", "sentAt": "2026-01-01T00:00:00.120Z",
+            "context": {"library": {"name": "analytics.js", "version": "next-1.70.0"}, "ip": f"203.0.113.{i % 250}",
+                        "locale": "en-US", "timezone": "Europe/Berlin",
+                        "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                                     "Chrome/131.0.0.0 Safari/537.36",
+                        "page": {"path": "/signup", "referrer": "https://www.google.com/", "search": f"?ref={i}",
+                                 "title": "Sign up", "url": f"https://app.example.com/signup?ref={i}"},
+                        "campaign": {"name": "winter", "source": "newsletter", "medium": "email"}},
+            "integrations": {}})
+    return orjson.dumps(body)
 
 
-async def _hold(n: int, distinct: int, traced: bool) -> tuple[float, int]:
+async def _hold(n: int, distinct: int, traced: bool, rich: bool) -> tuple[float, int]:
     """Bytes per pending op: RSS growth (traced False) or tracemalloc's count (traced True)."""
     sources = {"bench": load_text(ACTIONS.format(mode="rest"), "bench.yaml")}
     with tempfile.TemporaryDirectory() as folder:
@@ -50,7 +64,7 @@ async def _hold(n: int, distinct: int, traced: bool) -> tuple[float, int]:
             tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0] if traced else rss_mb(os.getpid()) * 2**20
         for i in range(n):
-            body = normalise_logged(orjson.loads(_raw(i, distinct)), record_identity(partition, i, 1),
+            body = normalise_logged(orjson.loads(_raw(i, distinct, rich)), record_identity(partition, i, 1),
                                     1_700_000_000_000)
             await pipeline.submit(Event("bench", body), functools.partial(finished.append, i))
         gc.collect()
@@ -61,16 +75,16 @@ async def _hold(n: int, distinct: int, traced: bool) -> tuple[float, int]:
         return (after - before) / n, pipeline.batcher.pending
 
 
-def _measure(n: int, distinct: int) -> dict[str, Any]:
-    rss, _ = asyncio.run(_hold(n, distinct, traced=False))  # first: RSS grows only in a fresh heap
-    traced, _ = asyncio.run(_hold(n, distinct, traced=True))
-    return {"benchmark": "pending_memory", "pending": n, "bytes_per_pending_op": round(traced),
-            "rss_bytes_per_pending_op": round(rss)}
-
-
 def run(n: int = 20_000, distinct: int = 10_000) -> dict[str, Any]:
-    """Hold `n` pending operations (identify events of `distinct` users, far apart) and report bytes per op."""
-    return _measure(n, distinct)
+    """Hold `n` pending operations (identify events of `distinct` users, far apart) and report bytes per op,
+    for the delivery benchmark's event and for one with analytics.js's context."""
+    out: dict[str, Any] = {"benchmark": "pending_memory", "pending": n}
+    rss, _ = asyncio.run(_hold(n, distinct, False, False))  # RSS first: it grows only in a fresh heap
+    out["rss_bytes_per_pending_op"] = round(rss)
+    for name, rich in (("", False), ("rich_", True)):
+        traced, _ = asyncio.run(_hold(n, distinct, True, rich))
+        out[f"{name}bytes_per_pending_op"] = round(traced)
+    return out
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ OPS_PER_RECORD times its size in ops, which bounds how much one hot record can h
 The coalescing window: a full batch is not written at once. It is held (up to `window_ms` from its first
 op) while the batcher has room, and later events of its records still join it, however far apart they
 arrive: two events of one record 50,000 events apart make one write when `max_pending` can hold them.
-Held batches are written oldest first when the window has passed, when no op has arrived for a linger
-(the stream paused: nothing is held back for events that are not coming), or when the batcher is nearly
-full (it keeps room for two batches in flight, so reading and writing overlap). A batch that is not full
-is written after `linger_ms`; a key's older held batches go first, so a record's writes keep event order.
+Held batches are written oldest first when the batcher is nearly full (it keeps room for two batches in
+flight, so reading and writing overlap); and, one at a time per key while the key writes nothing, when the
+window has passed or no op has arrived for a linger (the stream paused). A batch that is not full is
+written after `linger_ms`; a key's older held batches go first, so a record's writes keep event order.
 `window_ms` 0 writes every full batch at once.
 
 Parents before children: a batch whose ops look up parent records (lookups) is written only after the
