@@ -2,9 +2,17 @@
 so a full batcher makes the consumer wait (backpressure).
 
 The size bound counts records, not events: ops aimed at one record (same matcher values) coalesce into
-one write, so they share one place of the 200 a collections call holds. A full batch is sent when an op
-for one more record arrives (or at the linger), so further events of its records still join it. A batch
-also stops at OPS_PER_RECORD times its size in ops, which bounds how much one hot record can hold back.
+one write, so they share one place of the 200 a collections call holds. A batch also stops at
+OPS_PER_RECORD times its size in ops, which bounds how much one hot record can hold back.
+
+The coalescing window: a full batch is not written at once. It is held (up to `window_ms` from its first
+op) while the batcher has room, and later events of its records still join it, however far apart they
+arrive: two events of one record 50,000 events apart make one write when `max_pending` can hold them.
+Held batches are written oldest first when the batcher is nearly full (it keeps room for two batches in
+flight, so reading and writing overlap); and, one at a time per key while the key writes nothing, when the
+window has passed or no op has arrived for a linger (the stream paused). A batch that is not full is
+written after `linger_ms`; a key's older held batches go first, so a record's writes keep event order.
+`window_ms` 0 writes every full batch at once.
 
 Parents before children: a batch whose ops look up parent records (lookups) is written only after the
 batches that create or update those parents — pending ones are started first, in-flight ones waited for —
@@ -16,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -25,14 +34,43 @@ from .operations import DOMAIN_FACT, RecordFact, RecordOp
 log = logging.getLogger("destination.batcher")
 Flush = Callable[[list[RecordOp]], Awaitable[None]]
 OPS_PER_RECORD = 5
+RecordKey = str | tuple[str, ...]
+
+
+def _record(op: RecordOp) -> RecordKey | None:
+    """The record an op is aimed at, within its batch key (whose matcher shape names the fields): its
+    matcher values as RecordOp.record_key compares them — one string for one matcher, kept once per record
+    in the window. None for a create."""
+    key = op.record_key()
+    if key is None:
+        return None
+    return key[0][1] if len(key) == 1 else tuple(value for _, value in key)
+
+
+@dataclass(slots=True, eq=False)  # identity: a batch is found and removed as itself
+class _Batch:
+    """Ops not yet started, and the records they are aimed at (keys; a create counts as a record of its own)."""
+
+    since: float  # when its first op arrived
+    ops: list[RecordOp] = field(default_factory=list)
+    records: list[RecordKey] = field(default_factory=list)
+    creates: int = 0
+
+    def places(self) -> int:
+        return len(self.records) + self.creates
 
 
 @dataclass
 class _Group:
-    ops: list[RecordOp] = field(default_factory=list)
-    records: set[object] = field(default_factory=set)  # record keys of `ops` (an op's id for creates)
-    since: float = 0.0
+    current: _Batch
+    held: deque[_Batch] = field(default_factory=deque)  # full batches in the window, oldest first
+    where: dict[RecordKey, _Batch] = field(default_factory=dict)  # record → its newest unstarted batch
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one batch of a key in flight: keeps record order
+    started: int = 0  # batches started and not finished (the one writing, and those queued behind it)
+
+    def unstarted(self) -> list[_Batch]:
+        """Held batches and the current one, oldest first (the order they must be written in)."""
+        return [*self.held, self.current] if self.current.ops else list(self.held)
 
 
 class _Writes:
@@ -53,19 +91,25 @@ class Batcher:
     """Collects RecordOps and calls `flush(batch)` per key; at most one batch per key at a time."""
 
     def __init__(self, flush: Flush, *, rest_size: int = 200, bulk_size: int = 1000, linger_ms: int = 500,
-                 max_pending: int = 10_000) -> None:
+                 max_pending: int = 10_000, window_ms: int = 0) -> None:
         self._flush = flush
         self.rest_size = rest_size
         self.bulk_size = bulk_size
         self.linger = linger_ms / 1000
+        self.window = window_ms / 1000
         self.max_pending = max_pending
+        # held ops are written before the batcher is full, so two batches can be in flight while it reads on
+        self._hold_at_most = max(max_pending - 2 * rest_size, max_pending // 2)
         self._groups: dict[tuple[str, ...], _Group] = {}
         self._pending = 0
+        self._started = 0  # of `_pending`: ops in batches started and not yet finished
+        self._held: deque[tuple[tuple[str, ...], _Batch]] = deque()  # every held batch, oldest first
+        self._last_add = 0.0
+        self._waiting = 0  # adds waiting for room
         self._space = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self._writing: dict[asyncio.Task[None], _Writes] = {}  # in-flight batches, for children to wait on
         self._timer: asyncio.Task[None] | None = None
-        self._closed = False
 
     @property
     def pending(self) -> int:
@@ -77,37 +121,85 @@ class Batcher:
     async def add(self, op: RecordOp) -> None:
         """Queue an operation; waits while the batcher holds `max_pending` operations."""
         if self._pending >= self.max_pending:  # only a full batcher needs the condition (and its lock)
-            async with self._space:
-                await self._space.wait_for(lambda: self._pending < self.max_pending)
+            self._relieve(self.max_pending - 1)
+            self._waiting += 1  # a full batcher is no paused stream: held batches stay in the window
+            try:
+                async with self._space:
+                    await self._space.wait_for(lambda: self._pending < self.max_pending)
+            finally:
+                self._waiting -= 1
         self._pending += 1
+        self._last_add = now = time.monotonic()
         key = op.batch_key()
-        group = self._groups.setdefault(key, _Group())
-        matched = op.record_key()
-        record: object = id(op) if matched is None else matched  # a create is a record of its own
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(_Batch(now))
         size = self._size(op)
-        if record not in group.records and len(group.records) >= size:
-            self._start(key)  # full: a new record starts the next batch (more events of these may follow)
-        if not group.ops:
-            group.since = time.monotonic()
-        group.ops.append(op)
-        group.records.add(record)
-        if len(group.ops) >= size * OPS_PER_RECORD:
-            self._start(key)
+        record = _record(op)
+        target = group.where.get(record) if record is not None else None
+        if target is not None and len(target.ops) < size * OPS_PER_RECORD:
+            batch = target  # a later event of a record still waiting: it joins that record's write
+            batch.ops.append(op)
+        else:
+            batch = group.current
+            if batch.places() >= size:
+                batch = self._hold(key, group, now)  # full: a new record starts the next batch
+            if not batch.ops:
+                batch.since = now
+            batch.ops.append(op)
+            if record is None:
+                batch.creates += 1
+            else:
+                batch.records.append(record)
+                group.where[record] = batch
+        if batch is group.current and len(batch.ops) >= size * OPS_PER_RECORD:
+            self._hold(key, group, now)
+        if self._held and (self.window <= 0 or self._pending - self._started > self._hold_at_most):
+            self._relieve(self._hold_at_most)
         if self._timer is None or self._timer.done():
             self._timer = asyncio.create_task(self._linger_loop())
 
-    def _start(self, key: tuple[str, ...]) -> None:
+    def _hold(self, key: tuple[str, ...], group: _Group, now: float) -> _Batch:
+        """The group's current batch is full: held in the window; a new current batch takes its place."""
+        group.held.append(group.current)
+        self._held.append((key, group.current))
+        group.current = _Batch(now)
+        return group.current
+
+    def _relieve(self, limit: int) -> None:
+        """Start held batches, oldest first, until at most `limit` ops wait unstarted (all of them, without a
+        window)."""
+        while self._held and (self.window <= 0 or self._pending - self._started > limit):
+            key, batch = self._held[0]
+            self._start_through(key, batch)
+
+    def _start_through(self, key: tuple[str, ...], last: _Batch) -> None:
+        """Start the group's unstarted batches, oldest first, through `last`."""
         group = self._groups[key]
-        if not group.ops:
+        for batch in group.unstarted():
+            self._start(key, group, batch)
+            if batch is last:
+                return
+
+    def _start(self, key: tuple[str, ...], group: _Group, batch: _Batch) -> None:
+        if batch is group.current:
+            group.current = _Batch(time.monotonic())
+        else:
+            group.held.remove(batch)
+            self._held.remove((key, batch))
+        for record in batch.records:
+            if group.where.get(record) is batch:
+                del group.where[record]
+        ops = batch.ops
+        if not ops:
             return
-        batch, group.ops = group.ops, []
-        group.records = set()
-        group.since = time.monotonic()
-        parents = self._parents_first(key, batch)
-        task = asyncio.create_task(self._run(group, batch, parents))
+        self._started += len(ops)
+        group.started += 1
+        parents = self._parents_first(key, ops)
+        task = asyncio.create_task(self._run(key, group, ops, parents))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._writing[task] = _Writes(batch)
+        self._writing[task] = _Writes(ops)
         task.add_done_callback(self._writing.pop)
 
     def _parents_first(self, key: tuple[str, ...], batch: list[RecordOp]) -> list[asyncio.Task[None]]:
@@ -119,13 +211,19 @@ class Batcher:
         objects = {obj for obj, _, _ in needs}
         domains = any(value.startswith(DOMAIN_FACT) for _, _, value in needs)  # domain_of only when asked
         for other, group in list(self._groups.items()):
-            if other != key and group.ops and group.ops[0].object.lower() in objects \
-                    and any(op.holds(domains) & needs for op in group.ops):
-                self._start(other)  # its own parents go first in turn
+            if other == key:
+                continue
+            waiting = group.unstarted()
+            if not waiting or waiting[0].ops[0].object.lower() not in objects:
+                continue
+            parent = next((b for b in reversed(waiting) if any(op.holds(domains) & needs for op in b.ops)), None)
+            if parent is not None:
+                self._start_through(other, parent)  # its own parents go first in turn
         return [task for task, writes in self._writing.items()
                 if not task.done() and writes.object in objects and writes.facts() & needs]
 
-    async def _run(self, group: _Group, batch: list[RecordOp], parents: list[asyncio.Task[None]]) -> None:
+    async def _run(self, key: tuple[str, ...], group: _Group, batch: list[RecordOp],
+                   parents: list[asyncio.Task[None]]) -> None:
         async with group.lock:  # taken before waiting: later batches of this key stay behind this one
             if parents:
                 await asyncio.wait(parents)  # their outcomes are theirs; only the order matters here
@@ -136,20 +234,39 @@ class Batcher:
             finally:
                 async with self._space:
                     self._pending -= len(batch)
+                    self._started -= len(batch)
+                    group.started -= 1
                     self._space.notify_all()
+        self._start_due(key, group, time.monotonic())  # its next batch, when one is due, without a tick's wait
+
+    def _start_due(self, key: tuple[str, ...], group: _Group, now: float) -> None:
+        """Start the group's oldest unstarted batch when one is due: the stream paused for a linger (not held
+        back by this batcher: nothing more to wait for), the oldest held batch's window has passed, or the
+        current one has lingered. One at a time, and only while the key writes nothing: a due batch would
+        wait behind that write anyway, and until it starts, later events of its records still join it (a
+        pause that was only a blip costs one batch's coalescing, not the window's)."""
+        if group.started:
+            return
+        waiting = group.unstarted()
+        if not waiting:
+            return
+        idle = not self._waiting and now - self._last_add >= self.linger
+        held = group.held[0] if group.held else None
+        if idle or (held is not None and now - held.since >= self.window) or \
+                (group.current.ops and now - group.current.since >= self.linger):
+            self._start(key, group, waiting[0])
 
     async def _linger_loop(self) -> None:
-        while any(g.ops for g in self._groups.values()):
+        while any(g.current.ops or g.held for g in self._groups.values()):
             now = time.monotonic()
             for key, group in list(self._groups.items()):
-                if group.ops and now - group.since >= self.linger:
-                    self._start(key)
+                self._start_due(key, group, now)
             await asyncio.sleep(min(self.linger, 0.05) or 0.01)
 
     async def drain(self) -> None:
         """Flush everything now and wait until every batch is written."""
-        for key in list(self._groups):
-            while self._groups[key].ops:
-                self._start(key)
+        for key, group in list(self._groups.items()):
+            while group.current.ops or group.held:
+                self._start_through(key, group.current if group.current.ops else group.held[-1])
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

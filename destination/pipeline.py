@@ -9,7 +9,9 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import orjson
 
 from .actions.model import ActionFile
 from .batcher import Batcher
@@ -27,13 +29,38 @@ from .synclog.base import SyncLog, event_text
 log = logging.getLogger("destination.pipeline")
 
 
-@dataclass
+#: what a pending operation keeps of its event's body: its identity and time (deliver, plan and write read
+#: nothing else of it; the whole event is read back from `_Ticket.packed` for its outcome rows)
+_KEPT = ("messageId", "timestamp", "originalTimestamp")
+
+
+@dataclass(slots=True)
 class _Ticket:
-    event: Event
+    """An event whose operations are pending. Its ops carry a stand-in event (source, messageId, event
+    time), not the event: the event itself waits here as its JSON bytes, a fraction of the decoded form,
+    and is decoded again once for its outcome rows and dead letters."""
+
+    event: Event  # the stand-in its ops and outcomes carry (or the event itself, when it could not be packed)
+    packed: bytes | None  # the event's body as JSON
     remaining: int  # operations (one per action) whose outcomes have not come back yet
     done: Callable[[], None]
     received: float
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[Outcome]
+
+    def whole(self) -> Event:
+        """The event as it arrived."""
+        return self.event if self.packed is None else Event(self.event.source, orjson.loads(self.packed))
+
+
+def _packed(event: Event) -> tuple[Event, bytes | None]:
+    """A stand-in for the event while its operations wait, and its body as JSON bytes (None, and the event
+    itself, for a body JSON cannot hold as it is: that one stays as it is)."""
+    body = event.body
+    try:
+        packed = bytes(memoryview(orjson.dumps(body)))  # a copy of its size: orjson's own buffer is 4 KB
+    except (TypeError, orjson.JSONEncodeError):
+        return event, None
+    return Event(event.source, {key: body[key] for key in _KEPT if key in body}), packed
 
 
 class Pipeline:
@@ -49,7 +76,8 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         delivery.metrics = self.metrics
         self.batcher = Batcher(self._deliver, rest_size=batching.rest_size, bulk_size=batching.bulk_size,
-                               linger_ms=batching.linger_ms, max_pending=batching.max_pending)
+                               linger_ms=batching.linger_ms, max_pending=batching.max_pending,
+                               window_ms=batching.window_ms)
         self._tickets: dict[int, _Ticket] = {}
         self.record_backoff = (0.5, 10.0)  # seconds: first wait, and the cap, between attempts to record
         self.record_log_interval = 30.0  # a sync log that keeps failing is logged once per interval
@@ -65,11 +93,13 @@ class Pipeline:
         results = route(self.sources, event, only)
         ops = [r for r in results if isinstance(r, RecordOp)]
         immediate = [r for r in results if isinstance(r, Outcome)]
-        ticket = _Ticket(event, len(ops), done, time.monotonic(), list(immediate))
         if not ops:
-            await self._finish([ticket])
+            await self._finish([_Ticket(event, None, 0, done, time.monotonic(), immediate)])
             return
-        self._tickets[id(event)] = ticket
+        held, packed = _packed(event)
+        for result in results:
+            result.event = held  # the pending ops (and a failed action's outcome) let go of the event
+        self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, time.monotonic(), immediate)
         for op in ops:
             await self.batcher.add(op)
 
@@ -125,7 +155,7 @@ class Pipeline:
     async def _finish(self, tickets: list[_Ticket]) -> None:
         """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
         then acknowledge each event (never before its outcomes are stored)."""
-        stored = [stored_outcomes(self.sources, t.event, t.outcomes) for t in tickets]  # redact:/hash: applied
+        stored = [stored_outcomes(self.sources, *_whole(t)) for t in tickets]  # redact:/hash: applied
         outcomes = [o for _, kept in stored for o in kept]
         await self.until_stored("record outcomes", lambda: self.sync_log.record(outcomes))
         now = time.monotonic()
@@ -182,6 +212,16 @@ class Pipeline:
         """Write everything pending and record its outcomes."""
         await self.batcher.drain()
         self.metrics.pending.set(self.batcher.pending)
+
+
+def _whole(ticket: _Ticket) -> tuple[Event, list[Outcome]]:
+    """The ticket's event as it arrived, and its outcomes carrying it (in place of the stand-in)."""
+    event = ticket.whole()
+    if event is not ticket.event:
+        for outcome in ticket.outcomes:
+            if outcome.event is ticket.event:
+                outcome.event = event
+    return event, ticket.outcomes
 
 
 def _internal_error(op: RecordOp, message: str) -> Outcome:
