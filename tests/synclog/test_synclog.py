@@ -104,6 +104,25 @@ async def test_create_intents_are_kept_until_settled_and_gone_once_the_outcome_i
     assert await log.open_intents("web", "survey", ["m-1", "m-3"]) == {"m-3": None}
 
 
+async def test_record_intents_are_kept_by_key_until_a_row_saying_created_for_their_record_is_recorded(
+        log: SyncLog) -> None:
+    keys = [("default", "Lead", f'[["email", "p{n}@x.example"]]') for n in (1, 2, 3)]
+    await log.record_key_intents(keys)
+    await log.record_key_intents(keys[:1])  # an intent already there keeps what it knows
+    assert await log.open_key_intents("default", "Lead", [k for _, _, k in keys]) == {k: None for _, _, k in keys}
+    await log.settle_key_intents([(*keys[0], "00Q8c0000000001AAA"), (*keys[1], None)])
+    assert await log.open_key_intents("default", "Lead", [k for _, _, k in keys]) == {
+        keys[0][2]: "00Q8c0000000001AAA", keys[2][2]: None}
+    assert await log.open_key_intents("other", "Lead", [keys[0][2]]) == {}
+    # a row about that record that does not say created leaves the intent open; one saying created closes it
+    await log.record([Outcome.succeeded(event(1), record_id="00Q8c0000000001AAA", created=False, action="leads",
+                                        object="Lead", operation="upsert")])
+    assert keys[0][2] in await log.open_key_intents("default", "Lead", [keys[0][2]])
+    await log.record([Outcome.succeeded(event(2), record_id="00Q8c0000000001AAA", created=True, action="leads",
+                                        object="Lead", operation="upsert")])
+    assert await log.open_key_intents("default", "Lead", [k for _, _, k in keys]) == {keys[2][2]: None}
+
+
 async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
     first = await log.dead_letter("web", "REQUIRED_FIELD_MISSING: LastName", '{"type":"identify","messageId":"m-1"}',
                                   "REQUIRED_FIELD_MISSING")
