@@ -64,8 +64,12 @@ class Delivery:
         self.metrics = metrics
         self.sizes = BatchSizes()  # adaptive write sizes per object, kept across batches
         self._timed: dict[tuple[str, str], asyncio.Lock] = {}  # (connection, object) → most_recent writes
-        # (connection, object, record Id) → the event (source, messageId, action) whose outcome says it created
-        # that record on behalf of an interrupted delivery: one claimant per record while its row is not kept
+        # Record intents older than this were left by an earlier process (or life): only those are claimed; the
+        # creates of this one say created themselves (their rows may be on their way while a later batch of
+        # the key finds the record)
+        self._started = datetime.now(UTC)
+        # (connection, object, record key) → the event (source, messageId, action) whose outcome says it created
+        # the record of an earlier, interrupted delivery: one claimant per key in this process
         self._claimed: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}
 
     def policy(self, client: SalesforceClient) -> RetryPolicy:
@@ -266,8 +270,9 @@ class Delivery:
             await self.sync_log.record_written_values(rows)
 
     async def _created_earlier(self, plan: Plan, fate: Fate) -> None:
-        """Upserts whose record an earlier, interrupted delivery created (its record intent is open: the create
-        was sent, and no row saying created for that record was kept since): found by the lookup, they were
+        """Upserts whose record an earlier, interrupted delivery created (its record intent is open and older
+        than this process: the create was sent, and no row saying created for that record was kept since):
+        found by the lookup, they were
         delivered as updates; the first of their events with a succeeded (or nothing-to-change) outcome now
         says created, once per record, whichever event of the key comes back first and in whatever batch.
         The intent is closed when that row is kept (SyncLog.record); a row saying created for the record
@@ -279,7 +284,9 @@ class Delivery:
         keys = {intent_key(op): w for w in updates for op in w.ops}
         intents = await self.sync_log.open_key_intents(connection, obj, sorted(k for k in keys if k))
         settle: list[tuple[str, str, str, str | None]] = []
-        for key, intended in intents.items():
+        for key, (intended, since) in intents.items():
+            if since >= self._started:
+                continue  # this process's own create: its outcome says created
             write = keys[key]
             record_id = str(write.record_id)
             if intended and intended[:15] != record_id[:15]:
@@ -292,7 +299,7 @@ class Delivery:
                 if outcome is None or outcome.status not in (Status.SUCCEEDED, Status.SKIPPED):
                     continue
                 claimant = (op.source, op.event.message_id, op.action)
-                if self._claimed.setdefault((connection, obj.lower(), record_id[:15]), claimant) != claimant:
+                if self._claimed.setdefault((connection, obj.lower(), key), claimant) != claimant:
                     break  # another event of this process claimed it; its row is on its way
                 outcome.status, outcome.reason, outcome.created = Status.SUCCEEDED, None, True
                 outcome.record_id = outcome.record_id or record_id

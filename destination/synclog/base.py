@@ -275,7 +275,7 @@ class SyncLog(ABC):
     @abstractmethod
     async def record_key_intents(self, intents: Sequence[tuple[str, str, str]]) -> None:
         """Before upserts planned as creates are sent: (connection, object, record key) with a fate unknown
-        until settled (an intent already there for the key keeps what it knows)."""
+        until settled, recorded now (an intent already there for the key is renewed: this create is its)."""
 
     @abstractmethod
     async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
@@ -283,8 +283,10 @@ class SyncLog(ABC):
         created for it is recorded), or (None) certainly not created (removed)."""
 
     @abstractmethod
-    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]) -> dict[str, str | None]:
-        """Record intents still open for these keys: key → record Id (created) or None (fate unknown)."""
+    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
+                               ) -> dict[str, tuple[str | None, datetime]]:
+        """Record intents still open for these keys: key → (record Id (created) or None (fate unknown), when
+        the intent was recorded)."""
 
     @abstractmethod
     async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:

@@ -111,7 +111,8 @@ class PostgresSyncLog(SyncLog):
             now = utcnow()
             await self.pool.executemany(
                 "INSERT INTO record_intents (connection, object, record_key, created_at) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (connection, object, record_key) DO NOTHING", [[*i, now] for i in intents])
+                "ON CONFLICT (connection, object, record_key) DO UPDATE SET record_id = NULL, "
+                "created_at = excluded.created_at", [[*i, now] for i in intents])
 
     async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
         made = [[r, c, o, k] for c, o, k, r in settled if r]
@@ -123,11 +124,12 @@ class PostgresSyncLog(SyncLog):
             await self.pool.executemany("DELETE FROM record_intents WHERE connection = $1 AND object = $2 "
                                         "AND record_key = $3", gone)
 
-    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]) -> dict[str, str | None]:
-        rows = await self.pool.fetch("SELECT record_key, record_id FROM record_intents WHERE connection = $1 "
-                                     "AND object = $2 AND record_key = ANY($3::text[])", connection, object,
-                                     list(keys))
-        return {r["record_key"]: r["record_id"] for r in rows}
+    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
+                               ) -> dict[str, tuple[str | None, datetime]]:
+        rows = await self.pool.fetch("SELECT record_key, record_id, created_at FROM record_intents WHERE "
+                                     "connection = $1 AND object = $2 AND record_key = ANY($3::text[])",
+                                     connection, object, list(keys))
+        return {r["record_key"]: (r["record_id"], r["created_at"]) for r in rows}
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:

@@ -215,7 +215,8 @@ class SqliteSyncLog(SyncLog):
             self._keys_open = True
             now = utcnow().isoformat()
             await self._run("INSERT INTO record_intents (connection, object, record_key, created_at) "
-                            "VALUES (?, ?, ?, ?) ON CONFLICT (connection, object, record_key) DO NOTHING",
+                            "VALUES (?, ?, ?, ?) ON CONFLICT (connection, object, record_key) DO UPDATE SET "
+                            "record_id = NULL, created_at = excluded.created_at",
                             many=[(*i, now) for i in intents])
 
     async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
@@ -228,16 +229,17 @@ class SqliteSyncLog(SyncLog):
             await self._run("DELETE FROM record_intents WHERE connection = ? AND object = ? AND record_key = ?",
                             many=gone)
 
-    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]) -> dict[str, str | None]:
-        out: dict[str, str | None] = {}
+    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
+                               ) -> dict[str, tuple[str | None, datetime]]:
+        out: dict[str, tuple[str | None, datetime]] = {}
         if not self._keys_open:  # most workloads never pay for the query
             return out
         for start in range(0, len(keys), 500):
             chunk = list(keys[start:start + 500])
             found = await self._run(
-                f"SELECT record_key, record_id FROM record_intents WHERE connection = ? AND object = ? AND "
-                f"record_key IN ({', '.join('?' * len(chunk))})", [connection, object, *chunk])
-            out.update({k: r for k, r in found})
+                f"SELECT record_key, record_id, created_at FROM record_intents WHERE connection = ? AND "
+                f"object = ? AND record_key IN ({', '.join('?' * len(chunk))})", [connection, object, *chunk])
+            out.update({k: (r, datetime.fromisoformat(t)) for k, r, t in found})
         return out
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,

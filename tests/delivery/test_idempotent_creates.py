@@ -220,6 +220,22 @@ async def test_an_upsert_planned_as_a_create_and_interrupted_before_its_outcome_
     assert [bool(o.created) for o in again] == [False]
 
 
+async def test_a_later_upsert_of_the_key_finding_the_record_while_its_create_row_is_on_its_way_does_not_say_created(
+        tls_emulator: Any, tmp_path: Path) -> None:
+    """The create's record intent is open until its row is kept; a later batch of the same process that finds
+    the record meanwhile is an update, not a second `created` (only intents of an earlier process are claimed)."""
+    upsert_leads = REST_LEADS.replace("operation: create", "operation: upsert")
+    async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
+        first, later = ops_for(upsert_leads, [{"traits": {"email": "one@x.example"}},
+                                              {"traits": {"email": "one@x.example"}}])
+        async with _delivery(tls_emulator, sync_log=log) as delivery:
+            created = await delivery.deliver([first])  # its row is not kept yet
+            updated = await delivery.deliver([later])
+            await log.record(created + updated)
+    assert [o.created for o in created] == [True] and not updated[0].created
+    assert updated[0].record_id == created[0].record_id
+
+
 def test_a_sigkill_during_a_create_makes_no_duplicate(tls_emulator: Any, tmp_path: Path) -> None:
     """Defect 11: `destination run` killed while Salesforce was applying a Case create; after a restart the
     redelivered event's open intent is reconciled by its marker instead of creating the Case again."""

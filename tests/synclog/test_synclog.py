@@ -108,11 +108,14 @@ async def test_record_intents_are_kept_by_key_until_a_row_saying_created_for_the
         log: SyncLog) -> None:
     keys = [("default", "Lead", f'[["email", "p{n}@x.example"]]') for n in (1, 2, 3)]
     await log.record_key_intents(keys)
-    await log.record_key_intents(keys[:1])  # an intent already there keeps what it knows
-    assert await log.open_key_intents("default", "Lead", [k for _, _, k in keys]) == {k: None for _, _, k in keys}
+    opened = await log.open_key_intents("default", "Lead", [k for _, _, k in keys])
+    assert {k: r for k, (r, _) in opened.items()} == {k: None for _, _, k in keys}
     await log.settle_key_intents([(*keys[0], "00Q8c0000000001AAA"), (*keys[1], None)])
-    assert await log.open_key_intents("default", "Lead", [k for _, _, k in keys]) == {
-        keys[0][2]: "00Q8c0000000001AAA", keys[2][2]: None}
+    opened = await log.open_key_intents("default", "Lead", [k for _, _, k in keys])
+    assert {k: r for k, (r, _) in opened.items()} == {keys[0][2]: "00Q8c0000000001AAA", keys[2][2]: None}
+    await log.record_key_intents(keys[2:])  # a new create of the key renews its intent
+    renewed = await log.open_key_intents("default", "Lead", [keys[2][2]])
+    assert renewed[keys[2][2]][1] > opened[keys[2][2]][1] and renewed[keys[2][2]][0] is None
     assert await log.open_key_intents("other", "Lead", [keys[0][2]]) == {}
     # a row about that record that does not say created leaves the intent open; one saying created closes it
     await log.record([Outcome.succeeded(event(1), record_id="00Q8c0000000001AAA", created=False, action="leads",
@@ -120,7 +123,7 @@ async def test_record_intents_are_kept_by_key_until_a_row_saying_created_for_the
     assert keys[0][2] in await log.open_key_intents("default", "Lead", [keys[0][2]])
     await log.record([Outcome.succeeded(event(2), record_id="00Q8c0000000001AAA", created=True, action="leads",
                                         object="Lead", operation="upsert")])
-    assert await log.open_key_intents("default", "Lead", [k for _, _, k in keys]) == {keys[2][2]: None}
+    assert list(await log.open_key_intents("default", "Lead", [k for _, _, k in keys])) == [keys[2][2]]
 
 
 async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
