@@ -1,6 +1,7 @@
 """Deliver one batch: lookups (destination/lookups.py), parent lookups, plan (destination/plan.py), write
 (destination/write.py), and an outcome for every operation. Creates already confirmed for a messageId are not sent again, and a
-create whose intent was recorded but whose fate is unknown (a crash mid-call) is reconciled by lookup first.
+create whose intent was recorded but whose fate is unknown (a crash mid-call) is reconciled by lookup first; an
+upsert whose record an interrupted delivery created says so once per record (its record key's intent).
 Retries and pauses go through the retry policy (destination/retry.py)."""
 
 from __future__ import annotations
@@ -272,11 +273,10 @@ class Delivery:
     async def _created_earlier(self, plan: Plan, fate: Fate) -> None:
         """Upserts whose record an earlier, interrupted delivery created (its record intent is open and older
         than this process: the create was sent, and no row saying created for that record was kept since):
-        found by the lookup, they were
-        delivered as updates; the first of their events with a succeeded (or nothing-to-change) outcome now
-        says created, once per record, whichever event of the key comes back first and in whatever batch.
-        The intent is closed when that row is kept (SyncLog.record); a row saying created for the record
-        that is already kept closes it here instead."""
+        found by the lookup, they were delivered as updates; the first of their events with a succeeded (or
+        nothing-to-change) outcome now says created, once per record, whichever event of the key comes back
+        first and in whatever batch. The intent is closed when that row is kept (SyncLog.record); a row
+        saying created for the record that is already kept closes it here instead."""
         updates = [w for w in plan.writes if w.kind == "update" and w.record_id and intent_key(w.ops[0])]
         if self.sync_log is None or not updates:
             return
