@@ -211,13 +211,25 @@ class SqliteSyncLog(SyncLog):
         return out
 
     async def record_key_intents(self, intents: Sequence[tuple[str, str, str]]) -> None:
-        if intents:
-            self._keys_open = True
-            now = utcnow().isoformat()
-            await self._run("INSERT INTO record_intents (connection, object, record_key, created_at) "
-                            "VALUES (?, ?, ?, ?) ON CONFLICT (connection, object, record_key) DO UPDATE SET "
-                            "record_id = NULL, created_at = excluded.created_at",
-                            many=[(*i, now) for i in intents])
+        if not intents:
+            return
+        now = utcnow().isoformat()
+
+        def work() -> None:
+            with self._lock:  # the flag changes with the table, under its lock: a record() emptying the table
+                assert self._db is not None, "sync log is not open"  # meanwhile cannot leave it false
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "INSERT INTO record_intents (connection, object, record_key, created_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (connection, object, record_key) DO UPDATE SET record_id = NULL, "
+                        "created_at = excluded.created_at", [(*i, now) for i in intents])
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                self._keys_open = True
+        await asyncio.to_thread(work)
 
     async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
         made = [(r, c, o, k) for c, o, k, r in settled if r]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from destination.events import Event
 from destination.outcomes import Outcome, Status
 from destination.synclog import SyncLog, SyncLogFilter, open_sync_log
 from destination.synclog.base import utcnow
+from destination.synclog.sqlite import SqliteSyncLog
 
 
 def event(n: int, email: str | None = None, source: str = "web") -> Event:
@@ -124,6 +126,29 @@ async def test_record_intents_are_kept_by_key_until_a_row_saying_created_for_the
     await log.record([Outcome.succeeded(event(2), record_id="00Q8c0000000001AAA", created=True, action="leads",
                                         object="Lead", operation="upsert")])
     assert list(await log.open_key_intents("default", "Lead", [k for _, _, k in keys])) == [keys[2][2]]
+
+
+async def test_a_record_intent_recorded_while_rows_saying_created_empty_the_table_is_still_found(
+        tmp_path: Path) -> None:
+    """SQLite skips the intents query while its table is empty: a record() that empties it must not leave that
+    flag false over an intent recorded meanwhile (fate model seed 1177: no claim after a crash)."""
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        assert isinstance(log, SqliteSyncLog)
+        for n in range(20):
+            record_id = f"00Q8c00000000{n:02d}AAA"
+            await log.record_key_intents([("default", "Lead", f"old{n}")])
+            await log.settle_key_intents([("default", "Lead", f"old{n}", record_id)])
+            log._lock.acquire()  # both calls below wait for the table, in either order
+            try:
+                kept = asyncio.create_task(log.record([Outcome.succeeded(
+                    event(n), record_id=record_id, created=True, action="leads", object="Lead")]))
+                intended = asyncio.create_task(log.record_key_intents([("default", "Lead", f"new{n}")]))
+                await asyncio.sleep(0.02)
+            finally:
+                log._lock.release()
+            await asyncio.gather(kept, intended)
+            assert list(await log.open_key_intents("default", "Lead", [f"old{n}", f"new{n}"])) == [f"new{n}"]
+            await log.settle_key_intents([("default", "Lead", f"new{n}", None)])
 
 
 async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
