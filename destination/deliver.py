@@ -1,6 +1,7 @@
 """Deliver one batch: lookups (destination/lookups.py), parent lookups, plan (destination/plan.py), write
 (destination/write.py), and an outcome for every operation. Creates already confirmed for a messageId are not sent again, and a
-create whose intent was recorded but whose fate is unknown (a crash mid-call) is reconciled by lookup first.
+create whose intent was recorded but whose fate is unknown (a crash mid-call) is reconciled by lookup first; an
+upsert whose record an interrupted delivery created says so once per record (its record key's intent).
 Retries and pauses go through the retry policy (destination/retry.py)."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .plan import (
     Plan,
     Write,
     id_matcher,
+    intent_key,
     native_upsert_field,
     plan_batch,
     plan_by_id,
@@ -35,7 +37,7 @@ from .retry import RetryPolicy
 from .salesforce.client import SalesforceClient
 from .salesforce.describe import ObjectDescribe
 from .salesforce.errors import ErrorKind, SalesforceApiError, SalesforceError
-from .synclog.base import DELETED_BY_US, SyncLog, WritesNote
+from .synclog.base import DELETED_BY_US, SyncLog, SyncLogFilter, WritesNote
 from .write import ALREADY_DELETED, Writer, target_of, unresolved
 
 log = logging.getLogger("destination.deliver")
@@ -63,6 +65,13 @@ class Delivery:
         self.metrics = metrics
         self.sizes = BatchSizes()  # adaptive write sizes per object, kept across batches
         self._timed: dict[tuple[str, str], asyncio.Lock] = {}  # (connection, object) → most_recent writes
+        # Record intents older than this were left by an earlier process (or life): only those are claimed; the
+        # creates of this one say created themselves (their rows may be on their way while a later batch of
+        # the key finds the record)
+        self._started = datetime.now(UTC)
+        # (connection, object, record key) → the event (source, messageId, action) whose outcome says it created
+        # the record of an earlier, interrupted delivery: one claimant per key in this process
+        self._claimed: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}
 
     def policy(self, client: SalesforceClient) -> RetryPolicy:
         """The retry policy for a connection: the one given, else the client's (with any overrides)."""
@@ -143,6 +152,7 @@ class Delivery:
             in_flight = await self._begin_writes(plan)
             try:
                 await writer.execute(plan.writes, ops[0].mode, fate)
+                await self._created_earlier(plan, fate)
                 await self._record_value_times(plan, fate)
             finally:  # what Salesforce confirmed is recorded even when the batch ends in an error
                 await self._record_written(plan, fate, in_flight)
@@ -277,6 +287,46 @@ class Delivery:
                 rows += [(write.object, record_id, name, value) for name, value in write.values.items()]
         if rows or in_flight is not None:
             await self.sync_log.record_written_values(rows, in_flight=in_flight)
+
+    async def _created_earlier(self, plan: Plan, fate: Fate) -> None:
+        """Upserts whose record an earlier, interrupted delivery created (its record intent is open and older
+        than this process: the create was sent, and no row saying created for that record was kept since):
+        found by the lookup, they were delivered as updates; the first of their events with a succeeded (or
+        nothing-to-change) outcome now says created, once per record, whichever event of the key comes back
+        first and in whatever batch. The intent is closed when that row is kept (SyncLog.record); a row
+        saying created for the record that is already kept closes it here instead."""
+        updates = [w for w in plan.writes if w.kind == "update" and w.record_id and intent_key(w.ops[0])]
+        if self.sync_log is None or not updates:
+            return
+        connection, obj = updates[0].ops[0].connection, updates[0].ops[0].object
+        keys = {intent_key(op): w for w in updates for op in w.ops}
+        intents = await self.sync_log.open_key_intents(connection, obj, sorted(k for k in keys if k))
+        settle: list[tuple[str, str, str, str | None]] = []
+        for key, (intended, since) in intents.items():
+            if since >= self._started:
+                continue  # this process's own create: its outcome says created
+            write = keys[key]
+            record_id = str(write.record_id)
+            if intended and intended[:15] != record_id[:15]:
+                continue  # the intent's record is not this one (deleted since): nothing to claim here
+            if any(row.created for row in await self.sync_log.rows(SyncLogFilter(object=obj, record_id=record_id))):
+                settle.append((connection, obj, key, None))  # its row is kept: the intent outlived it
+                continue
+            for op in write.ops:
+                outcome = fate.outcome(op, target_of(op, write))
+                if outcome is None or outcome.status not in (Status.SUCCEEDED, Status.SKIPPED):
+                    continue
+                claimant = (op.source, op.event.message_id, op.action)
+                if self._claimed.setdefault((connection, obj.lower(), key), claimant) != claimant:
+                    break  # another event of this process claimed it; its row is on its way
+                outcome.status, outcome.reason, outcome.created = Status.SUCCEEDED, None, True
+                outcome.record_id = outcome.record_id or record_id
+                outcome.warnings = (*outcome.warnings, "created by an earlier, interrupted delivery of this record")
+                if not intended:
+                    settle.append((connection, obj, key, record_id))  # so the kept row closes it
+                break
+        if settle:
+            await self.sync_log.settle_key_intents(settle)
 
     async def _already_created(self, ops: list[RecordOp]) -> tuple[list[RecordOp], list[Outcome]]:
         """A create (or upsert) already confirmed for this messageId and action is not sent again

@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from .actions.model import Mode, OnDuplicate, OnManyMatches
+from .actions.model import Mode, OnDuplicate, OnManyMatches, Operation
 from .batch_size import BatchSizes, batch_failed
 from .operations import RecordOp
 from .outcomes import Fate, Outcome
-from .plan import Write
+from .plan import Write, intent_key
 from .retry import Attempts, RetryPolicy
 from .salesforce import soql
 from .salesforce.client import SalesforceClient
@@ -57,6 +57,10 @@ class Intents(Protocol):
     async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None: ...
 
     async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None: ...
+
+    async def record_key_intents(self, intents: Sequence[tuple[str, str, str]]) -> None: ...
+
+    async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None: ...
 
 
 def unresolved(message: str) -> SalesforceError:
@@ -145,10 +149,19 @@ class Writer:
         return outcomes
 
     async def _intend(self, group: list[_Pending]) -> None:
-        """Record the intent of each create before it is sent: a crash from here on is reconciled, not resent."""
-        if self.intents is not None:
-            await self.intents.record_intents([(op.source, op.event.message_id, op.action, op.object,
-                                                _matcher_text(op)) for p in group for op in p.write.ops])
+        """Record the intent of each create before it is sent: a crash from here on is reconciled, not resent.
+        A create (by messageId: the event is the record) or an upsert the lookup made a create (by record
+        key: one record serves every event of the key, whichever comes back first after a crash)."""
+        if self.intents is None:
+            return
+        creates = [(op.source, op.event.message_id, op.action, op.object, _matcher_text(op))
+                   for p in group for op in p.write.ops if op.operation is Operation.CREATE]
+        keys = [(op.connection, op.object, key) for p in group for op in p.write.ops[:1]
+                if (key := intent_key(op)) is not None]
+        if creates:
+            await self.intents.record_intents(creates)
+        if keys:
+            await self.intents.record_key_intents(keys)
 
     async def _read_created(self, group: list[_Pending], results: list[RecordResult]) -> list[RecordResult]:
         """Upserts sent again after a lost answer report an update even when the lost send created the record:
@@ -172,10 +185,18 @@ class Writer:
         return [replace(r, created=True) if r.id in created else r for r in results]
 
     async def _settled(self, settled: list[tuple[_Pending, str | None]]) -> None:
-        """Creates whose fate is now known: created (with the Id) or certainly not (the intent goes)."""
-        if self.intents is not None and settled:
-            await self.intents.settle_intents([(op.source, op.event.message_id, op.action, record_id)
-                                               for item, record_id in settled for op in item.write.ops])
+        """Creates whose fate is now known: created (with the Id) or certainly not (the intent goes). A record
+        key's intent keeps the Id until a row saying created for that record is kept (the sync log's record)."""
+        if self.intents is None or not settled:
+            return
+        creates = [(op.source, op.event.message_id, op.action, record_id) for item, record_id in settled
+                   for op in item.write.ops if op.operation is Operation.CREATE]
+        keys = [(op.connection, op.object, key, record_id) for item, record_id in settled
+                for op in item.write.ops[:1] if (key := intent_key(op)) is not None]
+        if creates:
+            await self.intents.settle_intents(creates)
+        if keys:
+            await self.intents.settle_key_intents(keys)
 
     async def _send(self, kind: str, writes: list[Write], mode: Mode) -> list[RecordResult]:
         """Send in calls no larger than the object's adaptive size; the records of a call that the org failed

@@ -376,8 +376,7 @@ async def run_case(case: Case, emulator: Any, connection: Any, workdir: Path) ->
         rows = await real_log.rows(limit=10_000)
     await outage
     emulator.state.faults.update(_CLEAR)
-    lost = bool(case.crash_after or case.faults.get("lost_response_rate"))
-    return problems + compare(case, expect(case), rows, emulator, contact_ids, killed=lost)
+    return problems + compare(case, expect(case), rows, emulator, contact_ids)
 
 
 _CLEAR = {"error_503_rate": 0, "lock_error_rate": 0, "token_lifetime_seconds": None, "lost_response_rate": 0,
@@ -433,12 +432,10 @@ def _seed_contacts(emulator: Any, case: Case) -> dict[str, str]:
     return ids
 
 
-def compare(case: Case, want: Expected, rows: Sequence[Any], emulator: Any, contact_ids: dict[str, str], *,
-            killed: bool = False) -> list[str]:
-    """The invariants, as a list of what does not hold. `killed`: an upsert's first answer may have been
-    lost (a crash or SIGKILL before its outcome was recorded, a lost response): the record it created is
-    then recorded as the update Salesforce reports on the resend, so created rows may undercount upserted
-    records (a known limit, docs/delivery.md); creates stay exact (their intents are reconciled)."""
+def compare(case: Case, want: Expected, rows: Sequence[Any], emulator: Any, contact_ids: dict[str, str]
+            ) -> list[str]:
+    """The invariants, as a list of what does not hold (created rows = records created for every object, after
+    crashes, SIGKILLs and lost answers too: creates and upserts are reconciled through their intents)."""
     problems: list[str] = []
     store = emulator.state.store
     index_of = {body["context"]["fate"]: i for i, (_, body) in unique_events(case.events)}
@@ -491,8 +488,7 @@ def compare(case: Case, want: Expected, rows: Sequence[Any], emulator: Any, cont
     actual = {"Lead": len(leads), "Account": len(accounts), "Case": sum(subjects.values()),
               "Opportunity": len(opportunities)}
     for obj, n in actual.items():
-        upserted = obj in ("Lead", "Account")
-        if created.get(obj, 0) != n and not (killed and upserted and created.get(obj, 0) < n):
+        if created.get(obj, 0) != n:
             problems.append(f"{created.get(obj, 0)} rows say a {obj} was created; {n} were")
     return problems
 
@@ -552,7 +548,7 @@ budget: {{recheck_seconds: 0.5}}
             process.stop()
         rows = await log.rows(limit=10_000)
     emulator.state.faults.update(_CLEAR)
-    return problems + compare(case, expect(case), rows, emulator, contact_ids, killed=True)
+    return problems + compare(case, expect(case), rows, emulator, contact_ids)
 
 
 async def _log_committed(events_path: Path) -> bool:

@@ -321,6 +321,22 @@ class SyncLog(ABC):
         """Intents still open for these events: messageId → record Id (created) or None (fate unknown)."""
 
     @abstractmethod
+    async def record_key_intents(self, intents: Sequence[tuple[str, str, str]]) -> None:
+        """Before upserts planned as creates are sent: (connection, object, record key) with a fate unknown
+        until settled, recorded now (an intent already there for the key is renewed: this create is its)."""
+
+    @abstractmethod
+    async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        """(connection, object, record key, record_id): created with that Id (kept until an outcome saying
+        created for it is recorded), or (None) certainly not created (removed)."""
+
+    @abstractmethod
+    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
+                               ) -> dict[str, tuple[str | None, datetime]]:
+        """Record intents still open for these keys: key → (record Id (created) or None (fate unknown), when
+        the intent was recorded)."""
+
+    @abstractmethod
     async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]], *,
                                     in_flight: WritesNote | None = None) -> None:
         """Remember (object, record Id, field, value) the push direction wrote (the latest value wins); a

@@ -129,6 +129,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             source TEXT NOT NULL, object TEXT NOT NULL, record_id TEXT NOT NULL, modstamp TEXT NOT NULL,
             vals TEXT NOT NULL, PRIMARY KEY (source, object, record_id))""",
     )),
+    # Numbered 5 on this branch; it follows the outcome-row migration wherever that lands (renumber on merge).
+    Migration(5, "record intents: an upsert's create kept by record key until a row saying created is kept", (
+        # One per record an upsert is about to create (connection, object, its matcher values): record_id NULL
+        # = fate unknown, set = created. Removed when an outcome saying created for that record is recorded.
+        """CREATE TABLE record_intents (
+            connection TEXT NOT NULL, object TEXT NOT NULL, record_key TEXT NOT NULL, record_id TEXT,
+            created_at {timestamp} NOT NULL, PRIMARY KEY (connection, object, record_key))""",
+        "CREATE INDEX record_intents_record ON record_intents (object, record_id)",
+    )),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -84,6 +84,9 @@ class PostgresSyncLog(SyncLog):
                                "AS k(source, message_id, action) WHERE c.source = k.source "
                                "AND c.message_id = k.message_id AND c.action = k.action",
                                [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+            created = sorted({(o.object or "", o.record_id) for o in outcomes if o.created and o.record_id})
+            if created:  # the record intents these rows saying created close
+                await conn.executemany("DELETE FROM record_intents WHERE object = $1 AND record_id = $2", created)
 
     async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None:
         if intents:
@@ -108,6 +111,31 @@ class PostgresSyncLog(SyncLog):
                                      "AND action = $2 AND message_id = ANY($3::text[])", source, action,
                                      list(message_ids))
         return {r["message_id"]: r["record_id"] for r in rows}
+
+    async def record_key_intents(self, intents: Sequence[tuple[str, str, str]]) -> None:
+        if intents:
+            now = utcnow()
+            await self.pool.executemany(
+                "INSERT INTO record_intents (connection, object, record_key, created_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (connection, object, record_key) DO UPDATE SET record_id = NULL, "
+                "created_at = excluded.created_at", [[*i, now] for i in intents])
+
+    async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        made = [[r, c, o, k] for c, o, k, r in settled if r]
+        gone = [[c, o, k] for c, o, k, r in settled if not r]
+        if made:
+            await self.pool.executemany("UPDATE record_intents SET record_id = $1 WHERE connection = $2 "
+                                        "AND object = $3 AND record_key = $4", made)
+        if gone:
+            await self.pool.executemany("DELETE FROM record_intents WHERE connection = $1 AND object = $2 "
+                                        "AND record_key = $3", gone)
+
+    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
+                               ) -> dict[str, tuple[str | None, datetime]]:
+        rows = await self.pool.fetch("SELECT record_key, record_id, created_at FROM record_intents WHERE "
+                                     "connection = $1 AND object = $2 AND record_key = ANY($3::text[])",
+                                     connection, object, list(keys))
+        return {r["record_key"]: (r["record_id"], r["created_at"]) for r in rows}
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:

@@ -79,6 +79,7 @@ class SqliteSyncLog(SyncLog):
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._intents_open = True  # whether create_intents may hold rows (checked on open and after deletes)
+        self._keys_open = True  # the same for record_intents
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +95,7 @@ class SqliteSyncLog(SyncLog):
             db.close()
             raise
         self._intents_open = bool(db.execute("SELECT EXISTS (SELECT 1 FROM create_intents)").fetchone()[0])
+        self._keys_open = bool(db.execute("SELECT EXISTS (SELECT 1 FROM record_intents)").fetchone()[0])
         self._db = db
 
     async def close(self) -> None:
@@ -133,9 +135,11 @@ class SqliteSyncLog(SyncLog):
             values = outcome_values(outcome, now)
             params += [values[c] for c in COLUMNS]
         targeted = {(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target}
-        await asyncio.to_thread(self._upsert, params, sorted(targeted))
+        created = sorted({(o.object or "", o.record_id) for o in outcomes if o.created and o.record_id})
+        await asyncio.to_thread(self._upsert, params, sorted(targeted), created)
 
-    def _upsert(self, params: list[Any], targeted: list[tuple[str, str, str]]) -> None:
+    def _upsert(self, params: list[Any], targeted: list[tuple[str, str, str]],
+                created: Sequence[tuple[str, str]] = ()) -> None:
         """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows); then the create
         intents those outcomes settle are removed."""
         width = len(COLUMNS)
@@ -147,6 +151,9 @@ class SqliteSyncLog(SyncLog):
                 self._db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
             if self._intents_open:  # skipped while the table is empty: most workloads never pay for it
                 self._transaction([*_delete_intents(keys), ("SELECT NOT EXISTS (SELECT 1 FROM create_intents)", [])])
+            if created and self._keys_open:  # the record intents these rows saying created close
+                self._db.executemany("DELETE FROM record_intents WHERE object = ? AND record_id = ?", created)
+                self._keys_open = bool(self._db.execute("SELECT EXISTS (SELECT 1 FROM record_intents)").fetchone()[0])
 
     def _transaction(self, statements: list[tuple[str, list[Any]]]) -> None:
         """Statements in one transaction (the caller holds the lock); a last SELECT NOT EXISTS that answers
@@ -207,6 +214,50 @@ class SqliteSyncLog(SyncLog):
                 f"SELECT message_id, record_id FROM create_intents WHERE source = ? AND action = ? AND message_id "
                 f"IN ({', '.join('?' * len(chunk))})", [source, action, *chunk])
             out.update({m: r for m, r in found})
+        return out
+
+    async def record_key_intents(self, intents: Sequence[tuple[str, str, str]]) -> None:
+        if not intents:
+            return
+        now = utcnow().isoformat()
+
+        def work() -> None:
+            with self._lock:  # the flag changes with the table, under its lock: a record() emptying the table
+                assert self._db is not None, "sync log is not open"  # meanwhile cannot leave it false
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "INSERT INTO record_intents (connection, object, record_key, created_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (connection, object, record_key) DO UPDATE SET record_id = NULL, "
+                        "created_at = excluded.created_at", [(*i, now) for i in intents])
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                self._keys_open = True
+        await asyncio.to_thread(work)
+
+    async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        made = [(r, c, o, k) for c, o, k, r in settled if r]
+        gone = [(c, o, k) for c, o, k, r in settled if not r]
+        if made:
+            await self._run("UPDATE record_intents SET record_id = ? WHERE connection = ? AND object = ? "
+                            "AND record_key = ?", many=made)
+        if gone:
+            await self._run("DELETE FROM record_intents WHERE connection = ? AND object = ? AND record_key = ?",
+                            many=gone)
+
+    async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
+                               ) -> dict[str, tuple[str | None, datetime]]:
+        out: dict[str, tuple[str | None, datetime]] = {}
+        if not self._keys_open:  # most workloads never pay for the query
+            return out
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            found = await self._run(
+                f"SELECT record_key, record_id, created_at FROM record_intents WHERE connection = ? AND "
+                f"object = ? AND record_key IN ({', '.join('?' * len(chunk))})", [connection, object, *chunk])
+            out.update({k: (r, datetime.fromisoformat(t)) for k, r, t in found})
         return out
 
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,

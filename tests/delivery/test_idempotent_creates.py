@@ -190,6 +190,52 @@ async def test_a_create_intent_left_by_a_crash_is_reconciled_before_anything_is_
         assert await log.open_intents(made.source, made.action, [made.event.message_id, lost.event.message_id]) == {}
 
 
+async def test_an_upsert_planned_as_a_create_and_interrupted_before_its_outcome_was_kept_has_one_created_row(
+        tls_emulator: Any, tmp_path: Path) -> None:
+    """Issue 14: upserts the lookup made creates (two events merged into one Lead, a third its own) were
+    written, and the process died before their outcomes were kept. Redelivered one by one in other batches,
+    the lookups find the records: exactly one row per record says created, whichever event comes back first."""
+    upsert_leads = REST_LEADS.replace("operation: create", "operation: upsert")
+    async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
+        first, second, other = ops_for(upsert_leads, [{"traits": {"email": "one@x.example"}},
+                                                      {"traits": {"email": "one@x.example"}},
+                                                      {"traits": {"email": "two@x.example"}}])
+        async with _delivery(tls_emulator, sync_log=log) as delivery:
+            interrupted = await delivery.deliver([first, second, other])  # written; never kept (the crash)
+        assert [o.created for o in interrupted] == [True, False, True]
+        rows = []
+        async with _delivery(tls_emulator, sync_log=log) as delivery:  # the restart: a new process
+            for batch in ([second], [other, first]):
+                outcomes = await delivery.deliver(batch)
+                await log.record(outcomes)
+                rows += outcomes
+        # and once more after the rows are kept: nothing left to claim
+        async with _delivery(tls_emulator, sync_log=log) as delivery:
+            again = await delivery.deliver(ops_for(upsert_leads, [{"traits": {"email": "one@x.example"}}]))
+    leads = {r["Email"]: r["Id"] for r in tls_emulator.state.store.records("Lead")}
+    assert len(leads) == 2
+    assert sorted((o.event.body["traits"]["email"], o.record_id) for o in rows if o.created) == [
+        ("one@x.example", leads["one@x.example"]), ("two@x.example", leads["two@x.example"])]
+    assert all(o.status in (Status.SUCCEEDED, Status.SKIPPED) for o in rows)
+    assert [bool(o.created) for o in again] == [False]
+
+
+async def test_a_later_upsert_of_the_key_finding_the_record_while_its_create_row_is_on_its_way_does_not_say_created(
+        tls_emulator: Any, tmp_path: Path) -> None:
+    """The create's record intent is open until its row is kept; a later batch of the same process that finds
+    the record meanwhile is an update, not a second `created` (only intents of an earlier process are claimed)."""
+    upsert_leads = REST_LEADS.replace("operation: create", "operation: upsert")
+    async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as log:
+        first, later = ops_for(upsert_leads, [{"traits": {"email": "one@x.example"}},
+                                              {"traits": {"email": "one@x.example"}}])
+        async with _delivery(tls_emulator, sync_log=log) as delivery:
+            created = await delivery.deliver([first])  # its row is not kept yet
+            updated = await delivery.deliver([later])
+            await log.record(created + updated)
+    assert [o.created for o in created] == [True] and not updated[0].created
+    assert updated[0].record_id == created[0].record_id
+
+
 def test_a_sigkill_during_a_create_makes_no_duplicate(tls_emulator: Any, tmp_path: Path) -> None:
     """Defect 11: `destination run` killed while Salesforce was applying a Case create; after a restart the
     redelivered event's open intent is reconciled by its marker instead of creating the Case again."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from destination.events import Event
 from destination.outcomes import Outcome, Status
 from destination.synclog import SyncLog, SyncLogFilter, open_sync_log
 from destination.synclog.base import utcnow
+from destination.synclog.sqlite import SqliteSyncLog
 
 
 def event(n: int, email: str | None = None, source: str = "web") -> Event:
@@ -102,6 +104,51 @@ async def test_create_intents_are_kept_until_settled_and_gone_once_the_outcome_i
     assert await log.open_intents("other", "survey", ["m-1"]) == {}
     await log.record([Outcome.succeeded(event(1), record_id="a008c0000000001AAA", created=True, action="survey")])
     assert await log.open_intents("web", "survey", ["m-1", "m-3"]) == {"m-3": None}
+
+
+async def test_record_intents_are_kept_by_key_until_a_row_saying_created_for_their_record_is_recorded(
+        log: SyncLog) -> None:
+    keys = [("default", "Lead", f'[["email", "p{n}@x.example"]]') for n in (1, 2, 3)]
+    await log.record_key_intents(keys)
+    opened = await log.open_key_intents("default", "Lead", [k for _, _, k in keys])
+    assert {k: r for k, (r, _) in opened.items()} == {k: None for _, _, k in keys}
+    await log.settle_key_intents([(*keys[0], "00Q8c0000000001AAA"), (*keys[1], None)])
+    opened = await log.open_key_intents("default", "Lead", [k for _, _, k in keys])
+    assert {k: r for k, (r, _) in opened.items()} == {keys[0][2]: "00Q8c0000000001AAA", keys[2][2]: None}
+    await log.record_key_intents(keys[2:])  # a new create of the key renews its intent
+    renewed = await log.open_key_intents("default", "Lead", [keys[2][2]])
+    assert renewed[keys[2][2]][1] > opened[keys[2][2]][1] and renewed[keys[2][2]][0] is None
+    assert await log.open_key_intents("other", "Lead", [keys[0][2]]) == {}
+    # a row about that record that does not say created leaves the intent open; one saying created closes it
+    await log.record([Outcome.succeeded(event(1), record_id="00Q8c0000000001AAA", created=False, action="leads",
+                                        object="Lead", operation="upsert")])
+    assert keys[0][2] in await log.open_key_intents("default", "Lead", [keys[0][2]])
+    await log.record([Outcome.succeeded(event(2), record_id="00Q8c0000000001AAA", created=True, action="leads",
+                                        object="Lead", operation="upsert")])
+    assert list(await log.open_key_intents("default", "Lead", [k for _, _, k in keys])) == [keys[2][2]]
+
+
+async def test_a_record_intent_recorded_while_rows_saying_created_empty_the_table_is_still_found(
+        tmp_path: Path) -> None:
+    """SQLite skips the intents query while its table is empty: a record() that empties it must not leave that
+    flag false over an intent recorded meanwhile (fate model seed 1177: no claim after a crash)."""
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        assert isinstance(log, SqliteSyncLog)
+        for n in range(20):
+            record_id = f"00Q8c00000000{n:02d}AAA"
+            await log.record_key_intents([("default", "Lead", f"old{n}")])
+            await log.settle_key_intents([("default", "Lead", f"old{n}", record_id)])
+            log._lock.acquire()  # both calls below wait for the table, in either order
+            try:
+                kept = asyncio.create_task(log.record([Outcome.succeeded(
+                    event(n), record_id=record_id, created=True, action="leads", object="Lead")]))
+                intended = asyncio.create_task(log.record_key_intents([("default", "Lead", f"new{n}")]))
+                await asyncio.sleep(0.02)
+            finally:
+                log._lock.release()
+            await asyncio.gather(kept, intended)
+            assert list(await log.open_key_intents("default", "Lead", [f"old{n}", f"new{n}"])) == [f"new{n}"]
+            await log.settle_key_intents([("default", "Lead", f"new{n}", None)])
 
 
 async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
