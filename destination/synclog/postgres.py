@@ -20,15 +20,23 @@ from .base import (
     SyncLog,
     SyncLogFilter,
     SyncLogRow,
+    event_rows,
     outcome_values,
     row_from_values,
     utcnow,
 )
 from .filters import where_sql
 from .migrations import migrate_postgres
-from .schema import SUPERSEDED, upsert_statement
+from .schema import SUPERSEDED, page_statement, row_statement, upsert_statement
 
-_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
+# A batch's events in one statement (each key once: event_rows dedupes, which ON CONFLICT needs here).
+_EVENTS = ("INSERT INTO sync_log_events (source, message_id, body) SELECT * FROM unnest($1::text[], $2::text[], "
+           "$3::text[]) ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
+           "WHERE sync_log_events.body <> excluded.body")
+# After a prune chunk: the events of its (source, messageId) keys that no outcome row has any more.
+_UNREFERENCED = ("DELETE FROM sync_log_events e USING unnest($1::text[], $2::text[]) AS k(source, message_id) "
+                 "WHERE e.source = k.source AND e.message_id = k.message_id AND NOT EXISTS "
+                 "(SELECT 1 FROM sync_log s WHERE s.source = e.source AND s.message_id = e.message_id)")
 
 
 def _dollar(n: int) -> str:
@@ -69,7 +77,9 @@ class PostgresSyncLog(SyncLog):
         rows = [[outcome_values(o, now)[c] for c in COLUMNS] for o in outcomes]
         sql = upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))])
         targeted = sorted({(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target})
+        events = event_rows(outcomes)
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_EVENTS, [e[0] for e in events], [e[1] for e in events], [e[2] for e in events])
             await conn.executemany(sql, rows)
             if targeted:
                 await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
@@ -107,13 +117,11 @@ class PostgresSyncLog(SyncLog):
                    offset: int = 0) -> list[SyncLogRow]:
         clause, params = where_sql(where, _dollar)
         n = len(params)
-        found = await self.pool.fetch(
-            f"{_SELECT} {clause} ORDER BY updated_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-            *params, limit, offset)
+        found = await self.pool.fetch(page_statement(clause, f"${n + 1}", f"${n + 2}"), *params, limit, offset)
         return [row_from_values(tuple(r)) for r in found]
 
     async def row(self, row_id: int) -> SyncLogRow | None:
-        found = await self.pool.fetchrow(f"{_SELECT} WHERE id = $1", row_id)
+        found = await self.pool.fetchrow(row_statement("$1"), row_id)
         return row_from_values(tuple(found)) if found else None
 
     async def counts(self, where: SyncLogFilter = ANY) -> dict[Status, int]:
@@ -214,9 +222,15 @@ class PostgresSyncLog(SyncLog):
     async def prune_outcomes(self, before: datetime, *, failed: bool, limit: int) -> int:
         which = "status = 'failed'" if failed else "status <> 'failed'"
         # SKIP LOCKED: a row being replayed (or pruned by another replica) right now is left for the next run
-        done = await self.pool.execute(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE "
-                                       f"updated_at < $1 AND {which} LIMIT $2 FOR UPDATE SKIP LOCKED)", before, limit)
-        return int(done.split()[-1])
+        async with self.pool.acquire() as conn, conn.transaction():
+            gone = await conn.fetch(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE "
+                                    f"updated_at < $1 AND {which} LIMIT $2 FOR UPDATE SKIP LOCKED) "
+                                    "RETURNING source, message_id", before, limit)
+            # a second statement, so it sees those rows gone (one statement's CTEs share one snapshot)
+            keys = sorted({(r[0], r[1]) for r in gone})
+            if keys:
+                await conn.execute(_UNREFERENCED, [k[0] for k in keys], [k[1] for k in keys])
+        return len(gone)
 
     async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:
         done = await self.pool.execute("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE "

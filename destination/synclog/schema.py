@@ -3,7 +3,7 @@ made by migrations.py."""
 
 from __future__ import annotations
 
-from .base import COLUMNS
+from .base import COLUMNS, EVENT_COLUMNS
 
 
 def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
@@ -28,3 +28,35 @@ def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
 #: Rows of an (event, action) written before its records were known (target ''), once that (event, action)
 #: has rows for its records: a replay of `on_many_matches: all` that reached them supersedes the earlier row.
 SUPERSEDED = "DELETE FROM sync_log WHERE source = {0} AND message_id = {1} AND action = {2} AND target = ''"
+
+
+def event_upsert_statement(placeholder: list[str], rows: int = 1) -> str:
+    """INSERT of `rows` events (source, message_id, body) into sync_log_events; an event already kept is only
+    rewritten when its body differs (a redelivery or replay of the same event writes nothing)."""
+    values = ", ".join([f"({', '.join(placeholder)})"] * rows)
+    return (f"INSERT INTO sync_log_events ({', '.join(EVENT_COLUMNS)}) VALUES {values} "
+            "ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
+            "WHERE sync_log_events.body <> excluded.body")
+
+
+#: The columns row_from_values reads: the outcome row `s` and its event's body from `e`.
+_ROW = ", ".join(["s.id", *(f"s.{c}" for c in COLUMNS), "e.body"])
+_EVENT_JOIN = "LEFT JOIN sync_log_events e ON e.source = s.source AND e.message_id = s.message_id"
+
+
+def page_statement(clause: str, limit: str, offset: str) -> str:
+    """A page of rows under a WHERE `clause` (on sync_log's own columns), most recently updated first, each
+    with its event: the page is chosen from the narrow table first, then only its rows look up their events."""
+    return (f"SELECT {_ROW} FROM (SELECT * FROM sync_log {clause} ORDER BY updated_at DESC, id DESC "
+            f"LIMIT {limit} OFFSET {offset}) s {_EVENT_JOIN} ORDER BY s.updated_at DESC, s.id DESC")
+
+
+def row_statement(placeholder: str) -> str:
+    """One row by id, with its event."""
+    return f"SELECT {_ROW} FROM sync_log s {_EVENT_JOIN} WHERE s.id = {placeholder}"
+
+
+#: After outcome rows of these (source, messageId) keys went: their events, unless another row still has them.
+UNREFERENCED_EVENTS = ("DELETE FROM sync_log_events WHERE source = {0} AND message_id = {1} AND NOT EXISTS "
+                       "(SELECT 1 FROM sync_log s WHERE s.source = sync_log_events.source "
+                       "AND s.message_id = sync_log_events.message_id)")
