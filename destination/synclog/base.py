@@ -142,29 +142,18 @@ class SyncBackProgress:
     error: str | None = None
 
 
-def outcome_values(outcome: Outcome, now: datetime | str) -> dict[str, Any]:
-    """Column values for an outcome; `fields` and `warnings` are JSON text; `now` as the store keeps it."""
+def outcome_row(outcome: Outcome, now: datetime | str) -> tuple[Any, ...]:
+    """An outcome's column values in COLUMNS order (a tuple, not a dict: this runs once per outcome on the
+    delivery path); `fields` and `warnings` are JSON text; `now` as the store keeps it."""
     event = outcome.event
-    return {
-        "source": event.source,
-        "message_id": event.message_id,
-        "action": outcome.action or "",
-        "target": outcome.target,
-        "object": outcome.object,
-        "operation": outcome.operation,
-        "record_id": outcome.record_id,
-        "created": outcome.created,
-        "status": outcome.status.value,
-        "error_code": outcome.error_code,
-        "message": outcome.message,
-        "fields": _json_text(list(outcome.fields)),
-        "reason": outcome.reason,
-        "attempts": outcome.attempts,
-        "warnings": _json_text(list(outcome.warnings)),
-        "email": event_email(event.body),
-        "first_seen": now,
-        "updated_at": now,
-    }
+    return (event.source, event.message_id, outcome.action or "", outcome.target, outcome.object,
+            outcome.operation, outcome.record_id, outcome.created, outcome.status.value, outcome.error_code,
+            outcome.message, _json_list(outcome.fields), outcome.reason, outcome.attempts,
+            _json_list(outcome.warnings), event_email(event.body), now, now)
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return _json_text(list(values)) if values else "[]"  # most outcomes have neither fields nor warnings
 
 
 def event_rows(outcomes: Sequence[Outcome]) -> list[tuple[str, str, str]]:

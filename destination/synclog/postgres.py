@@ -21,18 +21,27 @@ from .base import (
     SyncLogFilter,
     SyncLogRow,
     event_rows,
-    outcome_values,
+    outcome_row,
     row_from_values,
     utcnow,
 )
 from .filters import where_sql
 from .migrations import migrate_postgres
-from .schema import SUPERSEDED, page_statement, row_statement, upsert_statement
+from .schema import SUPERSEDED, UPSERT_CONFLICT, page_statement, row_statement, upsert_statement
 
 # A batch's events in one statement (each key once: event_rows dedupes, which ON CONFLICT needs here).
 _EVENTS = ("INSERT INTO sync_log_events (source, message_id, body) SELECT * FROM unnest($1::text[], $2::text[], "
            "$3::text[]) ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
            "WHERE sync_log_events.body <> excluded.body")
+# A batch's outcome rows in one statement, one array per column (the times are the batch's one `now`): one
+# round of parsing and planning instead of one per row. ON CONFLICT may touch a row once per statement, so a
+# batch with a key twice goes row by row (upsert_statement) instead.
+_TYPES = {"created": "boolean", "attempts": "int"}
+_ARRAYS = len(COLUMNS) - 2
+_UPSERT_ARRAYS = (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) SELECT *, ${_ARRAYS + 1}::timestamptz, "
+                  f"${_ARRAYS + 1}::timestamptz FROM unnest("
+                  + ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(COLUMNS[:_ARRAYS]))
+                  + f") {UPSERT_CONFLICT}")
 # After a prune chunk: the events of its (source, messageId) keys that no outcome row has any more.
 _UNREFERENCED = ("DELETE FROM sync_log_events e USING unnest($1::text[], $2::text[]) AS k(source, message_id) "
                  "WHERE e.source = k.source AND e.message_id = k.message_id AND NOT EXISTS "
@@ -74,13 +83,16 @@ class PostgresSyncLog(SyncLog):
         if not outcomes:
             return
         now = utcnow()
-        rows = [[outcome_values(o, now)[c] for c in COLUMNS] for o in outcomes]
-        sql = upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))])
+        rows = [outcome_row(o, now) for o in outcomes]
         targeted = sorted({(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target})
         events = event_rows(outcomes)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(_EVENTS, [e[0] for e in events], [e[1] for e in events], [e[2] for e in events])
-            await conn.executemany(sql, rows)
+            if len({r[:4] for r in rows}) == len(rows):
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                await conn.execute(_UPSERT_ARRAYS, *columns[:_ARRAYS], now)
+            else:
+                await conn.executemany(upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))]), rows)
             if targeted:
                 await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
             # The create intents these outcomes settle (an intent outlives its create until the outcome is kept).

@@ -13,16 +13,23 @@ def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
     A redelivered event that finds nothing left to change (skipped) does not overwrite its earlier
     `succeeded` row: the event's terminal outcome stays the write that happened. A row that says the
     event created its record keeps saying so when a redelivery of that event succeeds without creating."""
+    values = ", ".join([f"({', '.join(placeholder)})"] * rows)
+    return f"INSERT INTO sync_log ({', '.join(COLUMNS)}) VALUES {values} {UPSERT_CONFLICT}"
+
+
+def _conflict() -> str:
     updated = [c for c in COLUMNS if c not in ("source", "message_id", "action", "target", "first_seen", "attempts",
                                                "created")]
     sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
-    values = ", ".join([f"({', '.join(placeholder)})"] * rows)
-    return (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) VALUES {values} "
-            f"ON CONFLICT (source, message_id, action, target) DO UPDATE SET {sets}, "
+    return (f"ON CONFLICT (source, message_id, action, target) DO UPDATE SET {sets}, "
             "created = CASE WHEN sync_log.created AND excluded.status = 'succeeded' THEN sync_log.created "
             "ELSE excluded.created END, "
             "attempts = sync_log.attempts + excluded.attempts "
             "WHERE NOT (sync_log.status = 'succeeded' AND excluded.status = 'skipped')")
+
+
+#: What upsert_statement does with a row whose (event, action, target) is already there.
+UPSERT_CONFLICT = _conflict()
 
 
 #: Rows of an (event, action) written before its records were known (target ''), once that (event, action)

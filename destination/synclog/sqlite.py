@@ -25,7 +25,7 @@ from .base import (
     SyncLogFilter,
     SyncLogRow,
     event_rows,
-    outcome_values,
+    outcome_row,
     row_from_values,
     utcnow,
 )
@@ -136,8 +136,7 @@ class SqliteSyncLog(SyncLog):
         now = utcnow().isoformat()  # the only datetime of a row: converted once per batch, not per column
         params: list[Any] = []
         for outcome in outcomes:
-            values = outcome_values(outcome, now)
-            params += [values[c] for c in COLUMNS]
+            params += outcome_row(outcome, now)
         events = [value for row in event_rows(outcomes) for value in row]
         targeted = {(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target}
         await asyncio.to_thread(self._upsert, params, events, sorted(targeted))
