@@ -42,10 +42,13 @@ _UPSERT_ARRAYS = (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) SELECT *, ${_ARR
                   f"${_ARRAYS + 1}::timestamptz FROM unnest("
                   + ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(COLUMNS[:_ARRAYS]))
                   + f") {UPSERT_CONFLICT}")
-# After a prune chunk: the events of its (source, messageId) keys that no outcome row has any more.
-_UNREFERENCED = ("DELETE FROM sync_log_events e USING unnest($1::text[], $2::text[]) AS k(source, message_id) "
-                 "WHERE e.source = k.source AND e.message_id = k.message_id AND NOT EXISTS "
-                 "(SELECT 1 FROM sync_log s WHERE s.source = e.source AND s.message_id = e.message_id)")
+# After a prune chunk: the events of its (source, messageId) keys that no outcome row has any more. An event
+# that a record() is writing right now is locked by its ON CONFLICT and skipped (its new row will show it); one
+# this locks first makes that record() wait, then insert it afresh.
+_UNREFERENCED = ("DELETE FROM sync_log_events WHERE (source, message_id) IN (SELECT e.source, e.message_id "
+                 "FROM sync_log_events e JOIN unnest($1::text[], $2::text[]) AS k(source, message_id) "
+                 "ON e.source = k.source AND e.message_id = k.message_id WHERE NOT EXISTS (SELECT 1 FROM sync_log s "
+                 "WHERE s.source = e.source AND s.message_id = e.message_id) FOR UPDATE OF e SKIP LOCKED)")
 
 
 def _dollar(n: int) -> str:
