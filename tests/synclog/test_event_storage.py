@@ -4,6 +4,8 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +13,7 @@ import asyncpg
 
 from destination.events import Event
 from destination.outcomes import Outcome, Status
-from destination.synclog import SyncLog, SyncLogFilter
+from destination.synclog import SyncLog, SyncLogFilter, open_sync_log
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -91,3 +93,29 @@ async def test_pruning_removes_an_event_with_the_last_outcome_row_that_had_it(lo
     assert (kept.message_id, kept.event) == ("m-1", both.body)
     assert await log.prune_outcomes(NOW - timedelta(days=30), failed=True, limit=100) == 1
     assert await _stored_events(log_url) == [] and await log.rows() == []
+
+
+async def test_postgres_pruning_never_deletes_an_event_that_a_concurrent_write_gives_a_new_row(
+        postgres_url: str) -> None:
+
+    old = _event(1)
+    async with open_sync_log(postgres_url) as log:
+        await log.record([Outcome.succeeded(old, record_id="00Q8c0000000001AAA", created=True, action="leads")])
+        await _age(postgres_url, "m-1", "leads", 40)
+        writer = await asyncpg.connect(postgres_url)
+        try:
+            # another replica's record() of the same event, mid-transaction: its event upsert holds the row
+            async with writer.transaction():
+                await writer.execute("INSERT INTO sync_log_events (source, message_id, body) VALUES ('web', 'm-1', "
+                                     "$1) ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
+                                     "WHERE sync_log_events.body <> excluded.body", json.dumps(old.body))
+                await writer.execute("INSERT INTO sync_log (source, message_id, action, target, status, fields, "
+                                     "attempts, warnings, first_seen, updated_at) VALUES ('web', 'm-1', 'contacts', "
+                                     "'', 'failed', '[]', 1, '[]', now(), now())")
+                pruned = await asyncio.wait_for(
+                    log.prune_outcomes(NOW - timedelta(days=30), failed=False, limit=100), timeout=10)
+        finally:
+            await writer.close()
+        assert pruned == 1
+        [row] = await log.rows()
+        assert (row.action, row.event) == ("contacts", old.body)
