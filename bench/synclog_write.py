@@ -1,6 +1,7 @@
 """The sync log's write path alone: `record()` of batches of 200 outcomes into SQLite (a temporary file) and
 PostgreSQL (an embedded server, or DESTINATION_TEST_POSTGRES), with the CPU it takes per outcome and the bytes
-the store grows by per event. Run: `python -m bench.synclog_write [--batches N] [--store sqlite|postgres]`.
+the store grows by per event. Run: `python -m bench.synclog_write [--batches N] [--store sqlite|postgres]` (SYNCLOG_BENCH_BATCH=n for
+another batch size).
 
 CPU is this process's (the caller and SQLite's worker thread) plus, for PostgreSQL, the server's processes.
 Two shapes: the delivery benchmark's small identify with one action, and a Segment-sized track event
@@ -23,7 +24,7 @@ from destination.synclog import open_sync_log
 
 from .processes import cpu_seconds
 
-BATCH = 200
+BATCH = int(os.environ.get("SYNCLOG_BENCH_BATCH", "200"))  # outcomes per record() call
 
 
 def _small(i: int) -> dict[str, Any]:
