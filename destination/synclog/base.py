@@ -315,8 +315,9 @@ class SyncLog(ABC):
     @abstractmethod
     async def prune_outcomes(self, before: datetime, *, failed: bool, limit: int) -> int:
         """Retention: delete at most `limit` rows last updated before `before` — the failed ones (`failed`),
-        which replay needs and which are kept longer, or all the others; returns how many went. One short
-        transaction, so callers repeat it until fewer than `limit` go."""
+        which replay needs and which are kept longer, or all the others; returns how many went (events that no
+        row is left with go too, in the same transaction). One short transaction, so callers repeat it until
+        fewer than `limit` go."""
 
     @abstractmethod
     async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:

@@ -61,9 +61,3 @@ def page_statement(clause: str, limit: str, offset: str) -> str:
 def row_statement(placeholder: str) -> str:
     """One row by id, with its event."""
     return f"SELECT {_ROW} FROM sync_log s {_EVENT_JOIN} WHERE s.id = {placeholder}"
-
-
-#: After outcome rows of these (source, messageId) keys went: their events, unless another row still has them.
-UNREFERENCED_EVENTS = ("DELETE FROM sync_log_events WHERE source = {0} AND message_id = {1} AND NOT EXISTS "
-                       "(SELECT 1 FROM sync_log s WHERE s.source = sync_log_events.source "
-                       "AND s.message_id = sync_log_events.message_id)")

@@ -33,13 +33,17 @@ from .filters import where_sql
 from .migrations import migrate_sqlite
 from .schema import (
     SUPERSEDED,
-    UNREFERENCED_EVENTS,
     event_upsert_statement,
     page_statement,
     row_statement,
     upsert_statement,
 )
 
+# After a prune chunk, per (source, messageId) of the rows it deleted: the event, unless a row still has it
+# (writers take turns in SQLite, so no record() can be adding one meanwhile).
+_UNREFERENCED_EVENTS = ("DELETE FROM sync_log_events WHERE source = ? AND message_id = ? AND NOT EXISTS "
+                        "(SELECT 1 FROM sync_log s WHERE s.source = sync_log_events.source "
+                        "AND s.message_id = sync_log_events.message_id)")
 _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
 
 
@@ -378,7 +382,7 @@ class SqliteSyncLog(SyncLog):
                 try:
                     gone = db.execute(sql, [before.astimezone(UTC).isoformat(), limit]).fetchall()
                     if events and gone:
-                        db.executemany(UNREFERENCED_EVENTS.format("?", "?"), sorted(set(gone)))
+                        db.executemany(_UNREFERENCED_EVENTS, sorted(set(gone)))
                     db.execute("COMMIT")
                 except BaseException:
                     if db.in_transaction:
