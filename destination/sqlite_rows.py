@@ -27,13 +27,19 @@ def insert_rows(db: sqlite3.Connection, sql_for: Callable[[int], str], params: S
     """`params` (rows of `width` values, flat) in one transaction, `sql_for(n)` being an n-row statement."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        start = 0
-        for rows in statement_sizes(len(params) // width, largest):
-            end = start + rows * width
-            db.execute(sql_for(rows), params[start:end])
-            start = end
+        insert_rows_in_transaction(db, sql_for, params, width, largest)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def insert_rows_in_transaction(db: sqlite3.Connection, sql_for: Callable[[int], str], params: Sequence[Any],
+                               width: int, largest: int) -> None:
+    """`insert_rows` inside a transaction the caller began (several tables written in one commit)."""
+    start = 0
+    for rows in statement_sizes(len(params) // width, largest):
+        end = start + rows * width
+        db.execute(sql_for(rows), params[start:end])
+        start = end

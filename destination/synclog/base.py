@@ -15,10 +15,15 @@ import orjson
 from ..events import Event
 from ..outcomes import Outcome, Status
 
-#: Columns of a sync-log row, in table order (both stores use the same names).
+#: Columns of a sync-log row, in table order (both stores use the same names). The event itself is not one:
+#: it is kept once per (source, messageId) in `sync_log_events` (EVENT_COLUMNS), however many outcome rows it
+#: has, and joined back when rows are read.
 COLUMNS = ("source", "message_id", "action", "target", "object", "operation", "record_id", "created", "status",
-           "error_code", "message", "fields", "reason", "attempts", "warnings", "email", "event",
+           "error_code", "message", "fields", "reason", "attempts", "warnings", "email",
            "first_seen", "updated_at")
+
+#: Columns of `sync_log_events`: the event body (JSON text) of the outcome rows with that source and messageId.
+EVENT_COLUMNS = ("source", "message_id", "body")
 
 #: The `written_values` field under which the push direction notes a record it deleted (its value: when, UTC
 #: ISO 8601): the change feed does not publish that delete (no Salesforce field name starts with "$").
@@ -167,30 +172,29 @@ class SyncBackProgress:
     error: str | None = None
 
 
-def outcome_values(outcome: Outcome, now: datetime | str) -> dict[str, Any]:
-    """Column values for an outcome; `fields`, `warnings` and `event` are JSON text; `now` as the store keeps it."""
+def outcome_row(outcome: Outcome, now: datetime | str) -> tuple[Any, ...]:
+    """An outcome's column values in COLUMNS order (a tuple, not a dict: this runs once per outcome on the
+    delivery path); `fields` and `warnings` are JSON text; `now` as the store keeps it."""
     event = outcome.event
-    return {
-        "source": event.source,
-        "message_id": event.message_id,
-        "action": outcome.action or "",
-        "target": outcome.target,
-        "object": outcome.object,
-        "operation": outcome.operation,
-        "record_id": outcome.record_id,
-        "created": outcome.created,
-        "status": outcome.status.value,
-        "error_code": outcome.error_code,
-        "message": outcome.message,
-        "fields": _json_text(list(outcome.fields)),
-        "reason": outcome.reason,
-        "attempts": outcome.attempts,
-        "warnings": _json_text(list(outcome.warnings)),
-        "email": event_email(event.body),
-        "event": _json_text(event.body),
-        "first_seen": now,
-        "updated_at": now,
-    }
+    return (event.source, event.message_id, outcome.action or "", outcome.target, outcome.object,
+            outcome.operation, outcome.record_id, outcome.created, outcome.status.value, outcome.error_code,
+            outcome.message, _json_list(outcome.fields), outcome.reason, outcome.attempts,
+            _json_list(outcome.warnings), event_email(event.body), now, now)
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return _json_text(list(values)) if values else "[]"  # most outcomes have neither fields nor warnings
+
+
+def event_rows(outcomes: Sequence[Outcome]) -> list[tuple[str, str, str]]:
+    """The `sync_log_events` rows (source, messageId, body JSON) of a batch's outcomes: one per event however
+    many outcomes (actions, records) it has, the last one's body when a messageId repeats; sorted by key, so
+    concurrent writers (PostgreSQL replicas) lock them in one order."""
+    bodies: dict[tuple[str, str], Any] = {}
+    for outcome in outcomes:
+        event = outcome.event
+        bodies[(event.source, event.message_id)] = event.body
+    return [(source, message_id, _json_text(body)) for (source, message_id), body in sorted(bodies.items())]
 
 
 def _json_text(value: Any) -> str:
@@ -220,8 +224,9 @@ def event_email(body: dict[str, Any]) -> str | None:
 
 
 def row_from_values(values: Sequence[Any]) -> SyncLogRow:
-    """A SyncLogRow from `id` followed by COLUMNS, as either store returns them."""
-    v = dict(zip(("id", *COLUMNS), values, strict=True))
+    """A SyncLogRow from `id`, COLUMNS and the event's body (JSON text; NULL reads as {}), as either store
+    returns them."""
+    v = dict(zip(("id", *COLUMNS, "event"), values, strict=True))
     return SyncLogRow(
         id=v["id"], source=v["source"], message_id=v["message_id"], action=v["action"], target=v["target"],
         object=v["object"],
@@ -229,7 +234,7 @@ def row_from_values(values: Sequence[Any]) -> SyncLogRow:
         created=None if v["created"] is None else bool(v["created"]), status=Status(v["status"]),
         error_code=v["error_code"], message=v["message"], fields=tuple(json.loads(v["fields"])),
         reason=v["reason"], attempts=v["attempts"], warnings=tuple(json.loads(v["warnings"])),
-        email=v["email"], event=json.loads(v["event"]),
+        email=v["email"], event=json.loads(v["event"]) if v["event"] is not None else {},
         first_seen=_dt(v["first_seen"]), updated_at=_dt(v["updated_at"]))
 
 
@@ -385,8 +390,9 @@ class SyncLog(ABC):
     @abstractmethod
     async def prune_outcomes(self, before: datetime, *, failed: bool, limit: int) -> int:
         """Retention: delete at most `limit` rows last updated before `before` — the failed ones (`failed`),
-        which replay needs and which are kept longer, or all the others; returns how many went. One short
-        transaction, so callers repeat it until fewer than `limit` go."""
+        which replay needs and which are kept longer, or all the others; returns how many went (events that no
+        row is left with go too, in the same transaction). One short transaction, so callers repeat it until
+        fewer than `limit` go."""
 
     @abstractmethod
     async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:

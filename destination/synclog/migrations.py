@@ -8,7 +8,8 @@ by its shape and recorded as version 1 or 2, then migrated from there.
 
 To change the schema: append a Migration with the next version to MIGRATIONS (never edit a released one);
 give `sqlite` statements too when SQLite needs other SQL than PostgreSQL (it cannot alter constraints, for
-instance). Statements are templates: `{serial}`, `{timestamp}` and `{boolean}` become the dialect's types.
+instance). Statements are templates: `{serial}`, `{timestamp}` and `{boolean}` become the dialect's types,
+`{without_rowid}` SQLite's WITHOUT ROWID (a table that is its primary key's B-tree).
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ from typing import Literal
 
 import asyncpg
 
-from .base import COLUMNS
-
 Dialect = Literal["sqlite", "postgres"]
 
 _TYPES: dict[Dialect, dict[str, str]] = {
-    "sqlite": {"serial": "INTEGER", "timestamp": "TEXT", "boolean": "INTEGER"},
-    "postgres": {"serial": "BIGSERIAL", "timestamp": "TIMESTAMPTZ", "boolean": "BOOLEAN"},
+    "sqlite": {"serial": "INTEGER", "timestamp": "TEXT", "boolean": "INTEGER", "without_rowid": " WITHOUT ROWID"},
+    "postgres": {"serial": "BIGSERIAL", "timestamp": "TIMESTAMPTZ", "boolean": "BOOLEAN", "without_rowid": ""},
 }
 
 
@@ -73,7 +72,28 @@ _CREATE_INTENTS = """CREATE TABLE IF NOT EXISTS create_intents (
     matchers TEXT NOT NULL, record_id TEXT, created_at {timestamp} NOT NULL,
     PRIMARY KEY (source, message_id, action))"""
 
-_OLD_VALUES = ", ".join("''" if c == "target" else c for c in COLUMNS)
+#: sync_log's columns as version 2 made them (frozen: later versions change the table, not this step).
+_V2_COLUMNS = ("source", "message_id", "action", "target", "object", "operation", "record_id", "created", "status",
+               "error_code", "message", "fields", "reason", "attempts", "warnings", "email", "event",
+               "first_seen", "updated_at")
+_OLD_VALUES = ", ".join("''" if c == "target" else c for c in _V2_COLUMNS)
+
+# Version 6: an event is kept once, however many outcome rows (actions, records) it has.
+_EVENTS = """CREATE TABLE sync_log_events (
+    source TEXT NOT NULL, message_id TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (source, message_id)){without_rowid}"""
+# each event's body from its latest outcome row (a messageId's rows almost always carry the same event)
+_MOVE_EVENTS = """INSERT INTO sync_log_events (source, message_id, body)
+    SELECT s.source, s.message_id, s.event FROM sync_log s
+    WHERE s.id = (SELECT MAX(t.id) FROM sync_log t WHERE t.source = s.source AND t.message_id = s.message_id)"""
+_V6 = (
+    _EVENTS,
+    _MOVE_EVENTS,
+    "ALTER TABLE sync_log DROP COLUMN event",
+    # nothing reads by email alone: `search` ORs it with message_id, which no index leads, so that query
+    # scans by updated_at whatever the email index says
+    "DROP INDEX IF EXISTS sync_log_email",
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync log and dead letters (the schema before versioning: one row per event and action)", (
@@ -102,7 +122,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         # SQLite cannot alter a UNIQUE constraint: the table is rebuilt (its indexes go with the old one)
         "ALTER TABLE sync_log RENAME TO sync_log_old",
         _SYNC_LOG_V2,
-        f"INSERT INTO sync_log (id, {', '.join(COLUMNS)}) SELECT id, {_OLD_VALUES} FROM sync_log_old",
+        f"INSERT INTO sync_log (id, {', '.join(_V2_COLUMNS)}) SELECT id, {_OLD_VALUES} FROM sync_log_old",
         "DROP TABLE sync_log_old",
         *_SYNC_LOG_INDEXES,
         _VALUE_TIMES,
@@ -129,7 +149,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             source TEXT NOT NULL, object TEXT NOT NULL, record_id TEXT NOT NULL, modstamp TEXT NOT NULL,
             vals TEXT NOT NULL, PRIMARY KEY (source, object, record_id))""",
     )),
-    # Numbered 5 on this branch; it follows the outcome-row migration wherever that lands (renumber on merge).
     Migration(5, "record intents: an upsert's create kept by record key until a row saying created is kept", (
         # One per record an upsert is about to create (connection, object, its matcher values): record_id NULL
         # = fate unknown, set = created. Removed when an outcome saying created for that record is recorded.
@@ -138,6 +157,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             created_at {timestamp} NOT NULL, PRIMARY KEY (connection, object, record_key))""",
         "CREATE INDEX record_intents_record ON record_intents (object, record_id)",
     )),
+    Migration(6, "narrow outcome rows: each event kept once in sync_log_events, not on every outcome row; "
+                 "the unused email index dropped", _V6),
 )
 
 LATEST = MIGRATIONS[-1].version

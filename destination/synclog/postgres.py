@@ -24,17 +24,37 @@ from .base import (
     SyncLogFilter,
     SyncLogRow,
     WritesNote,
+    event_rows,
     in_flight_note,
     in_flight_rows,
-    outcome_values,
+    outcome_row,
     row_from_values,
     utcnow,
 )
 from .filters import where_sql
 from .migrations import migrate_postgres
-from .schema import SUPERSEDED, upsert_statement
+from .schema import SUPERSEDED, UPSERT_CONFLICT, page_statement, row_statement, upsert_statement
 
-_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
+# A batch's events in one statement (each key once: event_rows dedupes, which ON CONFLICT needs here).
+_EVENTS = ("INSERT INTO sync_log_events (source, message_id, body) SELECT * FROM unnest($1::text[], $2::text[], "
+           "$3::text[]) ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
+           "WHERE sync_log_events.body <> excluded.body")
+# A batch's outcome rows in one statement, one array per column (the times are the batch's one `now`): one
+# round of parsing and planning instead of one per row. ON CONFLICT may touch a row once per statement, so a
+# batch with a key twice goes row by row (upsert_statement) instead.
+_TYPES = {"created": "boolean", "attempts": "int"}
+_ARRAYS = len(COLUMNS) - 2
+_UPSERT_ARRAYS = (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) SELECT *, ${_ARRAYS + 1}::timestamptz, "
+                  f"${_ARRAYS + 1}::timestamptz FROM unnest("
+                  + ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(COLUMNS[:_ARRAYS]))
+                  + f") {UPSERT_CONFLICT}")
+# After a prune chunk: the events of its (source, messageId) keys that no outcome row has any more. An event
+# that a record() is writing right now is locked by its ON CONFLICT and skipped (its new row will show it); one
+# this locks first makes that record() wait, then insert it afresh.
+_UNREFERENCED = ("DELETE FROM sync_log_events WHERE (source, message_id) IN (SELECT e.source, e.message_id "
+                 "FROM sync_log_events e JOIN unnest($1::text[], $2::text[]) AS k(source, message_id) "
+                 "ON e.source = k.source AND e.message_id = k.message_id WHERE NOT EXISTS (SELECT 1 FROM sync_log s "
+                 "WHERE s.source = e.source AND s.message_id = e.message_id) FOR UPDATE OF e SKIP LOCKED)")
 
 
 def _dollar(n: int) -> str:
@@ -72,11 +92,16 @@ class PostgresSyncLog(SyncLog):
         if not outcomes:
             return
         now = utcnow()
-        rows = [[outcome_values(o, now)[c] for c in COLUMNS] for o in outcomes]
-        sql = upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))])
+        rows = [outcome_row(o, now) for o in outcomes]
         targeted = sorted({(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target})
+        events = event_rows(outcomes)
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.executemany(sql, rows)
+            await conn.execute(_EVENTS, [e[0] for e in events], [e[1] for e in events], [e[2] for e in events])
+            if len({r[:4] for r in rows}) == len(rows):
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                await conn.execute(_UPSERT_ARRAYS, *columns[:_ARRAYS], now)
+            else:
+                await conn.executemany(upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))]), rows)
             if targeted:
                 await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
             # The create intents these outcomes settle (an intent outlives its create until the outcome is kept).
@@ -141,13 +166,11 @@ class PostgresSyncLog(SyncLog):
                    offset: int = 0) -> list[SyncLogRow]:
         clause, params = where_sql(where, _dollar)
         n = len(params)
-        found = await self.pool.fetch(
-            f"{_SELECT} {clause} ORDER BY updated_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-            *params, limit, offset)
+        found = await self.pool.fetch(page_statement(clause, f"${n + 1}", f"${n + 2}"), *params, limit, offset)
         return [row_from_values(tuple(r)) for r in found]
 
     async def row(self, row_id: int) -> SyncLogRow | None:
-        found = await self.pool.fetchrow(f"{_SELECT} WHERE id = $1", row_id)
+        found = await self.pool.fetchrow(row_statement("$1"), row_id)
         return row_from_values(tuple(found)) if found else None
 
     async def counts(self, where: SyncLogFilter = ANY) -> dict[Status, int]:
@@ -270,9 +293,15 @@ class PostgresSyncLog(SyncLog):
     async def prune_outcomes(self, before: datetime, *, failed: bool, limit: int) -> int:
         which = "status = 'failed'" if failed else "status <> 'failed'"
         # SKIP LOCKED: a row being replayed (or pruned by another replica) right now is left for the next run
-        done = await self.pool.execute(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE "
-                                       f"updated_at < $1 AND {which} LIMIT $2 FOR UPDATE SKIP LOCKED)", before, limit)
-        return int(done.split()[-1])
+        async with self.pool.acquire() as conn, conn.transaction():
+            gone = await conn.fetch(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE "
+                                    f"updated_at < $1 AND {which} LIMIT $2 FOR UPDATE SKIP LOCKED) "
+                                    "RETURNING source, message_id", before, limit)
+            # a second statement, so it sees those rows gone (one statement's CTEs share one snapshot)
+            keys = sorted({(r[0], r[1]) for r in gone})
+            if keys:
+                await conn.execute(_UNREFERENCED, [k[0] for k in keys], [k[1] for k in keys])
+        return len(gone)
 
     async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:
         done = await self.pool.execute("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE "

@@ -3,7 +3,7 @@ made by migrations.py."""
 
 from __future__ import annotations
 
-from .base import COLUMNS
+from .base import COLUMNS, EVENT_COLUMNS
 
 
 def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
@@ -13,18 +13,51 @@ def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
     A redelivered event that finds nothing left to change (skipped) does not overwrite its earlier
     `succeeded` row: the event's terminal outcome stays the write that happened. A row that says the
     event created its record keeps saying so when a redelivery of that event succeeds without creating."""
+    values = ", ".join([f"({', '.join(placeholder)})"] * rows)
+    return f"INSERT INTO sync_log ({', '.join(COLUMNS)}) VALUES {values} {UPSERT_CONFLICT}"
+
+
+def _conflict() -> str:
     updated = [c for c in COLUMNS if c not in ("source", "message_id", "action", "target", "first_seen", "attempts",
                                                "created")]
     sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
-    values = ", ".join([f"({', '.join(placeholder)})"] * rows)
-    return (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) VALUES {values} "
-            f"ON CONFLICT (source, message_id, action, target) DO UPDATE SET {sets}, "
+    return (f"ON CONFLICT (source, message_id, action, target) DO UPDATE SET {sets}, "
             "created = CASE WHEN sync_log.created AND excluded.status = 'succeeded' THEN sync_log.created "
             "ELSE excluded.created END, "
             "attempts = sync_log.attempts + excluded.attempts "
             "WHERE NOT (sync_log.status = 'succeeded' AND excluded.status = 'skipped')")
 
 
+#: What upsert_statement does with a row whose (event, action, target) is already there.
+UPSERT_CONFLICT = _conflict()
+
+
 #: Rows of an (event, action) written before its records were known (target ''), once that (event, action)
 #: has rows for its records: a replay of `on_many_matches: all` that reached them supersedes the earlier row.
 SUPERSEDED = "DELETE FROM sync_log WHERE source = {0} AND message_id = {1} AND action = {2} AND target = ''"
+
+
+def event_upsert_statement(placeholder: list[str], rows: int = 1) -> str:
+    """INSERT of `rows` events (source, message_id, body) into sync_log_events; an event already kept is only
+    rewritten when its body differs (a redelivery or replay of the same event writes nothing)."""
+    values = ", ".join([f"({', '.join(placeholder)})"] * rows)
+    return (f"INSERT INTO sync_log_events ({', '.join(EVENT_COLUMNS)}) VALUES {values} "
+            "ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
+            "WHERE sync_log_events.body <> excluded.body")
+
+
+#: The columns row_from_values reads: the outcome row `s` and its event's body from `e`.
+_ROW = ", ".join(["s.id", *(f"s.{c}" for c in COLUMNS), "e.body"])
+_EVENT_JOIN = "LEFT JOIN sync_log_events e ON e.source = s.source AND e.message_id = s.message_id"
+
+
+def page_statement(clause: str, limit: str, offset: str) -> str:
+    """A page of rows under a WHERE `clause` (on sync_log's own columns), most recently updated first, each
+    with its event: the page is chosen from the narrow table first, then only its rows look up their events."""
+    return (f"SELECT {_ROW} FROM (SELECT * FROM sync_log {clause} ORDER BY updated_at DESC, id DESC "
+            f"LIMIT {limit} OFFSET {offset}) s {_EVENT_JOIN} ORDER BY s.updated_at DESC, s.id DESC")
+
+
+def row_statement(placeholder: str) -> str:
+    """One row by id, with its event."""
+    return f"SELECT {_ROW} FROM sync_log s {_EVENT_JOIN} WHERE s.id = {placeholder}"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..outcomes import Outcome, Status
-from ..sqlite_rows import insert_rows
+from ..sqlite_rows import insert_rows_in_transaction
 from .base import (
     ANY,
     COLUMNS,
@@ -28,17 +28,28 @@ from .base import (
     SyncLogFilter,
     SyncLogRow,
     WritesNote,
+    event_rows,
     in_flight_note,
     in_flight_rows,
-    outcome_values,
+    outcome_row,
     row_from_values,
     utcnow,
 )
 from .filters import where_sql
 from .migrations import migrate_sqlite
-from .schema import SUPERSEDED, upsert_statement
+from .schema import (
+    SUPERSEDED,
+    event_upsert_statement,
+    page_statement,
+    row_statement,
+    upsert_statement,
+)
 
-_SELECT = f"SELECT id, {', '.join(COLUMNS)} FROM sync_log"
+# After a prune chunk, per (source, messageId) of the rows it deleted: the event, unless a row still has it
+# (writers take turns in SQLite, so no record() can be adding one meanwhile).
+_UNREFERENCED_EVENTS = ("DELETE FROM sync_log_events WHERE source = ? AND message_id = ? AND NOT EXISTS "
+                        "(SELECT 1 FROM sync_log s WHERE s.source = sync_log_events.source "
+                        "AND s.message_id = sync_log_events.message_id)")
 _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
 
 
@@ -65,6 +76,11 @@ def _delete_intents(keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, lis
 @functools.lru_cache(maxsize=16)
 def _upsert_sql(rows: int) -> str:
     return upsert_statement(["?"] * len(COLUMNS), rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _event_sql(rows: int) -> str:
+    return event_upsert_statement(["?"] * 3, rows)
 
 
 def _param(value: Any) -> Any:
@@ -132,28 +148,37 @@ class SqliteSyncLog(SyncLog):
         now = utcnow().isoformat()  # the only datetime of a row: converted once per batch, not per column
         params: list[Any] = []
         for outcome in outcomes:
-            values = outcome_values(outcome, now)
-            params += [values[c] for c in COLUMNS]
+            params += outcome_row(outcome, now)
+        events = [value for row in event_rows(outcomes) for value in row]
         targeted = {(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target}
         created = sorted({(o.object or "", o.record_id) for o in outcomes if o.created and o.record_id})
-        await asyncio.to_thread(self._upsert, params, sorted(targeted), created)
+        await asyncio.to_thread(self._upsert, params, events, sorted(targeted), created)
 
-    def _upsert(self, params: list[Any], targeted: list[tuple[str, str, str]],
+    def _upsert(self, params: list[Any], events: list[Any], targeted: list[tuple[str, str, str]],
                 created: Sequence[tuple[str, str]] = ()) -> None:
-        """Every row of a batch in one transaction, in multi-row statements (see sqlite_rows); then the create
-        intents those outcomes settle are removed."""
+        """Every row of a batch and its events in one transaction, in multi-row statements (see sqlite_rows);
+        then the create intents those outcomes settle are removed, and the record intents they close."""
         width = len(COLUMNS)
         keys = [(params[i], params[i + 1], params[i + 2]) for i in range(0, len(params), width)]
         with self._lock:
-            assert self._db is not None, "sync log is not open"
-            insert_rows(self._db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
+            db = self._db
+            assert db is not None, "sync log is not open"
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                insert_rows_in_transaction(db, _event_sql, events, 3, _ROWS_PER_STATEMENT)
+                insert_rows_in_transaction(db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
             if targeted:  # rare (on_many_matches: all); a crash before it leaves a row that the next replay removes
-                self._db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
+                db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
             if self._intents_open:  # skipped while the table is empty: most workloads never pay for it
                 self._transaction([*_delete_intents(keys), ("SELECT NOT EXISTS (SELECT 1 FROM create_intents)", [])])
             if created and self._keys_open:  # the record intents these rows saying created close
-                self._db.executemany("DELETE FROM record_intents WHERE object = ? AND record_id = ?", created)
-                self._keys_open = bool(self._db.execute("SELECT EXISTS (SELECT 1 FROM record_intents)").fetchone()[0])
+                db.executemany("DELETE FROM record_intents WHERE object = ? AND record_id = ?", created)
+                self._keys_open = bool(db.execute("SELECT EXISTS (SELECT 1 FROM record_intents)").fetchone()[0])
 
     def _transaction(self, statements: list[tuple[str, list[Any]]]) -> None:
         """Statements in one transaction (the caller holds the lock); a last SELECT NOT EXISTS that answers
@@ -263,12 +288,11 @@ class SqliteSyncLog(SyncLog):
     async def rows(self, where: SyncLogFilter = ANY, *, limit: int = 100,
                    offset: int = 0) -> list[SyncLogRow]:
         clause, params = where_sql(where, lambda _: "?")
-        found = await self._run(f"{_SELECT} {clause} ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
-                                [*params, limit, offset])
+        found = await self._run(page_statement(clause, "?", "?"), [*params, limit, offset])
         return [row_from_values(r) for r in found]
 
     async def row(self, row_id: int) -> SyncLogRow | None:
-        found = await self._run(f"{_SELECT} WHERE id = ?", [row_id])
+        found = await self._run(row_statement("?"), [row_id])
         return row_from_values(found[0]) if found else None
 
     async def counts(self, where: SyncLogFilter = ANY) -> dict[Status, int]:
@@ -416,21 +440,33 @@ class SqliteSyncLog(SyncLog):
         # `+status` keeps the planner on the updated_at index (the status index would scan every other row)
         which = "status = 'failed'" if failed else "+status <> 'failed'"
         return await self._prune(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE updated_at < ? "
-                                 f"AND {which} ORDER BY updated_at LIMIT ?)", before, limit)
+                                 f"AND {which} ORDER BY updated_at LIMIT ?) RETURNING source, message_id",
+                                 before, limit, events=True)
 
     async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:
         return await self._prune("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters "
-                                 "WHERE created_at < ? ORDER BY created_at LIMIT ?)", before, limit)
+                                 "WHERE created_at < ? ORDER BY created_at LIMIT ?) RETURNING id", before, limit)
 
-    async def _prune(self, sql: str, before: datetime, limit: int) -> int:
+    async def _prune(self, sql: str, before: datetime, limit: int, *, events: bool = False) -> int:
         """One chunk: a short write transaction, then the pages it freed go back to the file system (only in
         a file made with auto_vacuum=INCREMENTAL, i.e. by this version or later; an older file keeps its
-        size and reuses the pages)."""
+        size and reuses the pages). With `events`, `sql` returns the (source, messageId) of the outcome rows
+        it deleted, and their events go too once no row is left with them."""
         def work() -> int:
             with self._lock:
-                assert self._db is not None, "sync log is not open"
-                deleted = self._db.execute(sql, [before.astimezone(UTC).isoformat(), limit]).rowcount
-                if deleted:
-                    self._db.executescript(_VACUUM)
-                return int(deleted)
+                db = self._db
+                assert db is not None, "sync log is not open"
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    gone = db.execute(sql, [before.astimezone(UTC).isoformat(), limit]).fetchall()
+                    if events and gone:
+                        db.executemany(_UNREFERENCED_EVENTS, sorted(set(gone)))
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                if gone:
+                    db.executescript(_VACUUM)
+                return len(gone)
         return await asyncio.to_thread(work)

@@ -205,3 +205,31 @@ async def test_a_database_migrated_by_a_newer_release_is_refused_at_open(log_url
                          f"VALUES ({LATEST + 1}, 'from the future', {{now}})"])
     with pytest.raises(SchemaTooNew, match=f"version {LATEST + 1}, newer than this release knows"):
         await open_sync_log(log_url).open()
+
+
+async def test_a_version_4_database_keeps_each_event_once_after_migrating_and_its_rows_still_show_it(
+        log_url: str) -> None:
+    # version 4 as migrations 1-4 made it (released, never edited), each outcome row carrying its event
+    dialect = "sqlite" if log_url.startswith("sqlite") else "postgres"
+    v4 = [s for m in MIGRATIONS[:4] for s in (m.sqlite if dialect == "sqlite" and m.sqlite else m.statements)]
+    versions = ["CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+                "applied_at {timestamp} NOT NULL)",
+                *(f"INSERT INTO schema_version VALUES ({n}, 'v{n}', {{now}})" for n in range(1, 5))]
+    second_action = ("INSERT INTO sync_log (source, message_id, action, object, operation, record_id, created, "
+                     "status, fields, attempts, warnings, email, event, first_seen, updated_at) VALUES ('web', 'm-1', "
+                     "'contacts', 'Contact', 'upsert', '0038c0000000001AAA', {true}, 'succeeded', '[]', 1, '[]', "
+                     "'ann@example.com', '{{\"type\": \"identify\", \"messageId\": \"m-1\"}}', {now}, {now})")
+    await _sql(log_url, [*versions, *v4, *V1_ROWS, second_action])
+
+    async with open_sync_log(log_url) as log:
+        rows = await log.rows()
+        assert sorted((r.message_id, r.action) for r in rows) == [("m-1", "contacts"), ("m-1", "leads"),
+                                                                  ("m-2", "leads")]
+        assert {r.message_id: r.event for r in rows} == {"m-1": {"type": "identify", "messageId": "m-1"},
+                                                         "m-2": {"type": "identify", "messageId": "m-2"}}
+        assert (await log.row(rows[0].id)) == rows[0]
+
+    assert await _versions(log_url) == list(range(1, LATEST + 1))
+    assert sorted(await _sql(log_url, [], query="SELECT message_id FROM sync_log_events")) == [("m-1",), ("m-2",)]
+    columns, indexes = await _columns_and_indexes(log_url)
+    assert ("sync_log", "event") not in columns and "sync_log_email" not in indexes

@@ -1,0 +1,121 @@
+"""Outcome rows stay narrow: an event is kept once in the sync log however many outcome rows it has, every row
+still reads it back, and pruning removes an event with the last row that had it. SQLite and a real
+PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from destination.events import Event
+from destination.outcomes import Outcome, Status
+from destination.synclog import SyncLog, SyncLogFilter, open_sync_log
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+async def _sql(url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """One statement straight on the store (`?` placeholders, made `$n` for PostgreSQL); its rows."""
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            rows = [tuple(r) for r in db.execute(sql, params).fetchall()]
+            db.commit()
+            return rows
+        finally:
+            db.close()
+    for n in range(1, sql.count("?") + 1):
+        sql = sql.replace("?", f"${n}", 1)
+    conn = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await conn.fetch(sql, *params)]
+    finally:
+        await conn.close()
+
+
+async def _stored_events(url: str) -> list[tuple[object, ...]]:
+    return sorted(await _sql(url, "SELECT source, message_id FROM sync_log_events"))
+
+
+async def _age(url: str, message_id: str, action: str, days: int) -> None:
+    when = NOW - timedelta(days=days)
+    await _sql(url, "UPDATE sync_log SET updated_at = ? WHERE message_id = ? AND action = ?",
+               when.isoformat() if url.startswith("sqlite") else when, message_id, action)
+
+
+def _event(n: int, **extra: object) -> Event:
+    return Event("web", {"type": "identify", "messageId": f"m-{n}", "userId": f"u{n}",
+                         "traits": {"email": f"user{n}@example.com"}, **extra})
+
+
+async def test_an_event_with_several_outcome_rows_is_kept_once_and_every_row_shows_it(
+        log: SyncLog, log_url: str) -> None:
+    e = _event(1)
+    await log.record([Outcome.succeeded(e, record_id="00Q8c0000000001AAA", created=True, action="leads"),
+                      *(Outcome.succeeded(e, record_id=r, created=False, action="contacts", target=r)
+                        for r in ("0038c0000000001AAA", "0038c0000000002AAA")),
+                      Outcome.skipped(_event(2), "NO_ACTION_MATCHED")])
+    await log.record([Outcome.failed(e, "UNABLE_TO_LOCK_ROW", "locked", action="orders")])  # a later batch
+
+    rows = await log.rows(SyncLogFilter(message_id="m-1"))
+    assert len(rows) == 4 and all(r.event == e.body for r in rows)
+    assert [await log.row(r.id) for r in rows] == rows
+    assert (await log.rows(SyncLogFilter(message_id="m-2")))[0].event == _event(2).body
+    assert await _stored_events(log_url) == [("web", "m-1"), ("web", "m-2")]
+
+
+async def test_a_row_shows_the_latest_body_its_event_arrived_with(log: SyncLog) -> None:
+    await log.record([Outcome.failed(_event(1), "REQUIRED_FIELD_MISSING", "missing", action="leads")])
+    fixed = _event(1, traits={"email": "fixed@example.com", "name": "Ann"})
+    await log.record([Outcome.succeeded(fixed, record_id="00Q8c0000000001AAA", created=True, action="leads")])
+
+    [row] = await log.rows()
+    assert row.status is Status.SUCCEEDED and row.event == fixed.body and row.attempts == 2
+
+
+async def test_pruning_removes_an_event_with_the_last_outcome_row_that_had_it(log: SyncLog, log_url: str) -> None:
+    both, alone = _event(1), _event(2)
+    await log.record([Outcome.succeeded(both, record_id="00Q8c0000000001AAA", created=True, action="leads"),
+                      Outcome.failed(both, "REQUIRED_FIELD_MISSING", "missing", action="contacts"),
+                      Outcome.succeeded(alone, record_id="00Q8c0000000002AAA", created=True, action="leads")])
+    for message_id, action in (("m-1", "leads"), ("m-1", "contacts"), ("m-2", "leads")):
+        await _age(log_url, message_id, action, 40)
+
+    assert await log.prune_outcomes(NOW - timedelta(days=30), failed=False, limit=100) == 2
+
+    # m-1's failed row still needs its event (replay re-drives it); m-2 has no row left
+    assert await _stored_events(log_url) == [("web", "m-1")]
+    [kept] = await log.rows()
+    assert (kept.message_id, kept.event) == ("m-1", both.body)
+    assert await log.prune_outcomes(NOW - timedelta(days=30), failed=True, limit=100) == 1
+    assert await _stored_events(log_url) == [] and await log.rows() == []
+
+
+async def test_postgres_pruning_never_deletes_an_event_that_a_concurrent_write_gives_a_new_row(
+        postgres_url: str) -> None:
+
+    old = _event(1)
+    async with open_sync_log(postgres_url) as log:
+        await log.record([Outcome.succeeded(old, record_id="00Q8c0000000001AAA", created=True, action="leads")])
+        await _age(postgres_url, "m-1", "leads", 40)
+        writer = await asyncpg.connect(postgres_url)
+        try:
+            # another replica's record() of the same event, mid-transaction: its event upsert holds the row
+            async with writer.transaction():
+                await writer.execute("INSERT INTO sync_log_events (source, message_id, body) VALUES ('web', 'm-1', "
+                                     "$1) ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
+                                     "WHERE sync_log_events.body <> excluded.body", json.dumps(old.body))
+                await writer.execute("INSERT INTO sync_log (source, message_id, action, target, status, fields, "
+                                     "attempts, warnings, first_seen, updated_at) VALUES ('web', 'm-1', 'contacts', "
+                                     "'', 'failed', '[]', 1, '[]', now(), now())")
+                pruned = await asyncio.wait_for(
+                    log.prune_outcomes(NOW - timedelta(days=30), failed=False, limit=100), timeout=10)
+        finally:
+            await writer.close()
+        assert pruned == 1
+        [row] = await log.rows()
+        assert (row.action, row.event) == ("contacts", old.body)
