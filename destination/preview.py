@@ -123,8 +123,11 @@ async def preview(sources: Mapping[str, ActionFile], delivery: Delivery, events:
     """Predict every event's outcomes without writing anything."""
     run = _Preview(sources, delivery, samples)
     batching = batching or BatchingConfig()
-    batcher = Batcher(run.batch, rest_size=batching.rest_size, bulk_size=batching.bulk_size,
-                      linger_ms=10**9, max_pending=2**62)  # no linger: batches split by size only, as in a burst
+    # as in a burst: no linger, and the coalescing window never passes, so batches are cut by size, held and
+    # joined by later events of their records, and written when the batcher nearly fills or at the end: the
+    # batches the pipeline makes of the same events arriving at once under the same settings
+    batcher = Batcher(run.batch, rest_size=batching.rest_size, bulk_size=batching.bulk_size, linger_ms=10**9,
+                      max_pending=batching.max_pending, window_ms=batching.window_ms and 10**9)
     for event in events:
         run.position[id(event)] = run.report.events
         run.report.events += 1

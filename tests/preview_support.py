@@ -111,6 +111,9 @@ actions:
 """, "corpus.yaml")
 
 BATCHING = BatchingConfig(rest_size=25, bulk_size=60, linger_ms=3_600_000)  # split by size only, many batches
+#: the same without the coalescing window: each event's values meet the org in a batch of their own more often,
+#: so a corpus reaches more of the org's refusals (with the window a later event of a record replaces them)
+UNCOALESCED = BATCHING.model_copy(update={"window_ms": 0})
 EXISTING_LEADS = 40
 EXISTING_CONTACTS = 30
 EXISTING_CASES = 30
@@ -280,7 +283,7 @@ class Comparison:
 
 
 async def preview_then_run(emulator: Any, events: list[Event], tmp_path: Path,
-                           auth: AuthSettings | None = None) -> Comparison:
+                           auth: AuthSettings | None = None, batching: BatchingConfig = BATCHING) -> Comparison:
     """The corpus through `preview`, then through the pipeline (Delivery against the same org, untouched by
     the preview), as the user `auth` logs in as (default: the admin); each event's predicted and recorded
     outcome."""
@@ -292,12 +295,12 @@ async def preview_then_run(emulator: Any, events: list[Event], tmp_path: Path,
         client.bulk.poll_max = 0.1
         delivery = Delivery({"default": client}, budget=Budget(recheck_seconds=0.2), backoff_seconds=0.01)
         before = dict(emulator.state.usage.by_endpoint)
-        report = await preview(sources, delivery, events, batching=BATCHING)
+        report = await preview(sources, delivery, events, batching=batching)
         after = emulator.state.usage.by_endpoint
         assert {k for k in after if after[k] != before.get(k, 0)} <= {"query", "sobjects/describe", "ui-api"}  # no writes
         predicted = {(p.event, p.action or ""): (p.verdict, p.code) for p in report.predictions}
         sync_log = await stack.enter_async_context(open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}"))
-        pipeline = Pipeline(sources, delivery, sync_log, batching=BATCHING)
+        pipeline = Pipeline(sources, delivery, sync_log, batching=batching)
         for event in events:
             await pipeline.submit(event)
         await pipeline.drain()

@@ -191,10 +191,10 @@ actions:
     async with SalesforceClient(connection_for(tls_emulator)) as client:
         delivery = Delivery({"default": client})
         together = await preview({"app": source}, delivery, events, batching=BatchingConfig(rest_size=200))
-        apart = await preview({"app": source}, delivery, events, batching=BatchingConfig(rest_size=1))
+        apart = await preview({"app": source}, delivery, events, batching=BatchingConfig(rest_size=1, window_ms=0))
     # one batch: the three events of new@ coalesce into one create, which the first of them makes (the others
-    # update the record in the same call, as a run records them); batches of one record (another record
-    # closes each): a create, an update, then nothing left to change
+    # update the record in the same call, as a run records them); batches of one record and no coalescing
+    # window (another record closes each): a create, an update, then nothing left to change
     new = [p for p in together.predictions if p.event in ("e0", "e2", "e4")]
     assert [(p.verdict, p.code) for p in new] == [("create", None), ("update", None), ("update", None)]
     new = [p for p in apart.predictions if p.event in ("e0", "e2", "e4")]

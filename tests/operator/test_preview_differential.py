@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from preview_support import PARTNER_LEAD, corpus, preview_then_run, seed_org
+from preview_support import PARTNER_LEAD, UNCOALESCED, corpus, preview_then_run, seed_org
 
 from destination.events import Event
 
@@ -67,7 +67,7 @@ async def test_preview_predicts_the_outcomes_of_a_user_with_a_restricted_profile
 
     ids = seed_org(tls_emulator.state.store)
     restricted = AuthSettings(AuthMethod.CLIENT_CREDENTIALS, "restricted-client", "restricted-secret")
-    result = await preview_then_run(tls_emulator, corpus(1200, ids), tmp_path, restricted)
+    result = await preview_then_run(tls_emulator, corpus(1200, ids), tmp_path, restricted, UNCOALESCED)
     assert len(result.actual) >= 1200
     assert result.disagreements() == []
     codes = {code for verdict, code in result.actual.values() if verdict == "fail"}
