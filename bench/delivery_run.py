@@ -107,7 +107,7 @@ def write_config(folder: Path, emulator_port: int, mode: str, kafka: KafkaConfig
     allowed_hosts: [127.0.0.1]
 actions_dir: {folder / 'actions'}
 sync_log_url: sqlite:///{folder / 'sync.db'}
-batching: {{linger_ms: 200}}
+batching: {{linger_ms: 200, window_ms: 60000}}
 {kafka_lines}""")
     return config
 

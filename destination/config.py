@@ -156,9 +156,9 @@ class BatchingConfig(BaseModel):
     rest_size: int = Field(200, ge=1, le=200)
     bulk_size: int = Field(1000, ge=1, le=150_000_000)
     linger_ms: int = Field(500, ge=0, description="a batch that is not full is written after this long")
-    window_ms: int = Field(60_000, ge=0, description="a full batch is held up to this long (from its first "
-                           "event) while the batcher has room, so later events of its records join its write; "
-                           "0 writes it at once")
+    window_ms: int = Field(0, ge=0, description="a full batch is held up to this long (from its first event) "
+                           "while the batcher has room, so later events of its records join its write (60000 "
+                           "writes records whose events arrive far apart once); 0 writes it at once")
     max_pending: int = Field(60_000, ge=1, description="operations held before the consumer is paused")
     max_attempts: int | None = Field(None, ge=1, description="deprecated: use retry.max_attempts (when set, it "
                                      "overrides it)")

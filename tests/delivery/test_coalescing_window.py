@@ -153,7 +153,7 @@ async def test_far_apart_events_cost_one_write_per_record_through_the_pipeline_d
     and max_pending they coalesce, so the cost is the floor of 1,000 records (5 writes, 5 queries)."""
     n, distinct = 2_000, 1_000
     async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as sync_log:
-        pipeline = Pipeline({"web": SOURCE}, delivery, sync_log, batching=BatchingConfig(linger_ms=200))
+        pipeline = Pipeline({"web": SOURCE}, delivery, sync_log, batching=BatchingConfig(linger_ms=200, window_ms=60_000))
         before = dict(tls_emulator.state.usage.by_endpoint)
         for i in range(n):
             await pipeline.submit(Event("web", {"type": "identify", "messageId": f"m{i}",
@@ -176,7 +176,7 @@ async def test_a_pending_operation_lets_go_of_its_event_and_the_outcome_row_keep
             "context": {"page": {"url": "https://x.example/a"}, "ip": "1.2.3.4"},
             "traits": {"email": "kept@x.example", "name": "Kept", "plan": {"tier": "gold"}}}
     async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as sync_log:
-        pipeline = Pipeline({"web": SOURCE}, delivery, sync_log, batching=BatchingConfig(linger_ms=10_000))
+        pipeline = Pipeline({"web": SOURCE}, delivery, sync_log, batching=BatchingConfig(linger_ms=10_000, window_ms=60_000))
         await pipeline.submit(Event("web", body))
         gc.collect()
         assert pipeline.batcher.pending == 1
@@ -200,7 +200,7 @@ async def test_a_pending_operation_of_an_analytics_js_event_holds_under_3_kb(del
     n = 2_000
     async with open_sync_log(f"sqlite:///{tmp_path / 's.db'}") as sync_log:
         pipeline = Pipeline({"web": SOURCE}, delivery, sync_log,
-                            batching=BatchingConfig(linger_ms=10**9, max_pending=n + 1))
+                            batching=BatchingConfig(linger_ms=10**9, max_pending=n + 1, window_ms=60_000))
         gc.collect()
         tracemalloc.start()
         try:

@@ -198,9 +198,17 @@ def test_split_deployment_delivers_every_event_once_through_consumer_kills(tmp_p
         # mid-delivery: SIGKILL one consumer, later SIGTERM the other (it must drain and exit 0); restart both
         _wait_for(lambda: asyncio.run(_count(postgres_url)) >= N // 5, deadline, "a fifth delivered")
         killed_at = asyncio.run(_count(postgres_url))
+        assignments = consumers[0].log.read_text().count("assigned partitions")
         consumers[0].signal(signal.SIGKILL)
         time.sleep(1)
         consumers[0].start()
+        # the SIGTERM waits until the group has settled again (the restarted member holds partitions, then 5 s):
+        # when the SIGTERMed member was the group's leader and left right after a rebalance, tansu 0.6.0's
+        # coordinator elected no leader for the rest of the run (both members re-joined every 13 s, neither was
+        # assigned; 3 of 5 runs on 2026-12-02). As far as its logs show, a broker limit.
+        _wait_for(lambda: consumers[0].log.read_text().count("assigned partitions") > assignments, deadline,
+                  f"{consumers[0].name} assigned partitions again")
+        time.sleep(5)
         _wait_for(lambda: asyncio.run(_count(postgres_url)) >= N // 2, deadline, "half delivered")
         terminated_at = asyncio.run(_count(postgres_url))
         assert consumers[1].signal(signal.SIGTERM) == 0, (tmp_path / "consumer-2.log").read_text()
