@@ -4,7 +4,8 @@ re-takes the GIL, which under a busy event loop can wait for its switch interval
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -25,9 +26,16 @@ def statement_sizes(rows: int, largest: int) -> list[int]:
 def insert_rows(db: sqlite3.Connection, sql_for: Callable[[int], str], params: Sequence[Any], width: int,
                 largest: int) -> None:
     """`params` (rows of `width` values, flat) in one transaction, `sql_for(n)` being an n-row statement."""
+    with immediate_transaction(db):
+        insert_rows_in_transaction(db, sql_for, params, width, largest)
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT around the block, rolled back if it raises."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        insert_rows_in_transaction(db, sql_for, params, width, largest)
+        yield
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

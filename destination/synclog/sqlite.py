@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..outcomes import Outcome, Status
-from ..sqlite_rows import insert_rows_in_transaction
+from ..sqlite_rows import immediate_transaction, insert_rows_in_transaction
 from .base import (
     ANY,
     COLUMNS,
@@ -163,15 +163,9 @@ class SqliteSyncLog(SyncLog):
         with self._lock:
             db = self._db
             assert db is not None, "sync log is not open"
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(db):  # the events and their outcome rows: one commit
                 insert_rows_in_transaction(db, _event_sql, events, 3, _ROWS_PER_STATEMENT)
                 insert_rows_in_transaction(db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
             if targeted:  # rare (on_many_matches: all); a crash before it leaves a row that the next replay removes
                 db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
             if self._intents_open:  # skipped while the table is empty: most workloads never pay for it
