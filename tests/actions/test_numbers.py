@@ -61,6 +61,15 @@ def test_huge_and_non_finite_numbers_fail_their_event_fast(text: str) -> None:
     assert outcome.error_code == "MAPPING_ERROR" and outcome.fields == ("Amount",)
 
 
+def test_an_integer_too_long_to_print_fails_its_event_as_a_mapping_error() -> None:
+    # Python refuses str() of an int over 4,300 digits (ValueError), which the error message must not trip on;
+    # orjson refuses such a number in JSON, but a YAML static value or an event built in Python can hold one
+    outcome = _map({"total": 10 ** 5000})
+    assert isinstance(outcome, Outcome) and outcome.status is Status.FAILED
+    assert outcome.error_code == "MAPPING_ERROR" and outcome.fields == ("Amount",)
+    assert "digits" in (outcome.message or "")
+
+
 def test_non_finite_floats_from_the_json_never_reach_a_field() -> None:
     for value in (math.inf, -math.inf, math.nan):
         outcome = _map({"total": 1, "probability": value})

@@ -34,7 +34,7 @@ logging: {{repeat_window_seconds: {window}, progress_seconds: 0}}
                                    env={**os.environ})
     try:
         deadline = time.monotonic() + 60
-        while "assigned partitions" not in log.read_text():
+        while "destination.kafka: assigned partitions" not in log.read_text():  # joined (not aiokafka's own line)
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         before = len(log.read_text().splitlines())
