@@ -16,7 +16,7 @@ from destination.events import Event
 from destination.outcomes import Outcome
 from destination.synclog import open_sync_log
 
-CASES = int(os.environ.get("FATE_CASES", "30"))
+CASES = int(os.environ.get("FATE_CASES", "20"))  # tests/slow runs 300 (FATE_CASES_SLOW)
 
 
 @pytest.mark.timeout(900)
