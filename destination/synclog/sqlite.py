@@ -190,9 +190,13 @@ class SqliteSyncLog(SyncLog):
         if statements and statements[-1][0].startswith("SELECT NOT EXISTS") and last and last[0]:
             self._intents_open = False
 
-    async def _intents(self, statements: list[tuple[str, list[Any]]]) -> None:
+    async def _intents(self, statements: list[tuple[str, list[Any]]], opens: bool = False) -> None:
+        """`opens`: the statements add intents; the flag turns on under the lock, with the table (set before,
+        a record() emptying the table meanwhile would turn it off over the new intent)."""
         def work() -> None:
             with self._lock:
+                if opens:
+                    self._intents_open = True
                 self._transaction(statements)
         if statements:
             await asyncio.to_thread(work)
@@ -206,9 +210,7 @@ class SqliteSyncLog(SyncLog):
                                f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))} "
                                "ON CONFLICT (source, message_id, action) DO NOTHING",
                                [v for i in chunk for v in (*i, now)]))
-        if statements:
-            self._intents_open = True
-        await self._intents(statements)
+        await self._intents(statements, opens=True)
 
     async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
         statements = _delete_intents([(s, m, a) for s, m, a, r in settled if not r])

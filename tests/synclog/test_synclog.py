@@ -151,6 +151,29 @@ async def test_a_record_intent_recorded_while_rows_saying_created_empty_the_tabl
             await log.settle_key_intents([("default", "Lead", f"new{n}", None)])
 
 
+async def test_a_create_intent_recorded_while_a_record_empties_the_table_is_removed_by_its_own_row(
+        tmp_path: Path) -> None:
+    """The same for create intents: an intent recorded while a record() empties the table must still be removed
+    when its own outcome row is kept (it used to outlive its row: the flag was set before the insert ran)."""
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        assert isinstance(log, SqliteSyncLog)
+        for n in range(0, 40, 2):
+            await log.record_intents([("web", f"m-{n}", "leads", "Lead", "[]")])
+            log._lock.acquire()  # both calls below wait for the table, in either order
+            try:
+                kept = asyncio.create_task(log.record([Outcome.succeeded(
+                    event(n), record_id="00Q8c0000000001AAA", created=True, action="leads", object="Lead")]))
+                intended = asyncio.create_task(log.record_intents([("web", f"m-{n + 1}", "leads", "Lead", "[]")]))
+                await asyncio.sleep(0.02)
+            finally:
+                log._lock.release()
+            await asyncio.gather(kept, intended)
+            assert list(await log.open_intents("web", "leads", [f"m-{n}", f"m-{n + 1}"])) == [f"m-{n + 1}"]
+            await log.record([Outcome.succeeded(event(n + 1), record_id="00Q8c0000000002AAA", created=True,
+                                                action="leads", object="Lead")])
+            assert await log.open_intents("web", "leads", [f"m-{n + 1}"]) == {}
+
+
 async def test_dead_letters_keep_the_payload_until_replayed(log: SyncLog) -> None:
     first = await log.dead_letter("web", "REQUIRED_FIELD_MISSING: LastName", '{"type":"identify","messageId":"m-1"}',
                                   "REQUIRED_FIELD_MISSING")
