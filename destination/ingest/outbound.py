@@ -12,7 +12,9 @@ notification is not silent: it is recorded in the sync log as `skipped` with rea
 and counted (`destination_loop_guard_dropped_total`). The two-way sync's echo rule applies too: a
 notification whose LastModifiedById is our integration user and whose fields hold exactly what the push
 direction last wrote to them is our own write coming back — skipped with ECHO_SUPPRESSED, and counted
-the same way."""
+the same way. Salesforce may notify before delivery has recorded what it wrote: an integration-user
+notification that is not (yet) a known echo, while a delivery batch writing to that object is in flight,
+is not acknowledged (503), and Salesforce resends the message; it is judged again then."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
 from ..metrics import Metrics
 from ..outcomes import Outcome
-from ..sync_back.changes import same
+from ..sync_back.changes import parse_modstamp, same
 from ..sync_back.echo import ECHO, same_user
 from ..synclog.base import SyncLog, SyncLogFilter
 from .dedup import RecentMessages
@@ -135,8 +137,12 @@ def _text(value: Any) -> Any:
 class Outbound:
     def __init__(self, access: OutboundAccess, log: EventLog, sync_log: SyncLog | None,
                  loop_window: timedelta = timedelta(minutes=5), recent: RecentMessages | None = None,
-                 metrics: Metrics | None = None, own_users: Callable[[], Collection[str]] | None = None) -> None:
+                 metrics: Metrics | None = None, own_users: Callable[[], Collection[str]] | None = None,
+                 settle: timedelta = timedelta(minutes=10), skew: timedelta = timedelta(minutes=1)) -> None:
         self.access = access
+        # as sync_back's settle_seconds / overlap_seconds: an in-flight note older than `settle` is a delivery
+        # that died mid-write; `skew` allows for Salesforce's clock against ours
+        self.settle, self.skew = settle, skew
         self.own_users = own_users or (lambda: ())  # the integration users' Ids (from the connections' tokens)
         self.metrics = metrics or Metrics()
         self.log = log
@@ -187,6 +193,12 @@ class Outbound:
                     "the integration user", error_code=ECHO, object=note["sobject_type"] or None,
                     record_id=record_id))
                 continue
+            if record_id and await self._maybe_ours(note["sobject_type"], note["fields"]):
+                self._forget(source, taken)  # the resend is judged again, not dropped as a repeat
+                log.info("outbound message %s: %s %s changed by the integration user while a write of ours to it "
+                         "is being recorded; not acknowledged, Salesforce resends it", note["notification_id"],
+                         note["sobject_type"], record_id)
+                return Response("a write of ours to this object is being recorded; resend", status_code=503)
             events.append(Event(source, body))
         if loops and self.sync_log is not None:
             try:
@@ -224,6 +236,22 @@ class Outbound:
                                                                                                       {}).items()}
         compared = [k for k in fields if k.lower() in written and k.lower() not in _SYSTEM_FIELDS]
         return bool(compared) and all(same(_text(fields[k]), _text(written[k.lower()])) for k in compared)
+
+    async def _maybe_ours(self, obj: str, fields: Mapping[str, Any]) -> bool:
+        """Not a known echo, but the integration user changed the record while a delivery batch that began before
+        the change (give or take `skew`; any, when the notification carries no time) writes to the object: what
+        it wrote is recorded only after Salesforce answered (sync_back/echo.held_update, for notifications)."""
+        user = fields.get("LastModifiedById")
+        if self.sync_log is None or not obj or not any(same_user(user, u) for u in self.own_users()):
+            return False
+        oldest = datetime.now(UTC) - self.settle
+        notes = [n for n in await self.sync_log.writes_in_flight(obj) if n.since >= oldest]
+        stamp = fields.get("SystemModstamp") or fields.get("LastModifiedDate")
+        try:
+            made = parse_modstamp(str(stamp)) if stamp else None
+        except ValueError:
+            made = None
+        return any(made is None or n.since <= made + self.skew for n in notes)
 
     async def _written_by_outbound(self, record_id: str) -> bool:
         """Whether an outbound-message event made us write this record within the loop window."""
