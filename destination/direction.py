@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .actions.model import SyncField
+from .actions.sync_back_model import SyncField
 from .kinds import Direction, Merge, Policy
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..actions.model import SyncField, SyncObject
+from ..actions.sync_back_model import SyncField, SyncObject
 from ..direction import published
 from ..events import Event
 from ..kinds import Direction

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..actions.model import SyncObject
+from ..actions.sync_back_model import SyncObject
 from ..salesforce.client import SalesforceClient, form_encode
 from ..salesforce.soql import literal, name
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import httpx
 
-from ..actions.model import HttpPublish, SyncBack
+from ..actions.sync_back_model import HttpPublish, SyncBack
 from ..config import KafkaConfig
 from ..events import Event
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from ..actions.model import ActionFile, SyncBack, SyncObject
+from ..actions.model import ActionFile
+from ..actions.sync_back_model import SyncBack, SyncObject
 from ..budget import Budget
 from ..eventlog.base import LogUnavailable
 from ..events import Event

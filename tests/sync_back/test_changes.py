@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from destination.actions.model import SyncObject
+from destination.actions.sync_back_model import SyncObject
 from destination.sync_back.changes import (
     Change,
     changed_fields,
