@@ -280,14 +280,29 @@ class SqliteSyncLog(SyncLog):
         await asyncio.to_thread(work)
 
     async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
-        made = [(r, c, o, k) for c, o, k, r in settled if r]
-        gone = [(c, o, k) for c, o, k, r in settled if not r]
-        if made:
-            await self._run("UPDATE record_intents SET record_id = ? WHERE connection = ? AND object = ? "
-                            "AND record_key = ?", many=made)
-        if gone:
-            await self._run("DELETE FROM record_intents WHERE connection = ? AND object = ? AND record_key = ?",
-                            many=gone)
+        made: dict[tuple[str, str], dict[str, str]] = {}  # (connection, object) -> record key -> Id (the last wins)
+        gone: dict[tuple[str, str], list[str]] = {}
+        for connection, object_name, key, record_id in settled:
+            if record_id:
+                made.setdefault((connection, object_name), {})[key] = record_id
+            else:
+                gone.setdefault((connection, object_name), []).append(key)
+        statements: list[tuple[str, list[Any]]] = []
+        for (connection, object_name), ids in made.items():  # one UPDATE per chunk, not one per record
+            pairs = list(ids.items())
+            for start in range(0, len(pairs), _INTENT_ROWS):
+                chunk = pairs[start:start + _INTENT_ROWS]
+                cases = " ".join("WHEN ? THEN ?" for _ in chunk)
+                statements.append((f"UPDATE record_intents SET record_id = CASE record_key {cases} END WHERE "
+                                   f"connection = ? AND object = ? AND record_key IN ({', '.join('?' * len(chunk))})",
+                                   [v for pair in chunk for v in pair] + [connection, object_name,
+                                                                          *(k for k, _ in chunk)]))
+        for (connection, object_name), keys in gone.items():
+            for start in range(0, len(keys), 500):
+                part = keys[start:start + 500]
+                statements.append((f"DELETE FROM record_intents WHERE connection = ? AND object = ? AND record_key "
+                                   f"IN ({', '.join('?' * len(part))})", [connection, object_name, *part]))
+        await self._intents(statements)
 
     async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
                                ) -> dict[str, tuple[str | None, datetime]]:
