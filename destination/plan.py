@@ -7,10 +7,10 @@ respected): one record, one write, no duplicate creates.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
 from .actions.model import Compare, OnManyMatches, Operation, Policy
@@ -82,11 +82,7 @@ def intent_key(op: RecordOp) -> str | None:
     """The record key an upsert's create intent is kept under (its matcher values, as `record_key` compares
     them); None for ops that are not upserts or have no matchers."""
     key = op.record_key() if op.operation is Operation.UPSERT else None
-    if not key:
-        return None
-    # json.dumps(key) as stored by earlier versions, built directly (its fields and values are strings): this
-    # runs several times per upsert, and json.dumps' encoder set-up costs twice the encoding
-    return "[" + ", ".join(f"[{_json_string(name)}, {_json_string(value)}]" for name, value in key) + "]"
+    return json.dumps(key) if key else None
 
 
 def select_fields(ops: Sequence[RecordOp], extra: Sequence[str] = ()) -> list[str]:
