@@ -112,7 +112,7 @@ class Consumer:
         def done(partition: Partition = record.partition, offset: int = record.offset) -> None:
             self.tracker.finished(partition, offset)
 
-        await self.pipeline.submit(record.event, done, checked=record.checked)
+        await self.pipeline.submit(record.event, done)
 
     async def _poison(self, record: LogRecord, reason: str) -> None:
         log.warning("dead-lettering record %s/%s: %s", record.partition, record.offset, reason)

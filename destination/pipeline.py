@@ -86,12 +86,11 @@ class Pipeline:
         self.recording = Health(hold_seconds=math.inf)
 
     async def submit(self, event: Event, done: Callable[[], None] = lambda: None, *,
-                     only: Collection[str] | None = None, checked: bool = False) -> None:
+                     only: Collection[str] | None = None) -> None:
         """Route and map an event (to the actions in `only`, when given: a replay of failed actions);
-        operations go to the batcher (may wait: backpressure, or a sync log that cannot record). `checked`:
-        the event's shape is known good (see route)."""
+        operations go to the batcher (may wait: backpressure, or a sync log that cannot record)."""
         self.metrics.consumed(event.source)
-        results = route(self.sources, event, only, checked=checked)
+        results = route(self.sources, event, only)
         ops = [r for r in results if isinstance(r, RecordOp)]
         immediate = [r for r in results if isinstance(r, Outcome)]
         if not ops:

@@ -28,15 +28,14 @@ def opted_out(event: Event) -> bool:
 
 
 def route(sources: Mapping[str, ActionFile], event: Event,
-          only: Collection[str] | None = None, *, checked: bool = False) -> list[RecordOp | Outcome]:
+          only: Collection[str] | None = None) -> list[RecordOp | Outcome]:
     """One RecordOp (or failed Outcome) per matching action; one skipped Outcome when none applies.
 
     A source only ever reaches its own actions: the event's source name selects the file. An event without
     the Segment spec's shape (ingest refuses those, but the log may hold older ones, or Kafka producers may
     skip ingest) fails with INVALID_EVENT; so does one that breaks routing or mapping: that one event, never
-    its batch or the stream. `checked`: the event's shape was checked already (by our ingest before it appended
-    the event, or as the log read it), and is not checked again; routing and mapping keep their own boundary."""
-    invalid = None if checked else problem(event.body)
+    its batch or the stream."""
+    invalid = problem(event.body)
     if invalid is not None:
         return [Outcome.failed(event, "INVALID_EVENT", f"not a valid Segment event: {invalid}", (invalid.field,))]
     try:

@@ -38,9 +38,6 @@ class LogRecord:
     event: Event | None
     raw: bytes = b""
     problem: str | None = None  # why `event` is None (invalid JSON, unknown source, ...)
-    #: the event is known to have the Segment spec's shape already (checked as it was read, or by this project's
-    #: ingest before it appended it), so routing need not check it again
-    checked: bool = False
 
 
 _BLAKE2B_8 = hashlib.blake2b(digest_size=8)  # copied per key: cheaper than building a new hash object

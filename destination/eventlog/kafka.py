@@ -26,10 +26,6 @@ from .kafka_partition import partition_of
 log = logging.getLogger("destination.kafka")
 _UNREACHABLE = (KafkaError, OSError, TimeoutError)  # what aiokafka raises while the broker is away
 SOURCE_HEADER = "source"
-#: Marks a record the ingest API appended (`append_encoded`): it checked the event's shape before, so the consumer
-#: does not check it again. Records without it (other producers, older versions) are checked when routed.
-CHECKED_HEADER = "destination-checked"
-_CHECKED = (CHECKED_HEADER, b"1")
 
 
 async def ensure_topics(config: KafkaConfig) -> None:
@@ -82,14 +78,13 @@ class KafkaEventLog(EventLog):
         await self._acknowledged([(e.source, e.partition_key, orjson.dumps(e.body)) for e in events])
 
     async def append_encoded(self, source: str, bodies: Sequence[bytes], keys: Sequence[str]) -> None:
-        """The ingest API's events, normalised and checked (segment.normalise): marked so (CHECKED_HEADER)."""
-        await self._acknowledged([(source, key, body) for body, key in zip(bodies, keys, strict=True)], checked=True)
+        await self._acknowledged([(source, key, body) for body, key in zip(bodies, keys, strict=True)])
 
-    async def _acknowledged(self, records: list[tuple[str, str, bytes]], *, checked: bool = False) -> None:
+    async def _acknowledged(self, records: list[tuple[str, str, bytes]]) -> None:
         """Send (source, ordering key, value) records; raises LogUnavailable as `append` says."""
         try:
             async with asyncio.timeout(self.config.append_timeout_seconds):
-                await self._append(records, checked)
+                await self._append(records)
         except _UNREACHABLE as exc:
             self.appends.failure(f"the broker did not acknowledge the last append: {exc!r}")
             self._append_failed_at = time.time()
@@ -107,7 +102,7 @@ class KafkaEventLog(EventLog):
             self.appends.success()  # the brokers answered after the failed append: no longer held against it
         return problem or self.appends.failing()
 
-    async def _append(self, records: list[tuple[str, str, bytes]], checked: bool) -> None:
+    async def _append(self, records: list[tuple[str, str, bytes]]) -> None:
         assert self._producer is not None, "open() first"
         producer, topic = self._producer, self.config.topic
         known = producer.client.cluster.partitions_for_topic(topic)
@@ -117,8 +112,7 @@ class KafkaEventLog(EventLog):
             key = ordering_key.encode() or None
             partition = partition_of(key, partitions) if key is not None and partitions else None
             futures.append(await producer.send(topic, value=value, key=key, partition=partition,
-                                               headers=[(SOURCE_HEADER, source.encode()), _CHECKED] if checked
-                                               else [(SOURCE_HEADER, source.encode())]))
+                                               headers=[(SOURCE_HEADER, source.encode())]))
         # each future resolves with its batch, so awaiting them in turn suspends about once per batch;
         # gather would add an outer future and a done-callback per message
         try:
@@ -282,14 +276,11 @@ class KafkaLogConsumer(LogConsumer):
         # the record's Kafka timestamp (the producer's send time, or the broker's with LogAppendTime) is stored
         # with it: a redelivery reads the same identity and receivedAt
         timestamp = message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None
-        # checked: by our ingest before it appended the record, or here (normalise_logged normalises, and so
-        # checks, an event no ingest has: one without receivedAt)
-        checked = headers.get(CHECKED_HEADER) == b"1" or not body.get("receivedAt")
         try:
             body = normalise_logged(body, record_identity(partition, offset, timestamp), timestamp)
         except BadRequest as exc:  # what the HTTP API would refuse with a 400
             return LogRecord(partition, offset, None, raw, f"{exc.code}: {exc}")
-        return LogRecord(partition, offset, Event(source, body), raw, checked=checked)
+        return LogRecord(partition, offset, Event(source, body), raw)
 
     async def commit(self, offsets: Mapping[Partition, int]) -> None:
         assert self._consumer is not None
