@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..outcomes import Outcome, Status
-from ..sqlite_rows import immediate_transaction, insert_rows, insert_rows_in_transaction
+from ..sqlite_rows import immediate_transaction, insert_rows_in_transaction
 from .base import (
     ANY,
     COLUMNS,
@@ -85,14 +85,6 @@ def _delete_record_intents(created: Sequence[tuple[str, str]]) -> list[tuple[str
             out.append((f"DELETE FROM record_intents WHERE object = ? AND record_id IN "
                         f"({', '.join('?' * len(chunk))})", [object_name, *chunk]))
     return out
-
-
-@functools.lru_cache(maxsize=16)
-def _key_intent_sql(rows: int) -> str:
-    """An INSERT of `rows` record intents; a key already there is renewed (this create is its)."""
-    return (f"INSERT INTO record_intents (connection, object, record_key, created_at) VALUES "
-            f"{', '.join(['(?, ?, ?, ?)'] * rows)} ON CONFLICT (connection, object, record_key) DO UPDATE SET "
-            "record_id = NULL, created_at = excluded.created_at")
 
 
 @functools.lru_cache(maxsize=16)
@@ -270,39 +262,32 @@ class SqliteSyncLog(SyncLog):
         if not intents:
             return
         now = utcnow().isoformat()
-        params = [value for intent in intents for value in (*intent, now)]
 
         def work() -> None:
             with self._lock:  # the flag changes with the table, under its lock: a record() emptying the table
                 assert self._db is not None, "sync log is not open"  # meanwhile cannot leave it false
-                insert_rows(self._db, _key_intent_sql, params, 4, _ROWS_PER_STATEMENT)
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "INSERT INTO record_intents (connection, object, record_key, created_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (connection, object, record_key) DO UPDATE SET record_id = NULL, "
+                        "created_at = excluded.created_at", [(*i, now) for i in intents])
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
                 self._keys_open = True
         await asyncio.to_thread(work)
 
     async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
-        made: dict[tuple[str, str], dict[str, str]] = {}  # (connection, object) -> record key -> Id (the last wins)
-        gone: dict[tuple[str, str], list[str]] = {}
-        for connection, object_name, key, record_id in settled:
-            if record_id:
-                made.setdefault((connection, object_name), {})[key] = record_id
-            else:
-                gone.setdefault((connection, object_name), []).append(key)
-        statements: list[tuple[str, list[Any]]] = []
-        for (connection, object_name), ids in made.items():  # one UPDATE per chunk, not one per record
-            pairs = list(ids.items())
-            for start in range(0, len(pairs), _INTENT_ROWS):
-                chunk = pairs[start:start + _INTENT_ROWS]
-                cases = " ".join("WHEN ? THEN ?" for _ in chunk)
-                statements.append((f"UPDATE record_intents SET record_id = CASE record_key {cases} END WHERE "
-                                   f"connection = ? AND object = ? AND record_key IN ({', '.join('?' * len(chunk))})",
-                                   [v for pair in chunk for v in pair] + [connection, object_name,
-                                                                          *(k for k, _ in chunk)]))
-        for (connection, object_name), keys in gone.items():
-            for start in range(0, len(keys), 500):
-                part = keys[start:start + 500]
-                statements.append((f"DELETE FROM record_intents WHERE connection = ? AND object = ? AND record_key "
-                                   f"IN ({', '.join('?' * len(part))})", [connection, object_name, *part]))
-        await self._intents(statements)
+        made = [(r, c, o, k) for c, o, k, r in settled if r]
+        gone = [(c, o, k) for c, o, k, r in settled if not r]
+        if made:
+            await self._run("UPDATE record_intents SET record_id = ? WHERE connection = ? AND object = ? "
+                            "AND record_key = ?", many=made)
+        if gone:
+            await self._run("DELETE FROM record_intents WHERE connection = ? AND object = ? AND record_key = ?",
+                            many=gone)
 
     async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
                                ) -> dict[str, tuple[str | None, datetime]]:
