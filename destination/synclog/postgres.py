@@ -111,7 +111,9 @@ class PostgresSyncLog(SyncLog):
                                [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
             created = sorted({(o.object or "", o.record_id) for o in outcomes if o.created and o.record_id})
             if created:  # the record intents these rows saying created close
-                await conn.executemany("DELETE FROM record_intents WHERE object = $1 AND record_id = $2", created)
+                await conn.execute("DELETE FROM record_intents r USING unnest($1::text[], $2::text[]) AS k(object, "
+                                   "record_id) WHERE r.object = k.object AND r.record_id = k.record_id",
+                                   [c[0] for c in created], [c[1] for c in created])
 
     async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None:
         if intents:

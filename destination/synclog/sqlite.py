@@ -73,6 +73,20 @@ def _delete_intents(keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, lis
     return out
 
 
+def _delete_record_intents(created: Sequence[tuple[str, str]]) -> list[tuple[str, list[Any]]]:
+    """DELETE statements for the record intents of (object, record_id) pairs, grouped by object."""
+    by_object: dict[str, list[str]] = {}
+    for object_name, record_id in created:
+        by_object.setdefault(object_name, []).append(record_id)
+    out: list[tuple[str, list[Any]]] = []
+    for object_name, ids in by_object.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            out.append((f"DELETE FROM record_intents WHERE object = ? AND record_id IN "
+                        f"({', '.join('?' * len(chunk))})", [object_name, *chunk]))
+    return out
+
+
 @functools.lru_cache(maxsize=16)
 def _upsert_sql(rows: int) -> str:
     return upsert_statement(["?"] * len(COLUMNS), rows)
@@ -156,23 +170,32 @@ class SqliteSyncLog(SyncLog):
 
     def _upsert(self, params: list[Any], events: list[Any], targeted: list[tuple[str, str, str]],
                 created: Sequence[tuple[str, str]] = ()) -> None:
-        """Every row of a batch and its events in one transaction, in multi-row statements (see sqlite_rows);
-        then the create intents those outcomes settle are removed, and the record intents they close."""
+        """Every row of a batch and its events in one transaction, in multi-row statements (see sqlite_rows),
+        with the create intents those outcomes settle and the record intents they close removed in the same
+        commit (one fsync per batch: a DELETE per row outside a transaction would commit, and sync, each)."""
         width = len(COLUMNS)
-        keys = [(params[i], params[i + 1], params[i + 2]) for i in range(0, len(params), width)]
         with self._lock:
             db = self._db
             assert db is not None, "sync log is not open"
-            with immediate_transaction(db):  # the events and their outcome rows: one commit
+            intents_empty = keys_empty = False
+            with immediate_transaction(db):
                 insert_rows_in_transaction(db, _event_sql, events, 3, _ROWS_PER_STATEMENT)
                 insert_rows_in_transaction(db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
-            if targeted:  # rare (on_many_matches: all); a crash before it leaves a row that the next replay removes
-                db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
-            if self._intents_open:  # skipped while the table is empty: most workloads never pay for it
-                self._transaction([*_delete_intents(keys), ("SELECT NOT EXISTS (SELECT 1 FROM create_intents)", [])])
-            if created and self._keys_open:  # the record intents these rows saying created close
-                db.executemany("DELETE FROM record_intents WHERE object = ? AND record_id = ?", created)
-                self._keys_open = bool(db.execute("SELECT EXISTS (SELECT 1 FROM record_intents)").fetchone()[0])
+                if targeted:  # rare (on_many_matches: all)
+                    db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
+                if self._intents_open:  # skipped while the table is empty: most workloads never pay for it
+                    keys = [(params[i], params[i + 1], params[i + 2]) for i in range(0, len(params), width)]
+                    for sql, values in _delete_intents(keys):
+                        db.execute(sql, values)
+                    intents_empty = bool(db.execute("SELECT NOT EXISTS (SELECT 1 FROM create_intents)").fetchone()[0])
+                if created and self._keys_open:  # the record intents these rows saying created close
+                    for sql, values in _delete_record_intents(created):
+                        db.execute(sql, values)
+                    keys_empty = not db.execute("SELECT EXISTS (SELECT 1 FROM record_intents)").fetchone()[0]
+            if intents_empty:  # changed with the table, under its lock (as record_intents sets them)
+                self._intents_open = False
+            if keys_empty:
+                self._keys_open = False
 
     def _transaction(self, statements: list[tuple[str, list[Any]]]) -> None:
         """Statements in one transaction (the caller holds the lock); a last SELECT NOT EXISTS that answers

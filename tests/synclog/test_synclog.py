@@ -225,3 +225,17 @@ async def test_the_sqlite_created_records_lookup_does_not_grow_with_the_log(tmp_
     await log.record([created(n) for n in range(200, 20_200)])
     assert await cost() < small * 2
     await log.close()
+
+
+async def test_a_full_batch_settles_and_closes_the_record_intents_of_every_record_it_created(log: SyncLog) -> None:
+    keys = [("default", "Lead", f'[["email", "b{n}@x.example"]]') for n in range(700)]  # past every chunk size
+    await log.record_key_intents(keys)
+    ids = [f"00Q8c{n:010d}AAA" for n in range(700)]
+    await log.settle_key_intents([(*key, ids[n] if n < 650 else None) for n, key in enumerate(keys)])
+    opened = await log.open_key_intents("default", "Lead", [k for _, _, k in keys])
+    assert {k: r for k, (r, _) in opened.items()} == {keys[n][2]: ids[n] for n in range(650)}
+    # the batch's rows saying created close their records' intents; the record not created keeps its own
+    await log.record([Outcome.succeeded(event(n), record_id=ids[n], created=n != 3, action="leads", object="Lead",
+                                        operation="upsert") for n in range(650)])
+    assert list(await log.open_key_intents("default", "Lead", [k for _, _, k in keys])) == [keys[3][2]]
+    assert (await log.counts())[Status.SUCCEEDED] == 650
