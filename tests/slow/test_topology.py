@@ -47,6 +47,7 @@ BATCH = 100
 PARTITIONS = 6  # as deploy/compose.yaml's kafka-init creates segment-events
 KEY = "web-app-demo-key"
 SECONDS_SENDING = 20.0  # each sender spreads its half over this long
+PAUSE_AT = 0.4  # … and pauses after this share until the group has settled after the SIGKILL
 # the line our rebalance listener logs once a member holds partitions (aiokafka's own lines also say "assigned
 # partitions", e.g. "Revoking previously assigned partitions set()" as a member starts to join)
 ASSIGNED = "destination.kafka: assigned partitions"
@@ -161,6 +162,7 @@ def test_split_deployment_delivers_every_event_once_through_consumer_kills(tmp_p
     org, private_key = _jwt_org(tmp_path)
     emulator = start_emulator(build_state(org), tls_dir=tmp_path / "tls")
     processes: list[Process] = []
+    resume = threading.Event()  # see gate() below
     try:
         asyncio.run(ensure_topics(KafkaConfig(bootstrap_servers=broker.bootstrap, create_topics=TopicCreationConfig(
             enabled=True, partitions=PARTITIONS, replication_factor=1))))
@@ -202,14 +204,22 @@ def test_split_deployment_delivers_every_event_once_through_consumer_kills(tmp_p
         on_topic = [_event(i) for i in range(1, N, 2)]
         seen: Counter[str] = Counter()
 
+        # the senders pause at PAUSE_AT of their events until the group has settled after the SIGKILL, so the
+        # SIGTERM lands mid-stream however long the group takes (under load it once came after the last event)
+        def gate(start: int, total: int) -> None:
+            if start >= total * PAUSE_AT and not resume.is_set():
+                resume.wait(max(deadline - time.monotonic(), 0))
+
         def send_http() -> None:
             for start in range(0, len(over_http), BATCH):
+                gate(start, len(over_http))
                 send_until_accepted(url, KEY, [_event(i) for i in over_http[start:start + BATCH]], deadline, seen=seen)
                 time.sleep(SECONDS_SENDING * BATCH / len(over_http))
 
         def send_topic() -> None:
             chunk = BATCH * 2
             for start in range(0, len(on_topic), chunk):
+                gate(start, len(on_topic))
                 asyncio.run(_produce(broker.bootstrap, on_topic[start:start + chunk]))
                 time.sleep(SECONDS_SENDING * chunk / len(on_topic))
 
@@ -230,8 +240,10 @@ def test_split_deployment_delivers_every_event_once_through_consumer_kills(tmp_p
         _wait_for(lambda: consumers[0].log.read_text().count(ASSIGNED) > assignments, deadline,
                   f"{consumers[0].name} assigned partitions again")
         _wait_for(_Settled(consumers), deadline, "the group stable for 5 s")
+        resume.set()
         _wait_for(lambda: asyncio.run(_count(postgres_url)) >= N // 2, deadline, "half delivered")
         terminated_at = asyncio.run(_count(postgres_url))
+        assert terminated_at < N, "the SIGTERM is to land mid-stream"
         assert consumers[1].signal(signal.SIGTERM) == 0, (tmp_path / "consumer-2.log").read_text()
         consumers[1].start()
         for thread in senders:
@@ -266,6 +278,7 @@ def test_split_deployment_delivers_every_event_once_through_consumer_kills(tmp_p
         for process in processes:
             assert "Traceback" not in process.log.read_text(), process.log.read_text()[-3000:]
     finally:
+        resume.set()  # a sender waiting at the gate of a failed run
         for process in processes:
             process.stop()
         emulator.stop()
