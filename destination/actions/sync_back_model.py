@@ -9,6 +9,8 @@ from ..kinds import Direction, Merge
 
 _STRICT = ConfigDict(extra="forbid", use_enum_values=False)
 _NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+OVERLAP_SECONDS = 60.0  # the defaults of overlap_seconds and settle_seconds (the Outbound Message path uses them)
+SETTLE_SECONDS = 600.0
 
 
 class SyncField(BaseModel):
@@ -54,10 +56,10 @@ class SyncBack(BaseModel):
     kafka_topic: str | None = Field(None, description="publish to this Kafka topic (the settings' brokers)")
     http: HttpPublish | None = None
     interval_seconds: float = Field(30.0, gt=0, description="how often each object is polled")
-    overlap_seconds: float = Field(60.0, ge=0, description="each poll re-reads this much before the watermark, "
+    overlap_seconds: float = Field(OVERLAP_SECONDS, ge=0, description="each poll re-reads this much before the watermark, "
                                    "so a change committed late is not missed; repeats are dropped by "
                                    "(Id, SystemModstamp)")
-    settle_seconds: float = Field(600.0, gt=0, description="the longest a change that may be our own write "
+    settle_seconds: float = Field(SETTLE_SECONDS, gt=0, description="the longest a change that may be our own write "
                                   "still being recorded is held back (a delivery that died mid-write leaves "
                                   "its note; after this, the change is judged on what the sync log holds)")
     start: str = Field("now", pattern=r"^(now|backfill)$", description="first run: now (only later changes) or "

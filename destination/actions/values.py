@@ -215,7 +215,7 @@ def _join(value: Any, separator: str) -> Any:
 def _show(value: Any) -> str:
     """A value for an error message, cut so a huge input does not make a huge message."""
     if isinstance(value, int) and value.bit_length() > 14_000:  # repr() refuses ints over 4,300 digits
-        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

@@ -31,12 +31,13 @@ from fastapi.responses import Response
 
 from ..access import find_in_constant_time
 from ..actions.model import ActionFile
+from ..actions.sync_back_model import OVERLAP_SECONDS, SETTLE_SECONDS
 from ..eventlog.base import EventLog, LogUnavailable
 from ..events import Event
 from ..metrics import Metrics
 from ..outcomes import Outcome
 from ..sync_back.changes import parse_modstamp, same
-from ..sync_back.echo import ECHO, same_user
+from ..sync_back.echo import ECHO, held_update, same_user
 from ..synclog.base import SyncLog, SyncLogFilter
 from .dedup import RecentMessages
 
@@ -138,7 +139,8 @@ class Outbound:
     def __init__(self, access: OutboundAccess, log: EventLog, sync_log: SyncLog | None,
                  loop_window: timedelta = timedelta(minutes=5), recent: RecentMessages | None = None,
                  metrics: Metrics | None = None, own_users: Callable[[], Collection[str]] | None = None,
-                 settle: timedelta = timedelta(minutes=10), skew: timedelta = timedelta(minutes=1)) -> None:
+                 settle: timedelta = timedelta(seconds=SETTLE_SECONDS),
+                 skew: timedelta = timedelta(seconds=OVERLAP_SECONDS)) -> None:
         self.access = access
         # as sync_back's settle_seconds / overlap_seconds: an in-flight note older than `settle` is a delivery
         # that died mid-write; `skew` allows for Salesforce's clock against ours
@@ -238,11 +240,11 @@ class Outbound:
         return bool(compared) and all(same(_text(fields[k]), _text(written[k.lower()])) for k in compared)
 
     async def _maybe_ours(self, obj: str, fields: Mapping[str, Any]) -> bool:
-        """Not a known echo, but the integration user changed the record while a delivery batch that began before
-        the change (give or take `skew`; any, when the notification carries no time) writes to the object: what
-        it wrote is recorded only after Salesforce answered (sync_back/echo.held_update, for notifications)."""
+        """Not a known echo, but possibly ours still being recorded (sync_back/echo.held_update): the change's
+        time is the notification's SystemModstamp or LastModifiedDate, when it carries one."""
         user = fields.get("LastModifiedById")
-        if self.sync_log is None or not obj or not any(same_user(user, u) for u in self.own_users()):
+        ours = next((u for u in self.own_users() if same_user(user, u)), None)
+        if self.sync_log is None or not obj or ours is None:
             return False
         oldest = datetime.now(UTC) - self.settle
         notes = [n for n in await self.sync_log.writes_in_flight(obj) if n.since >= oldest]
@@ -251,7 +253,7 @@ class Outbound:
             made = parse_modstamp(str(stamp)) if stamp else None
         except ValueError:
             made = None
-        return any(made is None or n.since <= made + self.skew for n in notes)
+        return held_update(user, made, ours, notes, self.skew)
 
     async def _written_by_outbound(self, record_id: str) -> bool:
         """Whether an outbound-message event made us write this record within the loop window."""

@@ -48,15 +48,15 @@ def is_own_delete(written: dict[str, Any] | None, deleted_date: str, skew: timed
         return False
 
 
-def held_update(record: dict[str, Any], integration_user: str | None, in_flight: Sequence[InFlight],
-                skew: timedelta) -> bool:
-    """Whether a change not recognised as our echo may still be one: the integration user made it while a
-    delivery batch that began before it (give or take `skew`, the clocks differ) was writing to the object —
-    what that batch wrote is recorded only after Salesforce answered, so the change is judged once it is."""
-    if not integration_user or not same_user(record.get("LastModifiedById"), integration_user):
+def held_update(modified_by: Any, made: datetime | None, integration_user: str | None,
+                in_flight: Sequence[InFlight], skew: timedelta) -> bool:
+    """Whether a change not recognised as our echo may still be one: the integration user made it (at `made`;
+    None: not known, so any batch counts) while a delivery batch that began before it (give or take `skew`,
+    the clocks differ) was writing to the object — what that batch wrote is recorded only after Salesforce
+    answered, so the change is judged once it is."""
+    if not integration_user or not same_user(modified_by, integration_user):
         return False
-    made = parse_modstamp(str(record["SystemModstamp"]))
-    return any(note.since <= made + skew for note in in_flight)
+    return any(made is None or note.since <= made + skew for note in in_flight)
 
 
 def held_delete(record_id: str, deleted_date: str, in_flight: Sequence[InFlight], skew: timedelta) -> bool:

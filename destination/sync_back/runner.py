@@ -196,7 +196,8 @@ class SyncBackRunner:
                                                 error_code=ECHO, action=ACTION, object=spec.object,
                                                 operation="publish", record_id=change.id, fields=tuple(changed)))
                 continue
-            if held_update(record, user, in_flight, skew):
+            if held_update(record.get("LastModifiedById"), parse_modstamp(str(record["SystemModstamp"])), user,
+                           in_flight, skew):
                 # not published, its version not kept, the watermark not past it: the next poll judges it again
                 result.held += 1
                 result.held_from = min(filter(None, (result.held_from, change.modstamp)))

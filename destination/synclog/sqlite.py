@@ -59,32 +59,31 @@ _INTENT_ROWS = 100  # rows per create_intents statement (6 columns: 600 variable
 _VACUUM = "PRAGMA incremental_vacuum(2048)"
 
 
-def _delete_intents(keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, list[Any]]]:
-    """DELETE statements for (source, message_id, action) keys, grouped by source and action."""
-    by_group: dict[tuple[str, str], list[str]] = {}
-    for source, message_id, action in keys:
-        by_group.setdefault((source, action), []).append(message_id)
+def _deletes_in(sql: str, groups: Mapping[tuple[str, ...], list[str]]) -> list[tuple[str, list[Any]]]:
+    """`sql` (a DELETE ending in `IN`, its other placeholders filled by a group's key) once per group and
+    chunk of 500 ids."""
     out: list[tuple[str, list[Any]]] = []
-    for (source, action), ids in by_group.items():
+    for key, ids in groups.items():
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            out.append((f"DELETE FROM create_intents WHERE source = ? AND action = ? AND message_id IN "
-                        f"({', '.join('?' * len(chunk))})", [source, action, *chunk]))
+            out.append((f"{sql} ({', '.join('?' * len(chunk))})", [*key, *chunk]))
     return out
+
+
+def _delete_intents(keys: Sequence[tuple[str, str, str]]) -> list[tuple[str, list[Any]]]:
+    """DELETE statements for (source, message_id, action) keys, grouped by source and action."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for source, message_id, action in keys:
+        groups.setdefault((source, action), []).append(message_id)
+    return _deletes_in("DELETE FROM create_intents WHERE source = ? AND action = ? AND message_id IN", groups)
 
 
 def _delete_record_intents(created: Sequence[tuple[str, str]]) -> list[tuple[str, list[Any]]]:
     """DELETE statements for the record intents of (object, record_id) pairs, grouped by object."""
-    by_object: dict[str, list[str]] = {}
+    groups: dict[tuple[str, ...], list[str]] = {}
     for object_name, record_id in created:
-        by_object.setdefault(object_name, []).append(record_id)
-    out: list[tuple[str, list[Any]]] = []
-    for object_name, ids in by_object.items():
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            out.append((f"DELETE FROM record_intents WHERE object = ? AND record_id IN "
-                        f"({', '.join('?' * len(chunk))})", [object_name, *chunk]))
-    return out
+        groups.setdefault((object_name,), []).append(record_id)
+    return _deletes_in("DELETE FROM record_intents WHERE object = ? AND record_id IN", groups)
 
 
 @functools.lru_cache(maxsize=16)
@@ -144,13 +143,8 @@ class SqliteSyncLog(SyncLog):
             with self._lock:
                 assert self._db is not None, "sync log is not open"
                 if many is not None:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    try:
+                    with immediate_transaction(self._db):
                         self._db.executemany(sql, many)
-                    except BaseException:
-                        self._db.execute("ROLLBACK")
-                        raise
-                    self._db.execute("COMMIT")
                     return []
                 cursor = self._db.execute(sql, [_param(p) for p in params])
                 return cursor.fetchall() if fetch else []
@@ -198,20 +192,11 @@ class SqliteSyncLog(SyncLog):
                 self._keys_open = False
 
     def _transaction(self, statements: list[tuple[str, list[Any]]]) -> None:
-        """Statements in one transaction (the caller holds the lock); a last SELECT NOT EXISTS that answers
-        true marks the intents table empty."""
+        """Statements in one transaction (the caller holds the lock)."""
         assert self._db is not None, "sync log is not open"
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            last = None
+        with immediate_transaction(self._db):
             for sql, params in statements:
-                last = self._db.execute(sql, params).fetchone()
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        if statements and statements[-1][0].startswith("SELECT NOT EXISTS") and last and last[0]:
-            self._intents_open = False
+                self._db.execute(sql, params)
 
     async def _intents(self, statements: list[tuple[str, list[Any]]], opens: bool = False) -> None:
         """`opens`: the statements add intents; the flag turns on under the lock, with the table (set before,
@@ -268,16 +253,11 @@ class SqliteSyncLog(SyncLog):
         def work() -> None:
             with self._lock:  # the flag changes with the table, under its lock: a record() emptying the table
                 assert self._db is not None, "sync log is not open"  # meanwhile cannot leave it false
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate_transaction(self._db):
                     self._db.executemany(
                         "INSERT INTO record_intents (connection, object, record_key, created_at) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT (connection, object, record_key) DO UPDATE SET record_id = NULL, "
                         "created_at = excluded.created_at", [(*i, now) for i in intents])
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
                 self._keys_open = True
         await asyncio.to_thread(work)
 
@@ -475,16 +455,10 @@ class SqliteSyncLog(SyncLog):
             with self._lock:
                 db = self._db
                 assert db is not None, "sync log is not open"
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate_transaction(db):
                     gone = db.execute(sql, [before.astimezone(UTC).isoformat(), limit]).fetchall()
                     if events and gone:
                         db.executemany(_UNREFERENCED_EVENTS, sorted(set(gone)))
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
                 if gone:
                     db.executescript(_VACUUM)
                 return len(gone)
