@@ -6,8 +6,9 @@
 A is the baseline (`--against REF`: a git commit checked out into a temporary `git worktree` with its own
 venv made by `make .venv/.installed`; or `--baseline-dir DIR`: an existing checkout, its venv made there
 when missing), B is this checkout. Each round runs every selected benchmark as `python -m bench --only NAME
---events N` in A's tree with A's venv, then the same in B's — so A, B, A, B…, and a slow minute of this
-shared machine hits both sides rather than one. Every JSON line a run prints is kept (a baseline whose
+--events N` with A's venv against A's code, then the same in B's — so A, B, A, B…, and a slow minute of this
+shared machine hits both sides rather than one. Both sides run this tree's bench/ (a copy, with BENCH_TREE
+naming A's checkout), so a figure means the same on both; `--own-harness` runs A's own bench/ instead. Every JSON line a run prints is kept (a baseline whose
 `--only` matches by substring may print several; each is compared by its `benchmark` name).
 
 It prints one line per run as it goes, then per benchmark and figure both series, their medians and the
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Figures compared, in print order: (label, the result keys that carry it, first present wins).
 FIGURES: list[tuple[str, tuple[str, ...]]] = [
-    ("CPU µs/event", ("steady_cpu_us_per_event", "server_cpu_us_per_event", "cpu_us_per_event")),
+    ("CPU µs/event", ("ready_cpu_us_per_event", "server_cpu_us_per_event", "cpu_us_per_event")),
     ("events/s", ("events_per_second", "events_per_second_per_core")),
     ("API calls", ("api_calls",)),
     ("peak RSS MB", ("destination_peak_rss_mb", "peak_rss_mb")),
@@ -52,6 +53,7 @@ class Side:
     label: str
     tree: Path
     python: Path
+    harness: Path | None = None  # a copy of B's bench/ (its parent folder) run against this tree's code
 
 
 @dataclass
@@ -116,9 +118,13 @@ def _clean_env() -> dict[str, str]:
 
 
 def run_once(side: Side, name: str, bench_args: Sequence[str], timeout: float) -> list[dict[str, Any]]:
-    """One `python -m bench --only NAME` in the side's tree; the results it printed."""
-    proc = subprocess.run([str(side.python), "-m", "bench", "--only", name, *bench_args], cwd=side.tree,
-                          env=_clean_env(), capture_output=True, text=True, timeout=timeout)
+    """One `python -m bench --only NAME` in the side's tree (or its harness against the tree's code); the results
+    it printed."""
+    env = _clean_env()
+    if side.harness is not None:
+        env.update(BENCH_TREE=str(side.tree), PYTHONPATH=str(side.tree))
+    proc = subprocess.run([str(side.python), "-m", "bench", "--only", name, *bench_args],
+                          cwd=side.harness or side.tree, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{side.label} ({side.tree}) `bench --only {name}` exited {proc.returncode}:\n"
                            f"{proc.stderr[-3000:]}")
@@ -227,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--events", type=int, help="passed to both sides' `python -m bench`")
     parser.add_argument("--backlog", type=int, help="passed to both sides' `python -m bench`")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per single run")
+    parser.add_argument("--own-harness", action="store_true",
+                        help="run the baseline's own bench/ (default: this tree's bench/ against the baseline's code, "
+                             "so both sides are measured the same way)")
     parser.add_argument("--keep", action="store_true", help="keep the --against worktree (reuse: --baseline-dir)")
     parser.add_argument("--json", type=Path, help="write every run's result here")
     args = parser.parse_args(argv)
@@ -234,11 +243,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                   *(["--backlog", str(args.backlog)] if args.backlog else [])]
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     made = add_worktree(args.against) if args.against else None
+    harness: Path | None = None
     try:
         base = made or args.baseline_dir.resolve()
         a = Side("A", base, ensure_venv(base))
+        if not args.own_harness:
+            harness = Path(tempfile.mkdtemp(prefix="bench-harness-"))
+            shutil.copytree(REPO / "bench", harness / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+            a.harness = harness
         b = Side("B", REPO, ensure_venv(REPO))
-        print(f"# A = {a.tree} @ {_commit(a.tree)}, B = {b.tree} @ {_commit(b.tree)}; {args.rounds} rounds of "
+        print(f"# A = {a.tree} @ {_commit(a.tree)} ({'its own' if args.own_harness else 'this'} bench/), "
+              f"B = {b.tree} @ {_commit(b.tree)}; {args.rounds} rounds of "
               f"{', '.join(names)} {' '.join(bench_args)}; {_uptime()}", flush=True)
         failures: list[str] = []
         all_series = run_ab(a, b, names, args.rounds, bench_args, args.timeout, failures=failures)
@@ -253,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                              "results": {n: {"a": s.a, "b": s.b} for n, s in all_series.items()}},
                                             indent=1))
     finally:
+        if harness is not None:
+            shutil.rmtree(harness, ignore_errors=True)
         if made is not None:
             if args.keep:
                 print(f"# kept {made}: pass --baseline-dir {made} next time", file=sys.stderr)

@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 
-from .processes import cpu_seconds, free_port, start_broker
+from .processes import TREE, cpu_seconds, free_port, start_broker
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = TREE
 EVENTS_PER_REQUEST = 100
 
 

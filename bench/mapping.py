@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from destination.actions.loader import load_dir
 from destination.events import Event
 from destination.route import route
 
-REPO = Path(__file__).resolve().parents[1]
+from .processes import TREE
+
+REPO = TREE
 
 
 def run(n: int = 100_000) -> dict[str, Any]:

@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
+#: The checkout whose code is measured: this one, or the one `bench.ab` names when it runs this harness against
+#: a baseline's code (one harness for both sides, so both are measured the same way).
+TREE = Path(os.environ.get("BENCH_TREE") or Path(__file__).resolve().parents[1])
 
 
 def free_port() -> int:
@@ -67,3 +70,19 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def wait_idle(pid: int, quiet_seconds: float = 1.0, at_most: float = 60.0) -> float:
+    """Wait until a process has used under 2% of a core for `quiet_seconds` (started up, nothing to do), and
+    return its CPU seconds then."""
+    deadline = time.monotonic() + at_most
+    last = cpu_seconds(pid)
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now - last > 0.02 * max(time.monotonic() - quiet_since, 0.1):
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return now
+    raise RuntimeError(f"process {pid} still busy after {at_most} s")

@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    views = summarise(parse(args.profile.read_text().splitlines()))
+    views = summarise(parse(args.profile.read_text(errors="replace").splitlines()))
     total = views["totals"]["total"] or 1
     print(f"{total} samples after start-up ({views['totals']['startup']} in imports left out)")
     for name in ("self", "charged", "inclusive", "functions"):
