@@ -22,7 +22,7 @@ import httpx
 from destination.config import BatchingConfig, KafkaConfig
 from destination.events import Event
 
-from .processes import cpu_seconds, free_port, rss_mb, start_broker, wait_idle
+from .processes import cpu_by_thread, cpu_seconds, free_port, rss_mb, start_broker, wait_idle
 
 WINDOW_MS = 60_000
 ACTIONS = """source: bench
@@ -83,7 +83,7 @@ def start_emulator(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     emulator = subprocess.Popen([sys.executable, "-m", "salesforce_emulator", "--port", str(port),
                                  "--tls-dir", str(folder / "tls")], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+                                stderr=open(os.environ["BENCH_EMULATOR_LOG"], "w") if os.environ.get("BENCH_EMULATOR_LOG") else subprocess.DEVNULL)
     for _ in range(100):
         if (folder / "tls" / "ca.pem").exists():
             break
@@ -154,7 +154,7 @@ def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str 
         if os.environ.get("BENCH_PYSPY"):  # a sampling profile of the destination (py-spy on PATH or in the venv)
             spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
                                     str(destination.pid), "--format", "raw", "--rate", "250", "--nonblocking",
-                                    "-o", os.environ["BENCH_PYSPY"]], stdout=subprocess.DEVNULL,
+                                    *os.environ.get("BENCH_PYSPY_ARGS", "").split(), "-o", os.environ["BENCH_PYSPY"]], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         started = time.monotonic()
         asyncio.run(_fill(kind, folder, kafka, n, distinct, repeats))
@@ -175,6 +175,7 @@ def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str 
                     break
                 time.sleep(0.5)
             wall = time.monotonic() - started
+            threads = cpu_by_thread(destination.pid)
             destination.send_signal(signal.SIGTERM)
             _, status, usage = os.wait4(destination.pid, 0)
             del status
@@ -205,6 +206,7 @@ def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str 
             "destination_cpu_seconds": round(cpu, 1),
             "destination_cpu_us_per_event": round(cpu / done * 1e6) if done else None,
             "ready_cpu_us_per_event": round(from_ready * 1e6),
+            "destination_cpu_seconds_by_thread": threads,
             "steady_cpu_us_per_event": round(steady * 1e6),
             "steady_cpu_seconds_per_1000_events": round(steady * 1000, 3),
             "destination_peak_rss_mb": round(peak)}

@@ -86,3 +86,24 @@ def wait_idle(pid: int, quiet_seconds: float = 1.0, at_most: float = 60.0) -> fl
         elif time.monotonic() - quiet_since >= quiet_seconds:
             return now
     raise RuntimeError(f"process {pid} still busy after {at_most} s")
+
+
+def cpu_by_thread(pid: int) -> dict[str, float]:
+    """CPU seconds so far of a running process's main thread ("main") and of its other threads, by thread id
+    (Python does not name its threads for the OS)."""
+    out: dict[str, float] = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = "main" if task == str(pid) else task
+        fields = text.rsplit(")", 1)[1].split()
+        out[name] = round(out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK, 2)
+        out[name + " sys"] = round(out.get(name + " sys", 0.0) + int(fields[12]) / _TICK, 2)
+    return out
