@@ -25,7 +25,6 @@ from .plan import (
     Plan,
     Write,
     id_matcher,
-    intent_key,
     native_upsert_field,
     plan_batch,
     plan_by_id,
@@ -295,11 +294,11 @@ class Delivery:
         nothing-to-change) outcome now says created, once per record, whichever event of the key comes back
         first and in whatever batch. The intent is closed when that row is kept (SyncLog.record); a row
         saying created for the record that is already kept closes it here instead."""
-        updates = [w for w in plan.writes if w.kind == "update" and w.record_id and intent_key(w.ops[0])]
+        updates = [w for w in plan.writes if w.kind == "update" and w.record_id and w.ops[0].intent_key()]
         if self.sync_log is None or not updates:
             return
         connection, obj = updates[0].ops[0].connection, updates[0].ops[0].object
-        keys = {intent_key(op): w for w in updates for op in w.ops}
+        keys = {op.intent_key(): w for w in updates for op in w.ops}
         intents = await self.sync_log.open_key_intents(connection, obj, sorted(k for k in keys if k))
         settle: list[tuple[str, str, str, str | None]] = []
         for key, (intended, since) in intents.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,8 @@ from .kinds import Compare, Mode, OnDuplicate, OnManyMatches, Operation, Policy
 
 #: (object, field, value) in lower case: what a parent record holds and a child's lookup finds it by.
 RecordFact = tuple[str, str, str]
+RecordKey = tuple[tuple[str, str], ...]
+_UNSET: Any = object()  # a cache slot not filled yet (None is a value: a create has no record key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +31,25 @@ class MatchTree:
 
     kind: str
     items: tuple[Matcher | MatchTree, ...]
+    # computed once: every step of the data path asks (batching, planning, intents, lookups)
+    _flat: tuple[Matcher, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _shape: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    def matchers(self) -> list[Matcher]:
-        out: list[Matcher] = []
-        for item in self.items:
-            out.extend(item.matchers() if isinstance(item, MatchTree) else [item])
-        return out
+    def matchers(self) -> tuple[Matcher, ...]:
+        """Every matcher of the tree, nested ones included, in order."""
+        if self._flat is None:
+            out: list[Matcher] = []
+            for item in self.items:
+                out.extend(item.matchers() if isinstance(item, MatchTree) else (item,))
+            object.__setattr__(self, "_flat", tuple(out))
+        return self._flat  # type: ignore[return-value]
 
     def shape(self) -> str:
         """The structure without values: operations of one shape share a lookup query."""
-        parts = [i.shape() if isinstance(i, MatchTree) else f"{i.field}:{i.compare.value}" for i in self.items]
-        return f"{self.kind}({','.join(parts)})"
+        if self._shape is None:
+            parts = [i.shape() if isinstance(i, MatchTree) else f"{i.field}:{i.compare.value}" for i in self.items]
+            object.__setattr__(self, "_shape", f"{self.kind}({','.join(parts)})")
+        return self._shape  # type: ignore[return-value]
 
     def single(self) -> Matcher | None:
         """The only matcher, when the tree is exactly one exact-compare field."""
@@ -92,18 +103,36 @@ class RecordOp:
     on_duplicate: OnDuplicate = OnDuplicate.FAIL
     # for its outcome: from mapping and fitting to describe, and a lookup that found no parent
     warnings: tuple[str, ...] = ()
+    # record_key and its JSON text, computed once (batcher, planner, writer and intents all ask); not init
+    # fields, so dataclasses.replace starts a copy without them
+    _key: RecordKey | None = field(default=_UNSET, init=False, repr=False, compare=False)
+    _intent: str | None = field(default=_UNSET, init=False, repr=False, compare=False)
 
     @property
     def source(self) -> str:
         return self.event.source
 
-    def record_key(self) -> tuple[tuple[str, str], ...] | None:
+    def record_key(self) -> RecordKey | None:
         """The record this op is aimed at, as far as its matcher values tell (field and value, case- and
         space-insensitive); ops with one key land on one record. None for creates: each is a record."""
-        if self.match is None or self.operation is Operation.CREATE:
-            return None
-        return tuple(sorted((m.field.lower(), str(m.value.strip().lower() if isinstance(m.value, str) else m.value))
-                            for m in self.match.matchers()))
+        key = self._key
+        if key is _UNSET:
+            if self.match is None or self.operation is Operation.CREATE:
+                key = None
+            else:
+                key = tuple(sorted((m.field.lower(), str(m.value.strip().lower() if isinstance(m.value, str)
+                                                         else m.value)) for m in self.match.matchers()))
+            self._key = key
+        return key
+
+    def intent_key(self) -> str | None:
+        """The record key an upsert's create intent is kept under: record_key as JSON text, the form the sync
+        log keeps (so it must not change); None for ops that are not upserts or have no matchers."""
+        text = self._intent
+        if text is _UNSET:
+            key = self.record_key() if self.operation is Operation.UPSERT else None
+            text = self._intent = json.dumps(key) if key else None
+        return text
 
     def batch_key(self) -> tuple[str, str, str, str, str]:
         """Operations with the same key are written together (connection, object, operation, shape, mode)."""

@@ -7,7 +7,6 @@ respected): one record, one write, no duplicate creates.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,13 +75,6 @@ def id_matcher(ops: Sequence[RecordOp]) -> Matcher | None:
     if any(reads_current(o) for o in ops):
         return None
     return single
-
-
-def intent_key(op: RecordOp) -> str | None:
-    """The record key an upsert's create intent is kept under (its matcher values, as `record_key` compares
-    them); None for ops that are not upserts or have no matchers."""
-    key = op.record_key() if op.operation is Operation.UPSERT else None
-    return json.dumps(key) if key else None
 
 
 def select_fields(ops: Sequence[RecordOp], extra: Sequence[str] = ()) -> list[str]:

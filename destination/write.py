@@ -26,7 +26,7 @@ from .actions.model import Mode, OnDuplicate, OnManyMatches, Operation
 from .batch_size import BatchSizes, batch_failed
 from .operations import RecordOp
 from .outcomes import Fate, Outcome
-from .plan import Write, intent_key
+from .plan import Write
 from .retry import Attempts, RetryPolicy
 from .salesforce import soql
 from .salesforce.client import SalesforceClient
@@ -157,7 +157,7 @@ class Writer:
         creates = [(op.source, op.event.message_id, op.action, op.object, _matcher_text(op))
                    for p in group for op in p.write.ops if op.operation is Operation.CREATE]
         keys = [(op.connection, op.object, key) for p in group for op in p.write.ops[:1]
-                if (key := intent_key(op)) is not None]
+                if (key := op.intent_key()) is not None]
         if creates:
             await self.intents.record_intents(creates)
         if keys:
@@ -192,7 +192,7 @@ class Writer:
         creates = [(op.source, op.event.message_id, op.action, record_id) for item, record_id in settled
                    for op in item.write.ops if op.operation is Operation.CREATE]
         keys = [(op.connection, op.object, key, record_id) for item, record_id in settled
-                for op in item.write.ops[:1] if (key := intent_key(op)) is not None]
+                for op in item.write.ops[:1] if (key := op.intent_key()) is not None]
         if creates:
             await self.intents.settle_intents(creates)
         if keys:

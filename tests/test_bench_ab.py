@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from bench import ab
+from bench.processes import wait_idle
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,10 +23,10 @@ def test_each_round_runs_every_benchmark_on_a_then_b_before_the_next_round() -> 
 
 def test_medians_and_ratio_compare_b_to_a_per_figure_whichever_key_a_benchmark_uses() -> None:
     series = ab.Series(
-        a=[{"steady_cpu_us_per_event": 200, "api_calls": 501}, {"steady_cpu_us_per_event": 180, "api_calls": 501},
-           {"steady_cpu_us_per_event": 260, "api_calls": 503}],
-        b=[{"steady_cpu_us_per_event": 100, "api_calls": 501}, {"steady_cpu_us_per_event": 95, "api_calls": 500},
-           {"steady_cpu_us_per_event": 140, "api_calls": 501}])
+        a=[{"ready_cpu_us_per_event": 200, "api_calls": 501}, {"ready_cpu_us_per_event": 180, "api_calls": 501},
+           {"ready_cpu_us_per_event": 260, "api_calls": 503}],
+        b=[{"ready_cpu_us_per_event": 100, "api_calls": 501}, {"ready_cpu_us_per_event": 95, "api_calls": 500},
+           {"ready_cpu_us_per_event": 140, "api_calls": 501}])
     rows = {row["figure"]: row for row in ab.compare(series)}
     assert rows["CPU µs/event"]["median_a"] == 200 and rows["CPU µs/event"]["median_b"] == 100
     assert rows["CPU µs/event"]["ratio"] == 0.5
@@ -54,15 +57,15 @@ def test_results_are_gathered_by_benchmark_name_in_the_interleaved_order(tmp_pat
     def runner(side: ab.Side, name: str, args: Any, timeout: float) -> list[dict[str, Any]]:
         calls.append((side.label, name))
         # a baseline whose --only matches by substring prints both delivery runs
-        return [{"benchmark": name, "steady_cpu_us_per_event": len(calls)},
-                {"benchmark": name + "_near", "steady_cpu_us_per_event": 100 + len(calls)}]
+        return [{"benchmark": name, "ready_cpu_us_per_event": len(calls)},
+                {"benchmark": name + "_near", "ready_cpu_us_per_event": 100 + len(calls)}]
 
     a = ab.Side("A", tmp_path, tmp_path / "python")
     b = ab.Side("B", tmp_path, tmp_path / "python")
     series = ab.run_ab(a, b, ["rest"], 2, [], 10, runner)
     assert calls == [("A", "rest"), ("B", "rest"), ("A", "rest"), ("B", "rest")]
-    assert [r["steady_cpu_us_per_event"] for r in series["rest"].a] == [1, 3]
-    assert [r["steady_cpu_us_per_event"] for r in series["rest_near"].b] == [102, 104]
+    assert [r["ready_cpu_us_per_event"] for r in series["rest"].a] == [1, 3]
+    assert [r["ready_cpu_us_per_event"] for r in series["rest_near"].b] == [102, 104]
     lines: list[str] = []
     ab.report(series, lines.append)
     rest_cpu = lines[lines.index(next(x for x in lines if x.startswith("\nrest "))) + 2]
@@ -99,3 +102,31 @@ def test_a_failed_run_is_reported_and_left_out_while_the_other_runs_go_on(tmp_pa
     assert len(series["fine"].a) == len(series["fine"].b) == 2
     assert failures == ["round 1 B broken: B (tree) `bench --only broken` exited 1",
                         "round 2 B broken: B (tree) `bench --only broken` exited 1"]
+
+
+def test_the_harness_of_b_runs_against_the_code_of_a_when_a_side_has_one(tmp_path: Path) -> None:
+    tree = tmp_path / "a"  # A's checkout: its own `destination` package
+    (tree / "destination").mkdir(parents=True)
+    (tree / "destination" / "__init__.py").write_text("WHICH = 'a'\n")
+    harness = tmp_path / "harness"  # B's bench/, copied
+    (harness / "bench").mkdir(parents=True)
+    (harness / "bench" / "__init__.py").write_text("")
+    (harness / "bench" / "__main__.py").write_text(
+        "import json, os, destination\n"
+        "print(json.dumps({'benchmark': 'probe', 'which': destination.WHICH, 'tree': os.environ['BENCH_TREE'],"
+        " 'cwd': os.getcwd()}))\n")
+    side = ab.Side("A", tree, Path(sys.executable), harness=harness)
+    [result] = ab.run_once(side, "probe", [], 60)
+    assert result["which"] == "a" and result["tree"] == str(tree) and result["cwd"] == str(harness)
+
+
+def test_a_process_is_idle_once_it_stops_using_cpu_and_its_cpu_then_is_returned() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                             "while time.process_time() - t < 0.6: pass\ntime.sleep(30)"])
+    try:
+        started = time.monotonic()
+        cpu = wait_idle(busy.pid, quiet_seconds=0.5, at_most=20)
+        assert cpu >= 0.6 and time.monotonic() - started >= 0.5
+    finally:
+        busy.kill()
+        busy.wait()
