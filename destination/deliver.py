@@ -155,7 +155,8 @@ class Delivery:
                 await self._record_value_times(plan, fate)
             finally:  # what Salesforce confirmed is recorded even when the batch ends in an error
                 await self._record_written(plan, fate, in_flight)
-        _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
+        if any(op.warnings for op in ops):
+            _with_op_warnings(ops, [o for op in ops for o in fate.outcomes_of(op)])
 
     def _one_timed_writer(self, ops: list[RecordOp]) -> contextlib.AbstractAsyncContextManager[Any]:
         """Batches that write `most_recent` fields of one object run one at a time, from reading the

@@ -103,10 +103,11 @@ class RecordOp:
     on_duplicate: OnDuplicate = OnDuplicate.FAIL
     # for its outcome: from mapping and fitting to describe, and a lookup that found no parent
     warnings: tuple[str, ...] = ()
-    # record_key and its JSON text, computed once (batcher, planner, writer and intents all ask); not init
-    # fields, so dataclasses.replace starts a copy without them
+    # record_key, its JSON text and batch_key, computed once (batcher, planner, writer and intents all ask);
+    # not init fields, so dataclasses.replace starts a copy without them
     _key: RecordKey | None = field(default=_UNSET, init=False, repr=False, compare=False)
     _intent: str | None = field(default=_UNSET, init=False, repr=False, compare=False)
+    _batch: tuple[str, str, str, str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def source(self) -> str:
@@ -136,8 +137,10 @@ class RecordOp:
 
     def batch_key(self) -> tuple[str, str, str, str, str]:
         """Operations with the same key are written together (connection, object, operation, shape, mode)."""
-        shape = self.match.shape() if self.match else "-"
-        return (self.connection, self.object.lower(), self.operation.value, shape, self.mode.value)
+        if self._batch is None:
+            shape = self.match.shape() if self.match else "-"
+            self._batch = (self.connection, self.object.lower(), self.operation.value, shape, self.mode.value)
+        return self._batch
 
     def holds(self, domains: bool = True) -> set[RecordFact]:
         """The field values its record holds once written (matcher values and written fields; strings also

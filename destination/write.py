@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from .actions.model import Mode, OnDuplicate, OnManyMatches, Operation
 from .batch_size import BatchSizes, batch_failed
 from .operations import RecordOp
-from .outcomes import Fate, Outcome
+from .outcomes import Fate, Outcome, Status
 from .plan import Write
 from .retry import Attempts, RetryPolicy
 from .salesforce import soql
@@ -410,9 +410,12 @@ def _succeeded(write: Write, record_id: str | None, created: bool, attempts: int
     """Outcomes of a write serving several events: a created record is created by the first of them (in
     event order) only; the others updated it, in the same call."""
     warnings = tuple(write.warnings) + ((note,) if note else ())
-    return [Outcome.succeeded(op.event, record_id=record_id or "", created=created and n == 0, action=op.action,
-                              object=op.object, operation=op.operation.value, attempts=attempts, warnings=warnings,
-                              target=target_of(op, write))
+    record_id = record_id or ""
+    every = write.kind in ("update", "delete")  # target_of, inlined: this runs once per event
+    # positional: Outcome.succeeded's keywords cost a third of this function, once per event
+    return [Outcome(op.event, Status.SUCCEEDED, op.action, op.object, str(op.operation), record_id,
+                    created and n == 0, None, None, (), None, attempts, warnings,
+                    write.record_id or "" if every and op.on_many_matches is OnManyMatches.ALL else "")
             for n, op in enumerate(write.ops)]
 
 
