@@ -28,9 +28,10 @@ def fit_to_describe(ops: Sequence[RecordOp], describe: ObjectDescribe) -> tuple[
     """Operations fitted to the object's fields, and failed outcomes for those whose numbers do not fit."""
     kept: list[RecordOp] = []
     failed: list[Outcome] = []
+    known: dict[str, dict[str, Any] | None] = {}  # describe.field per name, looked up once per batch
     for op in ops:
         try:
-            kept.append(_fit(op, describe))
+            kept.append(_fit(op, describe, known))
         except NumberOutOfRange as exc:
             failed.append(Outcome.failed(op.event, "MAPPING_ERROR", f"source {op.source}, action {op.action}: {exc}",
                                          (exc.field,), action=op.action, object=op.object,
@@ -38,12 +39,12 @@ def fit_to_describe(ops: Sequence[RecordOp], describe: ObjectDescribe) -> tuple[
     return kept, failed
 
 
-def _fit(op: RecordOp, describe: ObjectDescribe) -> RecordOp:
+def _fit(op: RecordOp, describe: ObjectDescribe, known: dict[str, dict[str, Any] | None]) -> RecordOp:
     fields: dict[str, FieldValue] = {}
     warnings = list(op.warnings)
     changed = False
     for name, fv in op.fields.items():
-        f = describe.field(name)
+        f = known[name] if name in known else known.setdefault(name, describe.field(name))
         if fv.spread and (f is None or not _writable(f, op.operation)):
             why = "has no field" if f is None else "cannot write the field"
             warnings.append(f"fields_from: {describe.name} {why} {name}; left out")
