@@ -48,7 +48,7 @@ def main() -> None:
           f"{'CPU µs/ev':>9} {'RSS MB':>7}  open loop: {'events/s':>8} {'p50 ms':>7} {'p99 ms':>7}")
     for r in results:
         rate = r.get("events_per_second") or r.get("events_per_second_per_core")
-        cpu = r.get("steady_cpu_us_per_event") or r.get("server_cpu_us_per_event", "-")
+        cpu = r.get("ready_cpu_us_per_event") or r.get("server_cpu_us_per_event", "-")
         print(f"{r['benchmark']:<30} {r['events']:>9} {rate!s:>9} {r.get('p99_ms', '-')!s:>7} "
               f"{r.get('api_calls', '-')!s:>9} {r.get('floor') or '-'!s:>6} "
               f"{cpu!s:>9} {r.get('destination_peak_rss_mb', '-')!s:>7}"
