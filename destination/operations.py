@@ -121,8 +121,8 @@ class RecordOp:
             if self.match is None or self.operation is Operation.CREATE:
                 key = None
             else:
-                key = tuple(sorted((m.field.lower(), str(m.value.strip().lower() if isinstance(m.value, str)
-                                                         else m.value)) for m in self.match.matchers()))
+                found = self.match.matchers()
+                key = (_key_pair(found[0]),) if len(found) == 1 else tuple(sorted(map(_key_pair, found)))
             self._key = key
         return key
 
@@ -156,6 +156,11 @@ class RecordOp:
             if domains and isinstance(value, str):
                 out.add((obj, name.lower(), _domain_fact(value)))
         return out
+
+
+def _key_pair(m: Matcher) -> tuple[str, str]:
+    value = m.value
+    return m.field.lower(), value.strip().lower() if isinstance(value, str) else str(value)
 
 
 def _fact(value: Any) -> str:
