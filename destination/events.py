@@ -27,8 +27,7 @@ class Event:
 
     @property
     def message_id(self) -> str:
-        value = self.body.get("messageId", "")
-        return value if type(value) is str else str(value)  # asked several times per event: no call for text
+        return str(self.body.get("messageId", ""))
 
     @property
     def timestamp(self) -> str | None:
