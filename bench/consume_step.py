@@ -1,8 +1,8 @@
 """The consume step alone, in process: the delivery benchmark's events as aiokafka hands them over (records of a
 producer's topic: no receivedAt, the source in a header) → KafkaLogConsumer.fetch (decode, normalise) → route
-(trigger, generated mapper). Prints CPU µs per event (process_time, median of the runs) for the decode, the
-route and both. `python -m bench.consume_step [--events N] [--runs N]`; PYTHONPATH=<tree> measures another
-checkout with the same script."""
+(trigger, generated mapper). Prints CPU µs per event (process_time, median of the runs, the garbage collector
+set as `destination run` sets it) for the decode, the route and both.
+`python -m bench.consume_step [--events N] [--runs N]`; PYTHONPATH=<tree> measures another checkout."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import orjson
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from destination.actions.loader import load_text
+from destination.commands.run import _settle_garbage_collector
 from destination.config import KafkaConfig
 from destination.eventlog.base import LogRecord
 from destination.eventlog.kafka import KafkaLogConsumer
@@ -64,7 +65,7 @@ async def _fetch_all(reader: KafkaLogConsumer) -> list[LogRecord]:
 def _once(reader: KafkaLogConsumer, sources: dict[str, Any], n: int) -> tuple[float, float]:
     reader._consumer = _Fetched(_records(n))  # aiokafka duck-typed: only getmany is used
     reader._read_from.clear()
-    gc.collect()
+    gc.collect()  # the previous run's records gone before the clock starts
     started = time.process_time()
     records = asyncio.run(_fetch_all(reader))
     decoded = time.process_time()
@@ -81,6 +82,7 @@ def run(n: int = 40_000, runs: int = 5) -> dict[str, Any]:
     sources = {"bench": load_text(ACTIONS.format(mode="rest"), "bench.yaml")}
     reader = KafkaLogConsumer(KafkaConfig(bootstrap_servers="127.0.0.1:9", idempotent=False), sources)
     _once(reader, sources, min(n, 2000))  # warm: the action compiled, caches filled
+    _settle_garbage_collector()  # the collector as `destination run` sets it
     results = [_once(reader, sources, n) for _ in range(runs)]
     decode = statistics.median(r[0] for r in results)
     routing = statistics.median(r[1] for r in results)
