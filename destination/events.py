@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 EVENT_TYPES = frozenset({"identify", "track", "group", "page", "screen", "alias"})
@@ -10,10 +10,16 @@ EVENT_TYPES = frozenset({"identify", "track", "group", "page", "screen", "alias"
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One Segment-style event (`body` is its JSON object, as ingested) and its source name."""
+    """One Segment-style event (`body` is its JSON object, as ingested) and its source name.
+
+    `checked`: this process has just checked `body` against the Segment spec's shape (validate.check, as
+    the Kafka reader's normalising does), so routing need not check it again. Set only by the code that ran
+    the check on this very dict; every other event (HTTP ingest, the embedded log, replay, sync-back) is
+    checked when it is routed. Not part of the event's value: equal events compare equal either way."""
 
     source: str
     body: dict[str, Any]
+    checked: bool = field(default=False, compare=False, repr=False)
 
     @property
     def type(self) -> str:

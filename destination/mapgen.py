@@ -286,12 +286,14 @@ def _group(src: Source, group: MatchGroup, where: str) -> str:
         lines.append("if v is MISSING:")
         lines.append(f"    raise _Fail({label}, {inner.const(f'{where}: matcher {field} has no value in this event')})"
                      if group.kind == "all" else "    pass")
-        lines += ["else:", f"    items.append({construct(inner, Matcher, {'field': label, 'value': 'v', 'compare': inner.const(spec.compare)})})"]
+        made = assign(inner, "m", Matcher, {"field": label, "value": "v", "compare": inner.const(spec.compare)})
+        lines += ["else:", *_indent([*made, "items.append(m)"])]
     names = ", ".join(f for f, _ in group.fields())
     lines += ["if not items:",
               f"    raise _Fail({inner.const(names)}, "
               f"{inner.const(f'{where}: none of the matchers ({names}) has a value in this event')})",
-              f"return {inner.const(MatchTree)}({inner.const(group.kind)}, tuple(items))"]
+              *assign(inner, "tree", MatchTree, {"kind": inner.const(group.kind), "items": "tuple(items)"}),
+              "return tree"]
     inner.add(0, "def group(body):")
     inner.add(1, *reads.prelude, *lines)
     return src.bind("_group", inner.build("group", "<match group>"))

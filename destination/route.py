@@ -35,9 +35,10 @@ def route(sources: Mapping[str, ActionFile], event: Event,
     the Segment spec's shape (ingest refuses those, but the log may hold older ones, or Kafka producers may
     skip ingest) fails with INVALID_EVENT; so does one that breaks routing or mapping: that one event, never
     its batch or the stream."""
-    invalid = problem(event.body)
-    if invalid is not None:
-        return [Outcome.failed(event, "INVALID_EVENT", f"not a valid Segment event: {invalid}", (invalid.field,))]
+    if not event.checked:  # the Kafka reader checked it as it normalised it: once per event is enough
+        invalid = problem(event.body)
+        if invalid is not None:
+            return [Outcome.failed(event, "INVALID_EVENT", f"not a valid Segment event: {invalid}", (invalid.field,))]
     try:
         return _route(sources, event, only)
     except Exception as exc:  # the event boundary: a bug met by one event must not stop the stream

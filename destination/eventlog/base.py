@@ -29,7 +29,7 @@ class Partition:
 EMBEDDED_TOPIC = "embedded"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per record read, and a frozen one's __init__ costs twice as much
 class LogRecord:
     """An event as read back: where it sits in the log, and the event (None when it could not be decoded)."""
 

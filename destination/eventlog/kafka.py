@@ -18,7 +18,7 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from ..config import KafkaConfig
 from ..events import Event
 from ..health import Health
-from ..ingest.segment import BadRequest, normalise_logged
+from ..ingest.segment import BadRequest, read_logged
 from .base import EventLog, LogConsumer, LogRecord, LogUnavailable, Partition, record_identity
 from .kafka_options import client_options, group_options
 from .kafka_partition import partition_of
@@ -253,16 +253,20 @@ class KafkaLogConsumer(LogConsumer):
         for tp, messages in batches.items():
             if messages and tp not in self._committed:
                 self._read_from.setdefault(tp, int(messages[0].offset))
-            for message in messages:
-                out.append(self._decode(tp, message))
+            partition = _partition(tp)
+            topic_source = self.config.topic_sources.get(tp.topic, "")
+            out.extend([self._decode(partition, topic_source, message) for message in messages])
         return out
 
-    def _decode(self, tp: TopicPartition, message: ConsumerRecord) -> LogRecord:
+    def _decode(self, partition: Partition, topic_source: str, message: ConsumerRecord) -> LogRecord:
+        """One record as read (`topic_source`: the source its topic maps to, "" for none)."""
         raw: bytes = message.value or b""
         offset = int(message.offset)
-        partition = _partition(tp)
-        headers = dict(message.headers or ())
-        source = (headers.get(SOURCE_HEADER) or b"").decode() or self.config.topic_sources.get(tp.topic, "")
+        named = b""
+        for key, value in message.headers or ():  # the last `source` header counts, as a dict of them would
+            if key == SOURCE_HEADER:
+                named = value or b""
+        source = named.decode() or topic_source
         if len(raw) > self.config.max_event_bytes:
             return LogRecord(partition, offset, None, raw[:1000], f"message larger than {self.config.max_event_bytes} bytes")
         try:
@@ -276,11 +280,13 @@ class KafkaLogConsumer(LogConsumer):
         # the record's Kafka timestamp (the producer's send time, or the broker's with LogAppendTime) is stored
         # with it: a redelivery reads the same identity and receivedAt
         timestamp = message.timestamp if message.timestamp is not None and message.timestamp >= 0 else None
+        # the identity is only used for an event without a messageId (read_logged's test for one)
+        identity = "" if body.get("messageId") else record_identity(partition, offset, timestamp)
         try:
-            body = normalise_logged(body, record_identity(partition, offset, timestamp), timestamp)
+            body, checked = read_logged(body, identity, timestamp)
         except BadRequest as exc:  # what the HTTP API would refuse with a 400
             return LogRecord(partition, offset, None, raw, f"{exc.code}: {exc}")
-        return LogRecord(partition, offset, Event(source, body), raw)
+        return LogRecord(partition, offset, Event(source, body, checked), raw)
 
     async def commit(self, offsets: Mapping[Partition, int]) -> None:
         assert self._consumer is not None

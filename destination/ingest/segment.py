@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -147,14 +148,21 @@ def normalise_logged(event: dict[str, Any], message_id: str, appended_ms: int | 
     when the log took the record (`appended_ms`, ms since the epoch; now when unknown). An event that an
     ingest already normalised (it has receivedAt) only gets a missing messageId: its timestamp is corrected
     already. The size is not checked again: the log's own limit applies to the record."""
+    return read_logged(event, message_id, appended_ms)[0]
+
+
+def read_logged(event: dict[str, Any], message_id: str, appended_ms: int | None) -> tuple[dict[str, Any], bool]:
+    """`normalise_logged`, and whether the dict it returns was checked against the Segment spec's shape here
+    (validate.check): true when it was normalised, false for one an ingest had normalised (passed on as
+    it is, so whoever routes it checks it)."""
     if event.get("receivedAt"):
-        return event if event.get("messageId") else {**event, "messageId": message_id}
+        return (event if event.get("messageId") else {**event, "messageId": message_id}), False
     if not event.get("messageId"):
         event = {**event, "messageId": message_id}
     if appended_ms is None:
-        return normalise(event, "batch", datetime.now(UTC), max_bytes=None)
+        return normalise(event, "batch", datetime.now(UTC), max_bytes=None), True
     received, received_iso = _moment_ms(appended_ms)
-    return normalise(event, "batch", received, None, received_iso, max_bytes=None)
+    return normalise(event, "batch", received, None, received_iso, max_bytes=None), True
 
 
 @functools.lru_cache(maxsize=1024)
@@ -164,9 +172,20 @@ def _moment_ms(ms: int) -> tuple[datetime, str]:
     return moment, _iso(moment)
 
 
+# UTC to the second or the millisecond, `Z`: what _iso writes (to the millisecond), as analytics.js sends it
+_CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})?Z")
+
+
 def _correct_time(out: dict[str, Any], received: datetime, sent_at: Any, received_iso: str) -> None:
-    """Set `timestamp`, moved by the device's clock skew (sentAt vs receivedAt) when both are known."""
-    timestamp = _parse_time(out.get("timestamp"))
+    """Set `timestamp`, moved by the device's clock skew (sentAt vs receivedAt) when both are known.
+    The timestamp has passed validate.check (an ISO-8601 date-time)."""
+    value = out.get("timestamp")
+    if not (out.get("sentAt") or sent_at) and type(value) is str:
+        canonical = _CANONICAL.fullmatch(value)
+        if canonical is not None:  # no skew to correct, and the text is _iso's already: no parse, no format
+            out["timestamp"] = value if canonical.group(1) else f"{value[:-1]}.000Z"
+            return
+    timestamp = _parse_time(value)
     if timestamp is None:
         out["timestamp"] = received_iso
         return

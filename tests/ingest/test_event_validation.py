@@ -1,5 +1,6 @@
 """Events are checked against the Segment spec's shape at ingest (a 400 naming the field, never a 500) and
-again at routing (INVALID_EVENT for one event, never an exception)."""
+again at routing (INVALID_EVENT for one event, never an exception) — except one the Kafka reader has just
+normalised, whose check it ran itself."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ingest_support import EVENT_BODIES, JSON_VALUES, SOURCES, IngestServer
 
 from destination.events import Event
 from destination.ingest import validate
-from destination.ingest.segment import BadRequest, events_of
+from destination.ingest.segment import BadRequest, events_of, read_logged
 from destination.outcomes import Outcome, Status
 from destination.route import route
 
@@ -115,3 +116,32 @@ def test_the_reproduced_poison_event_fails_alone_with_invalid_event() -> None:
     assert isinstance(outcome, Outcome) and outcome.status is Status.FAILED
     assert outcome.error_code == "INVALID_EVENT" and outcome.fields == ("context",)
     assert "context" in (outcome.message or "")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(body=EVENT_BODIES, ingested=st.booleans())
+def test_a_body_the_kafka_reader_marks_checked_routes_as_a_checked_one_would(body: dict[str, Any],
+                                                                           ingested: bool) -> None:
+    """read_logged says it checked a body only when the body it returns passes the check routing would run,
+    so routing it without that check gives the same results; one our ingest had normalised is not marked."""
+    if ingested:
+        body = {**body, "receivedAt": "2026-01-01T00:00:00.000Z"}
+    try:
+        out, checked = read_logged(body, "kafka:events:0:7:1", 1_764_658_000_123)
+    except BadRequest as exc:
+        assert exc.code and not ingested
+        return
+    assert checked is not ingested
+    if checked:
+        assert validate.problem(out) is None
+        assert route(SOURCES, Event("web", out, checked=True)) == route(SOURCES, Event("web", out))
+
+
+def test_an_event_our_ingest_logged_is_checked_again_when_routed() -> None:
+    """A record with receivedAt is taken as normalised by an ingest, not as checked here: a producer may
+    write anything to the topic, so routing still refuses one off the spec's shape."""
+    body, checked = read_logged({"type": "identify", "userId": "u", "messageId": "m", "context": "x",
+                                 "receivedAt": "2026-01-01T00:00:00.000Z"}, "kafka:events:0:7:1", None)
+    assert not checked
+    [outcome] = route(SOURCES, Event("web", body, checked))
+    assert isinstance(outcome, Outcome) and outcome.error_code == "INVALID_EVENT" and outcome.fields == ("context",)

@@ -221,3 +221,48 @@ async def test_the_fast_path_answers_and_stores_as_the_routes(tmp_path: Path) ->
                                                                                                   405, 307, 404]
     assert answers[0] == answers[1]
     assert stored[0] == stored[1] and len(stored[0]) == 6
+
+
+_DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=1)
+
+
+def _canonical(draw: Any, digits: list[int]) -> str:
+    """`YYYY-MM-DDTHH:MM:SS` from 14 digits, then `Z` or `.mmmZ`."""
+    text = "".join(map(str, digits))
+    stamp = f"{text[:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}"
+    return stamp + draw(st.sampled_from(["Z", ".000Z", ".001Z", ".999Z", ".500Z"]))
+
+
+@st.composite
+def _canonical_times(draw: Any) -> str:
+    """Canonical UTC texts: of real moments (year 1 to 9999), and of any digits (mostly not dates at all)."""
+    if draw(st.booleans()):
+        moment = draw(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)))
+        digits = [int(c) for c in f"{moment.year:04d}{moment.month:02d}{moment.day:02d}{moment.hour:02d}"
+                  f"{moment.minute:02d}{moment.second:02d}"]
+    else:
+        digits = draw(st.lists(st.integers(0, 9), min_size=14, max_size=14))
+    return _canonical(draw, digits)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(timestamp=_canonical_times() | st.text(max_size=30) | st.sampled_from(
+    ["2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00.123456Z", "2026-01-01T00:00:00+00:00", "2026-01-01 00:00:00Z",
+     "20260101T000000Z", "2026-01-01T00:00:00z", "2026-01-01T00:00Z", "2026-01-01T01:00:00+01:00",
+     "2026-01-01T00:00:00.123Z\n", "٢٠٢٦-01-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-01-01T24:00:00Z"]))
+def test_a_timestamp_without_skew_is_stored_as_parsing_and_formatting_it_would(timestamp: str) -> None:
+    """Without sentAt, a canonical UTC `Z` text is kept (to the millisecond) instead of parsed and formatted
+    again; with a sentAt equal to receivedAt (no skew either) it goes the full way. Both store the same."""
+    received = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    received_iso = "2026-03-01T12:00:00.250Z"
+    event = {"type": "identify", "userId": "u", "messageId": "m", "timestamp": timestamp}
+    answers = []
+    for sent in (None, received_iso):
+        try:
+            answers.append(normalise(event if sent is None else {**event, "sentAt": sent}, "batch", received,
+                                     received_iso=received_iso)["timestamp"])
+        except BadRequest as exc:
+            answers.append(exc.code)
+    assert answers[0] == answers[1]
+    if answers[0] not in ("invalid_event", "invalid_timestamp"):
+        assert answers[0].endswith("Z") and len(answers[0]) >= 24

@@ -13,7 +13,7 @@ from kafka_broker import consume_until, creating_topics, kafka_config
 
 from destination.config import KafkaConfig
 from destination.deliver import Delivery
-from destination.eventlog.kafka import KafkaEventLog
+from destination.eventlog.kafka import KafkaEventLog, KafkaLogConsumer
 from destination.events import Event
 from destination.outcomes import Status
 from destination.synclog import open_sync_log
@@ -71,3 +71,34 @@ async def test_poison_messages_are_dead_lettered_and_the_partition_keeps_going(
     await reader.stop()
     reasons = [dict(m.headers)["reason"].decode() for ms in batches.values() for m in ms]
     assert any("invalid JSON" in r for r in reasons) and any("unknown source" in r for r in reasons)
+
+
+async def test_a_produced_event_is_read_as_checked_and_an_ingested_one_is_not(kafka_bootstrap: str) -> None:
+    """The reader normalises an event a producer wrote straight to the topic, checking its shape, and says so
+    (routing skips its own check); one our ingest wrote (with receivedAt) is passed on as it is, unchecked.
+    The last `source` header names the source."""
+    config = _config(kafka_bootstrap, partitions=1)
+    ingested = {"type": "identify", "userId": "u", "messageId": "i1", "receivedAt": "2026-01-01T00:00:00.000Z",
+                "timestamp": "2026-01-01T00:00:00.000Z"}
+    async with KafkaEventLog(config) as log:
+        await log.append([Event("web", ingested)])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    produced = {"type": "identify", "userId": "u", "messageId": "p1", "timestamp": "2026-01-01T00:00:00Z"}
+    await producer.send_and_wait(config.topic, value=json.dumps(produced).encode(), key=b"u",
+                                 headers=[("source", b"nope"), ("source", b"web")])
+    await producer.stop()
+    reader = KafkaLogConsumer(config, {"web"})
+    await reader.start()
+    try:
+        records: list[Any] = []
+        for _ in range(100):
+            records += await reader.fetch(10, wait_seconds=0.2)
+            if len(records) >= 2:
+                break
+    finally:
+        await reader.stop()
+    first, second = (r.event for r in records)
+    assert (first.body, first.checked) == (ingested, False)
+    assert second.source == "web" and second.checked
+    assert second.body["timestamp"] == "2026-01-01T00:00:00.000Z" and "receivedAt" in second.body
