@@ -22,9 +22,9 @@ from .health import Health
 from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status, fate_key
-from .redaction import stored_outcomes
+from .redaction import kept_as_is, stored_outcomes
 from .route import route
-from .synclog.base import SyncLog, event_text
+from .synclog.base import StoredEvent, SyncLog, event_email, stored_text
 
 log = logging.getLogger("destination.pipeline")
 
@@ -46,6 +46,8 @@ class _Ticket:
     done: Callable[[], None]
     received: float
     outcomes: list[Outcome]
+    as_is: bool = False  # `packed` is the event exactly as the sync log keeps it (kept_as_is)
+    email: str | None = None  # when `as_is`: the event's email (event_email), read while it was decoded
 
     def whole(self) -> Event:
         """The event as it arrived."""
@@ -99,7 +101,11 @@ class Pipeline:
         held, packed = _packed(event)
         for result in results:
             result.event = held  # the pending ops (and a failed action's outcome) let go of the event
-        self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, time.monotonic(), immediate)
+        # an event stored as it is goes to the sync log as its packed JSON, never decoded again: what its row
+        # needs besides (the email) is read now, while the event is at hand
+        as_is = packed is not None and kept_as_is(self.sources.get(event.source), event.body)
+        self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, time.monotonic(), immediate, as_is,
+                                          event_email(event.body) if as_is else None)
         for op in ops:
             await self.batcher.add(op)
 
@@ -155,20 +161,20 @@ class Pipeline:
     async def _finish(self, tickets: list[_Ticket]) -> None:
         """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
         then acknowledge each event (never before its outcomes are stored)."""
-        stored = [stored_outcomes(self.sources, *_whole(t)) for t in tickets]  # redact:/hash: applied
+        stored = [_stored(self.sources, t) for t in tickets]  # redact:/hash: applied
         outcomes = [o for _, kept in stored for o in kept]
         await self.until_stored("record outcomes", lambda: self.sync_log.record(outcomes))
         now = time.monotonic()
+        self.metrics.count_outcomes(outcomes)  # counted per batch: one increment per label set
+        self.metrics.observe_latencies([now - ticket.received for ticket in tickets])
         for ticket, (event, kept) in zip(tickets, stored, strict=True):
             dead: set[str | None] = set()  # one dead letter per failed action (`all` may fail several records)
             for outcome in kept:
-                self.metrics.outcome(outcome)
                 if outcome.status is Status.FAILED and outcome.action not in dead:
                     dead.add(outcome.action)
                     await self.until_stored("dead-letter a failed event", functools.partial(
                         self.sync_log.dead_letter, event.source, f"{outcome.action}: {outcome.message}",
-                        event_text(event.body), error_code=outcome.error_code))
-            self.metrics.latency.observe(now - ticket.received)
+                        stored_text(event), error_code=outcome.error_code))
             ticket.done()
 
     async def until_stored(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
@@ -214,9 +220,18 @@ class Pipeline:
         self.metrics.pending.set(self.batcher.pending)
 
 
-def _whole(ticket: _Ticket) -> tuple[Event, list[Outcome]]:
-    """The ticket's event as it arrived, and its outcomes carrying it (in place of the stand-in)."""
-    event = ticket.whole()
+def _stored(sources: Mapping[str, ActionFile], ticket: _Ticket) -> tuple[Event, list[Outcome]]:
+    """The ticket's event as the sync log and dead letters keep it (redact:/hash: applied, no writeKey), and
+    its outcomes carrying it (in place of the stand-in). An event kept as it is becomes a StoredEvent of its
+    packed JSON, without being decoded; any other is decoded whole, then redacted."""
+    if ticket.as_is and ticket.packed is not None:
+        stand_in = ticket.event
+        return _carrying(ticket, StoredEvent(stand_in.source, stand_in.body, ticket.packed.decode(), ticket.email))
+    return stored_outcomes(sources, *_carrying(ticket, ticket.whole()))
+
+
+def _carrying(ticket: _Ticket, event: Event) -> tuple[Event, list[Outcome]]:
+    """`event`, and the ticket's outcomes carrying it in place of the stand-in."""
     if event is not ticket.event:
         for outcome in ticket.outcomes:
             if outcome.event is ticket.event:
