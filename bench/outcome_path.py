@@ -62,8 +62,9 @@ async def _run(events: list[Event], folder: Path) -> dict[str, float]:
                 await pipeline.submit(event, done)
             t1, c1 = time.thread_time(), time.process_time()
             batch, collector.ops = collector.ops, []
-            outcomes = [Outcome.succeeded(op.event, record_id=f"00Q{n:015d}", created=False, action=op.action,
-                                          object=op.object, operation=op.operation.value)
+            # a user's two events (`near`) write one record; record Ids grow as Salesforce hands them out
+            outcomes = [Outcome.succeeded(op.event, record_id=f"00Q{(start + n) // 2:015d}", created=False,
+                                          action=op.action, object=op.object, operation=op.operation.value)
                         for n, op in enumerate(batch)]
             t2, c2 = time.thread_time(), time.process_time()
             finished = pipeline._collect(batch, outcomes)
