@@ -37,8 +37,9 @@ _KEPT = ("messageId", "timestamp", "originalTimestamp")
 @dataclass(slots=True)
 class _Ticket:
     """An event whose operations are pending. Its ops carry a stand-in event (source, messageId, event
-    time), not the event: the event itself waits here as its JSON bytes, a fraction of the decoded form,
-    and is decoded again once for its outcome rows and dead letters."""
+    time), not the event: the event itself waits as its JSON bytes, a fraction of the decoded form. A
+    StoredEvent stand-in carries them to the sync log as they are; any other event is decoded again once
+    for its outcome rows and dead letters (redact:/hash: rules, a writeKey to drop)."""
 
     event: Event  # the stand-in its ops and outcomes carry (or the event itself, when it could not be packed)
     packed: bytes | None  # the event's body as JSON
@@ -46,8 +47,6 @@ class _Ticket:
     done: Callable[[], None]
     received: float
     outcomes: list[Outcome]
-    as_is: bool = False  # `packed` is the event exactly as the sync log keeps it (kept_as_is)
-    email: str | None = None  # when `as_is`: the event's email (event_email), read while it was decoded
 
     def whole(self) -> Event:
         """The event as it arrived."""
@@ -99,13 +98,13 @@ class Pipeline:
             await self._finish([_Ticket(event, None, 0, done, time.monotonic(), immediate)])
             return
         held, packed = _packed(event)
+        if packed is not None and kept_as_is(self.sources.get(event.source), event.body):
+            # stored as it is: the stand-in takes its JSON to the sync log, never decoded again; what its row
+            # needs besides (the email) is read now, while the event is at hand
+            held = StoredEvent(held.source, held.body, packed, event_email(event.body))
         for result in results:
             result.event = held  # the pending ops (and a failed action's outcome) let go of the event
-        # an event stored as it is goes to the sync log as its packed JSON, never decoded again: what its row
-        # needs besides (the email) is read now, while the event is at hand
-        as_is = packed is not None and kept_as_is(self.sources.get(event.source), event.body)
-        self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, time.monotonic(), immediate, as_is,
-                                          event_email(event.body) if as_is else None)
+        self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, time.monotonic(), immediate)
         for op in ops:
             await self.batcher.add(op)
 
@@ -222,21 +221,16 @@ class Pipeline:
 
 def _stored(sources: Mapping[str, ActionFile], ticket: _Ticket) -> tuple[Event, list[Outcome]]:
     """The ticket's event as the sync log and dead letters keep it (redact:/hash: applied, no writeKey), and
-    its outcomes carrying it (in place of the stand-in). An event kept as it is becomes a StoredEvent of its
-    packed JSON, without being decoded; any other is decoded whole, then redacted."""
-    if ticket.as_is and ticket.packed is not None:
-        stand_in = ticket.event
-        return _carrying(ticket, StoredEvent(stand_in.source, stand_in.body, ticket.packed.decode(), ticket.email))
-    return stored_outcomes(sources, *_carrying(ticket, ticket.whole()))
-
-
-def _carrying(ticket: _Ticket, event: Event) -> tuple[Event, list[Outcome]]:
-    """`event`, and the ticket's outcomes carrying it in place of the stand-in."""
+    its outcomes carrying it (in place of the stand-in). A StoredEvent stand-in is that already; any other
+    event is decoded whole, then redacted."""
+    if isinstance(ticket.event, StoredEvent):
+        return ticket.event, ticket.outcomes
+    event = ticket.whole()
     if event is not ticket.event:
         for outcome in ticket.outcomes:
             if outcome.event is ticket.event:
                 outcome.event = event
-    return event, ticket.outcomes
+    return stored_outcomes(sources, event, ticket.outcomes)
 
 
 def _internal_error(op: RecordOp, message: str) -> Outcome:

@@ -174,13 +174,13 @@ class SyncBackProgress:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent(Event):
-    """An event as the sync log keeps it, already JSON text: `text` is its whole stored body (what event_text
-    would give) and `email` its event_email. Its `body` is only a stand-in (messageId and time: what the
-    pipeline kept while its operations were pending), so the rest of the event is read from `text`. The
-    pipeline makes one straight from an event's packed JSON when nothing in it is to be redacted, hashed or
-    dropped, instead of decoding the JSON only to encode it again."""
+    """An event as the sync log keeps it, already JSON: `packed` is its whole stored body (UTF-8 JSON, what
+    event_text would give) and `email` its event_email. Its `body` is only a stand-in (messageId and time:
+    what delivery reads of it), so the rest of the event is read from `packed`. The pipeline makes one of an
+    event whose stored form is the event as it is (nothing to redact, hash or drop): its pending operations
+    carry it, and its outcome rows take the JSON as it is, instead of decoding it only to encode it again."""
 
-    text: str
+    packed: bytes
     email: str | None
 
 
@@ -218,7 +218,7 @@ def event_rows(outcomes: Sequence[Outcome]) -> list[tuple[str, str, str]]:
 
 def stored_text(event: Event) -> str:
     """The event's body as the sync log and its dead letters keep it (JSON text)."""
-    return event.text if isinstance(event, StoredEvent) else _json_text(event.body)
+    return event.packed.decode() if isinstance(event, StoredEvent) else _json_text(event.body)
 
 
 def _json_text(value: Any) -> str:
