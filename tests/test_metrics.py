@@ -7,6 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from destination.events import Event
 from destination.metrics import Metrics
 from destination.outcomes import Outcome
+from destination.progress import read_totals
 
 
 def _samples(metrics: Metrics, name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -41,3 +42,17 @@ def test_outcomes_counted_per_batch_are_one_each_by_status_object_and_error_code
     assert {dict(labels)["status"] + " " + dict(labels)["object"] + " " + dict(labels)["error_code"]: value
             for (_, labels), value in _samples(metrics, "destination_outcomes").items()} == {
         "succeeded Lead ": 3, "failed Lead STRING_TOO_LONG": 2, "failed  MAPPING_ERROR": 1, "skipped Lead ": 1}
+
+
+def test_events_consumed_are_all_seen_by_every_reader_of_the_registry_each_time_it_is_read() -> None:
+    metrics = Metrics()
+    for source in ("web", "web", "app"):
+        metrics.consumed(source)
+    name = "destination_events_consumed"
+    assert read_totals(metrics.registry).events_consumed == 3
+    metrics.consumed("web")
+    assert _samples(metrics, name) == {(f"{name}_total", (("source", "web"),)): 3,
+                                       (f"{name}_total", (("source", "app"),)): 1}
+    metrics.consumed("app")
+    assert metrics.registry.get_sample_value(f"{name}_total", {"source": "app"}) == 2
+    assert read_totals(metrics.registry).events_consumed == 5
