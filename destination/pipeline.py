@@ -22,9 +22,9 @@ from .health import Health
 from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status, fate_key
-from .redaction import stored_outcomes
+from .redaction import kept_as_is, stored_outcomes
 from .route import route
-from .synclog.base import SyncLog, event_text
+from .synclog.base import StoredEvent, SyncLog, event_email, stored_text
 
 log = logging.getLogger("destination.pipeline")
 
@@ -37,8 +37,9 @@ _KEPT = ("messageId", "timestamp", "originalTimestamp")
 @dataclass(slots=True)
 class _Ticket:
     """An event whose operations are pending. Its ops carry a stand-in event (source, messageId, event
-    time), not the event: the event itself waits here as its JSON bytes, a fraction of the decoded form,
-    and is decoded again once for its outcome rows and dead letters."""
+    time), not the event: the event itself waits as its JSON bytes, a fraction of the decoded form. A
+    StoredEvent stand-in carries them to the sync log as they are; any other event is decoded again once
+    for its outcome rows and dead letters (redact:/hash: rules, a writeKey to drop)."""
 
     event: Event  # the stand-in its ops and outcomes carry (or the event itself, when it could not be packed)
     packed: bytes | None  # the event's body as JSON
@@ -97,6 +98,10 @@ class Pipeline:
             await self._finish([_Ticket(event, None, 0, done, time.monotonic(), immediate)])
             return
         held, packed = _packed(event)
+        if packed is not None and kept_as_is(self.sources.get(event.source), event.body):
+            # stored as it is: the stand-in takes its JSON to the sync log, never decoded again; what its row
+            # needs besides (the email) is read now, while the event is at hand
+            held = StoredEvent(held.source, held.body, packed, event_email(event.body))
         for result in results:
             result.event = held  # the pending ops (and a failed action's outcome) let go of the event
         self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, time.monotonic(), immediate)
@@ -155,20 +160,20 @@ class Pipeline:
     async def _finish(self, tickets: list[_Ticket]) -> None:
         """Record the outcomes of finished events in one sync-log transaction, dead-letter the failed ones,
         then acknowledge each event (never before its outcomes are stored)."""
-        stored = [stored_outcomes(self.sources, *_whole(t)) for t in tickets]  # redact:/hash: applied
+        stored = [_stored(self.sources, t) for t in tickets]  # redact:/hash: applied
         outcomes = [o for _, kept in stored for o in kept]
         await self.until_stored("record outcomes", lambda: self.sync_log.record(outcomes))
         now = time.monotonic()
+        self.metrics.count_outcomes(outcomes)  # counted per batch: one increment per label set
+        self.metrics.observe_latencies([now - ticket.received for ticket in tickets])
         for ticket, (event, kept) in zip(tickets, stored, strict=True):
             dead: set[str | None] = set()  # one dead letter per failed action (`all` may fail several records)
             for outcome in kept:
-                self.metrics.outcome(outcome)
                 if outcome.status is Status.FAILED and outcome.action not in dead:
                     dead.add(outcome.action)
                     await self.until_stored("dead-letter a failed event", functools.partial(
                         self.sync_log.dead_letter, event.source, f"{outcome.action}: {outcome.message}",
-                        event_text(event.body), error_code=outcome.error_code))
-            self.metrics.latency.observe(now - ticket.received)
+                        stored_text(event), error_code=outcome.error_code))
             ticket.done()
 
     async def until_stored(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
@@ -214,14 +219,18 @@ class Pipeline:
         self.metrics.pending.set(self.batcher.pending)
 
 
-def _whole(ticket: _Ticket) -> tuple[Event, list[Outcome]]:
-    """The ticket's event as it arrived, and its outcomes carrying it (in place of the stand-in)."""
+def _stored(sources: Mapping[str, ActionFile], ticket: _Ticket) -> tuple[Event, list[Outcome]]:
+    """The ticket's event as the sync log and dead letters keep it (redact:/hash: applied, no writeKey), and
+    its outcomes carrying it (in place of the stand-in). A StoredEvent stand-in is that already; any other
+    event is decoded whole, then redacted."""
+    if isinstance(ticket.event, StoredEvent):
+        return ticket.event, ticket.outcomes
     event = ticket.whole()
     if event is not ticket.event:
         for outcome in ticket.outcomes:
             if outcome.event is ticket.event:
                 outcome.event = event
-    return event, ticket.outcomes
+    return stored_outcomes(sources, event, ticket.outcomes)
 
 
 def _internal_error(op: RecordOp, message: str) -> Outcome:

@@ -24,12 +24,17 @@ def _hashed(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def kept_as_is(source: ActionFile | None, body: Mapping[str, Any]) -> bool:
+    """Whether the body is stored as it is: its source redacts and hashes nothing, and it has no writeKey."""
+    return (source is None or not (source.redact or source.hash)) and "writeKey" not in body
+
+
 def stored_body(source: ActionFile | None, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The body to store, and each replaced text value → its replacement (to scrub messages). The input is
     not changed: dicts along a rule's path are copied."""
+    if kept_as_is(source, body):
+        return body, {}
     if source is None or not (source.redact or source.hash):
-        if "writeKey" not in body:
-            return body, {}
         return {k: v for k, v in body.items() if k != "writeKey"}, {}
     out = dict(body)
     out.pop("writeKey", None)

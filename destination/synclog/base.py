@@ -172,29 +172,53 @@ class SyncBackProgress:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent(Event):
+    """An event as the sync log keeps it, already JSON: `packed` is its whole stored body (UTF-8 JSON, what
+    event_text would give) and `email` its event_email. Its `body` is only a stand-in (messageId and time:
+    what delivery reads of it), so the rest of the event is read from `packed`. The pipeline makes one of an
+    event whose stored form is the event as it is (nothing to redact, hash or drop): its pending operations
+    carry it, and its outcome rows take the JSON as it is, instead of decoding it only to encode it again."""
+
+    packed: bytes
+    email: str | None
+
+
+#: Status → its text, as the stores keep it (a dict lookup: an enum's `.value` costs a descriptor call)
+_STATUS_TEXT = {status: status.value for status in Status}
+
+
 def outcome_row(outcome: Outcome, now: datetime | str) -> tuple[Any, ...]:
     """An outcome's column values in COLUMNS order (a tuple, not a dict: this runs once per outcome on the
     delivery path); `fields` and `warnings` are JSON text; `now` as the store keeps it."""
     event = outcome.event
+    email = event.email if isinstance(event, StoredEvent) else event_email(event.body)
+    # most outcomes have neither fields nor warnings
     return (event.source, event.message_id, outcome.action or "", outcome.target, outcome.object,
-            outcome.operation, outcome.record_id, outcome.created, outcome.status.value, outcome.error_code,
-            outcome.message, _json_list(outcome.fields), outcome.reason, outcome.attempts,
-            _json_list(outcome.warnings), event_email(event.body), now, now)
+            outcome.operation, outcome.record_id, outcome.created, _STATUS_TEXT[outcome.status],
+            outcome.error_code, outcome.message, _json_list(outcome.fields) if outcome.fields else "[]",
+            outcome.reason, outcome.attempts, _json_list(outcome.warnings) if outcome.warnings else "[]",
+            email, now, now)
 
 
 def _json_list(values: Sequence[str]) -> str:
-    return _json_text(list(values)) if values else "[]"  # most outcomes have neither fields nor warnings
+    return _json_text(list(values))
 
 
 def event_rows(outcomes: Sequence[Outcome]) -> list[tuple[str, str, str]]:
     """The `sync_log_events` rows (source, messageId, body JSON) of a batch's outcomes: one per event however
     many outcomes (actions, records) it has, the last one's body when a messageId repeats; sorted by key, so
     concurrent writers (PostgreSQL replicas) lock them in one order."""
-    bodies: dict[tuple[str, str], Any] = {}
+    events: dict[tuple[str, str], Event] = {}
     for outcome in outcomes:
         event = outcome.event
-        bodies[(event.source, event.message_id)] = event.body
-    return [(source, message_id, _json_text(body)) for (source, message_id), body in sorted(bodies.items())]
+        events[(event.source, event.message_id)] = event
+    return [(source, message_id, stored_text(event)) for (source, message_id), event in sorted(events.items())]
+
+
+def stored_text(event: Event) -> str:
+    """The event's body as the sync log and its dead letters keep it (JSON text)."""
+    return event.packed.decode() if isinstance(event, StoredEvent) else _json_text(event.body)
 
 
 def _json_text(value: Any) -> str:

@@ -4,6 +4,7 @@ called only after they are recorded, failed events are dead-lettered, batches re
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,24 @@ actions:
         assert {r.error_code for r in failed} == {"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"}
         assert all(r.fields == ["Sentiment__c"] or r.fields == ("Sentiment__c",) for r in failed)
         assert (await log.counts())[Status.SUCCEEDED] == 2
+
+
+async def test_an_event_stored_as_it_is_keeps_its_whole_json_in_its_row_and_dead_letter(delivery: Delivery,
+                                                                                       tmp_path: Path) -> None:
+    """Without redact/hash rules or a writeKey the stored event is the packed JSON itself (never decoded
+    again): the row and the dead letter hold the whole event, non-ASCII text and the email included."""
+    ok = {"type": "identify", "messageId": "plain", "timestamp": "2026-01-01T00:00:00Z", "userId": "ü1",
+          "traits": {"email": "Zoe@X.example", "name": "Zoë ☃", "n": 1.5, "tags": ["a", None]}}
+    bad = {"type": "identify", "messageId": "long", "name": "Größe", "context": {"traits": {"email": "Long@x.example"}},
+           "traits": {"email": "long@x.example", "title": "t" * 300}}
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        pipeline = Pipeline({"app": SOURCE}, delivery, log)
+        for body in (ok, bad):
+            await pipeline.submit(Event("app", body))
+        await pipeline.drain()
+        [kept] = await log.rows(SyncLogFilter(message_id="plain"))
+        [failed] = await log.rows(SyncLogFilter(message_id="long"))
+        [letter] = await log.dead_letters()
+    assert kept.status is Status.SUCCEEDED and kept.event == ok and kept.email == "zoe@x.example"
+    assert failed.status is Status.FAILED and failed.event == bad and failed.email == "long@x.example"
+    assert letter.event() == Event("app", bad) and letter.payload == json.dumps(bad, separators=(",", ":"), ensure_ascii=False)

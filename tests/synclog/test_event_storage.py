@@ -14,6 +14,7 @@ import asyncpg
 from destination.events import Event
 from destination.outcomes import Outcome, Status
 from destination.synclog import SyncLog, SyncLogFilter, open_sync_log
+from destination.synclog.base import StoredEvent
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -119,3 +120,17 @@ async def test_postgres_pruning_never_deletes_an_event_that_a_concurrent_write_g
         assert pruned == 1
         [row] = await log.rows()
         assert (row.action, row.event) == ("contacts", old.body)
+
+
+async def test_an_event_given_as_its_json_is_stored_as_that_json_with_its_email(log: SyncLog, log_url: str) -> None:
+    body = {"type": "identify", "messageId": "m-json", "userId": "ü", "context": {"traits": {"email": "A@B.example"}},
+            "traits": {"name": "Zoë ☃", "n": 1.5}}
+    packed = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    stored = StoredEvent("web", {"messageId": "m-json"}, packed, "a@b.example")
+    await log.record([Outcome.succeeded(stored, record_id="00Q1", created=True, action="leads", object="Lead"),
+                      Outcome.failed(stored, "STRING_TOO_LONG", "too long", action="contacts", object="Contact")])
+    rows = await log.rows(SyncLogFilter(message_id="m-json"))
+    assert [(r.action, r.event, r.email) for r in sorted(rows, key=lambda r: r.action)] == [
+        ("contacts", body, "a@b.example"), ("leads", body, "a@b.example")]
+    assert await _sql(log_url, "SELECT body FROM sync_log_events WHERE message_id = ?", "m-json") == [
+        (packed.decode(),)]
