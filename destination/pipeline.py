@@ -101,7 +101,7 @@ class Pipeline:
         if packed is not None and kept_as_is(self.sources.get(event.source), event.body):
             # stored as it is: the stand-in takes its JSON to the sync log, never decoded again; what its row
             # needs besides (the email) is read now, while the event is at hand
-            held = StoredEvent(held.source, held.body, packed, event_email(event.body))
+            held = StoredEvent(held.source, held.body, packed=packed, email=event_email(event.body))
         for result in results:
             result.event = held  # the pending ops (and a failed action's outcome) let go of the event
         self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, time.monotonic(), immediate)

@@ -184,7 +184,8 @@ def assign(src: Source, target: str, cls: type, args: dict[str, str]) -> list[st
     fields = [f for f in dataclasses.fields(cls) if f.init] if dataclasses.is_dataclass(cls) else []
     slots = [type(cls.__dict__.get(f.name)).__name__ == "member_descriptor" for f in fields]
     if (not fields or not all(slots) or {f.name for f in fields} != set(args) or hasattr(cls, "__post_init__")
-            or cls.__new__ is not object.__new__):
+            or cls.__new__ is not object.__new__ or any(not f.init and f.default is dataclasses.MISSING
+                                                        for f in dataclasses.fields(cls))):
         return [f"{target} = {construct(src, cls, args)}"]
     made = src.fresh("o")
     lines = [f"{made} = _new({src.const(cls)})"]
@@ -192,4 +193,8 @@ def assign(src: Source, target: str, cls: type, args: dict[str, str]) -> list[st
     for field in fields:
         setter = src.bind("_set", cls.__dict__[field.name].__set__)
         lines.append(f"{setter}({made}, {args[field.name]})")
+    for field in dataclasses.fields(cls):  # what __init__ sets besides its arguments: caches and the like
+        if not field.init:
+            setter = src.bind("_set", cls.__dict__[field.name].__set__)
+            lines.append(f"{setter}({made}, {src.const(field.default)})")
     return [*lines, f"{target} = {made}"]

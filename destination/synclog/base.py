@@ -6,7 +6,7 @@ import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,8 +180,8 @@ class StoredEvent(Event):
     event whose stored form is the event as it is (nothing to redact, hash or drop): its pending operations
     carry it, and its outcome rows take the JSON as it is, instead of decoding it only to encode it again."""
 
-    packed: bytes
-    email: str | None
+    packed: bytes = field(kw_only=True)
+    email: str | None = field(kw_only=True)
 
 
 #: Status → its text, as the stores keep it (a dict lookup: an enum's `.value` costs a descriptor call)

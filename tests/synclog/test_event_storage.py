@@ -126,7 +126,7 @@ async def test_an_event_given_as_its_json_is_stored_as_that_json_with_its_email(
     body = {"type": "identify", "messageId": "m-json", "userId": "ü", "context": {"traits": {"email": "A@B.example"}},
             "traits": {"name": "Zoë ☃", "n": 1.5}}
     packed = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    stored = StoredEvent("web", {"messageId": "m-json"}, packed, "a@b.example")
+    stored = StoredEvent("web", {"messageId": "m-json"}, packed=packed, email="a@b.example")
     await log.record([Outcome.succeeded(stored, record_id="00Q1", created=True, action="leads", object="Lead"),
                       Outcome.failed(stored, "STRING_TOO_LONG", "too long", action="contacts", object="Contact")])
     rows = await log.rows(SyncLogFilter(message_id="m-json"))
