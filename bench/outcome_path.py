@@ -2,7 +2,8 @@
 ticket), each batch's operations given the outcomes a delivery returns (succeeded upserts), then `_collect` and
 `_finish` (sync-log rows stored in a real SQLite sync log, metrics, acks). Prints CPU per event: the main
 thread's (thread_time) and the whole process's (process_time, i.e. with SQLite's worker thread), for the
-submit step and for collect+finish. Run: `python -m bench.outcome_path [--events N] [--runs R]`.
+submit step and for collect+finish; and `add_main`, the main thread's CPU of a real Batcher's `add` given
+the same operations (its batches flushed to nowhere: what submit adds to its own figure in the process). Run: `python -m bench.outcome_path [--events N] [--runs R]`.
 
 The events and the action are the delivery benchmark's (bench/delivery_run.py, `near` repeats)."""
 
@@ -19,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from destination.actions.loader import load_text
+from destination.batcher import Batcher
 from destination.events import Event
 from destination.operations import RecordOp
 from destination.outcomes import Outcome
@@ -55,13 +57,24 @@ async def _run(events: list[Event], folder: Path) -> dict[str, float]:
         pipeline = Pipeline({"bench": source}, delivery, log)
         collector = _Collector()
         pipeline.batcher = collector  # type: ignore[assignment]
-        submit_main = submit_all = finish_main = finish_all = 0.0
+        flushed = 0
+
+        async def flush(batch: list[RecordOp]) -> None:
+            nonlocal flushed
+            flushed += len(batch)
+
+        batcher = Batcher(flush, window_ms=0)  # every full batch written at once: no window to hold it in
+        submit_main = submit_all = finish_main = finish_all = add_main = 0.0
         for start in range(0, len(events), BATCH):
             t0, c0 = time.thread_time(), time.process_time()
             for event in events[start:start + BATCH]:
                 await pipeline.submit(event, done)
             t1, c1 = time.thread_time(), time.process_time()
             batch, collector.ops = collector.ops, []
+            a0 = time.thread_time()
+            for op in batch:
+                await batcher.add(op)
+            add_main += time.thread_time() - a0
             # a user's two events (`near`) write one record; record Ids grow as Salesforce hands them out
             outcomes = [Outcome.succeeded(op.event, record_id=f"00Q{(start + n) // 2:015d}", created=False,
                                           action=op.action, object=op.object, operation=op.operation.value)
@@ -74,10 +87,13 @@ async def _run(events: list[Event], folder: Path) -> dict[str, float]:
             submit_all += c1 - c0
             finish_main += t3 - t2
             finish_all += c3 - c2
+        await batcher.drain()
+    assert flushed == len(events), (flushed, len(events))
     assert acked == len(events), (acked, len(events))
     n = len(events)
     return {"submit_main": submit_main / n * 1e6, "submit_all": submit_all / n * 1e6,
-            "finish_main": finish_main / n * 1e6, "finish_all": finish_all / n * 1e6}
+            "finish_main": finish_main / n * 1e6, "finish_all": finish_all / n * 1e6,
+            "add_main": add_main / n * 1e6}
 
 
 def main() -> None:

@@ -152,7 +152,11 @@ def compile_action(source: ActionFile, action: Action) -> Mapper:
     src.add(2, *body)
     src.add(1, "except _Fail as failure:")
     src.add(2, failed)
-    src.add(1, f"return {made}")
+    key = _batch_key(source, action)
+    if key is None:
+        src.add(1, f"return {made}")
+    else:  # every op of the action is batched under one key: the batcher need not work it out per op
+        src.add(1, f"op = {made}", f"op._batch = {src.const(key)}", "return op")
     return src.build("mapper", f"<action {source.source}/{action.name}>")
 
 
@@ -289,14 +293,53 @@ def _group(src: Source, group: MatchGroup, where: str) -> str:
         made = assign(inner, "m", Matcher, {"field": label, "value": "v", "compare": inner.const(spec.compare)})
         lines += ["else:", *_indent([*made, "items.append(m)"])]
     names = ", ".join(f for f, _ in group.fields())
+    # what MatchTree computes on first use, when the source already knows it: a flat group's matchers are its
+    # items, and a group whose members are all there in every tree it makes has one shape
+    known = {"kind": inner.const(group.kind), "items": "items"}
+    if not any(isinstance(member, MatchGroup) for member in group.members()):
+        known["_flat"] = "items"
+    static = _static(group)
+    if static is not None:
+        known["_shape"] = inner.const(static.shape())
     lines += ["if not items:",
               f"    raise _Fail({inner.const(names)}, "
               f"{inner.const(f'{where}: none of the matchers ({names}) has a value in this event')})",
-              *assign(inner, "tree", MatchTree, {"kind": inner.const(group.kind), "items": "tuple(items)"}),
-              "return tree"]
+              "items = tuple(items)", *assign(inner, "tree", MatchTree, known), "return tree"]
     inner.add(0, "def group(body):")
     inner.add(1, *reads.prelude, *lines)
     return src.bind("_group", inner.build("group", "<match group>"))
+
+
+def _batch_key(source: ActionFile, action: Action) -> tuple[str, str, str, str, str] | None:
+    """RecordOp.batch_key of every op the action makes, when its matchers' shape is the same for all."""
+    if action.idempotency_field:  # the marker alone
+        tree: MatchTree | None = MatchTree("any", (Matcher(action.idempotency_field, None),))
+    elif action.match is not None:
+        tree = _static(action.match)
+        if tree is None:
+            return None
+    else:
+        tree = None
+    return RecordOp(Event(source.source, {}), action.name, action.object, action.operation, tree,
+                    mode=action.mode, connection=source.connection).batch_key()
+
+
+def _static(group: MatchGroup) -> MatchTree | None:
+    """The group's tree without values (None in their place) when every tree it makes has all its members —
+    an `all` group, or one of a single member: a missing one fails the event — so all share one shape; None
+    when which members an event has decides the shape."""
+    if group.kind != "all" and len(group.members()) != 1:
+        return None
+    items: list[Matcher | MatchTree] = []
+    for member in group.members():
+        if isinstance(member, MatchGroup):
+            nested = _static(member)
+            if nested is None:
+                return None
+            items.append(nested)
+        else:
+            items.append(Matcher(member[0], None, member[1].compare))
+    return MatchTree(group.kind, tuple(items))
 
 
 def _indent(lines: list[str], depth: int = 1) -> list[str]:

@@ -180,21 +180,22 @@ def construct(src: Source, cls: type, args: dict[str, str]) -> str:
 def assign(src: Source, target: str, cls: type, args: dict[str, str]) -> list[str]:
     """Lines setting `target` to a new `cls` built from expressions. A slotted dataclass given every field
     is filled slot by slot (what its __init__ does, at half the cost: a frozen one's __init__ goes through
-    object.__setattr__ per field); any other class is called."""
+    object.__setattr__ per field); any other class is called. `args` may also set a slotted dataclass's
+    non-init fields (caches known when the source is built); the others get their defaults, as __init__
+    gives them."""
     fields = [f for f in dataclasses.fields(cls) if f.init] if dataclasses.is_dataclass(cls) else []
     slots = [type(cls.__dict__.get(f.name)).__name__ == "member_descriptor" for f in fields]
-    if (not fields or not all(slots) or {f.name for f in fields} != set(args) or hasattr(cls, "__post_init__")
-            or cls.__new__ is not object.__new__ or any(not f.init and f.default is dataclasses.MISSING
-                                                        for f in dataclasses.fields(cls))):
+    rest = [f for f in dataclasses.fields(cls) if not f.init] if fields else []  # what __init__ sets besides
+    if (not fields or not all(slots) or {f.name for f in fields} != set(args) - {f.name for f in rest}
+            or hasattr(cls, "__post_init__") or cls.__new__ is not object.__new__
+            or any(f.name not in args and f.default is dataclasses.MISSING for f in rest)):
+        if set(args) - {f.name for f in fields}:
+            raise ValueError(f"{cls.__name__} is not built slot by slot: only its init fields can be given")
         return [f"{target} = {construct(src, cls, args)}"]
     made = src.fresh("o")
     lines = [f"{made} = _new({src.const(cls)})"]
     src.names["_new"] = object.__new__
-    for field in fields:
+    for field in [*fields, *rest]:
         setter = src.bind("_set", cls.__dict__[field.name].__set__)
-        lines.append(f"{setter}({made}, {args[field.name]})")
-    for field in dataclasses.fields(cls):  # what __init__ sets besides its arguments: caches and the like
-        if not field.init:
-            setter = src.bind("_set", cls.__dict__[field.name].__set__)
-            lines.append(f"{setter}({made}, {src.const(field.default)})")
+        lines.append(f"{setter}({made}, {args[field.name] if field.name in args else src.const(field.default)})")
     return [*lines, f"{target} = {made}"]
