@@ -2,7 +2,7 @@
 ticket), each batch's operations given the outcomes a delivery returns (succeeded upserts), then `_collect` and
 `_finish` (sync-log rows stored in a real SQLite sync log, metrics, acks). Prints CPU per event: the main
 thread's (thread_time) and the whole process's (process_time, i.e. with SQLite's worker thread), for the
-submit step and for collect+finish; and `add_main`, the main thread's CPU of a real Batcher's `add` given
+submit step and for collect+finish (the garbage collector set as `destination run` sets it); and `add_main`, the main thread's CPU of a real Batcher's `add` given
 the same operations (its batches flushed to nowhere: what submit adds to its own figure in the process). Run: `python -m bench.outcome_path [--events N] [--runs R]`.
 
 The events and the action are the delivery benchmark's (bench/delivery_run.py, `near` repeats)."""
@@ -21,6 +21,7 @@ from typing import Any
 
 from destination.actions.loader import load_text
 from destination.batcher import Batcher
+from destination.commands.run import _settle_garbage_collector
 from destination.events import Event
 from destination.operations import RecordOp
 from destination.outcomes import Outcome
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     events = _events(args.events, args.events // 2, "near")
+    _settle_garbage_collector()  # the collector as `destination run` sets it (the events stand for what arrives)
     results = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="outcome-bench-") as folder:
