@@ -12,11 +12,12 @@ import dataclasses
 import itertools
 import linecache
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from .paths import MISSING, steps
 from .trigger import AllOf, AnyOf, Compare, Contains, Exists, In, Not, holds_contains, holds_order, same
 
+T = TypeVar("T")
 _SMALL_INT = 10 ** 15
 _BUILT = itertools.count(1)
 _EMPTY: dict[str, Any] = {}  # the scope read through when a path's first step is not an object; never written
@@ -184,7 +185,7 @@ def assign(src: Source, target: str, cls: type, args: dict[str, str]) -> list[st
     non-init fields (caches known when the source is built); the others get their defaults, as __init__
     gives them."""
     fields = [f for f in dataclasses.fields(cls) if f.init] if dataclasses.is_dataclass(cls) else []
-    slots = [type(cls.__dict__.get(f.name)).__name__ == "member_descriptor" for f in fields]
+    slots = [type(_slot(cls, f.name)).__name__ == "member_descriptor" for f in fields]
     rest = [f for f in dataclasses.fields(cls) if not f.init] if fields else []  # what __init__ sets besides
     if (not fields or not all(slots) or {f.name for f in fields} != set(args) - {f.name for f in rest}
             or hasattr(cls, "__post_init__") or cls.__new__ is not object.__new__
@@ -196,6 +197,27 @@ def assign(src: Source, target: str, cls: type, args: dict[str, str]) -> list[st
     lines = [f"{made} = _new({src.const(cls)})"]
     src.names["_new"] = object.__new__
     for field in [*fields, *rest]:
-        setter = src.bind("_set", cls.__dict__[field.name].__set__)
+        setter = src.bind("_set", _slot(cls, field.name).__set__)
         lines.append(f"{setter}({made}, {args[field.name] if field.name in args else src.const(field.default)})")
     return [*lines, f"{target} = {made}"]
+
+
+def _slot(cls: type, name: str) -> Any:
+    """The class attribute `name` of `cls` or the first base that has one (a slot's descriptor lives on the
+    class that declared it), or None."""
+    return next((c.__dict__[name] for c in cls.__mro__ if name in c.__dict__), None)
+
+
+def maker(cls: type[T]) -> Callable[..., T]:
+    """A function building the dataclass `cls` from its init fields, given positionally in their order, as
+    `assign` builds it: slot by slot for a slotted one (a third of a frozen one's __init__)."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not a dataclass")
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f"a{index}" for index in range(len(fields))]  # ours: a field name could be a namespace name
+    src = Source()
+    src.add(0, f"def make({', '.join(names)}):")
+    src.add(1, *assign(src, "made", cls, {f.name: name for f, name in zip(fields, names, strict=True)}),
+            "return made")
+    made: Callable[..., T] = src.build("make", f"<make {cls.__name__}>")
+    return made
