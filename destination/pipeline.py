@@ -22,7 +22,7 @@ from .events import Event
 from .health import Health
 from .metrics import Metrics
 from .operations import RecordOp
-from .outcomes import Outcome, Status, fate_key
+from .outcomes import Outcome, Status
 from .redaction import kept_as_is, stored_outcomes
 from .route import route
 from .synclog.base import StoredEvent, SyncLog, event_email, stored_text
@@ -132,22 +132,32 @@ class Pipeline:
         """Give each operation of the batch its outcomes (one or more); the tickets now complete."""
         by_op: dict[tuple[int, str], list[Outcome]] = {}
         for outcome in outcomes:
-            by_op.setdefault(fate_key(outcome.event, outcome.action), []).append(outcome)
+            key = id(outcome.event), outcome.action or ""  # fate_key's, inline: once per outcome and op
+            mine = by_op.get(key)
+            if mine is None:
+                by_op[key] = [outcome]
+            else:
+                mine.append(outcome)
+        tickets = self._tickets
         finished = []
         for op in batch:
-            mine = by_op.pop(fate_key(op.event, op.action), None)
+            mine = by_op.pop((id(op.event), op.action or ""), None)
             if not mine:
                 log.error("no outcome came back for event %s, action %s: failed as INTERNAL_ERROR",
                           op.event.message_id, op.action)
                 mine = [_internal_error(op, "delivery returned no outcome for this action")]
-            ticket = self._tickets.get(id(op.event))
+            ticket = tickets.get(id(op.event))
             if ticket is None:
                 log.error("outcome for an unknown event %s", op.event.message_id)
                 continue
-            ticket.outcomes.extend(mine)
+            if ticket.outcomes:
+                ticket.outcomes.extend(mine)
+            else:  # the first (usually the only) operation back: its list is the ticket's
+                ticket.outcomes = mine
             ticket.remaining -= 1
-            if ticket.remaining == 0:
-                finished.append(self._tickets.pop(id(op.event)))
+            if not ticket.remaining:
+                del tickets[id(op.event)]
+                finished.append(ticket)
         for extra in by_op.values():
             log.error("outcome for an operation not in its batch: event %s, action %s", extra[0].event.message_id,
                       extra[0].action)
@@ -171,6 +181,10 @@ class Pipeline:
         now = time.monotonic()
         self.metrics.count_outcomes(outcomes)  # counted per batch: one increment per label set
         self.metrics.observe_latencies([now - ticket.received for ticket in tickets])
+        if not any(outcome.status is Status.FAILED for outcome in outcomes):  # most batches: nothing to dead-letter
+            for ticket in tickets:
+                ticket.done()
+            return
         for ticket, (event, kept) in zip(tickets, stored, strict=True):
             dead: set[str | None] = set()  # one dead letter per failed action (`all` may fail several records)
             for outcome in kept:
