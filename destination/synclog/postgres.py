@@ -162,17 +162,18 @@ class PostgresSyncLog(SyncLog):
         await self._settle(_SETTLE_KEYS, _KEYS_GONE, settled)
 
     async def _settle(self, update: str, delete: str, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
-        """Intents keyed by their first three values, in one transaction: those created get their Id (the last
-        one given for a key), then those certainly not created go."""
+        """Intents keyed by their first three values: those created get their Id (the last one given for a
+        key), then those certainly not created go; one statement each, in one transaction when both run."""
         made = {(a, b, c): r for a, b, c, r in settled if r}
         gone = sorted({(a, b, c) for a, b, c, r in settled if not r})
-        if not made and not gone:
-            return
-        async with self.pool.acquire() as conn, conn.transaction():
-            if made:
-                await conn.execute(update, *_columns([(*k, r) for k, r in sorted(made.items())], 4))
-            if gone:
-                await conn.execute(delete, *_columns(gone, 3))
+        statements = [(update, _columns([(*k, r) for k, r in sorted(made.items())], 4))] if made else []
+        statements += [(delete, _columns(gone, 3))] if gone else []
+        if len(statements) == 1:  # the usual case: no transaction of its own (two round trips fewer)
+            await self.pool.execute(statements[0][0], *statements[0][1])
+        elif statements:
+            async with self.pool.acquire() as conn, conn.transaction():
+                for sql, args in statements:
+                    await conn.execute(sql, *args)
 
     async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
                                ) -> dict[str, tuple[str | None, datetime]]:
