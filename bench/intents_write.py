@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import tempfile
@@ -75,6 +76,8 @@ async def _run(url: str, batches: int, server_pid: int | None, busy: bool = Fals
         await log.record_key_intents(keys)
         await log.settle_key_intents(settles)
         await log.record(outcomes)
+        gc.collect()
+        gc.freeze()  # the batches built above are not the store's garbage to collect
         spinner = _Busy() if busy else None
         if spinner is not None:
             spinner.start()

@@ -268,7 +268,7 @@ class SqliteSyncLog(SyncLog):
         if not intents:
             return
         now = utcnow().isoformat()
-        params = [v for intent in dict.fromkeys(intents) for v in (*intent, now)]
+        params = [v for intent in intents for v in (*intent, now)]  # a key given twice: renewed twice
 
         def work() -> None:
             with self._lock:  # the flag changes with the table, under its lock: a record() emptying the table
