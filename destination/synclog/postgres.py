@@ -77,6 +77,13 @@ _KEYS_GONE = ("DELETE FROM record_intents r USING unnest($1::text[], $2::text[],
               "AS k(connection, object, record_key) WHERE r.connection = k.connection AND r.object = k.object "
               "AND r.record_key = k.record_key")
 
+_VALUE_TIMES = ("INSERT INTO value_times (object, record_id, field, event_time) SELECT * FROM unnest($1::text[], "
+                "$2::text[], $3::text[], $4::timestamptz[]) ON CONFLICT (object, record_id, field) DO UPDATE "
+                "SET event_time = excluded.event_time WHERE excluded.event_time > value_times.event_time")
+_WRITTEN_VALUES = ("INSERT INTO written_values (object, record_id, field, value, written_at) SELECT *, $5::timestamptz "
+                   "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (object, record_id, field) "
+                   "DO UPDATE SET value = excluded.value, written_at = excluded.written_at")
+
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows as one list per column (the arrays unnest takes)."""
@@ -143,7 +150,8 @@ class PostgresSyncLog(SyncLog):
 
     async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None:
         if intents:  # by key, and stable: of a key given twice, the first is kept (DO NOTHING)
-            await self.pool.execute(_CREATE_INTENTS, *_columns(sorted(intents, key=lambda i: (i[0], i[1], i[2])), 5), utcnow())
+            rows = sorted(intents, key=lambda i: (i[0], i[1], i[2]))
+            await self.pool.execute(_CREATE_INTENTS, *_columns(rows, 5), utcnow())
 
     async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
         await self._settle(_SETTLE_CREATES, _CREATES_GONE, settled)
@@ -217,24 +225,22 @@ class PostgresSyncLog(SyncLog):
         return out
 
     async def record_value_times(self, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
-        if rows:
-            await self.pool.executemany(
-                "INSERT INTO value_times (object, record_id, field, event_time) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
-                "WHERE excluded.event_time > value_times.event_time", list(rows))
+        newest: dict[tuple[str, str, str], datetime] = {}  # each key once (ON CONFLICT touches a row once)
+        for o, r, f, t in rows:
+            if (o, r, f) not in newest or t > newest[(o, r, f)]:
+                newest[(o, r, f)] = t
+        if newest:
+            await self.pool.execute(_VALUE_TIMES, *_columns([(*k, t) for k, t in sorted(newest.items())], 4))
 
     async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]], *,
                                     in_flight: WritesNote | None = None) -> None:
         if not rows and in_flight is None:
             return
-        now = utcnow()
+        latest = {(o, r, f): v for o, r, f, v in rows}  # each key once, its last value
+        values = [(*k, json.dumps(v, default=str)) for k, v in sorted(latest.items())]
         async with self.pool.acquire() as conn, conn.transaction():
-            if rows:
-                await conn.executemany(
-                    "INSERT INTO written_values (object, record_id, field, value, written_at) VALUES ($1, $2, $3, "
-                    "$4, $5) ON CONFLICT (object, record_id, field) DO UPDATE SET value = excluded.value, "
-                    "written_at = excluded.written_at", [[o, r, f, json.dumps(v, default=str), now]
-                                                         for o, r, f, v in rows])
+            if values:
+                await conn.execute(_WRITTEN_VALUES, *_columns(values, 4), utcnow())
             if in_flight is not None:
                 await conn.executemany("DELETE FROM written_values WHERE object = $1 AND record_id = $2 AND "
                                        "field = $3", [list(key) for key in in_flight.rows()])

@@ -114,6 +114,24 @@ def _settle_keys_sql(rows: int) -> str:
             "AND record_intents.record_key = v.column1")
 
 
+@functools.lru_cache(maxsize=16)
+def _value_times_sql(rows: int) -> str:
+    """INSERT of `rows` (object, record_id, field, event_time); an older time never replaces a newer one (the
+    rows of one statement are applied in order, as one statement each would be)."""
+    return ("INSERT INTO value_times (object, record_id, field, event_time) "
+            f"VALUES {', '.join(['(?, ?, ?, ?)'] * rows)} "
+            "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
+            "WHERE excluded.event_time > value_times.event_time")
+
+
+@functools.lru_cache(maxsize=16)
+def _written_values_sql(rows: int) -> str:
+    """INSERT of `rows` (object, record_id, field, value, written_at); the latest value of a field wins."""
+    return ("INSERT INTO written_values (object, record_id, field, value, written_at) "
+            f"VALUES {', '.join(['(?, ?, ?, ?, ?)'] * rows)} ON CONFLICT (object, record_id, field) "
+            "DO UPDATE SET value = excluded.value, written_at = excluded.written_at")
+
+
 def _param(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -360,29 +378,34 @@ class SqliteSyncLog(SyncLog):
         return out
 
     async def record_value_times(self, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
-        if rows:
-            # UTC with microseconds: the text sorts as the times do, so the WHERE keeps the newest
-            await self._run("INSERT INTO value_times (object, record_id, field, event_time) VALUES (?, ?, ?, ?) "
-                            "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
-                            "WHERE excluded.event_time > value_times.event_time",
-                            many=[[o, r, f, t.astimezone(UTC).isoformat(timespec="microseconds")]
-                                  for o, r, f, t in rows])
+        if not rows:
+            return
+        # UTC with microseconds: the text sorts as the times do, so the WHERE keeps the newest
+        params = [v for o, r, f, t in rows for v in (o, r, f, t.astimezone(UTC).isoformat(timespec="microseconds"))]
+
+        def work() -> None:
+            with self._lock:
+                assert self._db is not None, "sync log is not open"
+                insert_rows(self._db, _value_times_sql, params, 4, _ROWS_PER_STATEMENT)
+        await asyncio.to_thread(work)
 
     async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]], *,
                                     in_flight: WritesNote | None = None) -> None:
+        if not rows and in_flight is None:
+            return
         now = utcnow().isoformat()
-        statements: list[tuple[str, list[Any]]] = [
-            ("INSERT INTO written_values (object, record_id, field, value, written_at) VALUES (?, ?, ?, ?, ?) "
-             "ON CONFLICT (object, record_id, field) DO UPDATE SET value = excluded.value, "
-             "written_at = excluded.written_at", [o, r, f, json.dumps(v, default=str), now]) for o, r, f, v in rows]
-        if in_flight is not None:
-            statements += [("DELETE FROM written_values WHERE object = ? AND record_id = ? AND field = ?", list(key))
-                           for key in in_flight.rows()]
-        if statements:
-            def work() -> None:
-                with self._lock:
-                    self._transaction(statements)
-            await asyncio.to_thread(work)
+        params = [v for o, r, f, value in rows for v in (o, r, f, json.dumps(value, default=str), now)]
+
+        def work() -> None:
+            with self._lock:
+                db = self._db
+                assert db is not None, "sync log is not open"
+                with immediate_transaction(db):
+                    insert_rows_in_transaction(db, _written_values_sql, params, 5, _ROWS_PER_STATEMENT)
+                    if in_flight is not None:
+                        db.executemany("DELETE FROM written_values WHERE object = ? AND record_id = ? AND field = ?",
+                                       in_flight.rows())
+        await asyncio.to_thread(work)
 
     async def begin_writes(self, objects: Mapping[str, Sequence[str]]) -> WritesNote:
         now = utcnow()
