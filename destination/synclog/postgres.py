@@ -173,8 +173,8 @@ class PostgresSyncLog(SyncLog):
         """Intents keyed by their first three values: those created get their Id (the last one given for a
         key), then those certainly not created go; one statement each, in one transaction when both run."""
         made = {(a, b, c): r for a, b, c, r in settled if r}
-        gone = sorted({(a, b, c) for a, b, c, r in settled if not r})
-        statements = [(update, _columns([(*k, r) for k, r in sorted(made.items())], 4))] if made else []
+        gone = list(dict.fromkeys((a, b, c) for a, b, c, r in settled if not r))
+        statements = [(update, _columns([(*k, r) for k, r in made.items()], 4))] if made else []
         statements += [(delete, _columns(gone, 3))] if gone else []
         if len(statements) == 1:  # the usual case: no transaction of its own (two round trips fewer)
             await self.pool.execute(statements[0][0], *statements[0][1])
