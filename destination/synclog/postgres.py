@@ -57,6 +57,39 @@ _UNREFERENCED = ("DELETE FROM sync_log_events WHERE (source, message_id) IN (SEL
                  "WHERE s.source = e.source AND s.message_id = e.message_id) FOR UPDATE OF e SKIP LOCKED)")
 
 
+# Intents in one statement each, one array per column (the keys' columns first, as the interface orders them).
+_CREATE_INTENTS = ("INSERT INTO create_intents (source, message_id, action, object, matchers, created_at) "
+                   "SELECT *, $6::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+                   "ON CONFLICT (source, message_id, action) DO NOTHING")
+_SETTLE_CREATES = ("UPDATE create_intents c SET record_id = k.record_id FROM unnest($1::text[], $2::text[], "
+                   "$3::text[], $4::text[]) AS k(source, message_id, action, record_id) WHERE c.source = k.source "
+                   "AND c.message_id = k.message_id AND c.action = k.action")
+_CREATES_GONE = ("DELETE FROM create_intents c USING unnest($1::text[], $2::text[], $3::text[]) "
+                 "AS k(source, message_id, action) WHERE c.source = k.source AND c.message_id = k.message_id "
+                 "AND c.action = k.action")
+_KEY_INTENTS = ("INSERT INTO record_intents (connection, object, record_key, created_at) SELECT *, $4::timestamptz "
+                "FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (connection, object, record_key) "
+                "DO UPDATE SET record_id = NULL, created_at = excluded.created_at")
+_SETTLE_KEYS = ("UPDATE record_intents r SET record_id = k.record_id FROM unnest($1::text[], $2::text[], $3::text[], "
+                "$4::text[]) AS k(connection, object, record_key, record_id) WHERE r.connection = k.connection "
+                "AND r.object = k.object AND r.record_key = k.record_key")
+_KEYS_GONE = ("DELETE FROM record_intents r USING unnest($1::text[], $2::text[], $3::text[]) "
+              "AS k(connection, object, record_key) WHERE r.connection = k.connection AND r.object = k.object "
+              "AND r.record_key = k.record_key")
+
+_VALUE_TIMES = ("INSERT INTO value_times (object, record_id, field, event_time) SELECT * FROM unnest($1::text[], "
+                "$2::text[], $3::text[], $4::timestamptz[]) ON CONFLICT (object, record_id, field) DO UPDATE "
+                "SET event_time = excluded.event_time WHERE excluded.event_time > value_times.event_time")
+_WRITTEN_VALUES = ("INSERT INTO written_values (object, record_id, field, value, written_at) SELECT *, $5::timestamptz "
+                   "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (object, record_id, field) "
+                   "DO UPDATE SET value = excluded.value, written_at = excluded.written_at")
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as one list per column (the arrays unnest takes)."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
 def _dollar(n: int) -> str:
     return f"${n}"
 
@@ -116,22 +149,12 @@ class PostgresSyncLog(SyncLog):
                                    [c[0] for c in created], [c[1] for c in created])
 
     async def record_intents(self, intents: Sequence[tuple[str, str, str, str, str]]) -> None:
-        if intents:
-            now = utcnow()
-            await self.pool.executemany(
-                "INSERT INTO create_intents (source, message_id, action, object, matchers, created_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, message_id, action) DO NOTHING",
-                [[*i, now] for i in intents])
+        if intents:  # by key, and stable: of a key given twice, the first is kept (DO NOTHING)
+            rows = sorted(intents, key=lambda i: (i[0], i[1], i[2]))
+            await self.pool.execute(_CREATE_INTENTS, *_columns(rows, 5), utcnow())
 
     async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
-        created = [[r, s, m, a] for s, m, a, r in settled if r]
-        gone = [[s, m, a] for s, m, a, r in settled if not r]
-        if created:
-            await self.pool.executemany("UPDATE create_intents SET record_id = $1 WHERE source = $2 "
-                                        "AND message_id = $3 AND action = $4", created)
-        if gone:
-            await self.pool.executemany("DELETE FROM create_intents WHERE source = $1 AND message_id = $2 "
-                                        "AND action = $3", gone)
+        await self._settle(_SETTLE_CREATES, _CREATES_GONE, settled)
 
     async def open_intents(self, source: str, action: str, message_ids: Sequence[str]) -> dict[str, str | None]:
         rows = await self.pool.fetch("SELECT message_id, record_id FROM create_intents WHERE source = $1 "
@@ -140,22 +163,25 @@ class PostgresSyncLog(SyncLog):
         return {r["message_id"]: r["record_id"] for r in rows}
 
     async def record_key_intents(self, intents: Sequence[tuple[str, str, str]]) -> None:
-        if intents:
-            now = utcnow()
-            await self.pool.executemany(
-                "INSERT INTO record_intents (connection, object, record_key, created_at) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (connection, object, record_key) DO UPDATE SET record_id = NULL, "
-                "created_at = excluded.created_at", [[*i, now] for i in intents])
+        if intents:  # each key once: ON CONFLICT DO UPDATE may touch a row once per statement
+            await self.pool.execute(_KEY_INTENTS, *_columns(sorted(set(intents)), 3), utcnow())
 
     async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
-        made = [[r, c, o, k] for c, o, k, r in settled if r]
-        gone = [[c, o, k] for c, o, k, r in settled if not r]
-        if made:
-            await self.pool.executemany("UPDATE record_intents SET record_id = $1 WHERE connection = $2 "
-                                        "AND object = $3 AND record_key = $4", made)
-        if gone:
-            await self.pool.executemany("DELETE FROM record_intents WHERE connection = $1 AND object = $2 "
-                                        "AND record_key = $3", gone)
+        await self._settle(_SETTLE_KEYS, _KEYS_GONE, settled)
+
+    async def _settle(self, update: str, delete: str, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        """Intents keyed by their first three values: those created get their Id (the last one given for a
+        key), then those certainly not created go; one statement each, in one transaction when both run."""
+        made = {(a, b, c): r for a, b, c, r in settled if r}
+        gone = list(dict.fromkeys((a, b, c) for a, b, c, r in settled if not r))
+        statements = [(update, _columns([(*k, r) for k, r in made.items()], 4))] if made else []
+        statements += [(delete, _columns(gone, 3))] if gone else []
+        if len(statements) == 1:  # the usual case: no transaction of its own (two round trips fewer)
+            await self.pool.execute(statements[0][0], *statements[0][1])
+        elif statements:
+            async with self.pool.acquire() as conn, conn.transaction():
+                for sql, args in statements:
+                    await conn.execute(sql, *args)
 
     async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
                                ) -> dict[str, tuple[str | None, datetime]]:
@@ -199,24 +225,22 @@ class PostgresSyncLog(SyncLog):
         return out
 
     async def record_value_times(self, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
-        if rows:
-            await self.pool.executemany(
-                "INSERT INTO value_times (object, record_id, field, event_time) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
-                "WHERE excluded.event_time > value_times.event_time", list(rows))
+        newest: dict[tuple[str, str, str], datetime] = {}  # each key once (ON CONFLICT touches a row once)
+        for o, r, f, t in rows:
+            if (o, r, f) not in newest or t > newest[(o, r, f)]:
+                newest[(o, r, f)] = t
+        if newest:
+            await self.pool.execute(_VALUE_TIMES, *_columns([(*k, t) for k, t in sorted(newest.items())], 4))
 
     async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]], *,
                                     in_flight: WritesNote | None = None) -> None:
         if not rows and in_flight is None:
             return
-        now = utcnow()
+        latest = {(o, r, f): v for o, r, f, v in rows}  # each key once, its last value
+        values = [(*k, json.dumps(v, default=str)) for k, v in sorted(latest.items())]
         async with self.pool.acquire() as conn, conn.transaction():
-            if rows:
-                await conn.executemany(
-                    "INSERT INTO written_values (object, record_id, field, value, written_at) VALUES ($1, $2, $3, "
-                    "$4, $5) ON CONFLICT (object, record_id, field) DO UPDATE SET value = excluded.value, "
-                    "written_at = excluded.written_at", [[o, r, f, json.dumps(v, default=str), now]
-                                                         for o, r, f, v in rows])
+            if values:
+                await conn.execute(_WRITTEN_VALUES, *_columns(values, 4), utcnow())
             if in_flight is not None:
                 await conn.executemany("DELETE FROM written_values WHERE object = $1 AND record_id = $2 AND "
                                        "field = $3", [list(key) for key in in_flight.rows()])

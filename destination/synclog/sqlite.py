@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..outcomes import Outcome, Status
-from ..sqlite_rows import immediate_transaction, insert_rows_in_transaction
+from ..sqlite_rows import immediate_transaction, insert_rows, insert_rows_in_transaction, statement_sizes
 from .base import (
     ANY,
     COLUMNS,
@@ -53,7 +53,7 @@ _UNREFERENCED_EVENTS = ("DELETE FROM sync_log_events WHERE source = ? AND messag
 _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
 
 
-_INTENT_ROWS = 100  # rows per create_intents statement (6 columns: 600 variables)
+_INTENT_ROWS = 100  # rows per create_intents / record_intents statement (6 columns: 600 variables)
 # free pages handed back to the file system after a pruned chunk (8 MB of 4 KB pages); run with
 # executescript: sqlite3's execute() steps a PRAGMA once, and each step frees one page
 _VACUUM = "PRAGMA incremental_vacuum(2048)"
@@ -94,6 +94,42 @@ def _upsert_sql(rows: int) -> str:
 @functools.lru_cache(maxsize=16)
 def _event_sql(rows: int) -> str:
     return event_upsert_statement(["?"] * 3, rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _key_intents_sql(rows: int) -> str:
+    """INSERT of `rows` record intents (connection, object, record_key, created_at); one already there for its
+    key is renewed (fate unknown again, as of now)."""
+    return ("INSERT INTO record_intents (connection, object, record_key, created_at) "
+            f"VALUES {', '.join(['(?, ?, ?, ?)'] * rows)} ON CONFLICT (connection, object, record_key) "
+            "DO UPDATE SET record_id = NULL, created_at = excluded.created_at")
+
+
+@functools.lru_cache(maxsize=16)
+def _settle_keys_sql(rows: int) -> str:
+    """UPDATE of `rows` record intents of one connection and object: (record_key, record_id) pairs, then the
+    connection and object (the primary key's index finds each row)."""
+    return (f"UPDATE record_intents SET record_id = v.column2 FROM (VALUES {', '.join(['(?, ?)'] * rows)}) AS v "
+            "WHERE record_intents.connection = ? AND record_intents.object = ? "
+            "AND record_intents.record_key = v.column1")
+
+
+@functools.lru_cache(maxsize=16)
+def _value_times_sql(rows: int) -> str:
+    """INSERT of `rows` (object, record_id, field, event_time); an older time never replaces a newer one (the
+    rows of one statement are applied in order, as one statement each would be)."""
+    return ("INSERT INTO value_times (object, record_id, field, event_time) "
+            f"VALUES {', '.join(['(?, ?, ?, ?)'] * rows)} "
+            "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
+            "WHERE excluded.event_time > value_times.event_time")
+
+
+@functools.lru_cache(maxsize=16)
+def _written_values_sql(rows: int) -> str:
+    """INSERT of `rows` (object, record_id, field, value, written_at); the latest value of a field wins."""
+    return ("INSERT INTO written_values (object, record_id, field, value, written_at) "
+            f"VALUES {', '.join(['(?, ?, ?, ?, ?)'] * rows)} ON CONFLICT (object, record_id, field) "
+            "DO UPDATE SET value = excluded.value, written_at = excluded.written_at")
 
 
 def _param(value: Any) -> Any:
@@ -222,11 +258,12 @@ class SqliteSyncLog(SyncLog):
 
     async def settle_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
         statements = _delete_intents([(s, m, a) for s, m, a, r in settled if not r])
-        created: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        created: dict[tuple[str, str], dict[str, str]] = {}  # of an intent given twice, the last Id wins
         for source, message_id, action, record_id in settled:
             if record_id:
-                created.setdefault((source, action), []).append((message_id, record_id))
-        for (source, action), pairs in created.items():
+                created.setdefault((source, action), {})[message_id] = record_id
+        for (source, action), ids in created.items():
+            pairs = list(ids.items())
             for start in range(0, len(pairs), _INTENT_ROWS):
                 chunk = pairs[start:start + _INTENT_ROWS]
                 cases = " ".join("WHEN ? THEN ?" for _ in chunk)
@@ -249,27 +286,40 @@ class SqliteSyncLog(SyncLog):
         if not intents:
             return
         now = utcnow().isoformat()
+        params = [v for intent in intents for v in (*intent, now)]  # a key given twice: renewed twice
 
         def work() -> None:
             with self._lock:  # the flag changes with the table, under its lock: a record() emptying the table
                 assert self._db is not None, "sync log is not open"  # meanwhile cannot leave it false
-                with immediate_transaction(self._db):
-                    self._db.executemany(
-                        "INSERT INTO record_intents (connection, object, record_key, created_at) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT (connection, object, record_key) DO UPDATE SET record_id = NULL, "
-                        "created_at = excluded.created_at", [(*i, now) for i in intents])
+                insert_rows(self._db, _key_intents_sql, params, 4, _INTENT_ROWS)
                 self._keys_open = True
         await asyncio.to_thread(work)
 
     async def settle_key_intents(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
-        made = [(r, c, o, k) for c, o, k, r in settled if r]
+        made: dict[tuple[str, str], dict[str, str]] = {}  # (connection, object) -> key -> Id (the last one wins)
         gone = [(c, o, k) for c, o, k, r in settled if not r]
-        if made:
-            await self._run("UPDATE record_intents SET record_id = ? WHERE connection = ? AND object = ? "
-                            "AND record_key = ?", many=made)
-        if gone:
-            await self._run("DELETE FROM record_intents WHERE connection = ? AND object = ? AND record_key = ?",
-                            many=gone)
+        for c, o, k, r in settled:
+            if r:
+                made.setdefault((c, o), {})[k] = r
+        if not made and not gone:
+            return
+
+        def work() -> None:
+            with self._lock:
+                db = self._db
+                assert db is not None, "sync log is not open"
+                with immediate_transaction(db):  # one commit: the Ids, then the intents certainly not created
+                    for (connection, obj), ids in made.items():
+                        pairs = [v for pair in ids.items() for v in pair]
+                        start = 0
+                        for rows in statement_sizes(len(ids), _INTENT_ROWS):
+                            end = start + 2 * rows
+                            db.execute(_settle_keys_sql(rows), [*pairs[start:end], connection, obj])
+                            start = end
+                    if gone:
+                        db.executemany("DELETE FROM record_intents WHERE connection = ? AND object = ? "
+                                       "AND record_key = ?", gone)
+        await asyncio.to_thread(work)
 
     async def open_key_intents(self, connection: str, object: str, keys: Sequence[str]
                                ) -> dict[str, tuple[str | None, datetime]]:
@@ -328,29 +378,34 @@ class SqliteSyncLog(SyncLog):
         return out
 
     async def record_value_times(self, rows: Sequence[tuple[str, str, str, datetime]]) -> None:
-        if rows:
-            # UTC with microseconds: the text sorts as the times do, so the WHERE keeps the newest
-            await self._run("INSERT INTO value_times (object, record_id, field, event_time) VALUES (?, ?, ?, ?) "
-                            "ON CONFLICT (object, record_id, field) DO UPDATE SET event_time = excluded.event_time "
-                            "WHERE excluded.event_time > value_times.event_time",
-                            many=[[o, r, f, t.astimezone(UTC).isoformat(timespec="microseconds")]
-                                  for o, r, f, t in rows])
+        if not rows:
+            return
+        # UTC with microseconds: the text sorts as the times do, so the WHERE keeps the newest
+        params = [v for o, r, f, t in rows for v in (o, r, f, t.astimezone(UTC).isoformat(timespec="microseconds"))]
+
+        def work() -> None:
+            with self._lock:
+                assert self._db is not None, "sync log is not open"
+                insert_rows(self._db, _value_times_sql, params, 4, _ROWS_PER_STATEMENT)
+        await asyncio.to_thread(work)
 
     async def record_written_values(self, rows: Sequence[tuple[str, str, str, Any]], *,
                                     in_flight: WritesNote | None = None) -> None:
+        if not rows and in_flight is None:
+            return
         now = utcnow().isoformat()
-        statements: list[tuple[str, list[Any]]] = [
-            ("INSERT INTO written_values (object, record_id, field, value, written_at) VALUES (?, ?, ?, ?, ?) "
-             "ON CONFLICT (object, record_id, field) DO UPDATE SET value = excluded.value, "
-             "written_at = excluded.written_at", [o, r, f, json.dumps(v, default=str), now]) for o, r, f, v in rows]
-        if in_flight is not None:
-            statements += [("DELETE FROM written_values WHERE object = ? AND record_id = ? AND field = ?", list(key))
-                           for key in in_flight.rows()]
-        if statements:
-            def work() -> None:
-                with self._lock:
-                    self._transaction(statements)
-            await asyncio.to_thread(work)
+        params = [v for o, r, f, value in rows for v in (o, r, f, json.dumps(value, default=str), now)]
+
+        def work() -> None:
+            with self._lock:
+                db = self._db
+                assert db is not None, "sync log is not open"
+                with immediate_transaction(db):
+                    insert_rows_in_transaction(db, _written_values_sql, params, 5, _ROWS_PER_STATEMENT)
+                    if in_flight is not None:
+                        db.executemany("DELETE FROM written_values WHERE object = ? AND record_id = ? AND field = ?",
+                                       in_flight.rows())
+        await asyncio.to_thread(work)
 
     async def begin_writes(self, objects: Mapping[str, Sequence[str]]) -> WritesNote:
         now = utcnow()

@@ -38,6 +38,14 @@ async def test_written_values_keep_the_latest_value_per_field(log: SyncLog) -> N
     assert await log.written_values("Contact", ["003A", "003Z"]) == {"003A": {"Title": "CEO", "Level__c": 3}}
 
 
+async def test_written_values_given_twice_in_one_call_keep_the_last(log: SyncLog) -> None:
+    """Each store writes a call's rows in one statement: a field written twice keeps the later value."""
+    await log.record_written_values([("Contact", "003A", "Title", "CTO"), ("Contact", "003A", "Title", "CEO"),
+                                     *(("Contact", f"003B{n:03d}", "Title", n) for n in range(150))])
+    found = await log.written_values("Contact", ["003A", *(f"003B{n:03d}" for n in range(150))])
+    assert found["003A"] == {"Title": "CEO"} and [found[f"003B{n:03d}"]["Title"] for n in range(150)] == list(range(150))
+
+
 async def test_an_in_flight_note_is_listed_per_object_until_the_recording_removes_it(log: SyncLog) -> None:
     note = await log.begin_writes({"Contact": ["003A00000000001AAA"], "Lead": []})
     other = await log.begin_writes({"contact": []})

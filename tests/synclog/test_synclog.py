@@ -239,3 +239,19 @@ async def test_a_full_batch_settles_and_closes_the_record_intents_of_every_recor
                                         operation="upsert") for n in range(650)])
     assert list(await log.open_key_intents("default", "Lead", [k for _, _, k in keys])) == [keys[3][2]]
     assert (await log.counts())[Status.SUCCEEDED] == 650
+
+
+async def test_intents_given_twice_in_one_call_keep_what_one_at_a_time_would(log: SyncLog) -> None:
+    """A key twice in one call (each store writes a call in one statement per chunk): a create intent keeps the
+    first matchers, a record intent is recorded once, a settle keeps the last Id and a 'not created' wins."""
+    await log.record_intents([("web", "m-1", "survey", "Survey_Response__c", "first"),
+                              ("web", "m-1", "survey", "Survey_Response__c", "second")])
+    await log.settle_intents([("web", "m-1", "survey", "a008c0000000001AAA"),
+                              ("web", "m-1", "survey", "a008c0000000002AAA")])
+    assert await log.open_intents("web", "survey", ["m-1"]) == {"m-1": "a008c0000000002AAA"}
+    keys = [("default", "Lead", f"k{n}") for n in range(3)]
+    await log.record_key_intents([*keys, keys[0], keys[1]])
+    await log.settle_key_intents([(*keys[0], "00Q8c0000000001AAA"), (*keys[0], "00Q8c0000000002AAA"),
+                                  (*keys[1], "00Q8c0000000003AAA"), (*keys[1], None)])
+    opened = await log.open_key_intents("default", "Lead", [k for _, _, k in keys])
+    assert {k: r for k, (r, _) in opened.items()} == {"k0": "00Q8c0000000002AAA", "k2": None}

@@ -53,3 +53,16 @@ async def test_value_times_keep_the_newest_event_time_per_record_and_field(log: 
     found = await log.value_times("Lead", ["00Q8c0000000001AAA", "00Q8c0000000002AAA"], ["Description", "Title"])
     assert found == {"00Q8c0000000001AAA": {"Description": newer, "Title": newer}}
     assert await log.value_times("Contact", ["00Q8c0000000001AAA"], ["Description"]) == {}
+
+
+async def test_value_times_given_twice_in_one_call_keep_the_newest(log: SyncLog) -> None:
+    """Each store writes a call's rows in one statement: a record and field given twice keeps its newest time,
+    in either order, as separate calls would."""
+    newer = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    older = newer - timedelta(hours=1)
+    await log.record_value_times([("Lead", "00Q8c0000000001AAA", "Description", newer),
+                                  ("Lead", "00Q8c0000000001AAA", "Description", older),
+                                  ("Lead", "00Q8c0000000001AAA", "Title", older),
+                                  ("Lead", "00Q8c0000000001AAA", "Title", newer)])
+    found = await log.value_times("Lead", ["00Q8c0000000001AAA"], ["Description", "Title"])
+    assert found == {"00Q8c0000000001AAA": {"Description": newer, "Title": newer}}
