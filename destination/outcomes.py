@@ -85,7 +85,9 @@ class Fate:
         for outcome in outcomes:
             key = fate_key(outcome.event, outcome.action)
             self._outcomes.setdefault(key, {}).setdefault(outcome.target, outcome)
-            self._open.get(key, set()).discard(outcome.target)
+            started = self._open.get(key)
+            if started:
+                started.discard(outcome.target)
 
     def expect(self, op: RecordOp, target: str) -> None:
         """A write for `op` (about `target`) is about to be sent: undecided until its outcome is added."""
@@ -99,7 +101,8 @@ class Fate:
 
     def undecided(self) -> list[RecordOp]:
         """Operations without a terminal outcome for every write they started."""
-        return [op for op in self._ops.values() if not self.decided(op)]
+        outcomes, started = self._outcomes, self._open  # decided(), inlined: this walks every op of the batch
+        return [op for key, op in self._ops.items() if not outcomes.get(key) or started.get(key)]
 
     def fail_undecided(self, error_code: str, message: str, fields: tuple[str, ...] = ()) -> None:
         """Every undecided write and operation fails with this error (decided ones keep their outcomes)."""

@@ -7,7 +7,7 @@ respected): one record, one write, no duplicate creates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from .outcomes import Outcome
 SYSTEM_FIELDS = ("Id", "LastModifiedDate")
 
 
-@dataclass
+@dataclass(slots=True)  # one per record written: slots make it cheaper to build and to read
 class Write:
     """One record write serving one or more events (`ops`, in event order)."""
 
@@ -50,7 +50,7 @@ def reads_current(op: RecordOp) -> bool:
                for v in op.fields.values())
 
 
-def native_upsert_field(ops: Sequence[RecordOp], external_ids: set[str]) -> str | None:
+def native_upsert_field(ops: Sequence[RecordOp], external_ids: Set[str]) -> str | None:
     """The external-ID field of a batch of upserts that needs no lookup query (one exact matcher, and no op
     that needs the record's current values)."""
     op = ops[0]
@@ -242,12 +242,12 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None, value_times:
                         continue
             values[name] = fv.value
             written_at[name] = event_time
-    kept = set(values)
+    kept = set(values) if timed else ()
     if current is not None:
         values = {k: v for k, v in values.items() if not _same(_field(current, k), v)}
     times = {name: moment for name, moment in written_at.items()
              if moment is not None and name in kept and
-             any(op.fields.get(name, _UNTIMED).policy is Policy.MOST_RECENT for op in ops)}
+             any(op.fields.get(name, _UNTIMED).policy is Policy.MOST_RECENT for op in ops)} if timed else {}
     return values, [], times  # an op's own warnings reach its outcomes through deliver (one op, one outcome)
 
 

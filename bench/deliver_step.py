@@ -1,0 +1,106 @@
+"""The deliver step alone, in process: near-pattern operations (the delivery benchmark's events and action, mapped
+by a real Pipeline) delivered in batches of 200 by the real Delivery (lookups, plan, fit, write, a real SQLite
+sync log) to the emulator in its own process (its CPU is not counted). Prints CPU per event of `deliver`: the
+main thread's (thread_time) and the whole process's (process_time, i.e. with SQLite's worker thread).
+Run: `python -m bench.deliver_step [--events N] [--runs R]`.
+
+The emulator starts empty each run, so an e-mail's first batch creates its Lead and a later one updates it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from destination.actions.loader import load_text
+from destination.budget import Budget
+from destination.config import load_settings
+from destination.deliver import Delivery
+from destination.events import Event
+from destination.operations import RecordOp
+from destination.outcomes import Status
+from destination.pipeline import Pipeline
+from destination.service import client_for
+from destination.synclog import open_sync_log
+
+from .delivery_run import ACTIONS, _events, start_emulator, write_config
+
+BATCH = 200  # operations per delivered batch (the REST batch size)
+
+
+class _Collector:
+    """Stands in for the batcher: keeps the operations submit hands it."""
+
+    def __init__(self) -> None:
+        self.ops: list[RecordOp] = []
+        self.pending = 0
+
+    async def add(self, op: RecordOp) -> None:
+        self.ops.append(op)
+
+
+async def _ops(events: list[Event], folder: Path) -> list[RecordOp]:
+    """The events mapped to operations by a real Pipeline (route, map), in event order."""
+    source = load_text(ACTIONS.format(mode="rest"), "bench.yaml")
+    async with open_sync_log(f"sqlite:///{folder / 'map.db'}") as log:
+        delivery: Any = SimpleNamespace(metrics=None, budget=SimpleNamespace(paused=False))
+        pipeline = Pipeline({"bench": source}, delivery, log)
+        collector = _Collector()
+        pipeline.batcher = collector  # type: ignore[assignment]
+        for event in events:
+            await pipeline.submit(event, lambda: None)
+        return collector.ops
+
+
+async def _run(events: list[Event], folder: Path) -> dict[str, float]:
+    emulator, port = start_emulator(folder)
+    try:
+        settings = load_settings(write_config(folder, port, "rest", None))
+        ops = await _ops(events, folder)
+        async with open_sync_log(settings.sync_log_url) as sync_log, \
+                client_for(settings, settings.connections["default"], "default") as client:
+            delivery = Delivery({"default": client}, sync_log=sync_log,
+                                budget=Budget(settings.budget.ceiling, settings.budget.recheck_seconds))
+            await client.describe.get("Lead")  # start-up (token, describe) is not the step's
+            main = every = 0.0
+            succeeded = created = 0
+            for start in range(0, len(ops), BATCH):
+                batch = ops[start:start + BATCH]
+                t0, c0 = time.thread_time(), time.process_time()
+                outcomes = await delivery.deliver(batch)
+                main += time.thread_time() - t0
+                every += time.process_time() - c0
+                succeeded += sum(o.status is Status.SUCCEEDED for o in outcomes)
+                created += sum(bool(o.created) for o in outcomes)
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+    n = len(ops)
+    assert succeeded == n, (succeeded, n)
+    return {"deliver_main": main / n * 1e6, "deliver_all": every / n * 1e6, "created": created}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.deliver_step")
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--repeats", choices=["near", "far"], default="near")
+    args = parser.parse_args()
+    events = _events(args.events, args.events // 2, args.repeats)
+    results = []
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="deliver-bench-") as folder:
+            results.append(asyncio.run(_run(events, Path(folder))))
+        print(json.dumps({k: round(v, 2) for k, v in results[-1].items()}), flush=True)
+    print(json.dumps({"median_us_per_event": {k: round(statistics.median(r[k] for r in results), 2)
+                                              for k in results[0]}}))
+
+
+if __name__ == "__main__":
+    main()
