@@ -224,8 +224,10 @@ class Delivery:
                            ) -> dict[str, dict[str, datetime]]:
         """For `most_recent` fields of the found records: the event time of the value we last wrote there
         (kept in the sync log), record Id → field → time."""
+        if not found or self.sync_log is None:
+            return {}
         fields = sorted({name for op in ops for name, fv in op.fields.items() if fv.policy is Policy.MOST_RECENT})
-        if not fields or not found or self.sync_log is None:
+        if not fields:
             return {}
         return await self.sync_log.value_times(obj, [r["Id"] for r in found], fields)
 
@@ -237,8 +239,10 @@ class Delivery:
             return
         rows: list[tuple[str, str, str, datetime]] = []
         for write in plan.writes:
+            if not write.value_times:
+                continue
             outcome = fate.outcome(write.ops[0], target_of(write.ops[0], write))
-            if not write.value_times or outcome is None or outcome.status not in (Status.SUCCEEDED, Status.SKIPPED):
+            if outcome is None or outcome.status not in (Status.SUCCEEDED, Status.SKIPPED):
                 continue
             record_id = write.record_id or outcome.record_id
             if record_id:
