@@ -2,7 +2,7 @@
 by a real Pipeline) delivered in batches of 200 by the real Delivery (lookups, plan, fit, write, a real SQLite
 sync log) to the emulator in its own process (its CPU is not counted). Prints CPU per event of `deliver`: the
 main thread's (thread_time) and the whole process's (process_time, i.e. with SQLite's worker thread).
-Run: `python -m bench.deliver_step [--events N] [--runs R]`.
+Run: `python -m bench.deliver_step [--events N] [--runs R] [--batch OPS] [--repeats near|far]`.
 
 The emulator starts empty each run, so an e-mail's first batch creates its Lead and a later one updates it."""
 
@@ -58,7 +58,7 @@ async def _ops(events: list[Event], folder: Path) -> list[RecordOp]:
         return collector.ops
 
 
-async def _run(events: list[Event], folder: Path) -> dict[str, float]:
+async def _run(events: list[Event], folder: Path, size: int = BATCH) -> dict[str, float]:
     emulator, port = start_emulator(folder)
     try:
         settings = load_settings(write_config(folder, port, "rest", None))
@@ -70,8 +70,8 @@ async def _run(events: list[Event], folder: Path) -> dict[str, float]:
             await client.describe.get("Lead")  # start-up (token, describe) is not the step's
             main = every = 0.0
             succeeded = created = 0
-            for start in range(0, len(ops), BATCH):
-                batch = ops[start:start + BATCH]
+            for start in range(0, len(ops), size):
+                batch = ops[start:start + size]
                 t0, c0 = time.thread_time(), time.process_time()
                 outcomes = await delivery.deliver(batch)
                 main += time.thread_time() - t0
@@ -91,12 +91,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--repeats", choices=["near", "far"], default="near")
+    parser.add_argument("--batch", type=int, default=BATCH, help="operations per deliver() call")
     args = parser.parse_args()
     events = _events(args.events, args.events // 2, args.repeats)
     results = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="deliver-bench-") as folder:
-            results.append(asyncio.run(_run(events, Path(folder))))
+            results.append(asyncio.run(_run(events, Path(folder), args.batch)))
         print(json.dumps({k: round(v, 2) for k, v in results[-1].items()}), flush=True)
     print(json.dumps({"median_us_per_event": {k: round(statistics.median(r[k] for r in results), 2)
                                               for k in results[0]}}))
