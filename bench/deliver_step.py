@@ -1,7 +1,9 @@
 """The deliver step alone, in process: near-pattern operations (the delivery benchmark's events and action, mapped
 by a real Pipeline) delivered in batches of 200 by the real Delivery (lookups, plan, fit, write, a real SQLite
 sync log) to the emulator in its own process (its CPU is not counted). Prints CPU per event of `deliver`: the
-main thread's (thread_time) and the whole process's (process_time, i.e. with SQLite's worker thread).
+main thread's (thread_time) and the whole process's (process_time, i.e. with SQLite's worker thread); and the
+main thread's split into `io_main` (inside HTTP requests and sync-log calls) and `own_main` (the rest: the
+step's own code, the steadier figure on a busy machine).
 Run: `python -m bench.deliver_step [--events N] [--runs R] [--batch OPS] [--repeats near|far]`.
 
 The emulator starts empty each run, so an e-mail's first batch creates its Lead and a later one updates it."""
@@ -58,6 +60,31 @@ async def _ops(events: list[Event], folder: Path) -> list[RecordOp]:
         return collector.ops
 
 
+class _Timed:
+    """Main-thread CPU spent inside the wrapped coroutine methods (HTTP requests, sync-log calls): the
+    step's own code is the rest, a steadier figure on a busy machine than the total."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._depth = 0
+
+    def wrap(self, target: Any, names: list[str]) -> None:
+        for name in names:
+            setattr(target, name, self._timed(getattr(target, name)))
+
+    def _timed(self, method: Any) -> Any:
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            self._depth += 1
+            start = time.thread_time()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if not self._depth:  # nested calls count once
+                    self.seconds += time.thread_time() - start
+        return timed
+
+
 async def _run(events: list[Event], folder: Path, size: int = BATCH) -> dict[str, float]:
     emulator, port = start_emulator(folder)
     try:
@@ -68,6 +95,10 @@ async def _run(events: list[Event], folder: Path, size: int = BATCH) -> dict[str
             delivery = Delivery({"default": client}, sync_log=sync_log,
                                 budget=Budget(settings.budget.ceiling, settings.budget.recheck_seconds))
             await client.describe.get("Lead")  # start-up (token, describe) is not the step's
+            io = _Timed()
+            io.wrap(client, ["json"])  # an instance attribute: every request of the records API and queries
+            io.wrap(sync_log, [name for name in dir(type(sync_log)) if not name.startswith("_") and
+                               asyncio.iscoroutinefunction(getattr(sync_log, name))])
             main = every = 0.0
             succeeded = created = 0
             for start in range(0, len(ops), size):
@@ -83,7 +114,8 @@ async def _run(events: list[Event], folder: Path, size: int = BATCH) -> dict[str
         emulator.wait(timeout=30)
     n = len(ops)
     assert succeeded == n, (succeeded, n)
-    return {"deliver_main": main / n * 1e6, "deliver_all": every / n * 1e6, "created": created}
+    return {"deliver_main": main / n * 1e6, "deliver_all": every / n * 1e6,
+            "io_main": io.seconds / n * 1e6, "own_main": (main - io.seconds) / n * 1e6, "created": created}
 
 
 def main() -> None:
