@@ -99,6 +99,7 @@ class Delivery:
                 await self._deliver(client, pending, fate)
                 # whatever is still undecided after a clean pass is a bug: fail it rather than loop on it
                 fate.fail_undecided("INTERNAL_ERROR", "delivery ended without an outcome for this operation")
+                break  # every operation is decided now: no need to walk the batch again to see so
             except SalesforceApiError as exc:
                 if exc.kind is ErrorKind.RATE_LIMITED:
                     if not await self.budget.rate_limited(client, exc, attempts):
@@ -196,9 +197,7 @@ class Delivery:
 
     async def _plan(self, client: SalesforceClient, describe: ObjectDescribe, ops: list[RecordOp], *,
                     read_only: bool = False, known: Known | None = None) -> Plan:
-        external_ids = {f["name"].lower() for f in describe.fields if f.get("externalId") or
-                        (f.get("idLookup") and f.get("unique"))}
-        native = native_upsert_field(ops, external_ids)
+        native = native_upsert_field(ops, describe.external_ids)
         if native and not read_only:
             return plan_native(ops, native)
         if id_matcher(ops) is not None and not read_only:
@@ -225,8 +224,10 @@ class Delivery:
                            ) -> dict[str, dict[str, datetime]]:
         """For `most_recent` fields of the found records: the event time of the value we last wrote there
         (kept in the sync log), record Id → field → time."""
+        if not found or self.sync_log is None:
+            return {}
         fields = sorted({name for op in ops for name, fv in op.fields.items() if fv.policy is Policy.MOST_RECENT})
-        if not fields or not found or self.sync_log is None:
+        if not fields:
             return {}
         return await self.sync_log.value_times(obj, [r["Id"] for r in found], fields)
 
@@ -238,8 +239,10 @@ class Delivery:
             return
         rows: list[tuple[str, str, str, datetime]] = []
         for write in plan.writes:
+            if not write.value_times:
+                continue
             outcome = fate.outcome(write.ops[0], target_of(write.ops[0], write))
-            if not write.value_times or outcome is None or outcome.status not in (Status.SUCCEEDED, Status.SKIPPED):
+            if outcome is None or outcome.status not in (Status.SUCCEEDED, Status.SKIPPED):
                 continue
             record_id = write.record_id or outcome.record_id
             if record_id:
@@ -333,11 +336,16 @@ class Delivery:
         (one sync-log query per batch and action)."""
         if self.sync_log is None:
             return ops, []
-        checked = [op for op in ops if op.operation in (Operation.CREATE, Operation.UPSERT) and op.event.message_id]
+        asked: dict[tuple[str, str], list[str]] = {}  # (source, action) → messageIds, in one pass over the batch
+        for op in ops:
+            if op.operation in (Operation.CREATE, Operation.UPSERT) and (message_id := op.event.message_id):
+                asked.setdefault((op.source, op.action), []).append(message_id)
         known: dict[tuple[str, str], dict[str, str]] = {}
-        for source, action in {(op.source, op.action) for op in checked}:
-            ids = [op.event.message_id for op in checked if (op.source, op.action) == (source, action)]
-            known[(source, action)] = await self.sync_log.created_records(source, action, ids)
+        for (source, action), ids in asked.items():
+            if found := await self.sync_log.created_records(source, action, ids):
+                known[(source, action)] = found
+        if not known:  # the usual answer: nothing of this batch was created before
+            return ops, []
         kept, done = [], []
         for op in ops:
             record_id = known.get((op.source, op.action), {}).get(op.event.message_id)

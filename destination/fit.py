@@ -31,12 +31,32 @@ def fit_to_describe(ops: Sequence[RecordOp], describe: ObjectDescribe) -> tuple[
     known: dict[str, dict[str, Any] | None] = {}  # describe.field per name, looked up once per batch
     for op in ops:
         try:
-            kept.append(_fit(op, describe, known))
+            kept.append(op if _as_is(op, describe, known) else _fit(op, describe, known))
         except NumberOutOfRange as exc:
             failed.append(Outcome.failed(op.event, "MAPPING_ERROR", f"source {op.source}, action {op.action}: {exc}",
                                          (exc.field,), action=op.action, object=op.object,
                                          operation=op.operation.value))
     return kept, failed
+
+
+def _as_is(op: RecordOp, describe: ObjectDescribe, known: dict[str, dict[str, Any] | None]) -> bool:
+    """Whether fitting leaves the op as it is (no key left out, no text cut), checked without copying it
+    (the usual case); a number that does not fit raises here as in _fit."""
+    for name, fv in op.fields.items():
+        f = known[name] if name in known else known.setdefault(name, describe.field(name))
+        if fv.spread and (f is None or not _writable(f, op.operation)):
+            return False
+        if f is None or (value := fv.value) is None:
+            continue
+        kind = f.get("type")
+        if kind in NUMBER_TYPES:
+            if not isinstance(value, bool):
+                _check_range(value, f, describe.name)
+        elif fv.truncate and kind in TRUNCATED_TYPES and isinstance(value, str):
+            length = f.get("length") or 0
+            if length and len(value) > length:
+                return False
+    return True
 
 
 def _fit(op: RecordOp, describe: ObjectDescribe, known: dict[str, dict[str, Any] | None]) -> RecordOp:

@@ -82,16 +82,28 @@ class Fate:
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
         """Terminal outcomes; one already recorded for the same (event, action, target) is kept."""
-        for outcome in outcomes:
-            key = fate_key(outcome.event, outcome.action)
-            self._outcomes.setdefault(key, {}).setdefault(outcome.target, outcome)
-            self._open.get(key, set()).discard(outcome.target)
+        decided, opened = self._outcomes, self._open
+        for outcome in outcomes:  # once per outcome of the batch: fate_key inlined, no throwaway dict or set
+            key = (id(outcome.event), outcome.action or "")
+            per = decided.get(key)
+            if per is None:
+                decided[key] = {outcome.target: outcome}
+            elif outcome.target not in per:
+                per[outcome.target] = outcome
+            started = opened.get(key)
+            if started:
+                started.discard(outcome.target)
 
     def expect(self, op: RecordOp, target: str) -> None:
         """A write for `op` (about `target`) is about to be sent: undecided until its outcome is added."""
-        key = fate_key(op.event, op.action)
-        if target not in self._outcomes.get(key, {}):
-            self._open.setdefault(key, set()).add(target)
+        key = (id(op.event), op.action or "")  # fate_key, inlined: once per op of every write
+        per = self._outcomes.get(key)
+        if per is None or target not in per:
+            started = self._open.get(key)
+            if started is None:
+                self._open[key] = {target}
+            else:
+                started.add(target)
 
     def decided(self, op: RecordOp) -> bool:
         key = fate_key(op.event, op.action)
@@ -99,7 +111,8 @@ class Fate:
 
     def undecided(self) -> list[RecordOp]:
         """Operations without a terminal outcome for every write they started."""
-        return [op for op in self._ops.values() if not self.decided(op)]
+        outcomes, started = self._outcomes, self._open  # decided(), inlined: this walks every op of the batch
+        return [op for key, op in self._ops.items() if not outcomes.get(key) or started.get(key)]
 
     def fail_undecided(self, error_code: str, message: str, fields: tuple[str, ...] = ()) -> None:
         """Every undecided write and operation fails with this error (decided ones keep their outcomes)."""

@@ -7,7 +7,7 @@ respected): one record, one write, no duplicate creates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from .outcomes import Outcome
 SYSTEM_FIELDS = ("Id", "LastModifiedDate")
 
 
-@dataclass
+@dataclass(slots=True)  # one per record written: slots make it cheaper to build and to read
 class Write:
     """One record write serving one or more events (`ops`, in event order)."""
 
@@ -50,7 +50,7 @@ def reads_current(op: RecordOp) -> bool:
                for v in op.fields.values())
 
 
-def native_upsert_field(ops: Sequence[RecordOp], external_ids: set[str]) -> str | None:
+def native_upsert_field(ops: Sequence[RecordOp], external_ids: Set[str]) -> str | None:
     """The external-ID field of a batch of upserts that needs no lookup query (one exact matcher, and no op
     that needs the record's current values)."""
     op = ops[0]
@@ -142,6 +142,8 @@ class RecordIndex:
                     self._index.setdefault(_key(m_field, value, compare), []).append(record)
 
     def candidates(self, tree: MatchTree) -> list[dict[str, Any]]:
+        if not self._index:  # nothing found (a batch of new records): no key to work out
+            return []
         seen: dict[str, dict[str, Any]] = {}
         for m in tree.matchers():
             for record in self._index.get(_key(m.field, m.value, m.compare), ()):
@@ -188,7 +190,7 @@ def merge_values(ops: Sequence[RecordOp], current: dict[str, Any] | None,
 
 
 def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None, value_times: Mapping[str, datetime],
-           own_user: str | None = None) -> tuple[dict[str, Any], list[str], dict[str, datetime]]:
+           own_user: str | None = None, *, timed: bool = True) -> tuple[dict[str, Any], list[str], dict[str, datetime]]:
     """merge_values, and the event time of each `most_recent` value kept (sent, or already held).
 
     `most_recent` compares event times: within the ops (an older event never overrides a newer one's
@@ -206,10 +208,12 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None, value_times:
 
     Under two-way sync (`own_user`: the integration user) a record someone else changed last is guarded by
     that change's time too: a person's edit in Salesforce is not overwritten by an older event that arrives
-    after it."""
+    after it.
+
+    `timed=False`: the caller knows that no op has a `most_recent` field (plan_batch looks once per batch)."""
     values: dict[str, Any] = {}
     written_at: dict[str, datetime | None] = {}
-    timed = any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
+    timed = timed and any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
     record_changed = _moment(current.get("LastModifiedDate")) if timed and current else None
     floors = _floors(ops, current, value_times, record_changed) if timed else {}
     by_other = bool(own_user and current and str(current.get("LastModifiedById") or "")[:15] != own_user[:15])
@@ -242,12 +246,12 @@ def _merge(ops: Sequence[RecordOp], current: dict[str, Any] | None, value_times:
                         continue
             values[name] = fv.value
             written_at[name] = event_time
-    kept = set(values)
+    kept = set(values) if timed else ()
     if current is not None:
         values = {k: v for k, v in values.items() if not _same(_field(current, k), v)}
     times = {name: moment for name, moment in written_at.items()
              if moment is not None and name in kept and
-             any(op.fields.get(name, _UNTIMED).policy is Policy.MOST_RECENT for op in ops)}
+             any(op.fields.get(name, _UNTIMED).policy is Policy.MOST_RECENT for op in ops)} if timed else {}
     return values, [], times  # an op's own warnings reach its outcomes through deliver (one op, one outcome)
 
 
@@ -302,6 +306,7 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
     records = {r["Id"]: r for r in found}
     index = RecordIndex(found, [op.match for op in ops if op.match is not None])
     same_event: dict[tuple[str, str, str], Write] = {}
+    timed = any(fv.policy is Policy.MOST_RECENT for op in ops for fv in op.fields.values())
     for op in ops:
         matches = [r for r in index.candidates(op.match) if tree_holds(op.match, r)] if op.match else []
         if op.operation is Operation.CREATE:
@@ -312,7 +317,7 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
             if earlier is not None:
                 earlier.ops.append(op)
                 continue
-            values, warnings, times = _merge([op], None, {})
+            values, warnings, times = _merge([op], None, {}, timed=timed)
             write = Write("create", op.object, [op], values, warnings=warnings, value_times=times)
             plan.writes.append(write)
             if repeat:
@@ -336,7 +341,7 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
         for record in targets:
             by_record.setdefault(record["Id"], []).append(op)
     for group in creates.values():
-        values, warnings, times = _merge(group, None, {})
+        values, warnings, times = _merge(group, None, {}, timed=timed)
         plan.writes.append(Write("create", group[0].object, group, values, warnings=warnings, value_times=times))
     plan.current = records
     for record_id, group in by_record.items():
@@ -345,7 +350,7 @@ def plan_batch(ops: Sequence[RecordOp], found: Sequence[dict[str, Any]],
             plan.writes.append(Write("delete", group[0].object, group, record_id=record_id))
             continue
         values, warnings, times = _merge(group, records[record_id], (value_times or {}).get(record_id, {}),
-                                         own_user)
+                                         own_user, timed=timed)
         plan.writes.append(Write("update", group[0].object, group, values, record_id=record_id, warnings=warnings,
                                  value_times=times))
     return plan

@@ -193,9 +193,7 @@ class _Preview:
                 self.outcome(outcome)
             return
         describe = await client.describe.get(ops[0].object)
-        external_ids = {f["name"].lower() for f in describe.fields if f.get("externalId") or
-                        (f.get("idLookup") and f.get("unique"))}
-        native = native_upsert_field(ops, external_ids)
+        native = native_upsert_field(ops, describe.external_ids)
         by_id = id_matcher(ops) is not None
         for outcome in _by_id_outcomes(outcomes, ops, describe, self.overlay.deleted) if by_id else outcomes:
             self.outcome(outcome)

@@ -68,7 +68,7 @@ def unresolved(message: str) -> SalesforceError:
     return SalesforceError(UNRESOLVED_CREATE, message)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     write: Write
     tries: Attempts
@@ -104,33 +104,44 @@ class Writer:
             outcomes.extend(done)
             fate.add(done)
 
-        pending = [_Pending(w, self.policy.start()) for w in writes]
-        for item in pending:
-            for op in item.write.ops:
-                fate.expect(op, target_of(op, item.write))
-        for item in [p for p in pending if p.write.kind == "update" and not p.write.values]:
-            keep(_skipped(item.write, "NOTHING_TO_CHANGE: every mapped value already matches"))
-        pending = [p for p in pending if not (p.write.kind == "update" and not p.write.values)]
+        pending: list[_Pending] = []
+        unchanged: list[Write] = []
+        for write in writes:  # one pass: expected in the fate, then sent or (nothing to change) skipped
+            target = _target(write)
+            for op in write.ops:
+                fate.expect(op, target if op.on_many_matches is OnManyMatches.ALL else "")
+            if write.kind == "update" and not write.values:
+                unchanged.append(write)
+            else:
+                pending.append(_Pending(write, self.policy.start()))
+        for write in unchanged:
+            keep(_skipped(write, "NOTHING_TO_CHANGE: every mapped value already matches"))
         round_ = 0
         while pending:
             if round_:
                 await asyncio.sleep(min(self.policy.backoff(round_), max(min(p.tries.remaining for p in pending), 0)))
             round_ += 1
             retry: list[_Pending] = []
-            held = [p for p in pending if p.uncertain is not None]
-            sendable = [p for p in pending if p.uncertain is None]  # held ones are sent next round, if at all
+            held: list[_Pending] = []  # sent next round, if at all, once looked up
+            sendable: dict[str, list[_Pending]] = {}  # by kind
+            for item in pending:
+                if item.uncertain is not None:
+                    held.append(item)
+                else:
+                    sendable.setdefault(item.write.kind, []).append(item)
             if held:
                 done, again_list = await self._resolve(held)
                 keep(done)
                 retry.extend(again_list)
             for kind in ("create", "upsert", "update", "delete"):
-                group = [p for p in sendable if p.write.kind == kind]
+                group = sendable.get(kind)
                 if not group:
                     continue
                 if kind == "create":
                     await self._intend(group)
+                now = datetime.now(UTC)
                 for item in group:
-                    item.first_sent = item.first_sent or datetime.now(UTC)
+                    item.first_sent = item.first_sent or now
                 results = await self._send(kind, [p.write for p in group], mode)
                 if kind == "upsert":
                     results = await self._read_created(group, results)
@@ -401,9 +412,14 @@ def _onto_duplicate(write: Write, error: SalesforceError) -> Write | None:
 
 def target_of(op: RecordOp, write: Write) -> str:
     """The record an outcome is about when the action writes every matched record (one row each)."""
-    if op.on_many_matches is OnManyMatches.ALL and write.kind in ("update", "delete"):
-        return write.record_id or ""
+    if op.on_many_matches is OnManyMatches.ALL:
+        return _target(write)
     return ""
+
+
+def _target(write: Write) -> str:
+    """target_of for the write's ops that write every matched record."""
+    return (write.record_id or "") if write.kind in ("update", "delete") else ""
 
 
 def _succeeded(write: Write, record_id: str | None, created: bool, attempts: int, note: str | None = None) -> list[Outcome]:
@@ -411,11 +427,11 @@ def _succeeded(write: Write, record_id: str | None, created: bool, attempts: int
     event order) only; the others updated it, in the same call."""
     warnings = tuple(write.warnings) + ((note,) if note else ())
     record_id = record_id or ""
-    every = write.kind in ("update", "delete")  # target_of, inlined: this runs once per event
+    target = _target(write)  # target_of, inlined: this runs once per event
     # positional: Outcome.succeeded's keywords cost a third of this function, once per event
     return [Outcome(op.event, Status.SUCCEEDED, op.action, op.object, str(op.operation), record_id,
                     created and n == 0, None, None, (), None, attempts, warnings,
-                    write.record_id or "" if every and op.on_many_matches is OnManyMatches.ALL else "")
+                    target if op.on_many_matches is OnManyMatches.ALL else "")
             for n, op in enumerate(write.ops)]
 
 

@@ -25,8 +25,13 @@ class ObjectDescribe:
     # record type Id (15 characters) → field name (lower case) → the values that record type offers
     picklists_by_record_type: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict, repr=False)
 
+    # fields a native upsert can name (lower case): external IDs, and unique idLookup fields
+    external_ids: frozenset[str] = field(init=False, default=frozenset(), repr=False)
+
     def __post_init__(self) -> None:
         self._fields = {f["name"].lower(): f for f in self.raw.get("fields", [])}
+        self.external_ids = frozenset(name for name, f in self._fields.items()
+                                      if f.get("externalId") or (f.get("idLookup") and f.get("unique")))
 
     @property
     def name(self) -> str:

@@ -89,18 +89,18 @@ class RecordsApi:
     async def create_many(self, obj: str, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
         """Create records, 200 per call, allOrNone=false; a timeout makes that chunk UNCERTAIN_WRITE."""
         return await self._chunked(records, lambda chunk: ("POST", "composite/sobjects", {
-            "allOrNone": False, "records": [_typed(obj, r) for r in chunk]}), idempotent=False)
+            "allOrNone": False, "records": _typed(obj, chunk)}), idempotent=False)
 
     async def update_many(self, obj: str, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
         """Update records (each with its Id), 200 per call."""
         return await self._chunked(records, lambda chunk: ("PATCH", "composite/sobjects", {
-            "allOrNone": False, "records": [_typed(obj, r) for r in chunk]}), idempotent=True)
+            "allOrNone": False, "records": _typed(obj, chunk)}), idempotent=True)
 
     async def upsert_many(self, obj: str, ext_field: str, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
         """Upsert records by an external-ID field, 200 per call. A lost answer is UNCERTAIN_WRITE, not resent
         here: the writer sends it again and must tell whether the lost send created the record."""
         return await self._chunked(records, lambda chunk: ("PATCH", f"composite/sobjects/{obj}/{ext_field}", {
-            "allOrNone": False, "records": [_typed(obj, r) for r in chunk]}), idempotent=False)
+            "allOrNone": False, "records": _typed(obj, chunk)}), idempotent=False)
 
     async def delete_many(self, ids: Sequence[str]) -> list[RecordResult]:
         """Delete records by Id, 200 per call."""
@@ -132,10 +132,12 @@ class RecordsApi:
         return results
 
 
-def _typed(obj: str, record: dict[str, Any]) -> dict[str, Any]:
-    if "attributes" not in record:
-        return {"attributes": {"type": obj}, **record}
-    return {"attributes": {"type": obj}, **{k: v for k, v in record.items() if k != "attributes"}}
+def _typed(obj: str, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records as a collection carries them: each with attributes naming its type (one attributes
+    value shared by all: it is only serialised)."""
+    attributes = {"type": obj}
+    return [{"attributes": attributes, **record} if "attributes" not in record else
+            {"attributes": attributes, **{k: v for k, v in record.items() if k != "attributes"}} for record in records]
 
 
 def _items(body: Any, expected: int) -> list[RecordResult]:

@@ -41,6 +41,8 @@ class RecordResult:
     @classmethod
     def from_collection_item(cls, item: dict[str, Any]) -> RecordResult:
         """An item of a sObject Collections response."""
+        if item.get("success") and not item.get("errors"):  # the usual item, without building an error tuple
+            return cls(item.get("id"), True, bool(item.get("created")))
         errors = tuple(SalesforceError.from_item(e) for e in item.get("errors") or ())
         success = bool(item.get("success")) and not errors
         return cls(item.get("id"), success, bool(item.get("created")) and success, errors)
