@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 P = TypeVar("P", bound=Hashable)  # a partition (eventlog.base.Partition in the consume loop)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Partition:
     pending: set[int] = field(default_factory=set)
     highest_done: int = -1
@@ -41,7 +41,8 @@ class OffsetTracker(Generic[P]):
         if state is None:
             return
         state.pending.discard(offset)
-        state.highest_done = max(state.highest_done, offset)
+        if offset > state.highest_done:
+            state.highest_done = offset
 
     def in_flight(self, partition: P | None = None) -> int:
         """Number of events read but without an outcome (in one partition, or in all)."""

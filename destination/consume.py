@@ -5,6 +5,7 @@ dead-lettered with a reason and acknowledged, so one poison message never blocks
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import time
@@ -108,11 +109,8 @@ class Consumer:
         if record.event is None:
             await self._poison(record, record.problem or "undecodable record")
             return
-
-        def done(partition: Partition = record.partition, offset: int = record.offset) -> None:
-            self.tracker.finished(partition, offset)
-
-        await self.pipeline.submit(record.event, done)
+        await self.pipeline.submit(record.event, functools.partial(self.tracker.finished, record.partition,
+                                                                   record.offset))
 
     async def _poison(self, record: LogRecord, reason: str) -> None:
         log.warning("dead-lettering record %s/%s: %s", record.partition, record.offset, reason)

@@ -147,22 +147,29 @@ def normalise_logged(event: dict[str, Any], message_id: str, appended_ms: int | 
     `message_id` (derived from where the record sits in the log, so a redelivery keeps it) and receivedAt is
     when the log took the record (`appended_ms`, ms since the epoch; now when unknown). An event that an
     ingest already normalised (it has receivedAt) only gets a missing messageId: its timestamp is corrected
-    already. The size is not checked again: the log's own limit applies to the record."""
-    return read_logged(event, message_id, appended_ms)[0]
+    already. The size is not checked again: the log's own limit applies to the record. `event` is left as
+    it is (`read_logged` normalises a dict it is given in place)."""
+    if event.get("receivedAt") and event.get("messageId"):
+        return event
+    return read_logged(dict(event), message_id, appended_ms)[0]
 
 
 def read_logged(event: dict[str, Any], message_id: str, appended_ms: int | None) -> tuple[dict[str, Any], bool]:
-    """`normalise_logged`, and whether the dict it returns was checked against the Segment spec's shape here
-    (validate.check): true when it was normalised, false for one an ingest had normalised (passed on as
-    it is, so whoever routes it checks it)."""
-    if event.get("receivedAt"):
-        return (event if event.get("messageId") else {**event, "messageId": message_id}), False
+    """`normalise_logged` on a dict the caller gives up (one just decoded from a record): normalised in place
+    and returned, with whether it was checked against the Segment spec's shape here (validate.check): true
+    when it was normalised, false for one an ingest had normalised (passed on as it is, so whoever routes it
+    checks it)."""
     if not event.get("messageId"):
-        event = {**event, "messageId": message_id}
+        event["messageId"] = message_id
+    if event.get("receivedAt"):
+        return event, False
     if appended_ms is None:
-        return normalise(event, "batch", datetime.now(UTC), max_bytes=None), True
-    received, received_iso = _moment_ms(appended_ms)
-    return normalise(event, "batch", received, None, received_iso, max_bytes=None), True
+        received = datetime.now(UTC)
+        received_iso = _iso(received)
+    else:
+        received, received_iso = _moment_ms(appended_ms)
+    _normalise_in_place(event, "batch", received, None, received_iso, "")
+    return event, True
 
 
 @functools.lru_cache(maxsize=1024)
