@@ -32,19 +32,7 @@ from destination.service import client_for
 from destination.synclog import open_sync_log
 
 from .delivery_run import ACTIONS, _events, start_emulator, write_config
-
-BATCH = 200  # operations per delivered batch (the REST batch size)
-
-
-class _Collector:
-    """Stands in for the batcher: keeps the operations submit hands it."""
-
-    def __init__(self) -> None:
-        self.ops: list[RecordOp] = []
-        self.pending = 0
-
-    async def add(self, op: RecordOp) -> None:
-        self.ops.append(op)
+from .outcome_path import BATCH, Collector
 
 
 async def _ops(events: list[Event], folder: Path) -> list[RecordOp]:
@@ -53,7 +41,7 @@ async def _ops(events: list[Event], folder: Path) -> list[RecordOp]:
     async with open_sync_log(f"sqlite:///{folder / 'map.db'}") as log:
         delivery: Any = SimpleNamespace(metrics=None, budget=SimpleNamespace(paused=False))
         pipeline = Pipeline({"bench": source}, delivery, log)
-        collector = _Collector()
+        collector = Collector()
         pipeline.batcher = collector  # type: ignore[assignment]
         for event in events:
             await pipeline.submit(event, lambda: None)

@@ -33,7 +33,7 @@ from .delivery_run import ACTIONS, _events
 BATCH = 200  # operations per delivered batch (the REST batch size)
 
 
-class _Collector:
+class Collector:
     """Stands in for the batcher: keeps the operations submit hands it."""
 
     def __init__(self) -> None:
@@ -56,7 +56,7 @@ async def _run(events: list[Event], folder: Path) -> dict[str, float]:
     async with log:
         delivery: Any = SimpleNamespace(metrics=None, budget=SimpleNamespace(paused=False))
         pipeline = Pipeline({"bench": source}, delivery, log)
-        collector = _Collector()
+        collector = Collector()
         pipeline.batcher = collector  # type: ignore[assignment]
         flushed = 0
 
