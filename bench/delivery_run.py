@@ -6,7 +6,10 @@ CPU per event (`ready_cpu_us_per_event`) is the destination's CPU from the momen
 the empty log (the events are written then) to its last outcome, over the events: every step of every event,
 nothing of start-up. The older `steady_cpu_us_per_event` counts only from the first recorded outcome; with a
 coalescing window the destination reads, maps and plans most of the backlog before that, so it leaves that
-work out and flatters a windowed run. The memory benchmark writes its backlog first and has no ready figure."""
+work out and flatters a windowed run. The memory benchmark writes its backlog first and has no ready figure.
+
+With `BENCH_GC=1`, also the garbage collector's own CPU in the destination (`gc_cpu_us_per_event`, and
+collections by generation), from the moment `run` settles the collector (bench/gc_probe)."""
 
 from __future__ import annotations
 
@@ -154,9 +157,10 @@ def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str 
         asyncio.run(_fill(kind, folder, kafka, n if backlog_first else 0, distinct, repeats))
         fill_seconds = time.monotonic() - fill_started
         profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+        gc_file = folder / "gc.json"
         destination = subprocess.Popen([sys.executable, *profile, "-m", "destination", "--config", str(config), "run",
                                         "--consumer-only"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       cwd=folder)
+                                       cwd=folder, env=_gc_probe_env(gc_file))
         # Start-up (imports, config, describe, joining the group) is left out of the CPU per event: it is counted
         # from the moment the destination sits idle on the empty log. The backlog is written then.
         cpu_ready = None if backlog_first else wait_idle(destination.pid)
@@ -192,6 +196,7 @@ def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str 
             del status
             cpu = usage.ru_utime + usage.ru_stime
             stats = emulator_stats(folder, emulator_port)
+            collector = json.loads(gc_file.read_text()) if gc_file.exists() else None
         finally:
             if destination.poll() is None:
                 destination.kill()
@@ -220,7 +225,21 @@ def run(n: int = 100_000, distinct: int = 50_000, mode: str = "rest", kind: str 
             "destination_cpu_seconds_by_thread": threads,
             "steady_cpu_us_per_event": round(steady * 1e6),
             "steady_cpu_seconds_per_1000_events": round(steady * 1000, 3),
-            "destination_peak_rss_mb": round(peak)}
+            "destination_peak_rss_mb": round(peak),
+            **({} if collector is None else {
+                "gc_by_generation": collector,
+                "gc_cpu_us_per_event": round(sum(g["cpu_seconds"] for g in collector.values()) / max(done, 1) * 1e6,
+                                             1)})}
+
+
+def _gc_probe_env(gc_file: Path) -> dict[str, str] | None:
+    """With BENCH_GC set, the destination's environment loading bench/gc_probe (the collector's CPU from the
+    moment `run` settles it, written to `gc_file`); otherwise None (the environment as it is)."""
+    if not os.environ.get("BENCH_GC"):
+        return None
+    probe = str(Path(__file__).with_name("gc_probe"))
+    path = os.pathsep.join(p for p in (probe, os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "BENCH_GC": str(gc_file), "PYTHONPATH": path}
 
 
 if __name__ == "__main__":
