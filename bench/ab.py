@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Figures compared, in print order: (label, the result keys that carry it, first present wins).
 FIGURES: list[tuple[str, tuple[str, ...]]] = [
     ("CPU µs/event", ("ready_cpu_us_per_event", "server_cpu_us_per_event", "cpu_us_per_event")),
+    ("GC µs/event", ("gc_cpu_us_per_event",)),  # with BENCH_GC=1 (bench/gc_probe)
     ("events/s", ("events_per_second", "events_per_second_per_core")),
     ("API calls", ("api_calls",)),
     ("peak RSS MB", ("destination_peak_rss_mb", "peak_rss_mb")),
