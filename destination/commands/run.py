@@ -128,7 +128,7 @@ def _settle_garbage_collector() -> None:
     generation ten times less often than the default.
 
     Why the middle one: pending operations are the young objects that survive (the batcher holds them for
-    its window), and each middle collection walks all of them again only to find them alive — 75-95 ms
+    its window), and each middle collection walks all of them again only to find them alive — 70-85 ms
     each, about 5 us per event of a delivery run (bench: BENCH_GC=1), for almost nothing collected. Every
     100 young collections, most of those operations have been written and freed before it comes. Cycles
     (an exception's traceback, mostly) that outlive a young collection wait longer to be freed."""
