@@ -3,7 +3,8 @@ ticket), each batch's operations given the outcomes a delivery returns (succeede
 `_finish` (sync-log rows stored in a real SQLite sync log, metrics, acks). Prints CPU per event: the main
 thread's (thread_time) and the whole process's (process_time, i.e. with SQLite's worker thread), for the
 submit step and for collect+finish (the garbage collector set as `destination run` sets it); and `add_main`, the main thread's CPU of a real Batcher's `add` given
-the same operations (its batches flushed to nowhere: what submit adds to its own figure in the process). Run: `python -m bench.outcome_path [--events N] [--runs R]`.
+the same operations (its batches flushed to nowhere: what submit adds to its own figure in the process); and
+`expand_main`, where pending ops are packed, mapping a batch's ops whole as its flush does. Run: `python -m bench.outcome_path [--events N] [--runs R]`.
 
 The events and the action are the delivery benchmark's (bench/delivery_run.py, `near` repeats)."""
 
@@ -34,14 +35,16 @@ BATCH = 200  # operations per delivered batch (the REST batch size)
 
 
 class Collector:
-    """Stands in for the batcher: keeps the operations submit hands it."""
+    """Stands in for the batcher: keeps the operations submit hands it, and what it asks to hold for each."""
 
     def __init__(self) -> None:
         self.ops: list[RecordOp] = []
+        self.held: list[Any] = []
         self.pending = 0
 
-    async def add(self, op: RecordOp) -> None:
+    async def add(self, op: RecordOp, held: Any = None) -> None:
         self.ops.append(op)
+        self.held.append(op if held is None else held)
 
 
 async def _run(events: list[Event], folder: Path) -> dict[str, float]:
@@ -65,17 +68,23 @@ async def _run(events: list[Event], folder: Path) -> dict[str, float]:
             flushed += len(batch)
 
         batcher = Batcher(flush, window_ms=0)  # every full batch written at once: no window to hold it in
-        submit_main = submit_all = finish_main = finish_all = add_main = 0.0
+        submit_main = submit_all = finish_main = finish_all = add_main = expand_main = 0.0
+        expand = getattr(pipeline, "_expand", None)  # a tree that packs pending ops maps them whole when written
         for start in range(0, len(events), BATCH):
             t0, c0 = time.thread_time(), time.process_time()
             for event in events[start:start + BATCH]:
                 await pipeline.submit(event, done)
             t1, c1 = time.thread_time(), time.process_time()
             batch, collector.ops = collector.ops, []
+            held, collector.held = collector.held, []
             a0 = time.thread_time()
-            for op in batch:
-                await batcher.add(op)
+            for op, item in zip(batch, held, strict=True):
+                await batcher.add(op) if expand is None else await batcher.add(op, item)
             add_main += time.thread_time() - a0
+            if expand is not None:
+                e0 = time.thread_time()
+                batch, _ = expand(held)
+                expand_main += time.thread_time() - e0
             # a user's two events (`near`) write one record; record Ids grow as Salesforce hands them out
             outcomes = [Outcome.succeeded(op.event, record_id=f"00Q{(start + n) // 2:015d}", created=False,
                                           action=op.action, object=op.object, operation=op.operation.value)
@@ -94,7 +103,7 @@ async def _run(events: list[Event], folder: Path) -> dict[str, float]:
     n = len(events)
     return {"submit_main": submit_main / n * 1e6, "submit_all": submit_all / n * 1e6,
             "finish_main": finish_main / n * 1e6, "finish_all": finish_all / n * 1e6,
-            "add_main": add_main / n * 1e6}
+            "add_main": add_main / n * 1e6, "expand_main": expand_main / n * 1e6}
 
 
 def main() -> None:

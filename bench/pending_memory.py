@@ -5,7 +5,6 @@ own allocations, net of everything the run let go) and as the process's RSS grow
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import json
 import os
@@ -66,7 +65,8 @@ async def _hold(n: int, distinct: int, traced: bool, rich: bool) -> tuple[float,
         for i in range(n):
             body = normalise_logged(orjson.loads(_raw(i, distinct, rich)), record_identity(partition, i, 1),
                                     1_700_000_000_000)
-            await pipeline.submit(Event("bench", body), functools.partial(finished.append, i))
+            # as the consumer passes its tracker's method and the record's position
+            await pipeline.submit(Event("bench", body), finished.append, done_args=(i,))
         gc.collect()
         after = tracemalloc.get_traced_memory()[0] if traced else rss_mb(os.getpid()) * 2**20
         if traced:

@@ -27,12 +27,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from .kinds import Mode
 from .operations import DOMAIN_FACT, RecordFact, RecordOp
 
 log = logging.getLogger("destination.batcher")
-Flush = Callable[[list[RecordOp]], Awaitable[None]]
+#: A batch as it is flushed: what `add` was given to hold for each op (the op itself unless told otherwise)
+Flush = Callable[[list[Any]], Awaitable[None]]
 OPS_PER_RECORD = 5
 RecordKey = str | tuple[str, ...]
 
@@ -52,7 +54,7 @@ class _Batch:
     """Ops not yet started, and the records they are aimed at (keys; a create counts as a record of its own)."""
 
     since: float  # when its first op arrived
-    ops: list[RecordOp] = field(default_factory=list)
+    ops: list[Any] = field(default_factory=list)  # what add() was given to hold for each op
     records: list[RecordKey] = field(default_factory=list)
     creates: int = 0
 
@@ -74,16 +76,17 @@ class _Group:
 
 
 class _Writes:
-    """An in-flight batch as a parent: its object and, computed once when a child asks, what it writes."""
+    """An in-flight batch as a parent: its object and, computed once when a child asks, what it writes (only
+    asked of an object a lookup reads, whose ops are held as themselves)."""
 
-    def __init__(self, batch: list[RecordOp]) -> None:
+    def __init__(self, object_name: str, batch: list[Any]) -> None:
         self.batch = batch
-        self.object = batch[0].object.lower()
+        self.object = object_name
         self._facts: set[RecordFact] | None = None
 
     def facts(self) -> set[RecordFact]:
         if self._facts is None:
-            self._facts = {fact for op in self.batch for fact in op.holds()}
+            self._facts = {fact for op in cast(list[RecordOp], self.batch) for fact in op.holds()}
         return self._facts
 
 
@@ -118,8 +121,10 @@ class Batcher:
     def _size(self, op: RecordOp) -> int:
         return self.bulk_size if op.mode is Mode.BULK else self.rest_size
 
-    async def add(self, op: RecordOp) -> None:
-        """Queue an operation; waits while the batcher holds `max_pending` operations."""
+    async def add(self, op: RecordOp, held: Any = None) -> None:
+        """Queue an operation; waits while the batcher holds `max_pending` operations. `held`: what to keep
+        for it until its batch is flushed, when not the op itself (a compact form its flush expands again);
+        an op of an object that a lookup reads must be held as itself (parents-first reads its values)."""
         if self._pending >= self.max_pending:  # only a full batcher needs the condition (and its lock)
             self._relieve(self.max_pending - 1)
             self._waiting += 1  # a full batcher is no paused stream: held batches stay in the window
@@ -139,14 +144,14 @@ class Batcher:
         target = group.where.get(record) if record is not None else None
         if target is not None and len(target.ops) < size * OPS_PER_RECORD:
             batch = target  # a later event of a record still waiting: it joins that record's write
-            batch.ops.append(op)
+            batch.ops.append(op if held is None else held)
         else:
             batch = group.current
             if batch.places() >= size:
                 batch = self._hold(key, group, now)  # full: a new record starts the next batch
             if not batch.ops:
                 batch.since = now
-            batch.ops.append(op)
+            batch.ops.append(op if held is None else held)
             if record is None:
                 batch.creates += 1
             else:
@@ -199,13 +204,15 @@ class Batcher:
         task = asyncio.create_task(self._run(key, group, ops, parents))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._writing[task] = _Writes(ops)
+        self._writing[task] = _Writes(key[1], ops)
         task.add_done_callback(self._writing.pop)
 
-    def _parents_first(self, key: tuple[str, ...], batch: list[RecordOp]) -> list[asyncio.Task[None]]:
+    def _parents_first(self, key: tuple[str, ...], batch: list[Any]) -> list[asyncio.Task[None]]:
         """Start the pending batches that write parents `batch` looks up; the in-flight batches (those just
-        started included) that write them, for `batch` to wait for."""
-        needs = {fact for op in batch for lookup in op.lookups for fact in lookup.needs()}
+        started included) that write them, for `batch` to wait for. Only ops held as themselves can look
+        up parents or be one (see add)."""
+        needs = {fact for op in batch if isinstance(op, RecordOp) for lookup in op.lookups
+                 for fact in lookup.needs()}
         if not needs:
             return []
         objects = {obj for obj, _, _ in needs}
@@ -214,7 +221,7 @@ class Batcher:
             if other == key:
                 continue
             waiting = group.unstarted()
-            if not waiting or waiting[0].ops[0].object.lower() not in objects:
+            if not waiting or other[1] not in objects:  # the key's object, in lower case
                 continue
             parent = next((b for b in reversed(waiting) if any(op.holds(domains) & needs for op in b.ops)), None)
             if parent is not None:
@@ -222,7 +229,7 @@ class Batcher:
         return [task for task, writes in self._writing.items()
                 if not task.done() and writes.object in objects and writes.facts() & needs]
 
-    async def _run(self, key: tuple[str, ...], group: _Group, batch: list[RecordOp],
+    async def _run(self, key: tuple[str, ...], group: _Group, batch: list[Any],
                    parents: list[asyncio.Task[None]]) -> None:
         async with group.lock:  # taken before waiting: later batches of this key stay behind this one
             if parents:

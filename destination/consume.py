@@ -5,7 +5,6 @@ dead-lettered with a reason and acknowledged, so one poison message never blocks
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import sqlite3
 import time
@@ -109,8 +108,8 @@ class Consumer:
         if record.event is None:
             await self._poison(record, record.problem or "undecodable record")
             return
-        await self.pipeline.submit(record.event, functools.partial(self.tracker.finished, record.partition,
-                                                                   record.offset))
+        # the tracker's method and its arguments, not a partial of them: a pending event holds less
+        await self.pipeline.submit(record.event, self.tracker.finished, done_args=(record.partition, record.offset))
 
     async def _poison(self, record: LogRecord, reason: str) -> None:
         log.warning("dead-lettering record %s/%s: %s", record.partition, record.offset, reason)

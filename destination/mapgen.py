@@ -72,8 +72,21 @@ def map_event(source: ActionFile, action: Action, event: Event) -> RecordOp | Ou
     return cached[1](event, event.body)
 
 
-def _plan(source: ActionFile) -> SourcePlan:
-    mappers = [compile_action(source, action) for action in source.actions]
+def key_plan(source: ActionFile, names: frozenset[str]) -> SourcePlan:
+    """The source's plan with the actions in `names` mapped as far as batching reads (compile_action with
+    fields=False: their ops have the action's target and matchers, no fields), the others whole. Built on
+    first use and kept on the model, per set of names."""
+    plans: dict[frozenset[str], SourcePlan] = source.__dict__.setdefault("_key_plans", {})
+    plan = plans.get(names)
+    if plan is None or plan.source is not source:
+        plan = plans[names] = _plan(source, [compile_action(source, action, fields=action.name not in names)
+                                             for action in source.actions])
+    return plan
+
+
+def _plan(source: ActionFile, mappers: list[Mapper] | None = None) -> SourcePlan:
+    if mappers is None:
+        mappers = [compile_action(source, action) for action in source.actions]
     whens = []
     for action in source.actions:
         src = Source()
@@ -96,8 +109,14 @@ def _plan(source: ActionFile) -> SourcePlan:
     return SourcePlan(source, route, tuple(zip([a.name for a in source.actions], whens, mappers, strict=True)))
 
 
-def compile_action(source: ActionFile, action: Action) -> Mapper:
-    """One function (event, body) → RecordOp | Outcome with mapping.map_event's semantics for this action."""
+def compile_action(source: ActionFile, action: Action, *, fields: bool = True) -> Mapper:
+    """One function (event, body) → RecordOp | Outcome with mapping.map_event's semantics for this action.
+
+    fields=False: the op as far as batching reads it (target, operation, mode, matchers and so its record
+    and batch keys), without fields or warnings; the matchers are built first either way, so a failure the
+    whole mapper meets there is the same outcome. Only for an action without lookups (they are read while
+    the op waits)."""
+    assert fields or not action.lookups, "an op that looks up parents is batched whole"
     src = Source()
     src.names.update(_Fail=_Fail, ValueProblem=ValueProblem, _writable=_writable, _text=_text, _SIMPLE=_SIMPLE,
                      _apply=apply_transform, _show=_show)
@@ -108,24 +127,24 @@ def compile_action(source: ActionFile, action: Action) -> Mapper:
         body.append(f"match = {_group(src, action.match, where)}(body)")
     else:
         body.append("match = None")
-    warnings = action.fields_from is not None or bool(source.rules_for(action.object))
-    if action.fields_from is not None:
+    warnings = fields and (action.fields_from is not None or bool(source.rules_for(action.object)))
+    if fields and action.fields_from is not None:
         body.append(f"fields, warnings = {src.bind('_spread', _spread)}({src.const(action)}, body)")
     else:
         body += ["fields = {}"] + (["warnings = []"] if warnings else [])
-    for name, spec in action.field_specs().items():
+    for name, spec in action.field_specs().items() if fields else ():
         body += _field(src, reads, name, spec, where)
-    if source.rules_for(action.object):
+    if fields and source.rules_for(action.object):
         body.append(f"fields = {src.bind('_directed', _directed)}({src.const(source)}, {src.const(action)}, "
                     "fields, warnings)")
-    if action.record_type:
+    if fields and action.record_type:
         fixed = FieldValue(action.record_type, Policy.ALWAYS)
         body.append(f"fields.setdefault('RecordTypeId', {src.const(fixed)})")
     if action.idempotency_field:
         field = src.const(action.idempotency_field)
         prefix = src.const(f"{source.source}:{action.name}:")
-        body += [f"marker = {prefix} + event.message_id",
-                 f"fields[{field}] = {construct(src, FieldValue, {'value': 'marker', 'policy': src.const(Policy.ALWAYS)})}",
+        marked = construct(src, FieldValue, {'value': 'marker', 'policy': src.const(Policy.ALWAYS)})
+        body += [f"marker = {prefix} + event.message_id", *([f"fields[{field}] = {marked}"] if fields else []),
                  f"match = {src.const(MatchTree)}('any', ({src.const(Matcher)}({field}, marker),))"]
     if action.lookups:
         body.append("lookups = []")
@@ -147,7 +166,7 @@ def compile_action(source: ActionFile, action: Action) -> Mapper:
         "retry_without_failing_fields": src.const(action.retry_without_failing_fields),
         "follow_converted_leads": src.const(action.follow_converted_leads),
         "on_duplicate": src.const(action.on_duplicate), "warnings": "tuple(warnings)" if warnings else "()"})
-    src.add(0, "def mapper(event, body):")
+    src.add(0, "def mapper(event, body):" if fields else "def keys(event, body):")
     src.add(1, *reads.prelude, "try:")
     src.add(2, *body)
     src.add(1, "except _Fail as failure:")
@@ -157,7 +176,9 @@ def compile_action(source: ActionFile, action: Action) -> Mapper:
         src.add(1, f"return {made}")
     else:  # every op of the action is batched under one key: the batcher need not work it out per op
         src.add(1, f"op = {made}", f"op._batch = {src.const(key)}", "return op")
-    return src.build("mapper", f"<action {source.source}/{action.name}>")
+    if fields:
+        return src.build("mapper", f"<action {source.source}/{action.name}>")
+    return src.build("keys", f"<keys {source.source}/{action.name}>")
 
 
 def _field(src: Source, reads: Reads, name: str, spec: FieldSpec, where: str) -> list[str]:

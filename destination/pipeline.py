@@ -8,8 +8,9 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -20,6 +21,8 @@ from .config import BatchingConfig
 from .deliver import Delivery
 from .events import Event
 from .health import Health
+from .kinds import Mode
+from .mapgen import key_plan, plan_of
 from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status
@@ -36,6 +39,7 @@ _KEPT = ("messageId", "timestamp", "originalTimestamp")
 #: StoredEvent(source, body, checked, packed, email), slot by slot: a frozen dataclass's __init__ sets each
 #: field through object.__setattr__, three times the cost, once per event
 _stored_event = maker(StoredEvent)
+_event = maker(Event)  # Event(source, body, checked), slot by slot
 
 
 @dataclass(slots=True)
@@ -43,34 +47,52 @@ class _Ticket:
     """An event whose operations are pending. Its ops carry a stand-in event (source, messageId, event
     time), not the event: the event itself waits as its JSON bytes, a fraction of the decoded form. A
     StoredEvent stand-in carries them to the sync log as they are; any other event is decoded again once
-    for its outcome rows and dead letters (redact:/hash: rules, a writeKey to drop)."""
+    for its outcome rows and dead letters (redact:/hash: rules, a writeKey to drop).
 
-    event: Event  # the stand-in its ops and outcomes carry (or the event itself, when it could not be packed)
+    Packed (see Pipeline.submit): the batcher holds no op of the event, only this ticket (one action) or a
+    _Packed per action; the op is mapped again from `packed` when its batch is written, and the stand-in is
+    made then (`event` is None until the first of them is)."""
+
+    event: Event | None  # the stand-in its ops and outcomes carry (or the event itself, when it could not be packed)
     packed: bytes | None  # the event's body as JSON
     remaining: int  # operations (one per action) whose outcomes have not come back yet
-    done: Callable[[], None]
+    done: Callable[..., None]  # called with `args` (kept apart: a partial per pending event costs ~200 bytes)
+    args: tuple[Any, ...]
     received: float
-    outcomes: list[Outcome]
+    outcomes: list[Outcome] | None  # None until the first come back (most tickets wait with none)
+    source: str
+    action: str | None = None  # a packed ticket of one action: the action the batcher holds it for
 
     def whole(self) -> Event:
         """The event as it arrived."""
+        assert self.event is not None, "a ticket's outcomes come back after its stand-in is made"
         return self.event if self.packed is None else Event(self.event.source, orjson.loads(self.packed))
 
 
-def _packed(source: ActionFile | None, event: Event) -> tuple[Event, bytes | None]:
-    """A stand-in for the event while its operations wait, and its body as JSON bytes (None, and the event
-    itself, for a body JSON cannot hold as it is: that one stays as it is)."""
-    body = event.body
-    try:
-        packed = bytes(memoryview(orjson.dumps(body)))  # a copy of its size: orjson's own buffer is 4 KB
-    except (TypeError, orjson.JSONEncodeError):
-        return event, None
+@dataclass(slots=True)
+class _Packed:
+    """One action's pending operation of a packed event of several actions: mapped again when written."""
+
+    ticket: _Ticket
+    action: str
+
+
+def _stand_in(source: ActionFile | None, name: str, body: dict[str, Any], packed: bytes) -> Event:
+    """The stand-in an event's ops and outcomes carry while they are pending: its identity and time (deliver,
+    plan and write read nothing else of it); a StoredEvent when the sync log keeps the event as it is (it
+    takes the JSON there as it is, never decoded again: what its row needs besides, the email, is read now)."""
     kept = {key: body[key] for key in _KEPT if key in body}
     if kept_as_is(source, body):
-        # stored as it is: the stand-in takes its JSON to the sync log, never decoded again; what its row
-        # needs besides (the email) is read now, while the event is at hand
-        return _stored_event(event.source, kept, False, packed, event_email(body)), packed
-    return Event(event.source, kept), packed
+        return _stored_event(name, kept, False, packed, event_email(body))
+    return _event(name, kept, False)
+
+
+def _packed(event: Event) -> bytes | None:
+    """The event's body as JSON bytes; None for a body JSON cannot hold as it is (that event stays as it is)."""
+    try:
+        return bytes(memoryview(orjson.dumps(event.body)))  # a copy of its size: orjson's own buffer is 4 KB
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 class Pipeline:
@@ -88,48 +110,124 @@ class Pipeline:
         self.batcher = Batcher(self._deliver, rest_size=batching.rest_size, bulk_size=batching.bulk_size,
                                linger_ms=batching.linger_ms, max_pending=batching.max_pending,
                                window_ms=batching.window_ms)
-        self._tickets: dict[int, _Ticket] = {}
+        self._tickets: dict[int, _Ticket] = {}  # by id() of their stand-in event
+        # Actions whose pending ops are packed: REST ones that neither look up a parent nor write an object
+        # some action looks up (parents first reads those while they wait). Mapped at submit only as far as
+        # batching reads (key plans), then whole from the event's JSON when written (the mappers). Bulk ops
+        # wait whole: a Bulk batch (up to 1,000 records) would be mapped again all at once, and on the Bulk
+        # benchmark that cost 17% more CPU per event, most of it the collector walking the new ops.
+        parents = {lookup.object.lower() for source in sources.values() for action in source.actions
+                   for lookup in action.lookups.values()}
+        self._packable = {name: frozenset(a.name for a in source.actions if not a.lookups
+                                          and a.object.lower() not in parents and a.mode is not Mode.BULK)
+                          for name, source in sources.items()}
+        self._key_plans = {name: key_plan(source, self._packable[name]) for name, source in sources.items()}
+        self._mappers = {name: {action: mapper for action, _, mapper in plan_of(source).actions}
+                         for name, source in sources.items()}
         self.record_backoff = (0.5, 10.0)  # seconds: first wait, and the cap, between attempts to record
         self.record_log_interval = 30.0  # a sync log that keeps failing is logged once per interval
         self._stop_waiting = False
         # sync-log writes are retried until they succeed: a failure counts until then (no staleness bound)
         self.recording = Health(hold_seconds=math.inf)
 
-    async def submit(self, event: Event, done: Callable[[], None] = lambda: None, *,
-                     only: Collection[str] | None = None) -> None:
+    async def submit(self, event: Event, done: Callable[..., None] = lambda: None, *,
+                     only: Collection[str] | None = None, done_args: tuple[Any, ...] = ()) -> None:
         """Route and map an event (to the actions in `only`, when given: a replay of failed actions);
-        operations go to the batcher (may wait: backpressure, or a sync log that cannot record)."""
+        operations go to the batcher (may wait: backpressure, or a sync log that cannot record).
+        `done(*done_args)` is called once all its outcomes are stored."""
         self.metrics.consumed(event.source)
-        results = route(self.sources, event, only)
+        received = time.monotonic()
+        packable = self._packable.get(event.source)
+        results = route(self.sources, event, only, self._key_plans)
         ops = [r for r in results if isinstance(r, RecordOp)]
+        if packable and ops and len(ops) == len(results) and all(op.action in packable for op in ops):
+            packed = _packed(event)
+            if packed is not None:
+                # the batcher holds the ticket (or a _Packed per action), not these ops (made as far as
+                # batching reads), and the op is mapped whole from `packed` when its batch is written
+                ticket = _Ticket(None, packed, len(ops), done, done_args, received, None, event.source)
+                if len(ops) == 1:
+                    ticket.action = ops[0].action
+                    await self.batcher.add(ops[0], ticket)
+                    return
+                for op in ops:
+                    await self.batcher.add(op, _Packed(ticket, op.action))
+                return
+        if packable and any(op.action in packable for op in ops):  # the event is not packed: its ops whole
+            results = route(self.sources, event, only)
+            ops = [r for r in results if isinstance(r, RecordOp)]
         immediate = [r for r in results if isinstance(r, Outcome)] if len(ops) < len(results) else []
         if not ops:
-            await self._finish([_Ticket(event, None, 0, done, time.monotonic(), immediate)])
+            await self._finish([_Ticket(event, None, 0, done, done_args, received, immediate, event.source)])
             return
-        held, packed = _packed(self.sources.get(event.source), event)
+        packed = _packed(event)
+        held = (_stand_in(self.sources.get(event.source), event.source, event.body, packed) if packed is not None
+                else event)
         for result in results:
             result.event = held  # the pending ops (and a failed action's outcome) let go of the event
-        self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, time.monotonic(), immediate)
+        self._tickets[id(held)] = _Ticket(held, packed, len(ops), done, done_args, received, immediate or None,
+                                          event.source)
         for op in ops:
             await self.batcher.add(op)
 
-    async def _deliver(self, batch: list[RecordOp]) -> None:
+    async def _deliver(self, batch: list[Any]) -> None:
         """One batch, an error boundary: every operation in it comes out with its outcomes."""
+        ops, entries = self._expand(batch)
         try:
-            outcomes = await self.delivery.deliver(batch)
+            outcomes = await self.delivery.deliver(ops) if ops else []
         except Exception as exc:  # Delivery decides what it can; a bug one event meets there lands here
             log.exception("delivering a batch of %d %s operations failed; delivering them one by one",
-                          len(batch), batch[0].object)
-            self.metrics.batch_error(batch[0].object, type(exc).__name__)
-            outcomes = [o for op in batch for o in await self._deliver_alone(op)]
-        finished = self._collect(batch, outcomes)
+                          len(ops), ops[0].object)
+            self.metrics.batch_error(ops[0].object, type(exc).__name__)
+            outcomes = [o for op in ops for o in await self._deliver_alone(op)]
+        if len(entries) != len(ops):  # an op mapping again did not make (never, for a pure mapping): its outcome
+            outcomes += [entry for entry in entries if isinstance(entry, Outcome)]
+        finished = self._collect(entries, outcomes)
         if finished:
             await self._finish(finished)
         self.metrics.pending.set(self.batcher.pending - len(batch))  # this batch leaves the batcher next
         self.metrics.paused.set(1 if self.delivery.budget.paused else 0)
 
-    def _collect(self, batch: list[RecordOp], outcomes: list[Outcome]) -> list[_Ticket]:
-        """Give each operation of the batch its outcomes (one or more); the tickets now complete."""
+    def _expand(self, batch: list[Any]) -> tuple[list[RecordOp], list[RecordOp | Outcome]]:
+        """The batch's operations, packed ones mapped again from their event (their stand-ins made, the first
+        time, and their tickets filed under them); and per entry of the batch its op, or the outcome an op
+        that could not be made again ends in."""
+        if all(type(item) is RecordOp for item in batch):
+            return batch, batch
+        ops: list[RecordOp] = []
+        entries: list[RecordOp | Outcome] = []
+        for item in batch:
+            if type(item) is RecordOp:
+                made: RecordOp | Outcome = item
+            elif type(item) is _Ticket:
+                made = self._remap(item, item.action or "")
+            else:
+                made = self._remap(item.ticket, item.action)
+            entries.append(made)
+            if type(made) is RecordOp:
+                ops.append(made)
+        return ops, entries
+
+    def _remap(self, ticket: _Ticket, action: str) -> RecordOp | Outcome:
+        """A packed event's op for `action`, mapped whole from its JSON (what mapping makes of it at submit:
+        a pure function of the event), carrying the ticket's stand-in (made by the first of its ops to be
+        written). The decoded body is let go of once mapped: only the stand-in's few keys stay."""
+        assert ticket.packed is not None, "only an event with its JSON is packed"
+        body = orjson.loads(ticket.packed)
+        event = ticket.event
+        if event is None:
+            event = ticket.event = _stand_in(self.sources.get(ticket.source), ticket.source, body, ticket.packed)
+            self._tickets[id(event)] = ticket
+        try:
+            return self._mappers[ticket.source][action](event, body)
+        except Exception as exc:  # route's boundary, for this one action: a bug fails the event, not the batch
+            log.exception("mapping event %s for action %s failed", event.message_id, action)
+            return Outcome.failed(event, "INVALID_EVENT", f"routing or mapping failed: {type(exc).__name__}",
+                                  action=action)
+
+    def _collect(self, batch: Sequence[RecordOp | Outcome], outcomes: list[Outcome]) -> list[_Ticket]:
+        """Give each operation of the batch its outcomes (one or more); the tickets now complete. An entry that
+        is an outcome (an op that could not be made again) is that op's outcome, among `outcomes`."""
         by_op: dict[tuple[int, str], list[Outcome]] = {}
         for outcome in outcomes:
             key = id(outcome.event), outcome.action or ""  # fate_key's, inline: once per outcome and op
@@ -183,7 +281,7 @@ class Pipeline:
         self.metrics.observe_latencies([now - ticket.received for ticket in tickets])
         if not any(outcome.status is Status.FAILED for outcome in outcomes):  # most batches: nothing to dead-letter
             for ticket in tickets:
-                ticket.done()
+                ticket.done(*ticket.args)
             return
         for ticket, (event, kept) in zip(tickets, stored, strict=True):
             dead: set[str | None] = set()  # one dead letter per failed action (`all` may fail several records)
@@ -193,7 +291,7 @@ class Pipeline:
                     await self.until_stored("dead-letter a failed event", functools.partial(
                         self.sync_log.dead_letter, event.source, f"{outcome.action}: {outcome.message}",
                         stored_text(event), error_code=outcome.error_code))
-            ticket.done()
+            ticket.done(*ticket.args)
 
     async def until_stored(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
         """Run a sync-log write until it succeeds. A sync log that cannot write (full disk, database down)
@@ -242,16 +340,17 @@ def _stored(sources: Mapping[str, ActionFile], ticket: _Ticket) -> tuple[Event, 
     """The ticket's event as the sync log and dead letters keep it (redact:/hash: applied, no writeKey), and
     its outcomes carrying it (in place of the stand-in). A StoredEvent stand-in is that already; any other
     event is decoded whole, then redacted."""
+    outcomes = ticket.outcomes or []
     if isinstance(ticket.event, StoredEvent):
-        return ticket.event, ticket.outcomes
+        return ticket.event, outcomes
     event = ticket.whole()
     if event is not ticket.event:
-        for outcome in ticket.outcomes:
+        for outcome in outcomes:
             if outcome.event is ticket.event:
                 outcome.event = event
-    return stored_outcomes(sources, event, ticket.outcomes)
+    return stored_outcomes(sources, event, outcomes)
 
 
-def _internal_error(op: RecordOp, message: str) -> Outcome:
+def _internal_error(op: RecordOp | Outcome, message: str) -> Outcome:
     return Outcome.failed(op.event, "INTERNAL_ERROR", message, action=op.action, object=op.object,
-                          operation=op.operation.value)
+                          operation=op.operation.value if isinstance(op, RecordOp) else op.operation)

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from .actions.model import ActionFile
 from .events import Event
 from .ingest.validate import problem
-from .mapgen import plan_of
+from .mapgen import SourcePlan, plan_of
 from .operations import RecordOp
 from .outcomes import Outcome
 
@@ -27,9 +27,10 @@ def opted_out(event: Event) -> bool:
     return integrations.get("All") is False
 
 
-def route(sources: Mapping[str, ActionFile], event: Event,
-          only: Collection[str] | None = None) -> list[RecordOp | Outcome]:
+def route(sources: Mapping[str, ActionFile], event: Event, only: Collection[str] | None = None,
+          plans: Mapping[str, SourcePlan] | None = None) -> list[RecordOp | Outcome]:
     """One RecordOp (or failed Outcome) per matching action; one skipped Outcome when none applies.
+    `plans`: a source's plan to run in place of its whole one (mapgen.key_plan).
 
     A source only ever reaches its own actions: the event's source name selects the file. An event without
     the Segment spec's shape (ingest refuses those, but the log may hold older ones, or Kafka producers may
@@ -40,19 +41,21 @@ def route(sources: Mapping[str, ActionFile], event: Event,
         if invalid is not None:
             return [Outcome.failed(event, "INVALID_EVENT", f"not a valid Segment event: {invalid}", (invalid.field,))]
     try:
-        return _route(sources, event, only)
+        return _route(sources, event, only, plans)
     except Exception as exc:  # the event boundary: a bug met by one event must not stop the stream
         log.exception("routing event %s of source %s failed", event.message_id, event.source)
         return [Outcome.failed(event, "INVALID_EVENT", f"routing or mapping failed: {type(exc).__name__}")]
 
 
-def _route(sources: Mapping[str, ActionFile], event: Event, only: Collection[str] | None) -> list[RecordOp | Outcome]:
+def _route(sources: Mapping[str, ActionFile], event: Event, only: Collection[str] | None,
+           plans: Mapping[str, SourcePlan] | None) -> list[RecordOp | Outcome]:
     source = sources.get(event.source)
     if source is None:
         return [Outcome.failed(event, "UNKNOWN_SOURCE", f"no action file for source {event.source!r}")]
     if opted_out(event):
         return [Outcome.skipped(event, "integrations opt-out: Salesforce is disabled for this event")]
-    results = plan_of(source).run(event, only)  # each action compiled once into a function (mapgen.py)
+    plan = plans.get(event.source) if plans is not None else None
+    results = (plan or plan_of(source)).run(event, only)  # each action compiled once into a function (mapgen.py)
     if not results:
         return [Outcome.skipped(event, f"no action of source {source.source} matches this {event.type or 'event'}")]
     return results

@@ -19,7 +19,7 @@ from destination.actions.model import ActionFile, OnMissing, Operation, Policy, 
 from destination.actions.paths import steps
 from destination.actions.trigger import predicate
 from destination.events import Event
-from destination.mapgen import plan_of
+from destination.mapgen import key_plan, plan_of
 from destination.mapping import map_event
 from destination.operations import RecordOp
 from destination.route import route
@@ -57,6 +57,34 @@ def _same(source: ActionFile, event: Event) -> None:
         assert [_derived(r) for r in compiled[1]] == [_derived(r) for r in expected[1]]
     for action in source.actions:  # one action at a time, as replay asks for
         assert _one(source, action.name, event, compiled=True) == _one(source, action.name, event, compiled=False)
+    _same_keys(source, event, compiled)
+
+
+def _same_keys(source: ActionFile, event: Event, whole: Any) -> None:
+    """The key plan (what the pipeline maps a packed event's actions with at submit) agrees with the whole
+    mapping on everything batching reads; its matchers are built first, so where it fails, the whole mapping
+    fails the same way (a failure in a field shows only when the op is mapped whole, as it is written)."""
+    names = frozenset(a.name for a in source.actions if not a.lookups)
+    keyed = _results(lambda: key_plan(source, names).run(event))
+    if keyed[0] == "raised":
+        assert whole == keyed
+        return
+    if whole[0] == "raised":
+        return
+    assert len(keyed[1]) == len(whole[1])
+    for key_result, result in zip(keyed[1], whole[1], strict=True):
+        if not isinstance(key_result, RecordOp):
+            assert key_result == result
+        elif isinstance(result, RecordOp):
+            packed = result.action in names
+            assert key_result.fields == ({} if packed else result.fields)
+            assert (key_result.action, key_result.object, key_result.operation, key_result.mode,
+                    key_result.connection, key_result.on_many_matches, key_result.match) == (
+                result.action, result.object, result.operation, result.mode, result.connection,
+                result.on_many_matches, result.match)
+            assert _derived(key_result) == _derived(result)
+        else:  # a field the key plan does not map failed the whole op
+            assert key_result.action in names and result.error_code == "MAPPING_ERROR"
 
 
 def _derived(result: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from destination.actions.loader import load_text
 from destination.deliver import Delivery
 from destination.events import Event
+from destination.operations import RecordOp
 from destination.outcomes import Status
 from destination.pipeline import Pipeline
 from destination.synclog import open_sync_log
@@ -126,3 +127,112 @@ async def test_an_event_stored_as_it_is_keeps_its_whole_json_in_its_row_and_dead
     assert kept.status is Status.SUCCEEDED and kept.event == ok and kept.email == "zoe@x.example"
     assert failed.status is Status.FAILED and failed.event == bad and failed.email == "long@x.example"
     assert letter.event() == Event("app", bad) and letter.payload == json.dumps(bad, separators=(",", ":"), ensure_ascii=False)
+
+
+PACKED = load_text("""source: app
+actions:
+  - name: leads
+    when: type = "identify"
+    object: Lead
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: {path: $.traits.name, required: true}, Company: n/a}
+  - name: contacts
+    when: type = "identify" and traits.contact = true
+    object: Contact
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: {path: $.traits.name, required: true}}
+""", "app.yaml")
+
+
+async def test_a_packed_event_is_mapped_whole_when_written_one_outcome_per_action_and_one_done(
+        delivery: Delivery, tls_emulator: Any, tmp_path: Path) -> None:
+    """Pending ops wait as their event's JSON (mapped at submit only as far as batching reads): written, they
+    are mapped whole — the fields reach Salesforce; a field that fails mapping (the key plan never reads it)
+    fails that action when its batch is written, once; an event of two actions is done once, after both."""
+    from destination.config import BatchingConfig
+
+    events = [Event("app", {"type": "identify", "messageId": "one", "traits": {"email": "one@x.example",
+                                                                             "name": "One"}}),
+              Event("app", {"type": "identify", "messageId": "both", "traits": {"email": "both@x.example",
+                                                                              "name": "Both", "contact": True}}),
+              Event("app", {"type": "identify", "messageId": "noname", "traits": {"email": "nn@x.example"}})]
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        pipeline = Pipeline({"app": PACKED}, delivery, log, batching=BatchingConfig(linger_ms=10_000))
+        done: list[str] = []
+        for event in events:
+            await pipeline.submit(event, done.append, done_args=(event.message_id,))
+        held = [op for group in pipeline.batcher._groups.values() for op in group.current.ops]
+        assert len(held) == 4 and not any(isinstance(op, RecordOp) for op in held)  # nothing held whole
+        assert not done
+        await pipeline.drain()
+        rows = await log.rows(limit=10)
+    assert sorted(done) == ["both", "noname", "one"]
+    by_key = {(r.message_id, r.action): r for r in rows}
+    assert len(rows) == 4 and set(by_key) == {("one", "leads"), ("both", "leads"), ("both", "contacts"),
+                                              ("noname", "leads")}
+    assert by_key[("one", "leads")].status is Status.SUCCEEDED and by_key[("both", "contacts")].status is Status.SUCCEEDED
+    failed = by_key[("noname", "leads")]
+    assert failed.status is Status.FAILED and failed.error_code == "MAPPING_ERROR" and "LastName" in failed.message
+    lead = tls_emulator.state.store.records("Lead")
+    assert sorted((r["Email"], r["LastName"], r["Company"]) for r in lead) == [
+        ("both@x.example", "Both", "n/a"), ("one@x.example", "One", "n/a")]
+    assert by_key[("one", "leads")].event == events[0].body  # the row keeps the whole event
+
+
+async def test_an_event_json_cannot_hold_as_it_is_waits_whole_with_its_fields(delivery: Delivery, tls_emulator: Any,
+                                                                              tmp_path: Path) -> None:
+    """An integer past 64 bits cannot be packed: the event's ops are mapped whole at submit and wait so."""
+    from destination.config import BatchingConfig
+
+    body = {"type": "identify", "messageId": "big", "traits": {"email": "big@x.example", "name": "Big",
+                                                               "n": 2 ** 70}}
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        pipeline = Pipeline({"app": PACKED}, delivery, log, batching=BatchingConfig(linger_ms=10_000))
+        await pipeline.submit(Event("app", body))
+        [op] = [op for group in pipeline.batcher._groups.values() for op in group.current.ops]
+        assert isinstance(op, RecordOp) and set(op.fields) == {"Email", "LastName", "Company"}
+        await pipeline.drain()
+        [row] = await log.rows()
+    assert row.status is Status.SUCCEEDED
+    assert [r["LastName"] for r in tls_emulator.state.store.records("Lead")] == ["Big"]
+
+
+async def test_bulk_ops_and_ops_a_lookup_reads_wait_whole(delivery: Delivery, tmp_path: Path) -> None:
+    """Not packed: a Bulk action's ops (their batch would be mapped again all at once), a child's ops (they
+    look up a parent) and a parent's (parents first reads what they write while they wait)."""
+    from destination.config import BatchingConfig
+
+    source = load_text("""source: app
+actions:
+  - name: bulk_leads
+    when: type = "identify"
+    object: Lead
+    operation: upsert
+    mode: bulk
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: x, Company: n/a}
+  - name: accounts
+    when: type = "group"
+    object: Account
+    operation: upsert
+    match: {any: {Name: $.traits.name}}
+    fields: {Name: $.traits.name}
+  - name: contacts
+    when: type = "identify"
+    object: Contact
+    operation: upsert
+    match: {any: {Email: $.traits.email}}
+    fields: {Email: $.traits.email, LastName: x}
+    lookups: {AccountId: {object: Account, match: {any: {Name: $.traits.company}}}}
+""", "app.yaml")
+    async with open_sync_log(f"sqlite:///{tmp_path / 'sync.db'}") as log:
+        pipeline = Pipeline({"app": source}, delivery, log, batching=BatchingConfig(linger_ms=10_000))
+        await pipeline.submit(Event("app", {"type": "identify", "messageId": "i", "traits": {"email": "a@x.example",
+                                                                                          "company": "Acme"}}))
+        await pipeline.submit(Event("app", {"type": "group", "messageId": "g", "traits": {"name": "Acme"}}))
+        held = [op for group in pipeline.batcher._groups.values() for op in group.current.ops]
+        assert sorted(op.action for op in held if isinstance(op, RecordOp)) == ["accounts", "bulk_leads", "contacts"]
+        assert all(op.fields for op in held)  # mapped whole
+        await pipeline.drain()
