@@ -49,7 +49,11 @@ class RunningEmulator:
         return r.json()["access_token"]
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        stop = getattr(self.server, "stop", None)  # the emulator's server wakes at once (see server._Server)
+        if stop is not None:
+            stop()
+        else:
+            self.server.should_exit = True
         self.thread.join(timeout=10)
 
 
