@@ -180,7 +180,7 @@ class Pipeline:
                           len(ops), ops[0].object)
             self.metrics.batch_error(ops[0].object, type(exc).__name__)
             outcomes = [o for op in ops for o in await self._deliver_alone(op)]
-        if len(entries) != len(ops):  # an op mapping again did not make (never, for a pure mapping): its outcome
+        if len(entries) != len(ops):  # a packed op whose whole mapping failed (a field the key plan never read)
             outcomes += [entry for entry in entries if isinstance(entry, Outcome)]
         finished = self._collect(entries, outcomes)
         if finished:
@@ -190,8 +190,8 @@ class Pipeline:
 
     def _expand(self, batch: list[Any]) -> tuple[list[RecordOp], list[RecordOp | Outcome]]:
         """The batch's operations, packed ones mapped again from their event (their stand-ins made, the first
-        time, and their tickets filed under them); and per entry of the batch its op, or the outcome an op
-        that could not be made again ends in."""
+        time, and their tickets filed under them); and per entry of the batch its op, or its failed outcome
+        when whole mapping fails it (a field submit's key plan did not read, or a bug)."""
         if all(type(item) is RecordOp for item in batch):
             return batch, batch
         ops: list[RecordOp] = []
@@ -227,7 +227,7 @@ class Pipeline:
 
     def _collect(self, batch: Sequence[RecordOp | Outcome], outcomes: list[Outcome]) -> list[_Ticket]:
         """Give each operation of the batch its outcomes (one or more); the tickets now complete. An entry that
-        is an outcome (an op that could not be made again) is that op's outcome, among `outcomes`."""
+        is an outcome (a packed op whose whole mapping failed) is that op's outcome, among `outcomes`."""
         by_op: dict[tuple[int, str], list[Outcome]] = {}
         for outcome in outcomes:
             key = id(outcome.event), outcome.action or ""  # fate_key's, inline: once per outcome and op

@@ -16,7 +16,7 @@ from .state import EmulatorState
 from .tls import ensure_certificates
 
 
-class _Server(uvicorn.Server):
+class EmulatorServer(uvicorn.Server):
     """uvicorn's server, stopped without its polling: uvicorn looks at `should_exit` every 0.1 s and then
     waits a fixed 0.1 s for connections to close, which made each stop take ~0.15 s (the test suite starts
     and stops hundreds of emulators). `stop()` wakes the loop at once; closing waits only while a
@@ -68,19 +68,12 @@ class EmbeddedEmulator:
     state: EmulatorState
     url: str
     ca_pem: Path | None
-    server: uvicorn.Server
+    server: EmulatorServer
     thread: threading.Thread
 
     def stop(self) -> None:
-        _stop(self.server)
+        self.server.stop()
         self.thread.join(timeout=10)
-
-
-def _stop(server: uvicorn.Server) -> None:
-    if isinstance(server, _Server):
-        server.stop()
-    else:
-        server.should_exit = True
 
 
 def serve_in_thread(state: EmulatorState, *, host: str = "127.0.0.1", port: int = 8081,
@@ -94,7 +87,7 @@ def serve_in_thread(state: EmulatorState, *, host: str = "127.0.0.1", port: int 
         ca_pem = paths.ca_pem
     config = uvicorn.Config(create_app(state), host=host, port=port, log_level=log_level, lifespan="off",
                             log_config=None, **ssl)  # its log lines go through the host process's handlers  # type: ignore[arg-type]
-    server = _Server(config)
+    server = EmulatorServer(config)
     thread = threading.Thread(target=server.run, name="salesforce-emulator", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

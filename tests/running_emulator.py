@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from salesforce_emulator.server import serve_in_thread
+from salesforce_emulator.server import EmulatorServer, serve_in_thread
 from salesforce_emulator.state import EmulatorState, build_state
 
 CLIENT_ID = "emulator-client"
@@ -35,7 +34,7 @@ class RunningEmulator:
 
     state: EmulatorState
     url: str
-    server: uvicorn.Server
+    server: EmulatorServer
     thread: threading.Thread
     ca_pem: Path | None = None
 
@@ -49,11 +48,7 @@ class RunningEmulator:
         return r.json()["access_token"]
 
     def stop(self) -> None:
-        stop = getattr(self.server, "stop", None)  # the emulator's server wakes at once (see server._Server)
-        if stop is not None:
-            stop()
-        else:
-            self.server.should_exit = True
+        self.server.stop()  # wakes at once (see salesforce_emulator.server.EmulatorServer)
         self.thread.join(timeout=10)
 
 
