@@ -36,7 +36,8 @@ from .outcome_path import BATCH, Collector
 
 
 async def _ops(events: list[Event], folder: Path) -> list[RecordOp]:
-    """The events mapped to operations by a real Pipeline (route, map), in event order."""
+    """The events mapped to operations by a real Pipeline (route, map; packed ops mapped whole, as a flush
+    does), in event order."""
     source = load_text(ACTIONS.format(mode="rest"), "bench.yaml")
     async with open_sync_log(f"sqlite:///{folder / 'map.db'}") as log:
         delivery: Any = SimpleNamespace(metrics=None, budget=SimpleNamespace(paused=False))
@@ -45,7 +46,8 @@ async def _ops(events: list[Event], folder: Path) -> list[RecordOp]:
         pipeline.batcher = collector  # type: ignore[assignment]
         for event in events:
             await pipeline.submit(event, lambda: None)
-        return collector.ops
+        ops, _ = pipeline._expand(collector.held)  # packed ops mapped whole, as when their batch is written
+        return ops
 
 
 class _Timed:

@@ -19,3 +19,10 @@ def test_the_split_runs_the_stores_own_statements_and_commits_every_timed_row(tm
     with sqlite3.connect(tmp_path / "sync.db") as db:  # warm-up and timed batches are all in the table
         assert db.execute("SELECT COUNT(*) FROM sync_log").fetchone()[0] == (WARM_BATCHES + 2) * BATCH
         assert db.execute("SELECT COUNT(*) FROM sync_log_events").fetchone()[0] == (WARM_BATCHES + 2) * BATCH
+
+
+def test_a_new_event_with_a_random_message_id_costs_the_wal_less_than_a_page(tmp_path: Path) -> None:
+    # UUID messageIds (most Segment libraries): keyed by (source, messageId), each new event went into a random
+    # page of the events table, written whole to the WAL: ~6.6 KB per event here; appended in id order, ~2.4 KB
+    result = asyncio.run(_run(tmp_path, 5, "random"))
+    assert result["wal_bytes_per_commit"] / BATCH < 4096

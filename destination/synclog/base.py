@@ -16,13 +16,18 @@ from ..events import Event
 from ..outcomes import Outcome, Status
 
 #: Columns of a sync-log row, in table order (both stores use the same names). The event itself is not one:
-#: it is kept once per (source, messageId) in `sync_log_events` (EVENT_COLUMNS), however many outcome rows it
-#: has, and joined back when rows are read.
+#: it is kept once in `sync_log_events` (EVENT_COLUMNS), however many outcome rows it has; a row refers to it
+#: by `event_id` (written with the row, see WRITTEN_COLUMNS) and it is joined back when rows are read.
 COLUMNS = ("source", "message_id", "action", "target", "object", "operation", "record_id", "created", "status",
            "error_code", "message", "fields", "reason", "attempts", "warnings", "email",
            "first_seen", "updated_at")
 
-#: Columns of `sync_log_events`: the event body (JSON text) of the outcome rows with that source and messageId.
+#: The columns an outcome row is written with: COLUMNS, then the id of its event's `sync_log_events` row.
+WRITTEN_COLUMNS = (*COLUMNS, "event_id")
+
+#: Columns of `sync_log_events` besides its integer `id`: the event body (JSON text) and the event's source and
+#: messageId. Rows are appended in id order and found by id (no index on the key: an index on random
+#: messageIds costs a page write per event; see migrations.py, version 7).
 EVENT_COLUMNS = ("source", "message_id", "body")
 
 #: The `written_values` field under which the push direction notes a record it deleted (its value: when, UTC

@@ -15,6 +15,7 @@ from .base import (
     COLUMNS,
     IN_FLIGHT,
     IN_FLIGHT_IDS,
+    WRITTEN_COLUMNS,
     DeadLetter,
     InFlight,
     SeenRecord,
@@ -35,26 +36,33 @@ from .filters import where_sql
 from .migrations import migrate_postgres
 from .schema import SUPERSEDED, UPSERT_CONFLICT, page_statement, row_statement, upsert_statement
 
-# A batch's events in one statement (each key once: event_rows dedupes, which ON CONFLICT needs here).
-_EVENTS = ("INSERT INTO sync_log_events (source, message_id, body) SELECT * FROM unnest($1::text[], $2::text[], "
-           "$3::text[]) ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
-           "WHERE sync_log_events.body <> excluded.body")
+# A batch's events: those an outcome row already refers to (the latest id, should replicas have raced to keep
+# one first), locked against a concurrent prune (which skips them; one it locked first is gone once this waited,
+# and kept afresh), given the new body if theirs differs; the rest appended, their ids returned.
+_KEPT = ("SELECT s.source, s.message_id, MAX(s.event_id) FROM sync_log s JOIN unnest($1::text[], $2::text[]) "
+         "AS k(source, message_id) ON s.source = k.source AND s.message_id = k.message_id "
+         "WHERE s.event_id IS NOT NULL GROUP BY s.source, s.message_id")
+_LOCK_KEPT = "SELECT id FROM sync_log_events WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE"
+_NEW_BODIES = ("UPDATE sync_log_events e SET body = k.body FROM unnest($1::bigint[], $2::text[]) AS k(id, body) "
+               "WHERE e.id = k.id AND e.body <> k.body")
+_APPEND = ("INSERT INTO sync_log_events (source, message_id, body) SELECT * FROM unnest($1::text[], $2::text[], "
+           "$3::text[]) RETURNING id, source, message_id")
 # A batch's outcome rows in one statement, one array per column (the times are the batch's one `now`): one
 # round of parsing and planning instead of one per row. ON CONFLICT may touch a row once per statement, so a
 # batch with a key twice goes row by row (upsert_statement) instead.
-_TYPES = {"created": "boolean", "attempts": "int"}
-_ARRAYS = len(COLUMNS) - 2
-_UPSERT_ARRAYS = (f"INSERT INTO sync_log ({', '.join(COLUMNS)}) SELECT *, ${_ARRAYS + 1}::timestamptz, "
-                  f"${_ARRAYS + 1}::timestamptz FROM unnest("
-                  + ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(COLUMNS[:_ARRAYS]))
+_TYPES = {"created": "boolean", "attempts": "int", "event_id": "bigint"}
+_ARRAYS = len(COLUMNS) - 2  # every column but the two times, then event_id
+_ARRAY_COLUMNS = (*COLUMNS[:_ARRAYS], "event_id")
+_UPSERT_ARRAYS = (f"INSERT INTO sync_log ({', '.join((*_ARRAY_COLUMNS, *COLUMNS[_ARRAYS:]))}) SELECT *, "
+                  f"${_ARRAYS + 2}::timestamptz, ${_ARRAYS + 2}::timestamptz FROM unnest("
+                  + ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(_ARRAY_COLUMNS))
                   + f") {UPSERT_CONFLICT}")
-# After a prune chunk: the events of its (source, messageId) keys that no outcome row has any more. An event
-# that a record() is writing right now is locked by its ON CONFLICT and skipped (its new row will show it); one
-# this locks first makes that record() wait, then insert it afresh.
-_UNREFERENCED = ("DELETE FROM sync_log_events WHERE (source, message_id) IN (SELECT e.source, e.message_id "
-                 "FROM sync_log_events e JOIN unnest($1::text[], $2::text[]) AS k(source, message_id) "
-                 "ON e.source = k.source AND e.message_id = k.message_id WHERE NOT EXISTS (SELECT 1 FROM sync_log s "
-                 "WHERE s.source = e.source AND s.message_id = e.message_id) FOR UPDATE OF e SKIP LOCKED)")
+# After a prune chunk: its rows' events that no outcome row refers to any more. An event that a record() is
+# writing a row for right now is locked by it and skipped (its new row will show it); one this locks first
+# makes that record() wait, then keep it afresh.
+_UNREFERENCED = ("DELETE FROM sync_log_events WHERE id IN (SELECT e.id FROM sync_log_events e "
+                 "WHERE e.id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM sync_log s WHERE s.source = e.source "
+                 "AND s.message_id = e.message_id AND s.event_id = e.id) FOR UPDATE OF e SKIP LOCKED)")
 
 
 # Intents in one statement each, one array per column (the keys' columns first, as the interface orders them).
@@ -94,6 +102,24 @@ def _dollar(n: int) -> str:
     return f"${n}"
 
 
+async def _event_ids(conn: asyncpg.Connection, events: list[tuple[str, str, str]]) -> dict[tuple[str, str], int]:
+    """The `sync_log_events` id of each of a batch's events (source, messageId, body; sorted, so replicas lock
+    them in one order): kept ones keep theirs, the rest are appended. Inside the caller's transaction."""
+    found = await conn.fetch(_KEPT, [e[0] for e in events], [e[1] for e in events])
+    ids: dict[tuple[str, str], int] = {(r[0], r[1]): r[2] for r in found}
+    if ids:
+        alive = {r[0] for r in await conn.fetch(_LOCK_KEPT, sorted(ids.values()))}
+        ids = {key: i for key, i in ids.items() if i in alive}
+        kept = [(ids[(s, m)], body) for s, m, body in events if (s, m) in ids]
+        if kept:
+            await conn.execute(_NEW_BODIES, [k[0] for k in kept], [k[1] for k in kept])
+    new = [e for e in events if (e[0], e[1]) not in ids]
+    if new:
+        appended = await conn.fetch(_APPEND, [e[0] for e in new], [e[1] for e in new], [e[2] for e in new])
+        ids.update({(r[1], r[2]): r[0] for r in appended})
+    return ids
+
+
 class PostgresSyncLog(SyncLog):
     """A sync log in a PostgreSQL database named by a `postgresql://` URL."""
 
@@ -125,16 +151,16 @@ class PostgresSyncLog(SyncLog):
         if not outcomes:
             return
         now = utcnow()
-        rows = [outcome_row(o, now) for o in outcomes]
         targeted = sorted({(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target})
         events = event_rows(outcomes)
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_EVENTS, [e[0] for e in events], [e[1] for e in events], [e[2] for e in events])
+            ids = await _event_ids(conn, events)
+            rows = [(*row, ids[(row[0], row[1])]) for row in (outcome_row(o, now) for o in outcomes)]
             if len({r[:4] for r in rows}) == len(rows):
                 columns = [list(column) for column in zip(*rows, strict=True)]
-                await conn.execute(_UPSERT_ARRAYS, *columns[:_ARRAYS], now)
+                await conn.execute(_UPSERT_ARRAYS, *columns[:_ARRAYS], columns[-1], now)
             else:
-                await conn.executemany(upsert_statement([_dollar(i + 1) for i in range(len(COLUMNS))]), rows)
+                await conn.executemany(upsert_statement([_dollar(i + 1) for i in range(len(WRITTEN_COLUMNS))]), rows)
             if targeted:
                 await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
             # The create intents these outcomes settle (an intent outlives its create until the outcome is kept).
@@ -322,11 +348,11 @@ class PostgresSyncLog(SyncLog):
         async with self.pool.acquire() as conn, conn.transaction():
             gone = await conn.fetch(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE "
                                     f"updated_at < $1 AND {which} LIMIT $2 FOR UPDATE SKIP LOCKED) "
-                                    "RETURNING source, message_id", before, limit)
+                                    "RETURNING event_id", before, limit)
             # a second statement, so it sees those rows gone (one statement's CTEs share one snapshot)
-            keys = sorted({(r[0], r[1]) for r in gone})
-            if keys:
-                await conn.execute(_UNREFERENCED, [k[0] for k in keys], [k[1] for k in keys])
+            ids = sorted({r[0] for r in gone if r[0] is not None})
+            if ids:
+                await conn.execute(_UNREFERENCED, ids)
         return len(gone)
 
     async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:

@@ -3,23 +3,23 @@ made by migrations.py."""
 
 from __future__ import annotations
 
-from .base import COLUMNS, EVENT_COLUMNS
+from .base import COLUMNS, EVENT_COLUMNS, WRITTEN_COLUMNS
 
 
 def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
-    """INSERT of `rows` outcomes (`placeholder` for one row; SQLite numbers `?` itself) that updates the
-    existing row of a replayed (event, action, target).
+    """INSERT of `rows` outcomes (WRITTEN_COLUMNS; `placeholder` for one row; SQLite numbers `?` itself) that
+    updates the existing row of a replayed (event, action, target).
 
     A redelivered event that finds nothing left to change (skipped) does not overwrite its earlier
     `succeeded` row: the event's terminal outcome stays the write that happened. A row that says the
     event created its record keeps saying so when a redelivery of that event succeeds without creating."""
     values = ", ".join([f"({', '.join(placeholder)})"] * rows)
-    return f"INSERT INTO sync_log ({', '.join(COLUMNS)}) VALUES {values} {UPSERT_CONFLICT}"
+    return f"INSERT INTO sync_log ({', '.join(WRITTEN_COLUMNS)}) VALUES {values} {UPSERT_CONFLICT}"
 
 
 def _conflict() -> str:
-    updated = [c for c in COLUMNS if c not in ("source", "message_id", "action", "target", "first_seen", "attempts",
-                                               "created")]
+    kept = ("source", "message_id", "action", "target", "first_seen", "attempts", "created")
+    updated = [c for c in WRITTEN_COLUMNS if c not in kept]
     sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
     return (f"ON CONFLICT (source, message_id, action, target) DO UPDATE SET {sets}, "
             "created = CASE WHEN sync_log.created AND excluded.status = 'succeeded' THEN sync_log.created "
@@ -37,18 +37,21 @@ UPSERT_CONFLICT = _conflict()
 SUPERSEDED = "DELETE FROM sync_log WHERE source = {0} AND message_id = {1} AND action = {2} AND target = ''"
 
 
-def event_upsert_statement(placeholder: list[str], rows: int = 1) -> str:
-    """INSERT of `rows` events (source, message_id, body) into sync_log_events; an event already kept is only
-    rewritten when its body differs (a redelivery or replay of the same event writes nothing)."""
+def event_insert_statement(placeholder: list[str], rows: int = 1) -> str:
+    """INSERT of `rows` new events (id, source, message_id, body) into sync_log_events."""
     values = ", ".join([f"({', '.join(placeholder)})"] * rows)
-    return (f"INSERT INTO sync_log_events ({', '.join(EVENT_COLUMNS)}) VALUES {values} "
-            "ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
-            "WHERE sync_log_events.body <> excluded.body")
+    return f"INSERT INTO sync_log_events (id, {', '.join(EVENT_COLUMNS)}) VALUES {values}"
+
+
+#: The events (source, messageId) already kept: the id their outcome rows refer to (found through sync_log's
+#: unique key; two ids for one messageId only after PostgreSQL replicas raced to keep it first: the latest wins).
+KEPT_EVENTS = ("SELECT source, message_id, MAX(event_id) FROM sync_log WHERE source = {0} AND message_id IN ({1}) "
+               "AND event_id IS NOT NULL GROUP BY source, message_id")
 
 
 #: The columns row_from_values reads: the outcome row `s` and its event's body from `e`.
 _ROW = ", ".join(["s.id", *(f"s.{c}" for c in COLUMNS), "e.body"])
-_EVENT_JOIN = "LEFT JOIN sync_log_events e ON e.source = s.source AND e.message_id = s.message_id"
+_EVENT_JOIN = "LEFT JOIN sync_log_events e ON e.id = s.event_id"
 
 
 def page_statement(clause: str, limit: str, offset: str) -> str:

@@ -7,6 +7,7 @@ import functools
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,9 @@ from ..outcomes import Outcome, Status
 from ..sqlite_rows import immediate_transaction, insert_rows, insert_rows_in_transaction, statement_sizes
 from .base import (
     ANY,
-    COLUMNS,
     IN_FLIGHT,
     IN_FLIGHT_IDS,
+    WRITTEN_COLUMNS,
     DeadLetter,
     InFlight,
     SeenRecord,
@@ -38,18 +39,21 @@ from .base import (
 from .filters import where_sql
 from .migrations import migrate_sqlite
 from .schema import (
+    KEPT_EVENTS,
     SUPERSEDED,
-    event_upsert_statement,
+    event_insert_statement,
     page_statement,
     row_statement,
     upsert_statement,
 )
 
-# After a prune chunk, per (source, messageId) of the rows it deleted: the event, unless a row still has it
-# (writers take turns in SQLite, so no record() can be adding one meanwhile).
-_UNREFERENCED_EVENTS = ("DELETE FROM sync_log_events WHERE source = ? AND message_id = ? AND NOT EXISTS "
+# After a prune chunk, per event of the rows it deleted: the event, unless a row still refers to it (found through
+# sync_log's unique key; writers take turns in SQLite, so no record() can be adding one meanwhile).
+_UNREFERENCED_EVENTS = ("DELETE FROM sync_log_events WHERE id = ? AND NOT EXISTS "
                         "(SELECT 1 FROM sync_log s WHERE s.source = sync_log_events.source "
-                        "AND s.message_id = sync_log_events.message_id)")
+                        "AND s.message_id = sync_log_events.message_id AND s.event_id = sync_log_events.id)")
+# A kept event that arrives again with another body (a fix, a replay of an edited event): the latest is kept.
+_NEW_BODY = "UPDATE sync_log_events SET body = ? WHERE id = ? AND body <> ?"
 _ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
 
 
@@ -88,12 +92,38 @@ def _delete_record_intents(created: Sequence[tuple[str, str]]) -> list[tuple[str
 
 @functools.lru_cache(maxsize=16)
 def _upsert_sql(rows: int) -> str:
-    return upsert_statement(["?"] * len(COLUMNS), rows)
+    return upsert_statement(["?"] * len(WRITTEN_COLUMNS), rows)
 
 
 @functools.lru_cache(maxsize=16)
 def _event_sql(rows: int) -> str:
-    return event_upsert_statement(["?"] * 3, rows)
+    return event_insert_statement(["?"] * 4, rows)
+
+
+def _event_ids(db: sqlite3.Connection, events: list[tuple[str, str, str]]) -> dict[tuple[str, str], int]:
+    """The `sync_log_events` id of each of a batch's events (source, messageId, body): an event a row already
+    refers to keeps its id (and takes the new body, if it differs); the others are appended. Inside the
+    caller's transaction."""
+    ids: dict[tuple[str, str], int] = {}
+    by_source: dict[str, list[str]] = {}
+    for source, message_id, _ in events:
+        by_source.setdefault(source, []).append(message_id)
+    for source, message_ids in by_source.items():
+        for start in range(0, len(message_ids), 500):
+            chunk = message_ids[start:start + 500]
+            found = db.execute(KEPT_EVENTS.format("?", ", ".join("?" * len(chunk))), [source, *chunk])
+            ids.update({(s, m): i for s, m, i in found})
+    if ids:
+        db.executemany(_NEW_BODY, [(body, ids[(s, m)], body) for s, m, body in events if (s, m) in ids])
+    new = [event for event in events if (event[0], event[1]) not in ids]
+    if new:
+        (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM sync_log_events").fetchone()
+        params: list[Any] = []
+        for n, (source, message_id, body) in enumerate(new, start=last + 1):
+            ids[(source, message_id)] = n
+            params += (n, source, message_id, body)
+        insert_rows_in_transaction(db, _event_sql, params, 4, _ROWS_PER_STATEMENT)
+    return ids
 
 
 @functools.lru_cache(maxsize=16)
@@ -136,6 +166,21 @@ def _param(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def _journal_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL (kept by the file). Two processes opening a file still in rollback mode at once can each hold
+    a read lock and want the write lock the switch takes: SQLite fails one of them at once, without its busy
+    wait, so the switch is tried again until the connection's busy timeout (5 s) has passed."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteSyncLog(SyncLog):
     """A sync log in one SQLite file; calls run in a worker thread so the event loop never blocks."""
 
@@ -152,7 +197,7 @@ class SqliteSyncLog(SyncLog):
         # before anything else: only a new file takes it (pruned pages are then given back to the file
         # system by retention; an older file keeps them for reuse)
         db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        db.execute("PRAGMA journal_mode=WAL")
+        _journal_wal(db)
         db.execute("PRAGMA synchronous=FULL")   # an outcome must survive a crash before its offset commits
         try:
             migrate_sqlite(db)
@@ -193,23 +238,27 @@ class SqliteSyncLog(SyncLog):
         params: list[Any] = []
         for outcome in outcomes:
             params += outcome_row(outcome, now)
-        events = [value for row in event_rows(outcomes) for value in row]
+            params.append(None)  # event_id: known once the events are kept, in the transaction
+        events = event_rows(outcomes)
         targeted = {(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target}
         created = sorted({(o.object or "", o.record_id) for o in outcomes if o.created and o.record_id})
         await asyncio.to_thread(self._upsert, params, events, sorted(targeted), created)
 
-    def _upsert(self, params: list[Any], events: list[Any], targeted: list[tuple[str, str, str]],
+    def _upsert(self, params: list[Any], events: list[tuple[str, str, str]], targeted: list[tuple[str, str, str]],
                 created: Sequence[tuple[str, str]] = ()) -> None:
         """Every row of a batch and its events in one transaction, in multi-row statements (see sqlite_rows),
         with the create intents those outcomes settle and the record intents they close removed in the same
-        commit (one fsync per batch: a DELETE per row outside a transaction would commit, and sync, each)."""
-        width = len(COLUMNS)
+        commit (one fsync per batch: a DELETE per row outside a transaction would commit, and sync, each).
+        `params` are the rows' WRITTEN_COLUMNS, each event_id still to be filled in."""
+        width = len(WRITTEN_COLUMNS)
         with self._lock:
             db = self._db
             assert db is not None, "sync log is not open"
             intents_empty = keys_empty = False
             with immediate_transaction(db):
-                insert_rows_in_transaction(db, _event_sql, events, 3, _ROWS_PER_STATEMENT)
+                ids = _event_ids(db, events)
+                for end in range(width, len(params) + 1, width):  # a row's source and messageId lead it
+                    params[end - 1] = ids[(params[end - width], params[end - width + 1])]
                 insert_rows_in_transaction(db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
                 if targeted:  # rare (on_many_matches: all)
                     db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
@@ -494,7 +543,7 @@ class SqliteSyncLog(SyncLog):
         # `+status` keeps the planner on the updated_at index (the status index would scan every other row)
         which = "status = 'failed'" if failed else "+status <> 'failed'"
         return await self._prune(f"DELETE FROM sync_log WHERE id IN (SELECT id FROM sync_log WHERE updated_at < ? "
-                                 f"AND {which} ORDER BY updated_at LIMIT ?) RETURNING source, message_id",
+                                 f"AND {which} ORDER BY updated_at LIMIT ?) RETURNING event_id",
                                  before, limit, events=True)
 
     async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:
@@ -504,8 +553,8 @@ class SqliteSyncLog(SyncLog):
     async def _prune(self, sql: str, before: datetime, limit: int, *, events: bool = False) -> int:
         """One chunk: a short write transaction, then the pages it freed go back to the file system (only in
         a file made with auto_vacuum=INCREMENTAL, i.e. by this version or later; an older file keeps its
-        size and reuses the pages). With `events`, `sql` returns the (source, messageId) of the outcome rows
-        it deleted, and their events go too once no row is left with them."""
+        size and reuses the pages). With `events`, `sql` returns the event_id of the outcome rows it deleted,
+        and their events go too once no row is left with them."""
         def work() -> int:
             with self._lock:
                 db = self._db
@@ -513,7 +562,7 @@ class SqliteSyncLog(SyncLog):
                 with immediate_transaction(db):
                     gone = db.execute(sql, [before.astimezone(UTC).isoformat(), limit]).fetchall()
                     if events and gone:
-                        db.executemany(_UNREFERENCED_EVENTS, sorted(set(gone)))
+                        db.executemany(_UNREFERENCED_EVENTS, [(i,) for i in sorted({i for (i,) in gone if i})])
                 if gone:
                     db.executescript(_VACUUM)
                 return len(gone)

@@ -105,14 +105,15 @@ async def test_postgres_pruning_never_deletes_an_event_that_a_concurrent_write_g
         await _age(postgres_url, "m-1", "leads", 40)
         writer = await asyncpg.connect(postgres_url)
         try:
-            # another replica's record() of the same event, mid-transaction: its event upsert holds the row
+            # another replica's record() of the same event, mid-transaction: it found the event its old row
+            # refers to and holds it (FOR SHARE), and has written its own row referring to it
             async with writer.transaction():
-                await writer.execute("INSERT INTO sync_log_events (source, message_id, body) VALUES ('web', 'm-1', "
-                                     "$1) ON CONFLICT (source, message_id) DO UPDATE SET body = excluded.body "
-                                     "WHERE sync_log_events.body <> excluded.body", json.dumps(old.body))
+                event_id = await writer.fetchval("SELECT event_id FROM sync_log WHERE message_id = 'm-1'")
+                assert await writer.fetchval("SELECT id FROM sync_log_events WHERE id = $1 FOR SHARE",
+                                             event_id) == event_id
                 await writer.execute("INSERT INTO sync_log (source, message_id, action, target, status, fields, "
-                                     "attempts, warnings, first_seen, updated_at) VALUES ('web', 'm-1', 'contacts', "
-                                     "'', 'failed', '[]', 1, '[]', now(), now())")
+                                     "attempts, warnings, first_seen, updated_at, event_id) VALUES ('web', 'm-1', "
+                                     "'contacts', '', 'failed', '[]', 1, '[]', now(), now(), $1)", event_id)
                 pruned = await asyncio.wait_for(
                     log.prune_outcomes(NOW - timedelta(days=30), failed=False, limit=100), timeout=10)
         finally:
