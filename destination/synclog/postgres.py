@@ -37,26 +37,31 @@ from .migrations import migrate_postgres
 from .schema import SUPERSEDED, UPSERT_CONFLICT, page_statement, row_statement, upsert_statement
 
 # A batch's events: those an outcome row already refers to (the latest id, should replicas have raced to keep
-# one first), locked against a concurrent prune (which skips them; one it locked first is gone once this waited,
-# and kept afresh), given the new body if theirs differs; the rest appended, their ids returned.
-_KEPT = ("SELECT s.source, s.message_id, MAX(s.event_id) FROM sync_log s JOIN unnest($1::text[], $2::text[]) "
-         "AS k(source, message_id) ON s.source = k.source AND s.message_id = k.message_id "
-         "WHERE s.event_id IS NOT NULL GROUP BY s.source, s.message_id")
-_LOCK_KEPT = "SELECT id FROM sync_log_events WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE"
-_NEW_BODIES = ("UPDATE sync_log_events e SET body = k.body FROM unnest($1::bigint[], $2::text[]) AS k(id, body) "
-               "WHERE e.id = k.id AND e.body <> k.body")
-_APPEND = ("INSERT INTO sync_log_events (source, message_id, body) SELECT * FROM unnest($1::text[], $2::text[], "
-           "$3::text[]) RETURNING id, source, message_id")
-# A batch's outcome rows in one statement, one array per column (the times are the batch's one `now`): one
-# round of parsing and planning instead of one per row. ON CONFLICT may touch a row once per statement, so a
-# batch with a key twice goes row by row (upsert_statement) instead.
-_TYPES = {"created": "boolean", "attempts": "int", "event_id": "bigint"}
-_ARRAYS = len(COLUMNS) - 2  # every column but the two times, then event_id
-_ARRAY_COLUMNS = (*COLUMNS[:_ARRAYS], "event_id")
-_UPSERT_ARRAYS = (f"INSERT INTO sync_log ({', '.join((*_ARRAY_COLUMNS, *COLUMNS[_ARRAYS:]))}) SELECT *, "
-                  f"${_ARRAYS + 2}::timestamptz, ${_ARRAYS + 2}::timestamptz FROM unnest("
-                  + ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(_ARRAY_COLUMNS))
-                  + f") {UPSERT_CONFLICT}")
+# one first) are locked against a concurrent prune (which skips them; one it locked first is gone once this
+# waited, and is kept afresh) and given the new body if theirs differs; the rest are appended. `ids` is every
+# event's id. $1-$3: the events' sources, messageIds and bodies.
+_EVENTS = """WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS k(source, message_id, body)),
+kept AS (SELECT e.id, e.source, e.message_id FROM sync_log_events e WHERE e.id IN (
+    SELECT MAX(s.event_id) FROM sync_log s JOIN k ON s.source = k.source AND s.message_id = k.message_id
+    WHERE s.event_id IS NOT NULL GROUP BY s.source, s.message_id) ORDER BY e.id FOR SHARE),
+changed AS (UPDATE sync_log_events e SET body = k.body FROM kept JOIN k ON k.source = kept.source
+    AND k.message_id = kept.message_id WHERE e.id = kept.id AND e.body <> k.body),
+new AS (INSERT INTO sync_log_events (source, message_id, body) SELECT k.source, k.message_id, k.body FROM k
+    WHERE NOT EXISTS (SELECT 1 FROM kept WHERE kept.source = k.source AND kept.message_id = k.message_id)
+    RETURNING id, source, message_id),
+ids AS (SELECT source, message_id, id FROM kept UNION ALL SELECT source, message_id, id FROM new)
+"""
+_EVENT_IDS = _EVENTS + "SELECT source, message_id, id FROM ids"
+# A batch's events and outcome rows in one statement, one array per column ($4 on; the times are the batch's
+# one `now`), each row given its event's id: one round trip, one parse and plan. ON CONFLICT may touch a row
+# once per statement, so a batch with a key twice goes row by row (_EVENT_IDS, then upsert_statement) instead.
+_TYPES = {"created": "boolean", "attempts": "int"}
+_ARRAYS = len(COLUMNS) - 2  # every column but the two times
+_RECORD = (_EVENTS + f"INSERT INTO sync_log ({', '.join((*COLUMNS[:_ARRAYS], 'event_id', *COLUMNS[_ARRAYS:]))}) "
+           f"SELECT r.*, ids.id, ${_ARRAYS + 4}::timestamptz, ${_ARRAYS + 4}::timestamptz FROM unnest("
+           + ", ".join(f"${i + 4}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(COLUMNS[:_ARRAYS]))
+           + f") AS r({', '.join(COLUMNS[:_ARRAYS])}) JOIN ids ON ids.source = r.source "
+           f"AND ids.message_id = r.message_id {UPSERT_CONFLICT}")
 # After a prune chunk: its rows' events that no outcome row refers to any more. An event that a record() is
 # writing a row for right now is locked by it and skipped (its new row will show it); one this locks first
 # makes that record() wait, then keep it afresh.
@@ -102,24 +107,6 @@ def _dollar(n: int) -> str:
     return f"${n}"
 
 
-async def _event_ids(conn: asyncpg.Connection, events: list[tuple[str, str, str]]) -> dict[tuple[str, str], int]:
-    """The `sync_log_events` id of each of a batch's events (source, messageId, body; sorted, so replicas lock
-    them in one order): kept ones keep theirs, the rest are appended. Inside the caller's transaction."""
-    found = await conn.fetch(_KEPT, [e[0] for e in events], [e[1] for e in events])
-    ids: dict[tuple[str, str], int] = {(r[0], r[1]): r[2] for r in found}
-    if ids:
-        alive = {r[0] for r in await conn.fetch(_LOCK_KEPT, sorted(ids.values()))}
-        ids = {key: i for key, i in ids.items() if i in alive}
-        kept = [(ids[(s, m)], body) for s, m, body in events if (s, m) in ids]
-        if kept:
-            await conn.execute(_NEW_BODIES, [k[0] for k in kept], [k[1] for k in kept])
-    new = [e for e in events if (e[0], e[1]) not in ids]
-    if new:
-        appended = await conn.fetch(_APPEND, [e[0] for e in new], [e[1] for e in new], [e[2] for e in new])
-        ids.update({(r[1], r[2]): r[0] for r in appended})
-    return ids
-
-
 class PostgresSyncLog(SyncLog):
     """A sync log in a PostgreSQL database named by a `postgresql://` URL."""
 
@@ -153,13 +140,15 @@ class PostgresSyncLog(SyncLog):
         now = utcnow()
         targeted = sorted({(o.event.source, o.event.message_id, o.action or "") for o in outcomes if o.target})
         events = event_rows(outcomes)
+        event_columns = [[e[i] for e in events] for i in range(3)]
+        rows = [outcome_row(o, now) for o in outcomes]
         async with self.pool.acquire() as conn, conn.transaction():
-            ids = await _event_ids(conn, events)
-            rows = [(*row, ids[(row[0], row[1])]) for row in (outcome_row(o, now) for o in outcomes)]
             if len({r[:4] for r in rows}) == len(rows):
                 columns = [list(column) for column in zip(*rows, strict=True)]
-                await conn.execute(_UPSERT_ARRAYS, *columns[:_ARRAYS], columns[-1], now)
+                await conn.execute(_RECORD, *event_columns, *columns[:_ARRAYS], now)
             else:
+                ids = {(r[0], r[1]): r[2] for r in await conn.fetch(_EVENT_IDS, *event_columns)}
+                rows = [(*row, ids[(row[0], row[1])]) for row in rows]
                 await conn.executemany(upsert_statement([_dollar(i + 1) for i in range(len(WRITTEN_COLUMNS))]), rows)
             if targeted:
                 await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
