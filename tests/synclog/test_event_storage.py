@@ -123,6 +123,29 @@ async def test_postgres_pruning_never_deletes_an_event_that_a_concurrent_write_g
         assert (row.action, row.event) == ("contacts", old.body)
 
 
+async def test_postgres_a_write_that_waited_on_a_prune_of_its_event_keeps_the_event_afresh(
+        postgres_url: str) -> None:
+    old = _event(1)
+    async with open_sync_log(postgres_url) as log:
+        await log.record([Outcome.succeeded(old, record_id="00Q8c0000000001AAA", created=True, action="leads")])
+        pruner = await asyncpg.connect(postgres_url)
+        try:
+            # another replica's prune, mid-transaction: the event's last row is gone and the event is locked
+            async with pruner.transaction():
+                [event_id] = [r[0] for r in await pruner.fetch("DELETE FROM sync_log WHERE message_id = 'm-1' "
+                                                                "RETURNING event_id")]
+                await pruner.execute("DELETE FROM sync_log_events WHERE id = $1", event_id)
+                writing = asyncio.create_task(log.record([Outcome.failed(old, "UNABLE_TO_LOCK_ROW", "locked",
+                                                                         action="contacts")]))
+                await asyncio.sleep(0.5)
+                assert not writing.done()  # it found the event through the row it still sees, and waits on it
+            await asyncio.wait_for(writing, timeout=10)
+        finally:
+            await pruner.close()
+        [row] = await log.rows()
+        assert (row.action, row.event) == ("contacts", old.body)
+
+
 async def test_an_event_given_as_its_json_is_stored_as_that_json_with_its_email(log: SyncLog, log_url: str) -> None:
     body = {"type": "identify", "messageId": "m-json", "userId": "ü", "context": {"traits": {"email": "A@B.example"}},
             "traits": {"name": "Zoë ☃", "n": 1.5}}
