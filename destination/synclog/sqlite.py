@@ -54,7 +54,7 @@ _UNREFERENCED_EVENTS = ("DELETE FROM sync_log_events WHERE id = ? AND NOT EXISTS
                         "AND s.message_id = sync_log_events.message_id AND s.event_id = sync_log_events.id)")
 # A kept event that arrives again with another body (a fix, a replay of an edited event): the latest is kept.
 _NEW_BODY = "UPDATE sync_log_events SET body = ? WHERE id = ? AND body <> ?"
-_ROWS_PER_STATEMENT = 64  # 64 rows x 18 columns stays far under SQLite's variable limit (32,766 since 3.32)
+_ROWS_PER_STATEMENT = 64  # 64 rows x 19 columns stays far under SQLite's variable limit (32,766 since 3.32)
 
 
 _INTENT_ROWS = 100  # rows per create_intents / record_intents statement (6 columns: 600 variables)
