@@ -32,6 +32,7 @@ from destination.config import BatchingConfig, KafkaConfig
 from destination.events import Event
 
 from .processes import cpu_by_thread, cpu_seconds, free_port, rss_mb, start_broker, wait_idle
+from .synclog_write import message_id
 
 WINDOW_MS = 60_000
 ACTIONS = """source: bench
@@ -55,8 +56,11 @@ def _user(i: int, n: int, distinct: int, repeats: str) -> int:
 
 
 def _events(n: int, distinct: int, repeats: str = "far") -> list[Event]:
+    """The benchmark's identify events. Their messageIds are m0, m1, … unless BENCH_MESSAGE_IDS=random (UUIDs,
+    as most Segment libraries send; see synclog_write.message_id)."""
     users = [_user(i, n, distinct, repeats) for i in range(n)]
-    return [Event("bench", {"type": "identify", "userId": f"user{u}", "messageId": f"m{i}",
+    ids = os.environ.get("BENCH_MESSAGE_IDS", "sequential")
+    return [Event("bench", {"type": "identify", "userId": f"user{u}", "messageId": message_id(i, ids),
                             "timestamp": "2026-01-01T00:00:00Z",
                             "traits": {"email": f"user{u}@example.com", "title": f"T{i}"}})
             for i, u in enumerate(users)]
