@@ -27,7 +27,7 @@ from .metrics import Metrics
 from .operations import RecordOp
 from .outcomes import Outcome, Status
 from .redaction import kept_as_is, stored_outcomes
-from .route import route
+from .route import mapping_failed, route
 from .synclog.base import StoredEvent, SyncLog, event_email, stored_text
 
 log = logging.getLogger("destination.pipeline")
@@ -222,8 +222,7 @@ class Pipeline:
             return self._mappers[ticket.source][action](event, body)
         except Exception as exc:  # route's boundary, for this one action: a bug fails the event, not the batch
             log.exception("mapping event %s for action %s failed", event.message_id, action)
-            return Outcome.failed(event, "INVALID_EVENT", f"routing or mapping failed: {type(exc).__name__}",
-                                  action=action)
+            return mapping_failed(event, exc, action)
 
     def _collect(self, batch: Sequence[RecordOp | Outcome], outcomes: list[Outcome]) -> list[_Ticket]:
         """Give each operation of the batch its outcomes (one or more); the tickets now complete. An entry that

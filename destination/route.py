@@ -44,7 +44,13 @@ def route(sources: Mapping[str, ActionFile], event: Event, only: Collection[str]
         return _route(sources, event, only, plans)
     except Exception as exc:  # the event boundary: a bug met by one event must not stop the stream
         log.exception("routing event %s of source %s failed", event.message_id, event.source)
-        return [Outcome.failed(event, "INVALID_EVENT", f"routing or mapping failed: {type(exc).__name__}")]
+        return [mapping_failed(event, exc)]
+
+
+def mapping_failed(event: Event, exc: Exception, action: str | None = None) -> Outcome:
+    """The outcome of an event (for one action, when given) whose routing or mapping raised: a bug one event
+    meets fails that event, never the stream or its batch."""
+    return Outcome.failed(event, "INVALID_EVENT", f"routing or mapping failed: {type(exc).__name__}", action=action)
 
 
 def _route(sources: Mapping[str, ActionFile], event: Event, only: Collection[str] | None,

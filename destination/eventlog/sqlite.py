@@ -16,7 +16,7 @@ import orjson
 
 from ..events import Event
 from ..health import Health
-from ..sqlite_rows import insert_rows
+from ..sqlite_rows import connect, insert_rows
 from .base import (
     EMBEDDED_TOPIC,
     EventLog,
@@ -59,12 +59,7 @@ def _insert_sql(rows: int) -> str:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-    # before anything else: only a new file takes it (then pages freed by retention are given back)
-    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db = connect(path, timeout=30)
     db.executescript(_SCHEMA)
     return db
 

@@ -3,7 +3,7 @@ made by migrations.py."""
 
 from __future__ import annotations
 
-from .base import COLUMNS, EVENT_COLUMNS, WRITTEN_COLUMNS
+from .base import COLUMNS, WRITTEN_COLUMNS
 
 
 def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
@@ -35,18 +35,6 @@ UPSERT_CONFLICT = _conflict()
 #: Rows of an (event, action) written before its records were known (target ''), once that (event, action)
 #: has rows for its records: a replay of `on_many_matches: all` that reached them supersedes the earlier row.
 SUPERSEDED = "DELETE FROM sync_log WHERE source = {0} AND message_id = {1} AND action = {2} AND target = ''"
-
-
-def event_insert_statement(placeholder: list[str], rows: int = 1) -> str:
-    """INSERT of `rows` new events (id, source, message_id, body) into sync_log_events."""
-    values = ", ".join([f"({', '.join(placeholder)})"] * rows)
-    return f"INSERT INTO sync_log_events (id, {', '.join(EVENT_COLUMNS)}) VALUES {values}"
-
-
-#: The events (source, messageId) already kept: the id their outcome rows refer to (found through sync_log's
-#: unique key; two ids for one messageId only after PostgreSQL replicas raced to keep it first: the latest wins).
-KEPT_EVENTS = ("SELECT source, message_id, MAX(event_id) FROM sync_log WHERE source = {0} AND message_id IN ({1}) "
-               "AND event_id IS NOT NULL GROUP BY source, message_id")
 
 
 #: The columns row_from_values reads: the outcome row `s` and its event's body from `e`.

@@ -7,16 +7,22 @@ import functools
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..outcomes import Outcome, Status
-from ..sqlite_rows import immediate_transaction, insert_rows, insert_rows_in_transaction, statement_sizes
+from ..sqlite_rows import (
+    connect,
+    immediate_transaction,
+    insert_rows,
+    insert_rows_in_transaction,
+    statement_sizes,
+)
 from .base import (
     ANY,
+    EVENT_COLUMNS,
     IN_FLIGHT,
     IN_FLIGHT_IDS,
     WRITTEN_COLUMNS,
@@ -39,9 +45,7 @@ from .base import (
 from .filters import where_sql
 from .migrations import LATEST, migrate_sqlite
 from .schema import (
-    KEPT_EVENTS,
     SUPERSEDED,
-    event_insert_statement,
     page_statement,
     row_statement,
     upsert_statement,
@@ -95,9 +99,17 @@ def _upsert_sql(rows: int) -> str:
     return upsert_statement(["?"] * len(WRITTEN_COLUMNS), rows)
 
 
+# The events (source, messageId) already kept: the id their outcome rows refer to, found through sync_log's
+# unique key (format: the source's placeholder, then the messageIds').
+_KEPT_EVENTS = ("SELECT source, message_id, MAX(event_id) FROM sync_log WHERE source = {0} AND message_id IN ({1}) "
+                "AND event_id IS NOT NULL GROUP BY source, message_id")
+
+
 @functools.lru_cache(maxsize=16)
 def _event_sql(rows: int) -> str:
-    return event_insert_statement(["?"] * 4, rows)
+    """INSERT of `rows` new events (id, source, message_id, body)."""
+    return (f"INSERT INTO sync_log_events (id, {', '.join(EVENT_COLUMNS)}) "
+            f"VALUES {', '.join(['(?, ?, ?, ?)'] * rows)}")
 
 
 def _event_ids(db: sqlite3.Connection, events: list[tuple[str, str, str]]) -> dict[tuple[str, str], int]:
@@ -111,7 +123,7 @@ def _event_ids(db: sqlite3.Connection, events: list[tuple[str, str, str]]) -> di
     for source, message_ids in by_source.items():
         for start in range(0, len(message_ids), 500):
             chunk = message_ids[start:start + 500]
-            found = db.execute(KEPT_EVENTS.format("?", ", ".join("?" * len(chunk))), [source, *chunk])
+            found = db.execute(_KEPT_EVENTS.format("?", ", ".join("?" * len(chunk))), [source, *chunk])
             ids.update({(s, m): i for s, m, i in found})
     if ids:
         db.executemany(_NEW_BODY, [(body, ids[(s, m)], body) for s, m, body in events if (s, m) in ids])
@@ -166,21 +178,6 @@ def _param(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _journal_wal(db: sqlite3.Connection) -> None:
-    """Switch to WAL (kept by the file). Two processes opening a file still in rollback mode at once can each hold
-    a read lock and want the write lock the switch takes: SQLite fails one of them at once, without its busy
-    wait, so the switch is tried again until the connection's busy timeout (5 s) has passed."""
-    deadline = time.monotonic() + 5.0
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
 class SqliteSyncLog(SyncLog):
     """A sync log in one SQLite file; calls run in a worker thread so the event loop never blocks."""
 
@@ -192,13 +189,7 @@ class SqliteSyncLog(SyncLog):
         self._keys_open = True  # the same for record_intents
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        # before anything else: only a new file takes it (pruned pages are then given back to the file
-        # system by retention; an older file keeps them for reuse)
-        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        _journal_wal(db)
-        db.execute("PRAGMA synchronous=FULL")   # an outcome must survive a crash before its offset commits
+        db = connect(self.path, timeout=5.0)
         try:
             if migrate_sqlite(db) < LATEST:  # a table a migration copied left its old pages free: given back
                 db.executescript("PRAGMA incremental_vacuum")  # (a file made with auto_vacuum=INCREMENTAL)
