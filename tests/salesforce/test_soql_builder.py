@@ -104,3 +104,53 @@ def test_form_encoding_of_a_query_decodes_back_to_the_same_text(text: str) -> No
     encoded = form_encode(text)
     assert all(c.isascii() and (c.isalnum() or c in "-._~'(),@!*:/$;%+") for c in encoded)
     assert parse_qs("q=" + encoded, keep_blank_values=True, strict_parsing=True)["q"] == [text]
+
+
+_BASE = "https://na1.my.salesforce.com/services/data/v60.0/query?q="
+
+
+@given(st.text(max_size=400))
+def test_a_query_url_parsed_without_httpx_checks_equals_httpx_own_parse(text: str) -> None:
+    import httpx
+
+    from destination.salesforce.client import form_encode, parsed_url
+
+    url = _BASE + form_encode(text)
+    parsed = parsed_url(url)
+    expected = httpx.URL(url)
+    assert httpx.URL(parsed) == expected
+    assert httpx.URL(parsed).raw_path == expected.raw_path and httpx.URL(parsed).host == expected.host
+
+
+# what a plain query may hold (escapes among them), then with some of what it may not (a space, '#', '"', a bare
+# '%', a control character)
+_PLAIN = [*"Aa9-._~'(),@!*:/$;+=&?Ff0", "%41", "%7e", "%2C"]
+_QUERY = st.one_of(st.lists(st.sampled_from(_PLAIN), min_size=250, max_size=600).map("".join),
+                   st.lists(st.sampled_from([*_PLAIN, "%", " ", "#", '"', "<", "\x7f", "\n", "é"]), min_size=250,
+                            max_size=600).map("".join))
+
+
+@given(_QUERY)
+def test_any_query_string_is_parsed_as_httpx_would_or_left_to_httpx(query: str) -> None:
+    import httpx
+
+    from destination.salesforce.client import parsed_url
+
+    url = _BASE + query
+    parsed = parsed_url(url)
+    if isinstance(parsed, str):
+        assert parsed == url
+    else:
+        assert parsed == httpx.URL(url) and parsed.raw_path == httpx.URL(url).raw_path
+
+
+def test_a_200_value_in_list_skips_httpx_per_character_checks() -> None:
+    import httpx
+
+    from destination.salesforce.client import form_encode, parsed_url
+
+    values = ",".join(soql.quote(f"person{i}+tag@example.com") for i in range(200))
+    url = _BASE + form_encode(f"SELECT Id FROM Lead WHERE Email IN ({values})")
+    parsed = parsed_url(url)
+    assert isinstance(parsed, httpx.URL) and parsed == httpx.URL(url)
+    assert parsed_url(_BASE + "short") == _BASE + "short"
