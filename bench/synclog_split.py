@@ -43,10 +43,8 @@ async def _run(folder: Path, batches: int, ids: str = "sequential") -> dict[str,
             events = event_rows(outcomes)
             t1 = time.process_time()
             db.execute("BEGIN IMMEDIATE")
-            kept = store._event_ids(db, events)
+            store._keep_events(db, events, params)
             t2 = time.process_time()
-            for end in range(width, len(params) + 1, width):
-                params[end - 1] = kept[(params[end - width], params[end - width + 1])]
             insert_rows_in_transaction(db, store._upsert_sql, params, width, store._ROWS_PER_STATEMENT)
             t3 = time.process_time()
             db.execute("COMMIT")

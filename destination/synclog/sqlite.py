@@ -138,6 +138,15 @@ def _event_ids(db: sqlite3.Connection, events: list[tuple[str, str, str]]) -> di
     return ids
 
 
+def _keep_events(db: sqlite3.Connection, events: list[tuple[str, str, str]], params: list[Any]) -> None:
+    """Keep a batch's events (_event_ids) and fill in each outcome row's event_id, the last of its
+    WRITTEN_COLUMNS in `params` (a row's source and messageId lead it). Inside the caller's transaction."""
+    ids = _event_ids(db, events)
+    width = len(WRITTEN_COLUMNS)
+    for end in range(width, len(params) + 1, width):
+        params[end - 1] = ids[(params[end - width], params[end - width + 1])]
+
+
 @functools.lru_cache(maxsize=16)
 def _key_intents_sql(rows: int) -> str:
     """INSERT of `rows` record intents (connection, object, record_key, created_at); one already there for its
@@ -248,9 +257,7 @@ class SqliteSyncLog(SyncLog):
             assert db is not None, "sync log is not open"
             intents_empty = keys_empty = False
             with immediate_transaction(db):
-                ids = _event_ids(db, events)
-                for end in range(width, len(params) + 1, width):  # a row's source and messageId lead it
-                    params[end - 1] = ids[(params[end - width], params[end - width + 1])]
+                _keep_events(db, events, params)
                 insert_rows_in_transaction(db, _upsert_sql, params, width, _ROWS_PER_STATEMENT)
                 if targeted:  # rare (on_many_matches: all)
                     db.executemany(SUPERSEDED.format("?", "?", "?"), targeted)
