@@ -62,12 +62,16 @@ _RECORD = (_EVENTS + f"INSERT INTO sync_log ({', '.join((*COLUMNS[:_ARRAYS], 'ev
            + ", ".join(f"${i + 4}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(COLUMNS[:_ARRAYS]))
            + f") AS r({', '.join(COLUMNS[:_ARRAYS])}) JOIN ids ON ids.source = r.source "
            f"AND ids.message_id = r.message_id {UPSERT_CONFLICT}")
-# After a prune chunk: its rows' events that no outcome row refers to any more. An event that a record() is
-# writing a row for right now is locked by it and skipped (its new row will show it); one this locks first
-# makes that record() wait, then keep it afresh.
-_UNREFERENCED = ("DELETE FROM sync_log_events WHERE id IN (SELECT e.id FROM sync_log_events e "
-                 "WHERE e.id = ANY($1::bigint[]) AND NOT EXISTS (SELECT 1 FROM sync_log s WHERE s.source = e.source "
-                 "AND s.message_id = e.message_id AND s.event_id = e.id) FOR UPDATE OF e SKIP LOCKED)")
+# After a prune chunk, two statements: its rows' events that no outcome row refers to any more are locked, then
+# deleted unless a row refers to them after all. The check of the first statement is as of its start; a record()
+# that held an event and committed a row referring to it before the lock was taken is seen by the second (its
+# own snapshot, taken under the lock). An event that a record() holds right now is skipped (its new row will
+# show it); one locked here first makes that record() wait, then keep it afresh.
+_NO_ROW = ("NOT EXISTS (SELECT 1 FROM sync_log s WHERE s.source = e.source AND s.message_id = e.message_id "
+           "AND s.event_id = e.id)")
+_LOCK_UNREFERENCED = (f"SELECT e.id FROM sync_log_events e WHERE e.id = ANY($1::bigint[]) AND {_NO_ROW} "
+                      "FOR UPDATE OF e SKIP LOCKED")
+_DELETE_UNREFERENCED = f"DELETE FROM sync_log_events e WHERE e.id = ANY($1::bigint[]) AND {_NO_ROW}"
 
 
 # Intents in one statement each, one array per column (the keys' columns first, as the interface orders them).
@@ -340,8 +344,9 @@ class PostgresSyncLog(SyncLog):
                                     "RETURNING event_id", before, limit)
             # a second statement, so it sees those rows gone (one statement's CTEs share one snapshot)
             ids = sorted({r[0] for r in gone if r[0] is not None})
-            if ids:
-                await conn.execute(_UNREFERENCED, ids)
+            locked = [r[0] for r in await conn.fetch(_LOCK_UNREFERENCED, ids)] if ids else []
+            if locked:
+                await conn.execute(_DELETE_UNREFERENCED, locked)
         return len(gone)
 
     async def prune_dead_letters(self, before: datetime, *, limit: int) -> int:

@@ -10,10 +10,11 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 
 from destination.events import Event
 from destination.outcomes import Outcome, Status
-from destination.synclog import SyncLog, SyncLogFilter, open_sync_log
+from destination.synclog import SyncLog, SyncLogFilter, open_sync_log, postgres
 from destination.synclog.base import StoredEvent
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -119,6 +120,50 @@ async def test_postgres_pruning_never_deletes_an_event_that_a_concurrent_write_g
         finally:
             await writer.close()
         assert pruned == 1
+        [row] = await log.rows()
+        assert (row.action, row.event) == ("contacts", old.body)
+
+
+async def test_postgres_pruning_never_deletes_an_event_whose_new_row_was_committed_while_it_looked(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window between the prune's check (no row refers to the event, as of its statement's start) and its
+    lock on the event: another replica's record() that held the event, wrote a row referring to it and
+    committed in between. A gate in the prune's locking statement holds it there, after the check, before
+    the lock."""
+    old = _event(1)
+    gate = 4242  # advisory lock key: held by the test, waited for by the prune's statement
+    async with open_sync_log(postgres_url) as log:
+        await log.record([Outcome.succeeded(old, record_id="00Q8c0000000001AAA", created=True, action="leads")])
+        await _age(postgres_url, "m-1", "leads", 40)
+        control = await asyncpg.connect(postgres_url)
+        try:
+            await control.execute(
+                "CREATE OR REPLACE FUNCTION test_prune_gate(id bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE "
+                f"COST 100000 AS $$ BEGIN PERFORM pg_advisory_lock_shared({gate}); "
+                f"PERFORM pg_advisory_unlock_shared({gate}); RETURN true; END $$")
+            locking = [name for name, value in vars(postgres).items() if isinstance(value, str)
+                       and "FOR UPDATE OF e SKIP LOCKED" in value and "sync_log_events e" in value]
+            assert locking, "the prune locks the events it found unreferenced"
+            for name in locking:
+                monkeypatch.setattr(postgres, name, getattr(postgres, name).replace(
+                    "FOR UPDATE OF e SKIP LOCKED", "AND test_prune_gate(e.id) FOR UPDATE OF e SKIP LOCKED"))
+            await control.execute("SELECT pg_advisory_lock($1)", gate)
+            pruning = asyncio.create_task(log.prune_outcomes(NOW - timedelta(days=30), failed=False, limit=100))
+            for _ in range(200):  # until the prune waits at the gate: its rows deleted, the event judged
+                if await control.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the prune never reached the gate")
+            # another replica's record() of the same event for another action: it still sees the old row, so
+            # it keeps the event's id, and it commits before the prune takes its lock
+            await asyncio.wait_for(log.record([Outcome.failed(old, "UNABLE_TO_LOCK_ROW", "locked",
+                                                              action="contacts")]), timeout=10)
+            await control.execute("SELECT pg_advisory_unlock($1)", gate)
+            assert await asyncio.wait_for(pruning, timeout=10) == 1
+        finally:
+            await control.execute("DROP FUNCTION IF EXISTS test_prune_gate(bigint)")
+            await control.close()
         [row] = await log.rows()
         assert (row.action, row.event) == ("contacts", old.body)
 
