@@ -49,19 +49,24 @@ changed AS (UPDATE sync_log_events e SET body = k.body FROM kept JOIN k ON k.sou
 new AS (INSERT INTO sync_log_events (source, message_id, body) SELECT k.source, k.message_id, k.body FROM k
     WHERE NOT EXISTS (SELECT 1 FROM kept WHERE kept.source = k.source AND kept.message_id = k.message_id)
     RETURNING id, source, message_id),
-ids AS (SELECT source, message_id, id FROM kept UNION ALL SELECT source, message_id, id FROM new)
+ids AS (SELECT source, message_id, id, false AS fresh FROM kept
+        UNION ALL SELECT source, message_id, id, true AS fresh FROM new)
 """
-_EVENT_IDS = _EVENTS + "SELECT source, message_id, id FROM ids"
+_EVENT_IDS = _EVENTS + "SELECT source, message_id, id, fresh FROM ids"
 # A batch's events and outcome rows in one statement, one array per column ($4 on; the times are the batch's
-# one `now`), each row given its event's id: one round trip, one parse and plan. ON CONFLICT may touch a row
-# once per statement, so a batch with a key twice goes row by row (_EVENT_IDS, then upsert_statement) instead.
+# one `now`), each row given its event's id: one round trip, one parse and plan. It returns the events it
+# appended that no row refers to: a row that another replica wrote meanwhile keeps that replica's copy of the
+# event (schema.UPSERT_CONFLICT). ON CONFLICT may touch a row once per statement, so a batch with a key twice
+# goes row by row (_EVENT_IDS, then upsert_statement) instead.
 _TYPES = {"created": "boolean", "attempts": "int"}
 _ARRAYS = len(COLUMNS) - 2  # every column but the two times
-_RECORD = (_EVENTS + f"INSERT INTO sync_log ({', '.join((*COLUMNS[:_ARRAYS], 'event_id', *COLUMNS[_ARRAYS:]))}) "
+_RECORD = (_EVENTS + ", upserted AS ("
+           f"INSERT INTO sync_log ({', '.join((*COLUMNS[:_ARRAYS], 'event_id', *COLUMNS[_ARRAYS:]))}) "
            f"SELECT r.*, ids.id, ${_ARRAYS + 4}::timestamptz, ${_ARRAYS + 4}::timestamptz FROM unnest("
            + ", ".join(f"${i + 4}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(COLUMNS[:_ARRAYS]))
            + f") AS r({', '.join(COLUMNS[:_ARRAYS])}) JOIN ids ON ids.source = r.source "
-           f"AND ids.message_id = r.message_id {UPSERT_CONFLICT}")
+           f"AND ids.message_id = r.message_id {UPSERT_CONFLICT} RETURNING event_id) "
+           "SELECT n.id FROM new n WHERE NOT EXISTS (SELECT 1 FROM upserted u WHERE u.event_id = n.id)")
 # After a prune chunk, two statements: its rows' events that no outcome row refers to any more are locked, then
 # deleted unless a row refers to them after all. The check of the first statement is as of its start; a record()
 # that held an event and committed a row referring to it before the lock was taken is seen by the second (its
@@ -149,11 +154,15 @@ class PostgresSyncLog(SyncLog):
         async with self.pool.acquire() as conn, conn.transaction():
             if len({r[:4] for r in rows}) == len(rows):
                 columns = [list(column) for column in zip(*rows, strict=True)]
-                await conn.execute(_RECORD, *event_columns, *columns[:_ARRAYS], now)
+                unreferenced = [r[0] for r in await conn.fetch(_RECORD, *event_columns, *columns[:_ARRAYS], now)]
             else:
-                ids = {(r[0], r[1]): r[2] for r in await conn.fetch(_EVENT_IDS, *event_columns)}
+                found = await conn.fetch(_EVENT_IDS, *event_columns)
+                ids = {(r[0], r[1]): r[2] for r in found}
                 rows = [(*row, ids[(row[0], row[1])]) for row in rows]
                 await conn.executemany(upsert_statement([_dollar(i + 1) for i in range(len(WRITTEN_COLUMNS))]), rows)
+                unreferenced = [r[2] for r in found if r[3]]  # appended here: those no row took go below
+            if unreferenced:  # this transaction's own appends, seen by nobody else yet: no lock to take
+                await conn.execute(_DELETE_UNREFERENCED, unreferenced)
             if targeted:
                 await conn.executemany(SUPERSEDED.format("$1", "$2", "$3"), targeted)
             # The create intents these outcomes settle (an intent outlives its create until the outcome is kept).

@@ -18,10 +18,14 @@ def upsert_statement(placeholder: list[str], rows: int = 1) -> str:
 
 
 def _conflict() -> str:
-    kept = ("source", "message_id", "action", "target", "first_seen", "attempts", "created")
+    kept = ("source", "message_id", "action", "target", "first_seen", "attempts", "created", "event_id")
     updated = [c for c in WRITTEN_COLUMNS if c not in kept]
     sets = ", ".join(f"{c} = excluded.{c}" for c in updated)
+    # A row keeps the event it refers to. Two PostgreSQL replicas keeping the same new event at once each
+    # append it; the one whose row waited on the other's finds its own copy referred to by no row and removes
+    # it (postgres.record). Taking the newer copy instead would leave the older one to no row, unfound.
     return (f"ON CONFLICT (source, message_id, action, target) DO UPDATE SET {sets}, "
+            "event_id = COALESCE(sync_log.event_id, excluded.event_id), "
             "created = CASE WHEN sync_log.created AND excluded.status = 'succeeded' THEN sync_log.created "
             "ELSE excluded.created END, "
             "attempts = sync_log.attempts + excluded.attempts "

@@ -191,6 +191,39 @@ async def test_postgres_a_write_that_waited_on_a_prune_of_its_event_keeps_the_ev
         assert (row.action, row.event) == ("contacts", old.body)
 
 
+@pytest.mark.parametrize("twice", [False, True], ids=["one_row_per_key", "a_key_twice_in_the_batch"])
+async def test_postgres_two_replicas_keeping_the_same_new_event_at_once_leave_no_event_without_a_row(
+        postgres_url: str, twice: bool) -> None:
+    """Both find no row for the event, so each appends its body; the second one's row waits on the first's
+    (same key), then updates it. The body no row refers to any more would never be pruned: the event's data
+    kept past retention."""
+    event = _event(1)
+    async with open_sync_log(postgres_url) as log:
+        other = await asyncpg.connect(postgres_url)
+        try:
+            # the other replica's record(), mid-transaction: its event appended, its row written
+            async with other.transaction():
+                event_id = await other.fetchval("INSERT INTO sync_log_events (source, message_id, body) "
+                                                "VALUES ('web', 'm-1', $1) RETURNING id", json.dumps(event.body))
+                await other.execute("INSERT INTO sync_log (source, message_id, action, target, status, fields, "
+                                    "attempts, warnings, first_seen, updated_at, event_id) VALUES ('web', 'm-1', "
+                                    "'leads', '', 'failed', '[]', 1, '[]', now(), now(), $1)", event_id)
+                outcomes = [Outcome.succeeded(event, record_id="00Q8c0000000001AAA", created=True, action="leads")]
+                if twice:  # a batch with a key twice is written row by row
+                    outcomes.append(Outcome.succeeded(event, record_id="00Q8c0000000001AAA", created=False,
+                                                    action="leads"))
+                writing = asyncio.create_task(log.record(outcomes))
+                await asyncio.sleep(0.5)
+                assert not writing.done()  # it waits on the other's row
+            await asyncio.wait_for(writing, timeout=10)
+        finally:
+            await other.close()
+        [row] = await log.rows()
+        assert (row.status, row.event) == (Status.SUCCEEDED, event.body)
+        assert await _sql(postgres_url, "SELECT e.id FROM sync_log_events e WHERE NOT EXISTS "
+                                        "(SELECT 1 FROM sync_log s WHERE s.event_id = e.id)") == []
+
+
 async def test_an_event_given_as_its_json_is_stored_as_that_json_with_its_email(log: SyncLog, log_url: str) -> None:
     body = {"type": "identify", "messageId": "m-json", "userId": "ü", "context": {"traits": {"email": "A@B.example"}},
             "traits": {"name": "Zoë ☃", "n": 1.5}}
