@@ -150,7 +150,8 @@ async def test_postgres_pruning_never_deletes_an_event_whose_new_row_was_committ
             await control.execute("SELECT pg_advisory_lock($1)", gate)
             pruning = asyncio.create_task(log.prune_outcomes(NOW - timedelta(days=30), failed=False, limit=100))
             for _ in range(200):  # until the prune waits at the gate: its rows deleted, the event judged
-                if await control.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"):
+                if await control.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                                        "AND datname = current_database()"):
                     break
                 await asyncio.sleep(0.05)
             else:
