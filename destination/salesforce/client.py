@@ -23,6 +23,7 @@ from .describe import DescribeCache
 from .errors import SalesforceApiError, SalesforceError, uncertain
 from .hosts import check_url
 from .records import RecordsApi
+from .transport import transport
 from .usage import ApiUsage
 
 _FORM_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~'(),@!*:/$; ]+")
@@ -62,9 +63,9 @@ class SalesforceClient:
         # One policy for every retry this client (and the writer and Bulk jobs above it) makes.
         self.policy = policy or RetryPolicy(max_attempts=connection.max_attempts, backoff_initial_seconds=backoff_initial,
                                             backoff_max_seconds=backoff_max)
-        self.http = http or httpx.AsyncClient(verify=ssl_context(connection),
-                                              timeout=httpx.Timeout(connection.timeout_seconds, connect=10.0),
-                                              limits=pool_limits(connection))
+        context = ssl_context(connection)
+        self.http = http or httpx.AsyncClient(verify=context, transport=transport(context, pool_limits(connection)),
+                                              timeout=httpx.Timeout(connection.timeout_seconds, connect=10.0))
         self.tokens = TokenManager(connection, self.http, self.policy)
         self.usage = ApiUsage()
         self.describe = DescribeCache(self)

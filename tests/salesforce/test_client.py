@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from typing import Any
 
 import httpx
@@ -192,3 +194,40 @@ def test_the_connections_max_connections_setting_sizes_the_pool() -> None:
                 "auth": {"method": "client_credentials", "client_id": "x", "client_secret": "y"}}
     assert ConnectionConfig.model_validate(settings).connection("default").max_connections == 32
     assert ConnectionConfig.model_validate({**settings, "max_connections": 8}).connection("a").max_connections == 8
+
+
+async def test_a_request_cancelled_during_the_tls_handshake_closes_its_socket_at_once(tls_emulator) -> None:  # type: ignore[no-untyped-def]
+    """A batch abandoned mid-request (a revoked partition's timeout, a stop) must not leave its socket to the
+    garbage collector: the far side sees it closed, and no ResourceWarning follows."""
+    accepted: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    got = asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append((reader, writer))  # answers nothing: the client waits in its TLS handshake
+        got.set()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = Connection(login_url=f"https://127.0.0.1:{port}", ca_bundle=tls_emulator.ca_pem,
+                      auth=AuthSettings(AuthMethod.CLIENT_CREDENTIALS, "id", "secret"), allowed_hosts=("127.0.0.1",))
+    try:
+        async with SalesforceClient(conn) as client:
+            request = asyncio.create_task(client.json("GET", "limits"))  # its token fetch opens the connection
+            await asyncio.wait_for(got.wait(), 5)
+            await asyncio.sleep(0.05)  # the ClientHello is out: the handshake waits for the answer
+            request.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await request
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                # the far side reads the ClientHello, then the end of the stream: closed, not left for the GC
+                reader = accepted[0][0]
+                assert (await asyncio.wait_for(reader.read(65536), 5))
+                assert await asyncio.wait_for(reader.read(65536), 5) == b""
+                gc.collect()
+            assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    finally:
+        for _, writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()

@@ -1,0 +1,76 @@
+"""The HTTP transport under the client: httpx's own pool, with a socket closed at once when its request is
+cancelled during the TLS handshake.
+
+httpcore 1.0.9 closes a connection whose TLS handshake fails with an exception, but not one whose handshake is
+cancelled (`except Exception` in its anyio backend's `start_tls`). A batch abandoned mid-request (a revoked
+partition's timeout, a stop) then leaves its TCP socket open until the garbage collector finds it, with a
+ResourceWarning. The stream below closes it in both cases.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+import httpcore
+import httpx
+
+
+# The `timeout` parameters below are httpcore's interface (ASYNC109 asks for a caller's own deadline instead).
+class _ClosedOnCancel(httpcore.AsyncNetworkStream):
+    """A TCP stream whose socket is closed when its TLS handshake is abandoned for any reason."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:  # noqa: ASYNC109
+        try:
+            return await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        except BaseException:
+            with anyio.CancelScope(shield=True):  # the close itself must not be cancelled half-way
+                await self._stream.aclose()
+            raise
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    """httpcore's anyio backend (what it picks under asyncio), its TCP streams wrapped in _ClosedOnCancel."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
+                          local_address: str | None = None, socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        return _ClosedOnCancel(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
+                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        return _ClosedOnCancel(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def transport(context: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport for HTTPS with `context` and `limits`, its pool built on _Backend (httpx takes no
+    network backend, so the pool it made is replaced by the same one with ours)."""
+    made = httpx.AsyncHTTPTransport(verify=context, limits=limits)
+    made._pool = httpcore.AsyncConnectionPool(
+        ssl_context=context, max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_Backend())
+    return made
