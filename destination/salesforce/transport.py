@@ -1,10 +1,11 @@
-"""The HTTP transport under the client: httpx's own pool, with a socket closed at once when its request is
-cancelled during the TLS handshake.
+"""The HTTP transport under the client: httpx's own, with two of httpcore 1.0.9's cancellation defects mended.
+Both bite when a request is abandoned half-way: a batch cancelled at a revoked partition's timeout, or a stop.
 
-httpcore 1.0.9 closes a connection whose TLS handshake fails with an exception, but not one whose handshake is
-cancelled (`except Exception` in its anyio backend's `start_tls`). A batch abandoned mid-request (a revoked
-partition's timeout, a stop) then leaves its TCP socket open until the garbage collector finds it, with a
-ResourceWarning. The stream below closes it in both cases.
+- A TLS handshake that is cancelled leaves its TCP socket open until the garbage collector finds it, with a
+  ResourceWarning (its anyio backend closes the socket on `except Exception` only). _ClosedOnCancel closes it.
+- A request cancelled after the pool gave it a new connection, before it used it, leaves that connection in
+  the pool, never to connect and never reclaimed (encode/httpcore#1093). Once every slot is held so, every
+  request fails with PoolTimeout until a restart. _Pool reclaims it.
 """
 
 from __future__ import annotations
@@ -65,11 +66,24 @@ class _Backend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+class _Pool(httpcore.AsyncConnectionPool):
+    """httpcore's pool, which also closes a connection that no request holds and that is not idle: only a
+    request cancelled between being given a new connection and using it leaves one so (the request of a
+    connection in use stays in the pool's list until its response is closed)."""
+
+    def _assign_requests_to_connections(self) -> list[Any]:
+        held = {id(request.connection) for request in self._requests if request.connection is not None}
+        orphans = [c for c in self._connections if id(c) not in held and not (c.is_idle() or c.is_closed())]
+        for connection in orphans:
+            self._connections.remove(connection)
+        return [*orphans, *super()._assign_requests_to_connections()]
+
+
 def transport(context: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
     """httpx's transport for HTTPS with `context` and `limits`, its pool built on _Backend (httpx takes no
-    network backend, so the pool it made is replaced by the same one with ours)."""
+    network backend, so the pool it made is replaced by the same one, _Pool, with ours)."""
     made = httpx.AsyncHTTPTransport(verify=context, limits=limits)
-    made._pool = httpcore.AsyncConnectionPool(
+    made._pool = _Pool(
         ssl_context=context, max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
         network_backend=_Backend())

@@ -11,9 +11,10 @@ import httpx
 import pytest
 from sf_support import CLIENT_ID, CLIENT_SECRET, connection_for
 
-from destination.salesforce.client import SalesforceClient
+from destination.salesforce.client import SalesforceClient, ssl_context
 from destination.salesforce.connection import AuthMethod, AuthSettings, Connection
 from destination.salesforce.errors import AuthenticationError, ErrorKind, HostNotAllowed, SalesforceApiError
+from destination.salesforce.transport import transport
 
 
 async def test_client_credentials_token_is_cached_and_instance_url_used(sf: SalesforceClient, tls_emulator) -> None:  # type: ignore[no-untyped-def]
@@ -231,3 +232,37 @@ async def test_a_request_cancelled_during_the_tls_handshake_closes_its_socket_at
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_request_cancelled_as_the_pool_hands_it_a_new_connection_leaves_no_slot_taken(
+        tls_emulator) -> None:  # type: ignore[no-untyped-def]
+    """httpcore 1.0.9 leaves a new connection in the pool, never to connect, when its request is cancelled between
+    being given it and using it (encode/httpcore#1093): the slot stays taken, and once every slot is, every
+    request fails with PoolTimeout until a restart. Here the pool has one slot; a queued request is given a new
+    connection as the first one's response ends (keep-alive 0: that one expires at once) and is cancelled
+    right then, as an abandoned batch's request may be."""
+    context = ssl_context(connection_for(tls_emulator))
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=0)
+    url = f"{tls_emulator.url}/__admin/stats"
+    async with httpx.AsyncClient(transport=transport(context, limits), timeout=httpx.Timeout(5, pool=1)) as http:
+        pool = http._transport._pool
+        first = asyncio.create_task(http.get(url))
+        queued = asyncio.create_task(http.get(url))
+        assign = pool._assign_requests_to_connections
+        seen: list[Any] = []  # the pool's requests in the order they came: the first one's, then the queued one's
+
+        def cancel_once_given(*args: Any) -> Any:
+            closing = assign(*args)
+            seen.extend(r for r in pool._requests if r not in seen)
+            if len(seen) == 2 and seen[1].connection is not None and not queued.done() and \
+                    asyncio.current_task() is first:  # the queued one was just given a connection, by the first
+                queued.cancel()  # before it runs: it wakes cancelled, holding its new connection
+            return closing
+
+        pool._assign_requests_to_connections = cancel_once_given
+        assert (await first).status_code == 200
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        assert queued.cancelled()
+        pool._assign_requests_to_connections = assign
+        assert (await http.get(url)).status_code == 200  # the one slot is free again
