@@ -54,6 +54,13 @@ def pool_limits(connection: Connection) -> httpx.Limits:
                         max_keepalive_connections=connection.max_connections)
 
 
+def http_client(connection: Connection) -> httpx.AsyncClient:
+    """The connection's HTTPS client: its CA, timeouts and pool (see transport.py)."""
+    context = ssl_context(connection)
+    return httpx.AsyncClient(verify=context, transport=transport(context, pool_limits(connection)),
+                             timeout=httpx.Timeout(connection.timeout_seconds, connect=10.0))
+
+
 class SalesforceClient:
     """One org. Use as `async with SalesforceClient(conn) as sf:`."""
 
@@ -63,9 +70,7 @@ class SalesforceClient:
         # One policy for every retry this client (and the writer and Bulk jobs above it) makes.
         self.policy = policy or RetryPolicy(max_attempts=connection.max_attempts, backoff_initial_seconds=backoff_initial,
                                             backoff_max_seconds=backoff_max)
-        context = ssl_context(connection)
-        self.http = http or httpx.AsyncClient(verify=context, transport=transport(context, pool_limits(connection)),
-                                              timeout=httpx.Timeout(connection.timeout_seconds, connect=10.0))
+        self.http = http or http_client(connection)
         self.tokens = TokenManager(connection, self.http, self.policy)
         self.usage = ApiUsage()
         self.describe = DescribeCache(self)

@@ -49,18 +49,16 @@ class _ClosedOnCancel(httpcore.AsyncNetworkStream):
 
 
 class _Backend(httpcore.AsyncNetworkBackend):
-    """httpcore's anyio backend (what it picks under asyncio), its TCP streams wrapped in _ClosedOnCancel."""
+    """httpcore's anyio backend (what it picks under asyncio), its TCP streams wrapped in _ClosedOnCancel (the
+    client never connects over a Unix socket: the base class refuses that)."""
 
     def __init__(self) -> None:
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
-                          local_address: str | None = None, socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
         return _ClosedOnCancel(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        return _ClosedOnCancel(await self._inner.connect_unix_socket(path, timeout, socket_options))
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
